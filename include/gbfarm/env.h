@@ -1,0 +1,65 @@
+/* The environment interface shared by the emulator env and CartPole.
+ *
+ * An env writes its current observation into `obs` (a slice of a buffer the caller owns,
+ * env_obs_bytes(&spec) long), and the results of its last step into the plain fields.
+ * step() never resets by itself: when terminated or truncated is set, `obs` holds the final
+ * observation (the trainer bootstraps a truncated episode from its value), `episode` holds
+ * the finished episode's totals, and the caller calls reset(). */
+#ifndef GBFARM_ENV_H
+#define GBFARM_ENV_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gbfarm/error.h"
+
+typedef enum env_obs_type {
+    ENV_OBS_U8,  /* screens: uint8 [c][h][w], c = stacked frames */
+    ENV_OBS_F32, /* vectors: float [c*h*w] (c = h = 1) */
+} env_obs_type;
+
+typedef struct env_spec {
+    env_obs_type obs_type;
+    int obs_c, obs_h, obs_w;
+    int n_actions;
+} env_spec;
+
+typedef struct env_episode {
+    double ret;     /* sum of rewards */
+    int64_t length; /* steps */
+    double seconds; /* wall-clock time since the episode's reset */
+} env_episode;
+
+typedef struct env env;
+
+typedef struct env_ops {
+    gb_error *(*reset)(env *e);
+    gb_error *(*step)(env *e, int action);
+    void (*close)(env *e); /* frees everything the env owns, including e itself */
+} env_ops;
+
+struct env {
+    const env_ops *ops;
+    env_spec spec;
+    void *obs; /* set by the owner before reset(): where observations are written */
+
+    float reward; /* of the last step */
+    uint8_t terminated, truncated;
+    env_episode episode; /* the running episode; final totals when it has just ended */
+    uint64_t frames;     /* emulated frames since creation (0 for non-emulator envs) */
+};
+
+static inline size_t env_obs_bytes(const env_spec *s)
+{
+    size_t n = (size_t)s->obs_c * (size_t)s->obs_h * (size_t)s->obs_w;
+    return s->obs_type == ENV_OBS_U8 ? n : n * sizeof(float);
+}
+
+static inline gb_error *env_reset(env *e) { return e->ops->reset(e); }
+static inline gb_error *env_step(env *e, int action) { return e->ops->step(e, action); }
+static inline void env_close(env *e)
+{
+    if (e) e->ops->close(e);
+}
+
+#endif

@@ -1,0 +1,91 @@
+/* Game integrations: a folder (states/NAME/) that describes one game to gbfarm.
+ *
+ * game_load() reads either gbfarm's game.json or a stable-retro integration folder
+ * (data.json + scenario.json + metadata.json + rom.sha + *.state). The spec is plain data
+ * the CLI may override (frame skip, ...). game_bind() resolves each RAM variable of a spec,
+ * once, to a host pointer inside one emulator instance; game_step() then computes reward and
+ * done from those pointers with loads only. See docs/game-format.md for the file format. */
+#ifndef GBFARM_GAME_H
+#define GBFARM_GAME_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "gbfarm/error.h"
+
+typedef enum game_platform { PLATFORM_GB, PLATFORM_GBC, PLATFORM_GBA } game_platform;
+
+/* Joypad buttons as bit positions, equal to libretro's RETRO_DEVICE_ID_JOYPAD_* ids. */
+enum {
+    BUTTON_B = 0, BUTTON_Y = 1, BUTTON_SELECT = 2, BUTTON_START = 3, BUTTON_UP = 4,
+    BUTTON_DOWN = 5, BUTTON_LEFT = 6, BUTTON_RIGHT = 7, BUTTON_A = 8, BUTTON_X = 9,
+    BUTTON_L = 10, BUTTON_R = 11,
+};
+
+/* A stable-retro type string ("|u1", "<u2", ">d4", ">n6", "<i4", ...), parsed. */
+typedef struct game_type {
+    uint8_t size;      /* bytes, 1..8 */
+    bool big_endian;   /* '>' (and '|' for size 1); '<' and '=' are little-endian here */
+    char kind;         /* 'u' unsigned, 'i' signed, 'd' BCD (2 digits/byte), 'n' BCD (1 digit/byte, low nibble) */
+} game_type;
+
+gb_error *game_parse_type(const char *s, game_type *out);
+int64_t game_decode(const game_type *t, const uint8_t *bytes);
+
+typedef struct game_option {
+    char *key, *value;
+} game_option;
+
+typedef struct game_vars game_vars; /* variables, reward terms and done conditions */
+
+typedef struct game_spec {
+    char *dir;      /* the folder, as given */
+    char *name;
+    game_platform platform;
+    char rom_sha1[41]; /* lower-case hex, "" when the folder names none */
+    char *rom;         /* a ROM file inside the folder (bundled games), else NULL */
+    char *core;        /* default core name ("mgba", "gambatte", ...) */
+    game_option *core_options;
+    int n_core_options;
+    char **states; /* start states, paths resolved against dir; at least one */
+    int n_states;
+    uint16_t *actions; /* each a mask of 1 << BUTTON_* */
+    int n_actions;
+    int frame_skip;        /* frames per step */
+    int press_frames;      /* of those, frames the action's buttons are held */
+    int max_episode_steps; /* truncation; 0 = none */
+    int noop_max;          /* reset adds 0..noop_max no-op frames */
+    int obs_stack;         /* screens stacked per observation */
+    int obs_downsample;    /* 1 or 2 */
+    game_vars *vars;
+} game_spec;
+
+gb_error *game_load(game_spec **out, const char *dir);
+void game_free(game_spec *spec);
+
+/* Reads the ROM and compares its SHA-1 with spec->rom_sha1 (when set): a mismatch names the
+ * file and prints both hashes. */
+gb_error *game_check_rom(const game_spec *spec, const char *rom_path);
+
+/* Names of the spec's variables, for listing and lookup; index order is stable. */
+int game_var_count(const game_spec *spec);
+const char *game_var_name(const game_spec *spec, int index);
+int game_var_index(const game_spec *spec, const char *name); /* -1 if absent */
+
+/* Maps [address, address + length) on the game's bus to host memory, or fails. */
+typedef gb_error *(*game_resolve_fn)(void *ctx, uint32_t address, uint32_t length, uint8_t **out);
+
+typedef struct game_binding game_binding; /* one per env */
+
+/* Resolves every variable; an address no region covers is an error naming the variable. */
+gb_error *game_bind(game_binding **out, const game_spec *spec, game_resolve_fn resolve, void *ctx);
+void game_unbind(game_binding *b);
+
+/* Call after each reset: takes the current values as the baseline, clears the exploration set. */
+void game_episode_begin(game_binding *b);
+/* Call after each step: the step's reward (from the reward terms, against the values at the
+ * previous call) and whether the done condition holds now. */
+float game_step(game_binding *b, bool *done);
+int64_t game_value(const game_binding *b, int index); /* current value, read from RAM now */
+
+#endif
