@@ -1,0 +1,51 @@
+#include <stdio.h>
+#include <string.h>
+
+#include "commands.h"
+
+static const struct {
+    const char *name;
+    int (*run)(int argc, char **argv);
+    const char *summary;
+} commands[] = {
+    {"train", cmd_train, "train a PPO agent on a game (default: the bundled Game Boy game)"},
+    {"bench", cmd_bench, "measure frames/s and steps/s for several env counts"},
+    {"info", cmd_info, "describe a core and a ROM: platform, geometry, memory map, state size"},
+    {"state", cmd_state, "make a start state: boot a ROM or load a state, run, save"},
+};
+
+static void usage(FILE *to)
+{
+    fprintf(to, "usage: gbfarm <command> [options]   (gbfarm <command> --help for its options)\n\n"
+                "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(to, "  %-7s %s\n", commands[i].name, commands[i].summary);
+}
+
+int cli_fail(gb_error *err)
+{
+    fprintf(stderr, "gbfarm: %s\n", gb_error_msg(err));
+    gb_error_free(err);
+    return 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("gbfarm %s\n", GBFARM_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "gbfarm: unknown command '%s' (expected one of: train, bench, info, state)\n",
+            argv[1]);
+    return 2;
+}
