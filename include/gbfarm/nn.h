@@ -1,0 +1,53 @@
+/* Neural-network building blocks with hand-written backward passes, llm.c style.
+ *
+ * Each layer is a forward/backward pair of plain functions over raw float arrays with the
+ * dimensions spelled out. Activations are batch-major: [B][features], or [B][C][H][W] for
+ * convolutions. Flatten needs no function: [B][C][H][W] is already [B][C*H*W] in memory.
+ * Backward passes ACCUMULATE into parameter gradients (dw, db: +=) and OVERWRITE input
+ * gradients (din: =); din may be NULL when the input needs no gradient (the first layer).
+ * Weights use PyTorch's layouts: Linear [out][in], Conv2d [oc][c][k][k]. */
+#ifndef GBFARM_NN_H
+#define GBFARM_NN_H
+
+#include <stddef.h>
+
+#include "gbfarm/rng.h"
+
+/* out[B][out_dim] = in[B][in_dim] · wᵀ + b. */
+void nn_linear_forward(float *out, const float *in, const float *w, const float *b, int B,
+                       int in_dim, int out_dim);
+void nn_linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
+                        const float *w, int B, int in_dim, int out_dim);
+
+/* Valid (unpadded) convolution with a square k×k kernel and stride s:
+ * in [B][c][h][w] -> out [B][oc][oh][ow], oh = (h-k)/s+1, ow = (w-k)/s+1.
+ * col is scratch of nn_conv2d_col_floats() floats (one sample's im2col matrix). */
+size_t nn_conv2d_col_floats(int c, int h, int w, int k, int s);
+void nn_conv2d_forward(float *out, float *col, const float *in, const float *w, const float *b,
+                       int B, int c, int h, int wd, int oc, int k, int s);
+void nn_conv2d_backward(float *din, float *dw, float *db, float *col, const float *dout,
+                        const float *in, const float *w, int B, int c, int h, int wd, int oc,
+                        int k, int s);
+
+/* Elementwise; backward uses the forward's output, so in-place forward is fine. */
+void nn_relu_forward(float *out, const float *in, size_t n);
+void nn_relu_backward(float *din, const float *dout, const float *out, size_t n);
+void nn_tanh_forward(float *out, const float *in, size_t n);
+void nn_tanh_backward(float *din, const float *dout, const float *out, size_t n);
+
+/* Orthogonal initialisation (as torch.nn.init.orthogonal_): w [rows][cols] gets orthonormal
+ * rows (rows <= cols) or columns (rows > cols), scaled by gain. */
+void nn_orthogonal_init(float *w, int rows, int cols, float gain, rng *r);
+
+/* Adam with bias correction; t is the 1-based step count. Updates p, m, v in place. */
+void nn_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                  float beta2, float eps, long t);
+/* Scales g so that its global L2 norm is at most max_norm; returns the norm before clipping. */
+float nn_clip_grad_norm(float *g, size_t n, float max_norm);
+
+/* BLAS threads for the calling process: env threads run single-threaded kernels, the update
+ * may use every core while the env threads are parked. */
+void nn_set_threads(int n);
+int nn_cpu_count(void);
+
+#endif

@@ -1,0 +1,342 @@
+#include "gbfarm/policy.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gbfarm/nn.h"
+
+policy_config policy_config_default(env_spec spec)
+{
+    policy_config c = {.spec = spec, .mlp_layers = 2};
+    if (spec.obs_type == ENV_OBS_U8) {
+        c.shared_trunk = 1;
+        c.hidden = 512;
+        c.act = POLICY_ACT_RELU;
+    } else {
+        c.shared_trunk = 0;
+        c.hidden = 64;
+        c.act = POLICY_ACT_TANH;
+    }
+    return c;
+}
+
+static size_t layer_in(const policy_layer *l) { return (size_t)l->in_c * l->in_h * l->in_w; }
+static size_t layer_out(const policy_layer *l) { return (size_t)l->out_c * l->out_h * l->out_w; }
+
+/* Appends the weight and bias views of l to the tensor table; returns the number of floats. */
+static gb_error *add_tensors(policy *p, policy_layer *l, const char *prefix)
+{
+    if (p->n_tensors + 2 > POLICY_MAX_TENSORS) return gb_errorf("policy: too many tensors");
+    policy_tensor *w = &p->tensors[p->n_tensors++], *b = &p->tensors[p->n_tensors++];
+    snprintf(w->name, sizeof w->name, "%s.weight", prefix);
+    snprintf(b->name, sizeof b->name, "%s.bias", prefix);
+    if (l->kind == POLICY_CONV) {
+        w->ndim = 4;
+        w->shape[0] = l->out_c, w->shape[1] = l->in_c, w->shape[2] = l->k, w->shape[3] = l->k;
+        w->count = (size_t)l->out_c * l->in_c * l->k * l->k;
+    } else {
+        w->ndim = 2;
+        w->shape[0] = l->out_c, w->shape[1] = (int64_t)layer_in(l);
+        w->count = (size_t)l->out_c * layer_in(l);
+    }
+    b->ndim = 1;
+    b->shape[0] = l->out_c;
+    b->count = (size_t)l->out_c;
+    w->offset = l->w_off = p->n_params;
+    p->n_params += w->count;
+    b->offset = l->b_off = p->n_params;
+    p->n_params += b->count;
+    return NULL;
+}
+
+static gb_error *build_trunk(policy *p, policy_trunk *t, const char *name)
+{
+    const policy_config *c = &p->cfg;
+    const env_spec *s = &c->spec;
+    t->n = 0;
+    char prefix[24];
+    if (s->obs_type == ENV_OBS_U8) {
+        /* Nature DQN: 32×8×8/4, 64×4×4/2, 64×3×3/1, fc hidden; ReLU throughout. */
+        static const int oc[3] = {32, 64, 64}, k[3] = {8, 4, 3}, st[3] = {4, 2, 1};
+        int ch = s->obs_c, h = s->obs_h, w = s->obs_w;
+        for (int i = 0; i < 3; i++) {
+            int oh = (h - k[i]) / st[i] + 1, ow = (w - k[i]) / st[i] + 1;
+            if (h < k[i] || w < k[i] || oh < 1 || ow < 1)
+                return gb_errorf("policy: screen %dx%d is too small for the Nature CNN "
+                                 "(layer %d needs at least %dx%d)",
+                                 s->obs_w, s->obs_h, i + 1, k[i], k[i]);
+            t->layers[t->n++] = (policy_layer){POLICY_CONV, POLICY_ACT_RELU, ch, h, w, oc[i], oh,
+                                               ow, k[i], st[i], 0, 0};
+            ch = oc[i], h = oh, w = ow;
+        }
+        t->layers[t->n++] = (policy_layer){
+            POLICY_LINEAR, POLICY_ACT_RELU, ch * h * w, 1, 1, c->hidden, 1, 1, 0, 0, 0, 0};
+    } else {
+        int in = s->obs_c * s->obs_h * s->obs_w;
+        if (c->mlp_layers < 1 || c->mlp_layers > POLICY_MAX_LAYERS)
+            return gb_errorf("policy: mlp_layers must be in [1, %d], got %d", POLICY_MAX_LAYERS,
+                             c->mlp_layers);
+        for (int i = 0; i < c->mlp_layers; i++) {
+            t->layers[t->n++] =
+                (policy_layer){POLICY_LINEAR, c->act, in, 1, 1, c->hidden, 1, 1, 0, 0, 0, 0};
+            in = c->hidden;
+        }
+    }
+    for (int i = 0; i < t->n; i++) {
+        snprintf(prefix, sizeof prefix, "%s.%d", name, i);
+        GB_TRY(add_tensors(p, &t->layers[i], prefix));
+    }
+    return NULL;
+}
+
+static void init_layer(policy *p, const policy_layer *l, float gain, rng *r)
+{
+    int cols = l->kind == POLICY_CONV ? l->in_c * l->k * l->k : (int)layer_in(l);
+    nn_orthogonal_init(p->params + l->w_off, l->out_c, cols, gain, r);
+    memset(p->params + l->b_off, 0, sizeof(float) * (size_t)l->out_c);
+}
+
+gb_error *policy_create(policy **out, const policy_config *cfg, uint64_t seed)
+{
+    *out = NULL;
+    const env_spec *s = &cfg->spec;
+    if (s->n_actions < 1 || s->obs_c < 1 || s->obs_h < 1 || s->obs_w < 1 || cfg->hidden < 1)
+        return gb_errorf("policy: bad spec (obs %dx%dx%d, %d actions, hidden %d)", s->obs_c,
+                         s->obs_h, s->obs_w, s->n_actions, cfg->hidden);
+    policy *p = calloc(1, sizeof *p);
+    if (!p) return gb_errorf("policy: out of memory");
+    p->cfg = *cfg;
+    p->in_floats = (size_t)s->obs_c * s->obs_h * s->obs_w;
+    p->n_trunks = cfg->shared_trunk ? 1 : 2;
+    gb_error *err = build_trunk(p, &p->trunk[0], cfg->shared_trunk ? "trunk" : "actor");
+    if (!err && !cfg->shared_trunk) err = build_trunk(p, &p->trunk[1], "critic");
+    if (err) {
+        free(p);
+        return err;
+    }
+    int feat = p->trunk[0].layers[p->trunk[0].n - 1].out_c;
+    p->pi_head = (policy_layer){POLICY_LINEAR, POLICY_ACT_NONE, feat, 1, 1, s->n_actions, 1, 1,
+                                0, 0, 0, 0};
+    p->v_head = (policy_layer){POLICY_LINEAR, POLICY_ACT_NONE, feat, 1, 1, 1, 1, 1, 0, 0, 0, 0};
+    GB_TRY(add_tensors(p, &p->pi_head, "actor_head"));
+    GB_TRY(add_tensors(p, &p->v_head, "critic_head"));
+
+    /* One allocation, four mirrors: params | grads | adam_m | adam_v. */
+    p->params = calloc(4 * p->n_params, sizeof(float));
+    if (!p->params) {
+        size_t n = p->n_params;
+        free(p);
+        return gb_errorf("policy: out of memory for %zu parameters", n);
+    }
+    p->grads = p->params + p->n_params;
+    p->adam_m = p->grads + p->n_params;
+    p->adam_v = p->adam_m + p->n_params;
+
+    rng r;
+    rng_seed(&r, seed, 0x706f6c696379ULL); /* "policy": a stream no env index uses */
+    for (int t = 0; t < p->n_trunks; t++)
+        for (int i = 0; i < p->trunk[t].n; i++)
+            init_layer(p, &p->trunk[t].layers[i], sqrtf(2.0f), &r);
+    init_layer(p, &p->pi_head, 0.01f, &r);
+    init_layer(p, &p->v_head, 1.0f, &r);
+    *out = p;
+    return NULL;
+}
+
+void policy_free(policy *p)
+{
+    if (!p) return;
+    free(p->params);
+    free(p);
+}
+
+struct policy_work {
+    int max_batch;
+    float *input;                          /* [B][in_floats] */
+    float *acts[2][POLICY_MAX_LAYERS];     /* post-activation output of each trunk layer */
+    float *logits, *values, *gbuf[3], *col; /* gbuf: backward ping-pong + head sum */
+    float *mem;
+};
+
+gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
+{
+    *out = NULL;
+    policy_work *w = calloc(1, sizeof *w);
+    if (!w) return gb_errorf("policy: out of memory for scratch");
+    size_t B = (size_t)max_batch, total = B * p->in_floats, widest = 1, col = 1;
+    for (int t = 0; t < p->n_trunks; t++)
+        for (int i = 0; i < p->trunk[t].n; i++) {
+            const policy_layer *l = &p->trunk[t].layers[i];
+            total += B * layer_out(l);
+            if (layer_out(l) > widest) widest = layer_out(l);
+            if (l->kind == POLICY_CONV) {
+                size_t c = nn_conv2d_col_floats(l->in_c, l->in_h, l->in_w, l->k, l->s);
+                if (c > col) col = c;
+            }
+        }
+    total += B * (size_t)p->cfg.spec.n_actions + B + 3 * B * widest + col;
+    w->mem = malloc(total * sizeof(float));
+    if (!w->mem) {
+        free(w);
+        return gb_errorf("policy: out of memory for scratch of batch %d", max_batch);
+    }
+    float *m = w->mem;
+    w->max_batch = max_batch;
+    w->input = m, m += B * p->in_floats;
+    for (int t = 0; t < p->n_trunks; t++)
+        for (int i = 0; i < p->trunk[t].n; i++)
+            w->acts[t][i] = m, m += B * layer_out(&p->trunk[t].layers[i]);
+    w->logits = m, m += B * (size_t)p->cfg.spec.n_actions;
+    w->values = m, m += B;
+    for (int i = 0; i < 3; i++) w->gbuf[i] = m, m += B * widest;
+    w->col = m;
+    *out = w;
+    return NULL;
+}
+
+void policy_work_free(policy_work *w)
+{
+    if (!w) return;
+    free(w->mem);
+    free(w);
+}
+
+static void layer_forward(const policy *p, policy_work *w, const policy_layer *l, float *out,
+                          const float *in, int B)
+{
+    const float *wt = p->params + l->w_off, *b = p->params + l->b_off;
+    if (l->kind == POLICY_CONV)
+        nn_conv2d_forward(out, w->col, in, wt, b, B, l->in_c, l->in_h, l->in_w, l->out_c, l->k,
+                          l->s);
+    else
+        nn_linear_forward(out, in, wt, b, B, (int)layer_in(l), l->out_c);
+    size_t n = (size_t)B * layer_out(l);
+    if (l->act == POLICY_ACT_RELU) nn_relu_forward(out, out, n);
+    if (l->act == POLICY_ACT_TANH) nn_tanh_forward(out, out, n);
+}
+
+/* dout is the gradient w.r.t. l's (post-activation) output; it is overwritten on the way. */
+static void layer_backward(policy *p, policy_work *w, const policy_layer *l, float *din,
+                           float *dout, const float *in, const float *out, int B)
+{
+    size_t n = (size_t)B * layer_out(l);
+    if (l->act == POLICY_ACT_RELU) nn_relu_backward(dout, dout, out, n);
+    if (l->act == POLICY_ACT_TANH) nn_tanh_backward(dout, dout, out, n);
+    const float *wt = p->params + l->w_off;
+    float *dw = p->grads + l->w_off, *db = p->grads + l->b_off;
+    if (l->kind == POLICY_CONV)
+        nn_conv2d_backward(din, dw, db, w->col, dout, in, wt, B, l->in_c, l->in_h, l->in_w,
+                           l->out_c, l->k, l->s);
+    else
+        nn_linear_backward(din, dw, db, dout, in, wt, B, (int)layer_in(l), l->out_c);
+}
+
+static const float *trunk_out(const policy *p, const policy_work *w, int t)
+{
+    return w->acts[t][p->trunk[t].n - 1];
+}
+
+void policy_forward(const policy *p, policy_work *w, const void *obs, int B, float **logits,
+                    float **values)
+{
+    size_t n = (size_t)B * p->in_floats;
+    if (p->cfg.spec.obs_type == ENV_OBS_U8) {
+        const uint8_t *o = obs;
+        for (size_t i = 0; i < n; i++) w->input[i] = (float)o[i] * (1.0f / 255.0f);
+    } else {
+        memcpy(w->input, obs, n * sizeof(float));
+    }
+    for (int t = 0; t < p->n_trunks; t++) {
+        const float *x = w->input;
+        for (int i = 0; i < p->trunk[t].n; i++) {
+            layer_forward(p, w, &p->trunk[t].layers[i], w->acts[t][i], x, B);
+            x = w->acts[t][i];
+        }
+    }
+    layer_forward(p, w, &p->pi_head, w->logits, trunk_out(p, w, 0), B);
+    layer_forward(p, w, &p->v_head, w->values, trunk_out(p, w, p->n_trunks - 1), B);
+    if (logits) *logits = w->logits;
+    if (values) *values = w->values;
+}
+
+void policy_backward(policy *p, policy_work *w, const float *dlogits, const float *dvalues, int B)
+{
+    /* The heads have no activation, so their output gradients are used read-only. */
+    float *g[2] = {w->gbuf[0], w->gbuf[1]};
+    if (p->n_trunks == 1) {
+        size_t n = (size_t)B * p->pi_head.in_c;
+        nn_linear_backward(g[0], p->grads + p->pi_head.w_off, p->grads + p->pi_head.b_off,
+                           dlogits, trunk_out(p, w, 0), p->params + p->pi_head.w_off, B,
+                           p->pi_head.in_c, p->pi_head.out_c);
+        nn_linear_backward(w->gbuf[2], p->grads + p->v_head.w_off, p->grads + p->v_head.b_off,
+                           dvalues, trunk_out(p, w, 0), p->params + p->v_head.w_off, B,
+                           p->v_head.in_c, 1);
+        for (size_t i = 0; i < n; i++) g[0][i] += w->gbuf[2][i];
+    }
+    for (int t = 0; t < p->n_trunks; t++) {
+        if (p->n_trunks == 2) {
+            const policy_layer *h = t == 0 ? &p->pi_head : &p->v_head;
+            nn_linear_backward(g[0], p->grads + h->w_off, p->grads + h->b_off,
+                               t == 0 ? dlogits : dvalues, trunk_out(p, w, t),
+                               p->params + h->w_off, B, h->in_c, h->out_c);
+        }
+        float *dout = g[0], *din = g[1];
+        for (int i = p->trunk[t].n - 1; i >= 0; i--) {
+            const float *in = i > 0 ? w->acts[t][i - 1] : w->input;
+            layer_backward(p, w, &p->trunk[t].layers[i], i > 0 ? din : NULL, dout, in,
+                           w->acts[t][i], B);
+            float *tmp = dout;
+            dout = din, din = tmp;
+        }
+    }
+}
+
+void policy_log_softmax(float *logp, const float *logits, int n)
+{
+    float mx = logits[0];
+    for (int i = 1; i < n; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += exp((double)(logits[i] - mx));
+    float lse = mx + (float)log(sum);
+    for (int i = 0; i < n; i++) logp[i] = logits[i] - lse;
+}
+
+float policy_entropy(const float *logp, int n)
+{
+    float h = 0.0f;
+    for (int i = 0; i < n; i++) h -= expf(logp[i]) * logp[i];
+    return h;
+}
+
+int policy_sample(const float *logp, int n, rng *r)
+{
+    float u = rng_uniform(r), acc = 0.0f;
+    for (int i = 0; i < n - 1; i++) {
+        acc += expf(logp[i]);
+        if (u < acc) return i;
+    }
+    return n - 1;
+}
+
+void policy_act(const policy *p, policy_work *w, const void *obs, rng *r, int *action,
+                float *logprob, float *value)
+{
+    float *logits, *values, logp[256];
+    int n = p->cfg.spec.n_actions;
+    policy_forward(p, w, obs, 1, &logits, &values);
+    float *lp = n <= 256 ? logp : logits; /* in place when the stack array is too small */
+    policy_log_softmax(lp, logits, n);
+    *action = policy_sample(lp, n, r);
+    *logprob = lp[*action];
+    *value = values[0];
+}
+
+float policy_value(const policy *p, policy_work *w, const void *obs)
+{
+    float *values;
+    policy_forward(p, w, obs, 1, NULL, &values);
+    return values[0];
+}
