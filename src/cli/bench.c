@@ -1,8 +1,297 @@
+/* gbfarm bench: the farm with a random policy, for several env counts.
+ *
+ * Each env count runs in a forked child, so that its memory figures start from a clean
+ * process and no env count inherits another's heap. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "commands.h"
+#include "game_args.h"
+#include "gbfarm/args.h"
+#include "gbfarm/core.h"
+#include "gbfarm/env_retro.h"
+#include "gbfarm/farm.h"
+#include "gbfarm/rng.h"
+#include "gbfarm/state.h"
+
+#define MAX_COUNTS 16
+
+typedef struct bench_result {
+    double seconds, frames, steps, episodes;
+    double raw_seconds, raw_frames;
+    double rss_base_mb, rss_envs_mb; /* before any env, after all envs are created */
+    char error[512];
+} bench_result;
+
+typedef enum { PHASE_CREATE, PHASE_RUN, PHASE_RAW, PHASE_CLOSE } bench_phase;
+
+typedef struct worker_slot {
+    env *env;
+    uint8_t *obs;
+    rng rng;
+    uint64_t steps, frames, episodes;
+    double seconds;
+    gb_error *err;
+    char pad[64]; /* keep slots on their own cache lines */
+} worker_slot;
+
+typedef struct bench_ctx {
+    const game_setup *setup;
+    const game_args *args;
+    uint64_t seed;
+    double seconds;
+    bench_phase phase;
+    worker_slot *slots;
+} bench_ctx;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static double rss_mb(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    long pages = 0, resident = 0;
+    if (f) {
+        if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        fclose(f);
+    }
+    return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+}
+
+static void run_envs(bench_ctx *b, worker_slot *w)
+{
+    int n_actions = w->env->spec.n_actions;
+    uint64_t frames0 = w->env->frames;
+    double start = now_seconds(), end = start + b->seconds, t = start;
+    while (t < end) {
+        for (int k = 0; k < 16 && !w->err; k++) {
+            w->err = env_step(w->env, (int)rng_below(&w->rng, (uint32_t)n_actions));
+            w->steps++;
+            if (!w->err && (w->env->terminated || w->env->truncated)) {
+                w->episodes++;
+                w->err = env_reset(w->env);
+            }
+        }
+        if (w->err) return;
+        t = now_seconds();
+    }
+    w->seconds = t - start;
+    w->frames = w->env->frames - frames0;
+}
+
+/* The core alone: load, the start state, then retro_run in a loop; no env work at all. */
+static void run_raw(bench_ctx *b, worker_slot *w)
+{
+    const game_spec *g = b->setup->game;
+    int n_opts = 0;
+    game_option opts[64];
+    for (int i = 0; i < g->n_core_options && n_opts < 64; i++) opts[n_opts++] = g->core_options[i];
+    for (int i = 0; i < b->args->n_options && n_opts < 64; i++) opts[n_opts++] = b->args->options[i];
+    core_config cc = {b->setup->core, b->setup->rom, g->platform, opts, n_opts, NULL};
+    core *c = NULL;
+    uint8_t *state = NULL;
+    size_t size = 0;
+    w->err = core_open(&c, &cc);
+    if (!w->err) w->err = state_read(g->states[0], &state, &size);
+    if (!w->err) w->err = core_load_state(c, state, size, g->states[0]);
+    free(state);
+    uint64_t frames = 0;
+    double start = now_seconds(), end = start + b->seconds, t = start;
+    while (!w->err && t < end) {
+        for (int k = 0; k < 64; k++) core_run(c, false);
+        frames += 64;
+        t = now_seconds();
+    }
+    w->seconds = t - start;
+    w->frames = frames;
+    core_close(c);
+}
+
+static void bench_work(void *ctx, int index)
+{
+    bench_ctx *b = ctx;
+    worker_slot *w = &b->slots[index];
+    if (w->err) return;
+    switch (b->phase) {
+    case PHASE_CREATE: {
+        env_retro_config cfg = game_setup_env_config(b->setup, b->args, index, b->seed, NULL);
+        w->err = env_retro_create(&w->env, &cfg);
+        if (w->err) return;
+        w->obs = malloc(env_obs_bytes(&w->env->spec));
+        w->env->obs = w->obs;
+        rng_seed(&w->rng, b->seed, (uint64_t)index);
+        w->err = w->obs ? env_reset(w->env) : gb_errorf("out of memory");
+        return;
+    }
+    case PHASE_RUN: run_envs(b, w); return;
+    case PHASE_RAW:
+        w->steps = w->frames = 0;
+        run_raw(b, w);
+        return;
+    case PHASE_CLOSE:
+        env_close(w->env);
+        free(w->obs);
+        return;
+    }
+}
+
+/* Runs in the child: one env count, results into *r. */
+static void bench_one(const game_setup *s, const game_args *a, int n, double seconds, bool raw,
+                      uint64_t seed, bench_result *r)
+{
+    memset(r, 0, sizeof *r);
+    r->rss_base_mb = rss_mb();
+    bench_ctx b = {s, a, seed, seconds, PHASE_CREATE, calloc((size_t)n, sizeof(worker_slot))};
+    farm *f = NULL;
+    gb_error *err = b.slots ? farm_start(&f, n, bench_work, &b) : gb_errorf("out of memory");
+    if (!err) {
+        farm_round(f);
+        r->rss_envs_mb = rss_mb();
+        b.phase = PHASE_RUN;
+        farm_round(f);
+        for (int i = 0; i < n; i++) {
+            if (!err && b.slots[i].err) err = gb_error_wrap(b.slots[i].err, "env %d", i);
+            else gb_error_free(b.slots[i].err);
+            b.slots[i].err = NULL;
+            r->frames += (double)b.slots[i].frames;
+            r->steps += (double)b.slots[i].steps;
+            r->episodes += (double)b.slots[i].episodes;
+            if (b.slots[i].seconds > r->seconds) r->seconds = b.slots[i].seconds;
+        }
+        b.phase = PHASE_CLOSE;
+        farm_round(f);
+        if (raw && !err) {
+            b.phase = PHASE_RAW;
+            farm_round(f);
+            for (int i = 0; i < n; i++) {
+                if (!err && b.slots[i].err) err = gb_error_wrap(b.slots[i].err, "raw core %d", i);
+                else gb_error_free(b.slots[i].err);
+                r->raw_frames += (double)b.slots[i].frames;
+                if (b.slots[i].seconds > r->raw_seconds) r->raw_seconds = b.slots[i].seconds;
+            }
+        }
+        farm_stop(f);
+    }
+    if (err) snprintf(r->error, sizeof r->error, "%s", gb_error_msg(err));
+    gb_error_free(err);
+    free(b.slots);
+}
+
+static gb_error *bench_fork(const game_setup *s, const game_args *a, int n, double seconds,
+                            bool raw, uint64_t seed, bench_result *r)
+{
+    int fds[2];
+    if (pipe(fds) != 0) return gb_errorf("bench: pipe: %s", strerror(errno));
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid < 0) return gb_errorf("bench: fork: %s", strerror(errno));
+    if (pid == 0) {
+        close(fds[0]);
+        bench_one(s, a, n, seconds, raw, seed, r);
+        ssize_t w = write(fds[1], r, sizeof *r);
+        _exit(w == (ssize_t)sizeof *r ? 0 : 1);
+    }
+    close(fds[1]);
+    ssize_t got = read(fds[0], r, sizeof *r);
+    close(fds[0]);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    if (got != (ssize_t)sizeof *r)
+        return gb_errorf("bench: the run with %d envs died (%s %d)", n,
+                         WIFSIGNALED(status) ? "signal" : "exit status",
+                         WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+    if (r->error[0]) return gb_errorf("bench with %d envs: %s", n, r->error);
+    return NULL;
+}
+
+static const char help[] =
+    "usage: gbfarm bench [options]\n"
+    "Runs N environments (one thread each) with a uniform random policy for each env count\n"
+    "and prints frames/s, steps/s, speed-up over the first count, efficiency and memory.\n\n"
+    "  --envs LIST         env counts, e.g. 1,2,4 (default: 1,2)\n"
+    "  --seconds S         measuring time per env count (default: 10)\n"
+    "  --raw               also time the bare core (retro_run in a loop, no env work)\n"
+    "  --csv FILE          also write the table as CSV\n"
+    "  --seed N            seed of the random policy (default: 1)\n";
 
 int cmd_bench(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_fail(gb_errorf("bench: not built yet"));
+    game_args a;
+    game_args_init(&a);
+    int counts[MAX_COUNTS] = {1, 2}, n_counts = 2;
+    double seconds = 10;
+    bool raw = false;
+    const char *csv = NULL;
+    uint64_t seed = 1;
+    gb_error *err = NULL;
+    for (int i = 1; i < argc && !err; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            printf("%s%s", help, game_args_help);
+            game_args_free(&a);
+            return 0;
+        }
+        if (game_args_parse(&a, argc, argv, &i, &err)) continue;
+        if (!strcmp(f, "--envs")) err = arg_int_list(f, v, 1, 1024, counts, MAX_COUNTS, &n_counts), i++;
+        else if (!strcmp(f, "--seconds")) err = arg_double(f, v, 0.1, 86400, &seconds), i++;
+        else if (!strcmp(f, "--csv")) csv = v, i++, err = v ? NULL : gb_errorf("--csv: expected a file name");
+        else if (!strcmp(f, "--seed")) err = arg_u64(f, v, &seed), i++;
+        else if (!strcmp(f, "--raw")) raw = true;
+        else err = gb_errorf("bench: unknown option '%s' (see gbfarm bench --help)", f);
+    }
+    game_setup s;
+    if (!err) err = game_setup_open(&s, &a);
+    if (err) {
+        game_args_free(&a);
+        return cli_fail(err);
+    }
+    FILE *out = NULL;
+    if (csv && !(out = fopen(csv, "w"))) err = gb_errorf("%s: cannot write CSV: %s", csv, strerror(errno));
+
+    printf("game %s, core %s, frame skip %d, %.0f s per count\n", s.game->dir, s.core,
+           s.game->frame_skip, seconds);
+    printf("%5s %11s %10s %9s %11s %11s %11s", "envs", "frames/s", "steps/s", "speed-up",
+           "efficiency", "RSS/env MB", "RSS MB");
+    if (raw) printf(" %13s %9s", "raw frames/s", "farm/raw");
+    printf("\n");
+    if (out) {
+        fprintf(out, "envs,frames_per_s,steps_per_s,speedup,efficiency,rss_per_env_mb,rss_mb");
+        fprintf(out, raw ? ",raw_frames_per_s,farm_over_raw\n" : "\n");
+    }
+    double base_steps = 0;
+    for (int k = 0; k < n_counts && !err; k++) {
+        int n = counts[k];
+        bench_result r;
+        err = bench_fork(&s, &a, n, seconds, raw, seed, &r);
+        if (err) break;
+        double fps = r.frames / r.seconds, sps = r.steps / r.seconds;
+        if (k == 0) base_steps = sps / counts[0];
+        double speedup = sps / base_steps, eff = speedup / n;
+        double per_env = (r.rss_envs_mb - r.rss_base_mb) / n;
+        printf("%5d %11.0f %10.0f %9.2f %11.2f %11.1f %11.1f", n, fps, sps, speedup, eff,
+               per_env, r.rss_envs_mb);
+        double raw_fps = raw ? r.raw_frames / r.raw_seconds : 0;
+        if (raw) printf(" %13.0f %9.3f", raw_fps, fps / raw_fps);
+        printf("\n");
+        fflush(stdout);
+        if (out) {
+            fprintf(out, "%d,%.1f,%.1f,%.4f,%.4f,%.2f,%.2f", n, fps, sps, speedup, eff, per_env,
+                    r.rss_envs_mb);
+            if (raw) fprintf(out, ",%.1f,%.4f", raw_fps, fps / raw_fps);
+            fprintf(out, "\n");
+        }
+    }
+    if (out && fclose(out) != 0 && !err) err = gb_errorf("%s: cannot write CSV", csv);
+    game_setup_close(&s);
+    game_args_free(&a);
+    return err ? cli_fail(err) : 0;
 }

@@ -7,6 +7,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_state(int argc, char **argv);
 
+#include <stdbool.h>
+
 /* Prints "gbfarm: <message>" on stderr, frees err, returns 1. */
 #include "gbfarm/error.h"
 int cli_fail(gb_error *err);

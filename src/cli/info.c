@@ -1,8 +1,68 @@
+/* gbfarm info: what a core makes of a ROM. */
+#include <libretro.h>
+#include <stdio.h>
+#include <string.h>
+
 #include "commands.h"
+#include "rom_core.h"
+
+static const char help[] = "usage: gbfarm info [--rom FILE] [--core NAME|PATH] [--game DIR]\n"
+                           "Loads the ROM in the core and prints the core's name and version, the\n"
+                           "platform, screen geometry, frame rate, pixel format, memory regions and\n"
+                           "save-state size.\n\n";
+
+static const char *platform_name(game_platform p)
+{
+    return p == PLATFORM_GBA ? "Game Boy Advance" : p == PLATFORM_GBC ? "Game Boy Color" : "Game Boy";
+}
 
 int cmd_info(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_fail(gb_errorf("info: not built yet"));
+    game_args a;
+    game_args_init(&a);
+    gb_error *err = NULL;
+    for (int i = 1; i < argc && !err; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("%s%s", help, game_args_help);
+            return 0;
+        }
+        if (!game_args_parse(&a, argc, argv, &i, &err))
+            err = gb_errorf("info: unknown option '%s' (see gbfarm info --help)", argv[i]);
+    }
+    core *c = NULL;
+    game_setup s = {0};
+    if (!err) err = rom_core_open(&c, &s, &a);
+    if (err) {
+        game_args_free(&a);
+        return cli_fail(err);
+    }
+    game_platform platform = PLATFORM_GB;
+    core_detect_platform(s.rom, &platform);
+    core_run(c, true); /* one frame, so the pixel format and picture are known */
+    core_info in;
+    core_get_info(c, &in);
+    const core_frame *f = core_frame_get(c);
+    printf("core          %s %s (%s)\n", in.name, in.version, core_path(c));
+    printf("extensions    %s\n", in.extensions);
+    printf("rom           %s\n", s.rom);
+    printf("platform      %s\n", platform_name(platform));
+    printf("geometry      %ux%u (max %ux%u), first frame %ux%u\n", in.base_width, in.base_height,
+           in.max_width, in.max_height, f->width, f->height);
+    printf("timing        %.4f fps, audio %.0f Hz\n", in.fps, in.sample_rate);
+    printf("pixel format  %s\n", core_pixel_format_name(in.format));
+    printf("state size    %zu bytes\n", core_state_size(c));
+    printf("memory        %s, %d regions:\n",
+           in.memory_map ? "memory map (SET_MEMORY_MAPS)" : "fallback (retro_get_memory_data)",
+           in.n_regions);
+    for (int i = 0; i < in.n_regions; i++) {
+        const core_region *r = &in.regions[i];
+        printf("  0x%08X-0x%08X %8u bytes  %-8s%s%s%s\n", r->start, r->start + r->length - 1,
+               r->length, r->name, r->flags & RETRO_MEMDESC_SYSTEM_RAM ? " system-ram" : "",
+               r->flags & RETRO_MEMDESC_SAVE_RAM ? " save-ram" : "",
+               r->flags & RETRO_MEMDESC_CONST ? " const" : "");
+    }
+    core_close(c);
+    game_setup_close(&s);
+    game_args_free(&a);
+    return 0;
 }

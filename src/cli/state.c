@@ -1,8 +1,100 @@
+/* gbfarm state: make a start state without a display. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
 #include "commands.h"
+#include "gbfarm/args.h"
+#include "gbfarm/script.h"
+#include "gbfarm/state.h"
+#include "rom_core.h"
+
+static const char help[] =
+    "usage: gbfarm state --out FILE [--rom FILE --core NAME | --game DIR] [options]\n"
+    "Boots the ROM (or loads --load), plays the input script, runs --frames more frames with\n"
+    "no button held, and saves the state (gzip'd, the stable-retro format) to FILE.\n\n"
+    "  --out FILE          the state to write\n"
+    "  --load STATE        start from this state instead of power-on\n"
+    "  --script FILE       input script: 'BUTTONS FRAMES' per line, e.g. 'RIGHT 16', '- 60'\n"
+    "  --frames N          frames with no input after the script (default: 0)\n"
+    "  --print             print every game variable's value at the end (needs a game)\n";
+
+static gb_error *make_state(core *c, const game_setup *s, const char *load, const char *script_path,
+                            long frames, const char *out, bool print)
+{
+    if (load) {
+        uint8_t *buf;
+        size_t size;
+        GB_TRY(state_read(load, &buf, &size));
+        gb_error *err = core_load_state(c, buf, size, load);
+        free(buf);
+        GB_TRY(err);
+    }
+    script sc = {0};
+    if (script_path) GB_TRY(script_load(&sc, script_path));
+    for (int i = 0; i < sc.n_lines; i++) {
+        core_set_buttons(c, sc.lines[i].buttons);
+        for (uint32_t k = 0; k < sc.lines[i].frames; k++) core_run(c, false);
+    }
+    core_set_buttons(c, 0);
+    for (long k = 0; k < frames; k++) core_run(c, false);
+    size_t size = core_state_size(c);
+    uint8_t *buf = malloc(size ? size : 1);
+    gb_error *err = buf ? core_save_state(c, buf, size) : gb_errorf("out of memory");
+    if (!err) err = state_write(out, buf, size);
+    free(buf);
+    if (!err)
+        printf("wrote %s (%zu bytes of state, after %llu scripted + %ld frames)\n", out, size,
+               (unsigned long long)sc.total_frames, frames);
+    script_free(&sc);
+    if (!err && print) {
+        if (!s->game) return gb_errorf("--print: needs a game folder (--game DIR)");
+        game_binding *b;
+        GB_TRY(game_bind(&b, s->game, core_resolve, c));
+        for (int i = 0; i < game_var_count(s->game); i++)
+            printf("%s=%lld\n", game_var_name(s->game, i), (long long)game_value(b, i));
+        game_unbind(b);
+    }
+    return err;
+}
 
 int cmd_state(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    return cli_fail(gb_errorf("state: not built yet"));
+    game_args a;
+    game_args_init(&a);
+    const char *out = NULL, *load = NULL, *script_path = NULL;
+    long frames = 0;
+    bool print = false;
+    gb_error *err = NULL;
+    for (int i = 1; i < argc && !err; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            printf("%s%s", help, game_args_help);
+            return 0;
+        }
+        if (game_args_parse(&a, argc, argv, &i, &err)) continue;
+        const char **text = !strcmp(f, "--out") ? &out : !strcmp(f, "--load") ? &load
+                           : !strcmp(f, "--script") ? &script_path : NULL;
+        if (text) {
+            if (!v) err = gb_errorf("%s: expected a file name, found nothing", f);
+            *text = v;
+            i++;
+        } else if (!strcmp(f, "--frames")) {
+            err = arg_long(f, v, 0, 100000000, &frames);
+            i++;
+        } else if (!strcmp(f, "--print")) {
+            print = true;
+        } else {
+            err = gb_errorf("state: unknown option '%s' (see gbfarm state --help)", f);
+        }
+    }
+    if (!err && !out) err = gb_errorf("state: --out FILE is required");
+    core *c = NULL;
+    game_setup s = {0};
+    if (!err) err = rom_core_open(&c, &s, &a);
+    if (!err) err = make_state(c, &s, load, script_path, frames, out, print);
+    core_close(c);
+    game_setup_close(&s);
+    game_args_free(&a);
+    return err ? cli_fail(err) : 0;
 }

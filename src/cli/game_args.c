@@ -1,0 +1,142 @@
+#include "game_args.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gbfarm/args.h"
+#include "gbfarm/core.h"
+
+#define DEFAULT_GAME "states/catch-gb"
+
+const char game_args_help[] =
+    "  --game DIR          game folder (default: " DEFAULT_GAME ", the bundled game)\n"
+    "  --rom FILE          the ROM (default: the game folder's own, for bundled games)\n"
+    "  --core NAME|PATH    libretro core: mgba, gambatte, sameboy or a .so path\n"
+    "                      (default: the game's; names are searched in ./cores,\n"
+    "                      $GBFARM_CORE_PATH and the system libretro directory)\n"
+    "  --option KEY=VALUE  a core option, over the game's and gbfarm's defaults (repeatable)\n"
+    "  --frame-skip N      frames per step (default: the game's)\n"
+    "  --press-frames N    frames of a step the buttons are held (default: the game's)\n"
+    "  --noop-max N        reset runs 0..N random no-op frames (default: the game's)\n";
+
+void game_args_init(game_args *a)
+{
+    memset(a, 0, sizeof *a);
+    a->frame_skip = a->press_frames = a->noop_max = -1;
+}
+
+void game_args_free(game_args *a)
+{
+    for (int i = 0; i < a->n_options; i++) free(a->option_text[i]);
+    a->n_options = 0;
+}
+
+bool game_args_parse(game_args *a, int argc, char **argv, int *i, gb_error **err)
+{
+    const char *flag = argv[*i];
+    const char **text = NULL;
+    int *number = NULL, max = 0;
+    if (!strcmp(flag, "--game")) text = &a->game_dir;
+    else if (!strcmp(flag, "--rom")) text = &a->rom;
+    else if (!strcmp(flag, "--core")) text = &a->core;
+    else if (!strcmp(flag, "--frame-skip")) number = &a->frame_skip, max = 1000;
+    else if (!strcmp(flag, "--press-frames")) number = &a->press_frames, max = 1000;
+    else if (!strcmp(flag, "--noop-max")) number = &a->noop_max, max = 100000;
+    else if (strcmp(flag, "--option") != 0) return false;
+
+    const char *value = *i + 1 < argc ? argv[*i + 1] : NULL;
+    *i += 1;
+    *err = NULL;
+    if (!value) {
+        *err = gb_errorf("%s: expected a value, found nothing", flag);
+    } else if (text) {
+        *text = value;
+    } else if (number) {
+        *err = arg_int(flag, value, strcmp(flag, "--noop-max") ? 1 : 0, max, number);
+    } else {
+        const char *eq = strchr(value, '=');
+        if (!eq || eq == value)
+            *err = gb_errorf("--option: expected KEY=VALUE, found '%s'", value);
+        else if (a->n_options == GAME_ARGS_MAX_OPTIONS)
+            *err = gb_errorf("--option: at most %d options", GAME_ARGS_MAX_OPTIONS);
+        else {
+            char *copy = strdup(value);
+            copy[eq - value] = '\0';
+            a->option_text[a->n_options] = copy;
+            a->options[a->n_options++] = (game_option){copy, copy + (eq - value) + 1};
+        }
+    }
+    return true;
+}
+
+/* The bundled game is found from the working directory, else from the source tree. */
+static const char *default_game(void)
+{
+    if (access(DEFAULT_GAME "/game.json", R_OK) == 0) return DEFAULT_GAME;
+    return GBFARM_SOURCE_DIR "/" DEFAULT_GAME;
+}
+
+gb_error *game_setup_open(game_setup *s, const game_args *a)
+{
+    memset(s, 0, sizeof *s);
+    GB_TRY(game_load(&s->game, a->game_dir ? a->game_dir : default_game()));
+    game_spec *g = s->game;
+    gb_error *err = NULL;
+    if (a->frame_skip > 0) {
+        g->frame_skip = a->frame_skip;
+        if (g->press_frames > g->frame_skip) g->press_frames = g->frame_skip;
+    }
+    if (a->press_frames > 0) {
+        if (a->press_frames > g->frame_skip)
+            err = gb_errorf("--press-frames: expected at most the frame skip (%d), found %d",
+                            g->frame_skip, a->press_frames);
+        g->press_frames = a->press_frames;
+    }
+    if (a->noop_max >= 0) g->noop_max = a->noop_max;
+
+    if (!err) {
+        if (a->rom) {
+            snprintf(s->rom, sizeof s->rom, "%s", a->rom);
+        } else if (g->rom) {
+            snprintf(s->rom, sizeof s->rom, "%s", g->rom);
+        } else {
+            err = gb_errorf("--rom: game %s needs your ROM file (SHA-1 %s); pass --rom FILE",
+                            g->dir, g->rom_sha1[0] ? g->rom_sha1 : "not given");
+        }
+    }
+    if (!err) {
+        game_platform p;
+        err = core_detect_platform(s->rom, &p);
+        if (!err && (p == PLATFORM_GBA) != (g->platform == PLATFORM_GBA))
+            err = gb_errorf("%s: a %s ROM, but game %s is for %s", s->rom,
+                            p == PLATFORM_GBA ? "Game Boy Advance" : "Game Boy", g->dir,
+                            g->platform == PLATFORM_GBA ? "Game Boy Advance" : "Game Boy");
+    }
+    if (!err) err = game_check_rom(g, s->rom);
+    if (!err) err = core_find(a->core ? a->core : g->core, s->core, sizeof s->core);
+    if (err) game_setup_close(s);
+    return err;
+}
+
+void game_setup_close(game_setup *s)
+{
+    game_free(s->game);
+    s->game = NULL;
+}
+
+env_retro_config game_setup_env_config(const game_setup *s, const game_args *a, int index,
+                                       uint64_t seed, const char *log_path)
+{
+    return (env_retro_config){
+        .game = s->game,
+        .core_path = s->core,
+        .rom_path = s->rom,
+        .options = a->options,
+        .n_options = a->n_options,
+        .log_path = log_path,
+        .seed = seed,
+        .index = index,
+    };
+}

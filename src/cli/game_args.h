@@ -1,0 +1,39 @@
+/* The options every emulator command shares: --game, --rom, --core, --option, --frame-skip. */
+#ifndef GBFARM_CLI_GAME_ARGS_H
+#define GBFARM_CLI_GAME_ARGS_H
+
+#include <stdbool.h>
+
+#include "gbfarm/env_retro.h"
+#include "gbfarm/game.h"
+
+#define GAME_ARGS_MAX_OPTIONS 32
+
+typedef struct game_args {
+    const char *game_dir, *rom, *core;
+    game_option options[GAME_ARGS_MAX_OPTIONS]; /* --option key=value, over the game's own */
+    int n_options;
+    int frame_skip, press_frames, noop_max; /* -1: the game's own */
+    char *option_text[GAME_ARGS_MAX_OPTIONS];
+} game_args;
+
+typedef struct game_setup {
+    game_spec *game;
+    char rom[4096];
+    char core[4096];
+} game_setup;
+
+void game_args_init(game_args *a);
+/* If argv[*i] is one of the shared options, consumes it (and its value) and returns true. */
+bool game_args_parse(game_args *a, int argc, char **argv, int *i, gb_error **err);
+void game_args_free(game_args *a);
+extern const char game_args_help[];
+
+/* Loads the game folder, applies overrides, checks the ROM and finds the core. */
+gb_error *game_setup_open(game_setup *s, const game_args *a);
+void game_setup_close(game_setup *s);
+/* An env_retro_config for env index i of this setup. */
+env_retro_config game_setup_env_config(const game_setup *s, const game_args *a, int index,
+                                       uint64_t seed, const char *log_path);
+
+#endif

@@ -1,0 +1,209 @@
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gbfarm/env_retro.h"
+#include "gbfarm/rng.h"
+#include "gbfarm/state.h"
+
+typedef struct retro_env {
+    env base; /* first: an env * is a retro_env * */
+    const game_spec *game;
+    core *core;
+    game_binding *binding;
+    rng rng;
+    uint8_t **states; /* the start states' bytes, decompressed */
+    size_t *state_sizes;
+    int width, height; /* the screen the observation expects */
+    size_t plane;      /* bytes of one stacked screen */
+    double episode_start;
+} retro_env;
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void env_retro_screen(game_platform p, int *width, int *height)
+{
+    *width = p == PLATFORM_GBA ? 240 : 160;
+    *height = p == PLATFORM_GBA ? 160 : 144;
+}
+
+env_spec env_retro_spec(const game_spec *game)
+{
+    int w, h;
+    env_retro_screen(game->platform, &w, &h);
+    int d = game->obs_downsample > 0 ? game->obs_downsample : 1;
+    return (env_spec){ENV_OBS_U8, game->obs_stack, h / d, w / d, game->n_actions};
+}
+
+static inline uint8_t gray(unsigned r, unsigned g, unsigned b)
+{
+    return (uint8_t)((77 * r + 150 * g + 29 * b) >> 8);
+}
+
+static inline uint8_t pixel_gray(const core_frame *f, int x, int y)
+{
+    const uint8_t *row = f->data + (size_t)y * f->pitch;
+    switch (f->format) {
+    case CORE_PIXEL_XRGB8888: {
+        uint32_t p;
+        memcpy(&p, row + 4 * x, 4);
+        return gray((p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF);
+    }
+    case CORE_PIXEL_RGB565: {
+        uint16_t p;
+        memcpy(&p, row + 2 * x, 2);
+        unsigned r = (p >> 11) & 31, g = (p >> 5) & 63, b = p & 31;
+        return gray((r << 3) | (r >> 2), (g << 2) | (g >> 4), (b << 3) | (b >> 2));
+    }
+    case CORE_PIXEL_0RGB1555:
+    default: {
+        uint16_t p;
+        memcpy(&p, row + 2 * x, 2);
+        unsigned r = (p >> 10) & 31, g = (p >> 5) & 31, b = p & 31;
+        return gray((r << 3) | (r >> 2), (g << 3) | (g >> 2), (b << 3) | (b >> 2));
+    }
+    }
+}
+
+void env_frame_to_gray(const core_frame *f, int factor, uint8_t *out)
+{
+    int w = (int)f->width / factor, h = (int)f->height / factor;
+    if (factor == 1) {
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) out[y * w + x] = pixel_gray(f, x, y);
+        return;
+    }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            unsigned sum = 0;
+            for (int dy = 0; dy < factor; dy++)
+                for (int dx = 0; dx < factor; dx++)
+                    sum += pixel_gray(f, x * factor + dx, y * factor + dy);
+            out[y * w + x] = (uint8_t)(sum / (unsigned)(factor * factor));
+        }
+}
+
+/* Shifts the stack one screen older and writes the newest screen last. */
+static gb_error *push_screen(retro_env *r, bool fill)
+{
+    const core_frame *f = core_frame_get(r->core);
+    if (!f->data) return gb_errorf("core %s gave no picture", core_path(r->core));
+    if ((int)f->width != r->width || (int)f->height != r->height)
+        return gb_errorf("core %s gives %ux%u frames, expected %dx%d for this platform (a Super "
+                         "Game Boy border? set the core's border option off)",
+                         core_path(r->core), f->width, f->height, r->width, r->height);
+    uint8_t *obs = r->base.obs;
+    int stack = r->base.spec.obs_c;
+    uint8_t *newest = obs + (size_t)(stack - 1) * r->plane;
+    if (stack > 1) memmove(obs, obs + r->plane, (size_t)(stack - 1) * r->plane);
+    env_frame_to_gray(f, r->game->obs_downsample, newest);
+    if (fill)
+        for (int i = 0; i < stack - 1; i++) memcpy(obs + (size_t)i * r->plane, newest, r->plane);
+    return NULL;
+}
+
+static gb_error *retro_reset(env *e)
+{
+    retro_env *r = (retro_env *)e;
+    int s = r->game->n_states > 1 ? (int)rng_below(&r->rng, (uint32_t)r->game->n_states) : 0;
+    GB_TRY(core_load_state(r->core, r->states[s], r->state_sizes[s], r->game->states[s]));
+    /* Random no-op frames so that envs started from one state do not move in lock-step;
+     * at least one frame runs, to have a picture. */
+    uint32_t noops = rng_below(&r->rng, (uint32_t)r->game->noop_max + 1);
+    core_set_buttons(r->core, 0);
+    for (uint32_t i = 0; i < noops; i++) core_run(r->core, false);
+    core_run(r->core, true);
+    e->frames += noops + 1;
+    GB_TRY(push_screen(r, true));
+    game_episode_begin(r->binding);
+    e->reward = 0;
+    e->terminated = e->truncated = 0;
+    e->episode = (env_episode){0};
+    r->episode_start = now_seconds();
+    return NULL;
+}
+
+static gb_error *retro_step(env *e, int action)
+{
+    retro_env *r = (retro_env *)e;
+    const game_spec *g = r->game;
+    if (action < 0 || action >= g->n_actions)
+        return gb_errorf("action %d out of range [0, %d)", action, g->n_actions);
+    uint16_t buttons = g->actions[action];
+    for (int f = 0; f < g->frame_skip; f++) {
+        core_set_buttons(r->core, f < g->press_frames ? buttons : 0);
+        core_run(r->core, f == g->frame_skip - 1);
+    }
+    e->frames += (uint64_t)g->frame_skip;
+    GB_TRY(push_screen(r, false));
+    bool done;
+    e->reward = game_step(r->binding, &done);
+    e->episode.ret += e->reward;
+    e->episode.length++;
+    e->terminated = done;
+    e->truncated = !done && g->max_episode_steps > 0 && e->episode.length >= g->max_episode_steps;
+    if (e->terminated || e->truncated) e->episode.seconds = now_seconds() - r->episode_start;
+    return NULL;
+}
+
+static void retro_close(env *e)
+{
+    retro_env *r = (retro_env *)e;
+    if (!r) return;
+    game_unbind(r->binding);
+    core_close(r->core);
+    for (int i = 0; r->states && i < r->game->n_states; i++) free(r->states[i]);
+    free(r->states);
+    free(r->state_sizes);
+    free(r);
+}
+
+static const env_ops retro_ops = {retro_reset, retro_step, retro_close};
+
+gb_error *env_retro_create(env **out, const env_retro_config *cfg)
+{
+    *out = NULL;
+    const game_spec *g = cfg->game;
+    retro_env *r = calloc(1, sizeof *r);
+    if (!r) return gb_errorf("out of memory for env %d", cfg->index);
+    r->base.ops = &retro_ops;
+    r->base.spec = env_retro_spec(g);
+    r->game = g;
+    env_retro_screen(g->platform, &r->width, &r->height);
+    r->plane = (size_t)r->base.spec.obs_h * (size_t)r->base.spec.obs_w;
+    rng_seed(&r->rng, cfg->seed, 0x5eedull * 1000003u + (uint64_t)cfg->index);
+
+    int n_opts = g->n_core_options + cfg->n_options;
+    game_option *opts = calloc(n_opts ? (size_t)n_opts : 1, sizeof *opts);
+    r->states = calloc((size_t)g->n_states, sizeof *r->states);
+    r->state_sizes = calloc((size_t)g->n_states, sizeof *r->state_sizes);
+    gb_error *err = NULL;
+    if (!opts || !r->states || !r->state_sizes) err = gb_errorf("out of memory for env %d", cfg->index);
+    if (!err) {
+        memcpy(opts, g->core_options, (size_t)g->n_core_options * sizeof *opts);
+        memcpy(opts + g->n_core_options, cfg->options, (size_t)cfg->n_options * sizeof *opts);
+        core_config cc = {cfg->core_path, cfg->rom_path, g->platform, opts, n_opts, cfg->log_path};
+        err = core_open(&r->core, &cc);
+    }
+    free(opts);
+    for (int i = 0; !err && i < g->n_states; i++) {
+        err = state_read(g->states[i], &r->states[i], &r->state_sizes[i]);
+        /* Load once now, so that a state of the wrong core or ROM fails at start. */
+        if (!err) err = core_load_state(r->core, r->states[i], r->state_sizes[i], g->states[i]);
+    }
+    if (!err) err = game_bind(&r->binding, g, core_resolve, r->core);
+    if (err) {
+        retro_close(&r->base);
+        return err;
+    }
+    *out = &r->base;
+    return NULL;
+}
+
+core *env_retro_core(env *e) { return ((retro_env *)e)->core; }
+const game_binding *env_retro_binding(env *e) { return ((retro_env *)e)->binding; }
