@@ -25,11 +25,16 @@ enum {
 /* A stable-retro type string ("|u1", "<u2", ">d4", ">n6", "<i4", ...), parsed. */
 typedef struct game_type {
     uint8_t size;      /* bytes, 1..8 */
-    bool big_endian;   /* '>' (and '|' for size 1); '<' and '=' are little-endian here */
+    bool big_endian;   /* '>'; '<', '=' and '|' are little-endian, as in stable-retro */
     char kind;         /* 'u' unsigned, 'i' signed, 'd' BCD (2 digits/byte), 'n' BCD (1 digit/byte, low nibble) */
+    bool mixed;        /* stable-retro middle endian ("<>u4", "><u4", ">=u4"; size 4 or 8): the two
+                        * halves are in the opposite order to the bytes inside each half */
 } game_type;
 
+/* Parses a whole type string; the error names the string and what was expected. */
 gb_error *game_parse_type(const char *s, game_type *out);
+/* Decodes t->size bytes exactly as stable-retro does: BCD nibbles above 9 count modulo 10
+ * (0xA reads 0), 'i' sign-extends from size * 8 bits, "<u8" above INT64_MAX wraps negative. */
 int64_t game_decode(const game_type *t, const uint8_t *bytes);
 
 typedef struct game_option {
@@ -43,7 +48,7 @@ typedef struct game_spec {
     char *name;
     game_platform platform;
     char rom_sha1[41]; /* lower-case hex, "" when the folder names none */
-    char *rom;         /* a ROM file inside the folder (bundled games), else NULL */
+    char *rom;         /* a ROM file inside the folder (bundled games), resolved against dir, else NULL */
     char *core;        /* default core name ("mgba", "gambatte", ...) */
     game_option *core_options;
     int n_core_options;
@@ -66,6 +71,8 @@ void game_free(game_spec *spec);
 /* Reads the ROM and compares its SHA-1 with spec->rom_sha1 (when set): a mismatch names the
  * file and prints both hashes. */
 gb_error *game_check_rom(const game_spec *spec, const char *rom_path);
+/* SHA-1 of a file as 40 lower-case hex digits (out holds 41 chars); the error names the file. */
+gb_error *game_sha1_file(const char *path, char out[41]);
 
 /* Names of the spec's variables, for listing and lookup; index order is stable. */
 int game_var_count(const game_spec *spec);
@@ -87,5 +94,7 @@ void game_episode_begin(game_binding *b);
  * previous call) and whether the done condition holds now. */
 float game_step(game_binding *b, bool *done);
 int64_t game_value(const game_binding *b, int index); /* current value, read from RAM now */
+/* Distinct explore tuples seen this episode (0 without an explore term), for logging. */
+int64_t game_explored(const game_binding *b);
 
 #endif

@@ -1,0 +1,228 @@
+/* Binding a spec's variables to one emulator's memory, and the per-step reward and done
+ * computed from them. A step reads only the variables some term uses, through pointers
+ * resolved once at bind time; the explore term is the only one that hashes. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "vars.h"
+
+struct game_binding {
+    const game_vars *gv;
+    const uint8_t **ptr; /* per variable, host address of its first byte */
+    int64_t *cur, *prev; /* per variable: values at this step and the previous one */
+    int *live;           /* variables some reward / done / explore term reads */
+    int n_live;
+    /* Tuples the explore term has seen this episode: open addressing, linear probing, 64-bit
+     * hashes of the tuple, 0 marks an empty slot. Grows (doubling) past 3/4 full. */
+    uint64_t *seen;
+    size_t seen_cap, seen_count;
+};
+
+static int64_t read_var(const game_var *v, const uint8_t *p)
+{
+    if (v->bits) {
+        int64_t n = 0;
+        for (uint32_t i = 0; i < v->length; i++) n += __builtin_popcount(p[i]);
+        return n;
+    }
+    /* stable-retro masks the decoded value, not the raw bytes */
+    return (int64_t)((uint64_t)game_decode(&v->type, p) & v->mask);
+}
+
+static void mark_node(const game_done_node *node, bool *used)
+{
+    for (int i = 0; i < node->n_terms; i++) used[node->terms[i].var] = true;
+    for (int i = 0; i < node->n_nodes; i++) mark_node(&node->nodes[i], used);
+}
+
+gb_error *game_bind(game_binding **out, const game_spec *spec, game_resolve_fn resolve, void *ctx)
+{
+    *out = NULL;
+    const game_vars *gv = spec->vars;
+    int n = gv->n_vars;
+    game_binding *b = calloc(1, sizeof *b);
+    bool *used = calloc((size_t)n + 1, sizeof *used);
+    if (b) {
+        b->gv = gv;
+        b->ptr = calloc((size_t)n + 1, sizeof *b->ptr);
+        b->cur = calloc((size_t)n + 1, sizeof *b->cur);
+        b->prev = calloc((size_t)n + 1, sizeof *b->prev);
+        b->live = calloc((size_t)n + 1, sizeof *b->live);
+        if (gv->n_explore_vars) {
+            b->seen_cap = 1024;
+            b->seen = calloc(b->seen_cap, sizeof *b->seen);
+        }
+    }
+    if (!b || !used || !b->ptr || !b->cur || !b->prev || !b->live ||
+        (gv->n_explore_vars && !b->seen)) {
+        free(used);
+        game_unbind(b);
+        return gb_errorf("%s: binding variables: out of memory", spec->dir);
+    }
+
+    for (int i = 0; i < n; i++) {
+        const game_var *v = &gv->vars[i];
+        uint8_t *p = NULL;
+        gb_error *err = resolve(ctx, v->address, v->length, &p);
+        if (!err && !p) err = gb_errorf("the resolver returned no memory");
+        if (err) {
+            free(used);
+            game_unbind(b);
+            return gb_error_wrap(err, "%s: info.%s: address 0x%X (%u bytes) is not mapped",
+                                 gv->info_file, v->name, v->address, v->length);
+        }
+        b->ptr[i] = p;
+    }
+
+    for (int i = 0; i < gv->n_reward_terms; i++) used[gv->reward_terms[i].var] = true;
+    for (int i = 0; i < gv->n_explore_vars; i++) used[gv->explore_vars[i]] = true;
+    if (gv->explore_unless >= 0) used[gv->explore_unless] = true;
+    mark_node(&gv->done, used);
+    for (int i = 0; i < n; i++)
+        if (used[i]) b->live[b->n_live++] = i;
+    free(used);
+    game_episode_begin(b);
+    *out = b;
+    return NULL;
+}
+
+void game_unbind(game_binding *b)
+{
+    if (!b) return;
+    free(b->ptr);
+    free(b->cur);
+    free(b->prev);
+    free(b->live);
+    free(b->seen);
+    free(b);
+}
+
+static uint64_t mix64(uint64_t x)
+{
+    x ^= x >> 30;
+    x *= 0xbf58476d1ce4e5b9ULL;
+    x ^= x >> 27;
+    x *= 0x94d049bb133111ebULL;
+    x ^= x >> 31;
+    return x;
+}
+
+static uint64_t tuple_key(const game_binding *b)
+{
+    const game_vars *gv = b->gv;
+    uint64_t h = 0x9e3779b97f4a7c15ULL;
+    for (int i = 0; i < gv->n_explore_vars; i++) h = mix64(h ^ (uint64_t)b->cur[gv->explore_vars[i]]) + (uint64_t)i;
+    h = mix64(h);
+    return h ? h : 1;
+}
+
+static void seen_put(uint64_t *slots, size_t cap, uint64_t key)
+{
+    size_t i = key & (cap - 1);
+    while (slots[i]) i = (i + 1) & (cap - 1);
+    slots[i] = key;
+}
+
+/* True when key was not in the set (and is now). When the table cannot grow, new tuples are
+ * no longer recorded nor rewarded: a bonus lost, never a crash. */
+static bool seen_insert(game_binding *b, uint64_t key)
+{
+    size_t mask = b->seen_cap - 1;
+    for (size_t i = key & mask;; i = (i + 1) & mask) {
+        if (b->seen[i] == key) return false;
+        if (!b->seen[i]) break;
+    }
+    if ((b->seen_count + 1) * 4 > b->seen_cap * 3) {
+        size_t cap = b->seen_cap * 2;
+        uint64_t *slots = calloc(cap, sizeof *slots);
+        if (!slots) return false;
+        for (size_t i = 0; i < b->seen_cap; i++)
+            if (b->seen[i]) seen_put(slots, cap, b->seen[i]);
+        free(b->seen);
+        b->seen = slots;
+        b->seen_cap = cap;
+    }
+    seen_put(b->seen, b->seen_cap, key);
+    b->seen_count++;
+    return true;
+}
+
+static void read_live(game_binding *b)
+{
+    const game_vars *gv = b->gv;
+    for (int k = 0; k < b->n_live; k++) {
+        int i = b->live[k];
+        b->cur[i] = read_var(&gv->vars[i], b->ptr[i]);
+    }
+}
+
+static bool explore_allowed(const game_binding *b)
+{
+    return b->gv->explore_unless < 0 || b->cur[b->gv->explore_unless] == 0;
+}
+
+void game_episode_begin(game_binding *b)
+{
+    read_live(b);
+    memcpy(b->prev, b->cur, (size_t)b->gv->n_vars * sizeof *b->cur);
+    if (b->seen) {
+        memset(b->seen, 0, b->seen_cap * sizeof *b->seen);
+        b->seen_count = 0;
+        if (explore_allowed(b)) seen_insert(b, tuple_key(b)); /* the start earns nothing */
+    }
+}
+
+static int64_t measure(const game_binding *b, const game_term *t)
+{
+    int64_t value = 1; /* the time term: value and delta are 1 every step */
+    if (t->var >= 0) {
+        value = b->cur[t->var];
+        if (t->delta) value = (int64_t)((uint64_t)value - (uint64_t)b->prev[t->var]);
+    }
+    return game_apply_op(t->op, t->reference, value);
+}
+
+/* stable-retro's RewardSpec::calculate: a positive measure times reward, a negative one times
+ * penalty. */
+static float term_reward(const game_binding *b, const game_term *t)
+{
+    float measured = (float)measure(b, t);
+    if (measured > 0) return measured * t->reward;
+    if (measured < 0) return measured * t->penalty;
+    return 0.0f;
+}
+
+static bool node_done(const game_binding *b, const game_done_node *node)
+{
+    for (int i = 0; i < node->n_terms; i++) {
+        bool d = measure(b, &node->terms[i]) > 0;
+        if (d && !node->all) return true;
+        if (!d && node->all) return false;
+    }
+    for (int i = 0; i < node->n_nodes; i++) {
+        bool d = node_done(b, &node->nodes[i]);
+        if (d && !node->all) return true;
+        if (!d && node->all) return false;
+    }
+    return node->all;
+}
+
+float game_step(game_binding *b, bool *done)
+{
+    const game_vars *gv = b->gv;
+    read_live(b);
+    float reward = gv->has_time ? term_reward(b, &gv->time) : 0.0f;
+    for (int i = 0; i < gv->n_reward_terms; i++) reward += term_reward(b, &gv->reward_terms[i]);
+    if (b->seen && explore_allowed(b) && seen_insert(b, tuple_key(b))) reward += gv->explore_reward;
+    *done = node_done(b, &gv->done);
+    for (int k = 0; k < b->n_live; k++) b->prev[b->live[k]] = b->cur[b->live[k]];
+    return reward;
+}
+
+int64_t game_value(const game_binding *b, int index)
+{
+    if (index < 0 || index >= b->gv->n_vars) return 0;
+    return read_var(&b->gv->vars[index], b->ptr[index]);
+}
+
+int64_t game_explored(const game_binding *b) { return (int64_t)b->seen_count; }

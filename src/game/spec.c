@@ -1,0 +1,309 @@
+/* Loading a game folder: gbfarm's game.json, or (without one) a stable-retro folder. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "vars.h"
+
+static const struct {
+    const char *name;
+    int bit;
+} buttons[] = {
+    {"B", BUTTON_B},         {"Y", BUTTON_Y},       {"SELECT", BUTTON_SELECT},
+    {"START", BUTTON_START}, {"UP", BUTTON_UP},     {"DOWN", BUTTON_DOWN},
+    {"LEFT", BUTTON_LEFT},   {"RIGHT", BUTTON_RIGHT}, {"A", BUTTON_A},
+    {"X", BUTTON_X},         {"L", BUTTON_L},       {"R", BUTTON_R},
+};
+
+/* Game Boy pads have A B SELECT START and the d-pad; the Advance adds L and R. */
+static bool platform_has(game_platform p, int bit)
+{
+    if (bit == BUTTON_X || bit == BUTTON_Y) return false;
+    if (bit == BUTTON_L || bit == BUTTON_R) return p == PLATFORM_GBA;
+    return true;
+}
+
+static gb_error *read_string(const char *file, const char *key, const json_t *v, char **out)
+{
+    if (!json_is_string(v)) return game_key_error(file, key, "a string", v);
+    *out = game_strdup(json_string_value(v));
+    return *out ? NULL : gb_errorf("%s: out of memory", file);
+}
+
+static gb_error *read_actions(game_spec *spec, const char *file, const json_t *actions)
+{
+    const char *expected = "a non-empty list of button lists, such as [[], [\"A\"], [\"UP\"]]";
+    if (!json_is_array(actions) || json_array_size(actions) == 0)
+        return game_key_error(file, "actions", expected, actions);
+    size_t n = json_array_size(actions);
+    spec->actions = calloc(n, sizeof *spec->actions);
+    if (!spec->actions) return gb_errorf("%s: out of memory", file);
+    for (size_t i = 0; i < n; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "actions[%zu]", i);
+        const json_t *combo = json_array_get(actions, i);
+        if (!json_is_array(combo))
+            return game_key_error(file, key, "a list of buttons ([] for no-op)", combo);
+        uint16_t mask = 0;
+        for (size_t j = 0; j < json_array_size(combo); j++) {
+            snprintf(key, sizeof key, "actions[%zu][%zu]", i, j);
+            const json_t *b = json_array_get(combo, j);
+            const char *s = json_is_string(b) ? json_string_value(b) : "";
+            int bit = -1;
+            for (size_t k = 0; k < sizeof buttons / sizeof buttons[0]; k++)
+                if (!strcmp(s, buttons[k].name)) bit = buttons[k].bit;
+            if (bit < 0 || !platform_has(spec->platform, bit))
+                return game_key_error(file, key,
+                                      spec->platform == PLATFORM_GBA
+                                          ? "a gba button: A B SELECT START UP DOWN LEFT RIGHT L R"
+                                          : "a gb/gbc button: A B SELECT START UP DOWN LEFT RIGHT",
+                                      b);
+            mask |= (uint16_t)(1u << bit);
+        }
+        spec->actions[spec->n_actions++] = mask;
+    }
+    return NULL;
+}
+
+static gb_error *read_states(game_spec *spec, const char *file, const json_t *states)
+{
+    if (!json_is_array(states) || json_array_size(states) == 0)
+        return game_key_error(file, "states", "a non-empty list of .state files", states);
+    size_t n = json_array_size(states);
+    spec->states = calloc(n, sizeof *spec->states);
+    if (!spec->states) return gb_errorf("%s: out of memory", file);
+    for (size_t i = 0; i < n; i++) {
+        char key[48];
+        snprintf(key, sizeof key, "states[%zu]", i);
+        const json_t *s = json_array_get(states, i);
+        if (!json_is_string(s)) return game_key_error(file, key, "a .state file name", s);
+        char *path = game_join(spec->dir, json_string_value(s));
+        if (!path) return gb_errorf("%s: out of memory", file);
+        spec->states[spec->n_states++] = path;
+        if (!game_file_exists(path))
+            return gb_errorf("%s: %s: expected a state file inside the folder, found no file %s",
+                             file, key, path);
+    }
+    return NULL;
+}
+
+static gb_error *read_int_key(const char *file, const json_t *obj, const char *name,
+                              const char *key, int64_t min, int64_t max, int *out)
+{
+    const json_t *v = json_object_get(obj, name);
+    if (!v) return NULL;
+    int64_t x;
+    GB_TRY(game_read_int(file, key, v, min, max, &x));
+    *out = (int)x;
+    return NULL;
+}
+
+static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
+{
+    static const char *const allowed[] = {
+        "name",   "platform",   "rom",          "rom_sha1",          "core",     "core_options",
+        "states", "actions",    "frame_skip",   "press_frames",      "noop_max", "observation",
+        "info",   "reward",     "done",         "max_episode_steps", NULL};
+    const char *key;
+    json_t *v;
+    json_object_foreach(root, key, v)
+    {
+        bool ok = key[0] == '_';
+        for (int i = 0; !ok && allowed[i]; i++) ok = !strcmp(key, allowed[i]);
+        if (!ok)
+            return gb_errorf("%s: %s: unknown key (expected name, platform, rom, rom_sha1, core, "
+                             "core_options, states, actions, frame_skip, press_frames, "
+                             "max_episode_steps, noop_max, observation, info, reward, done)",
+                             file, key);
+    }
+
+    if ((v = json_object_get(root, "name"))) GB_TRY(read_string(file, "name", v, &spec->name));
+
+    v = json_object_get(root, "platform");
+    if (!v) return game_missing_key(file, "platform", "\"gb\", \"gbc\" or \"gba\"");
+    const char *p = json_is_string(v) ? json_string_value(v) : "";
+    if (!strcmp(p, "gb"))
+        spec->platform = PLATFORM_GB;
+    else if (!strcmp(p, "gbc"))
+        spec->platform = PLATFORM_GBC;
+    else if (!strcmp(p, "gba"))
+        spec->platform = PLATFORM_GBA;
+    else
+        return game_key_error(file, "platform", "\"gb\", \"gbc\" or \"gba\"", v);
+
+    if ((v = json_object_get(root, "rom"))) {
+        if (!json_is_string(v)) return game_key_error(file, "rom", "a ROM file name", v);
+        spec->rom = game_join(spec->dir, json_string_value(v));
+        if (!spec->rom) return gb_errorf("%s: out of memory", file);
+    }
+    if ((v = json_object_get(root, "rom_sha1"))) {
+        if (!json_is_string(v)) return game_key_error(file, "rom_sha1", "a SHA-1: 40 hex digits", v);
+        GB_TRY(game_read_sha1(file, "rom_sha1", json_string_value(v), spec->rom_sha1));
+    }
+    if ((v = json_object_get(root, "core"))) GB_TRY(read_string(file, "core", v, &spec->core));
+
+    if ((v = json_object_get(root, "core_options"))) {
+        if (!json_is_object(v))
+            return game_key_error(file, "core_options", "an object of string options", v);
+        spec->core_options = calloc(json_object_size(v) + 1, sizeof *spec->core_options);
+        if (!spec->core_options) return gb_errorf("%s: out of memory", file);
+        const char *name;
+        json_t *value;
+        json_object_foreach(v, name, value)
+        {
+            char k[300];
+            snprintf(k, sizeof k, "core_options.%s", name);
+            game_option *o = &spec->core_options[spec->n_core_options];
+            GB_TRY(read_string(file, k, value, &o->value));
+            o->key = game_strdup(name);
+            spec->n_core_options++;
+            if (!o->key) return gb_errorf("%s: out of memory", file);
+        }
+    }
+
+    if (!(v = json_object_get(root, "states")))
+        return game_missing_key(file, "states", "a non-empty list of .state files");
+    GB_TRY(read_states(spec, file, v));
+    if (!(v = json_object_get(root, "actions")))
+        return game_missing_key(file, "actions", "a non-empty list of button lists");
+    GB_TRY(read_actions(spec, file, v));
+
+    GB_TRY(read_int_key(file, root, "frame_skip", "frame_skip", 1, 1000, &spec->frame_skip));
+    spec->press_frames = spec->frame_skip;
+    GB_TRY(read_int_key(file, root, "press_frames", "press_frames", 1, 1000, &spec->press_frames));
+    if (spec->press_frames > spec->frame_skip)
+        return gb_errorf("%s: press_frames: expected at most frame_skip (%d), found %d", file,
+                         spec->frame_skip, spec->press_frames);
+    GB_TRY(read_int_key(file, root, "max_episode_steps", "max_episode_steps", 0, INT32_MAX,
+                        &spec->max_episode_steps));
+    GB_TRY(read_int_key(file, root, "noop_max", "noop_max", 0, 100000, &spec->noop_max));
+    if ((v = json_object_get(root, "observation"))) {
+        if (!json_is_object(v))
+            return game_key_error(file, "observation", "an object {stack, downsample}", v);
+        const char *name;
+        json_t *x;
+        json_object_foreach(v, name, x)
+        {
+            if (strcmp(name, "stack") && strcmp(name, "downsample") && name[0] != '_')
+                return gb_errorf("%s: observation.%s: unknown key (expected one of: stack, "
+                                 "downsample)",
+                                 file, name);
+        }
+        GB_TRY(read_int_key(file, v, "stack", "observation.stack", 1, 64, &spec->obs_stack));
+        GB_TRY(read_int_key(file, v, "downsample", "observation.downsample", 1, 2,
+                            &spec->obs_downsample));
+    }
+
+    game_vars *gv = spec->vars;
+    gv->info_file = game_strdup(file);
+    if (!gv->info_file) return gb_errorf("%s: out of memory", file);
+    if ((v = json_object_get(root, "info"))) GB_TRY(game_parse_info(gv, file, v, true));
+    if ((v = json_object_get(root, "reward"))) GB_TRY(game_parse_reward(gv, file, file, v, true));
+    if ((v = json_object_get(root, "done"))) GB_TRY(game_parse_done(gv, file, file, v, true));
+    return NULL;
+}
+
+/* The folder's last path component, without trailing slashes. */
+static char *base_name(const char *dir)
+{
+    size_t end = strlen(dir);
+    while (end > 1 && dir[end - 1] == '/') end--;
+    size_t start = end;
+    while (start > 0 && dir[start - 1] != '/') start--;
+    char *s = malloc(end - start + 1);
+    if (!s) return NULL;
+    memcpy(s, dir + start, end - start);
+    s[end - start] = '\0';
+    return s;
+}
+
+static gb_error *load(game_spec *spec, const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return gb_errorf("%s: cannot open game folder: %s", dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode))
+        return gb_errorf("%s: expected a game folder (game.json or stable-retro data.json), found "
+                         "a file",
+                         dir);
+    spec->dir = game_strdup(dir);
+    spec->vars = calloc(1, sizeof *spec->vars);
+    if (!spec->dir || !spec->vars) return gb_errorf("%s: out of memory", dir);
+    spec->vars->explore_unless = -1;
+    spec->frame_skip = 4;
+    spec->obs_stack = 4;
+    spec->obs_downsample = 2;
+
+    char *file = game_join(dir, "game.json");
+    if (!file) return gb_errorf("%s: out of memory", dir);
+    gb_error *err;
+    if (game_file_exists(file)) {
+        json_t *root = NULL;
+        err = game_json_load(&root, file);
+        if (!err) err = load_game_json(spec, file, root);
+        json_decref(root);
+    } else {
+        char *data = game_join(dir, "data.json");
+        bool retro = data && game_file_exists(data);
+        free(data);
+        err = retro ? game_load_stable_retro(spec, dir)
+                    : gb_errorf("%s: expected game.json (gbfarm) or data.json (stable-retro) in "
+                                "the folder, found neither",
+                                dir);
+    }
+    free(file);
+    if (err) return err;
+    if (!spec->name && !(spec->name = base_name(dir))) return gb_errorf("%s: out of memory", dir);
+    if (!spec->core && !(spec->core = game_strdup("mgba"))) return gb_errorf("%s: out of memory", dir);
+    return NULL;
+}
+
+gb_error *game_load(game_spec **out, const char *dir)
+{
+    *out = NULL;
+    game_spec *spec = calloc(1, sizeof *spec);
+    if (!spec) return gb_errorf("%s: out of memory", dir);
+    gb_error *err = load(spec, dir);
+    if (err) {
+        game_free(spec);
+        return err;
+    }
+    *out = spec;
+    return NULL;
+}
+
+void game_free(game_spec *spec)
+{
+    if (!spec) return;
+    free(spec->dir);
+    free(spec->name);
+    free(spec->rom);
+    free(spec->core);
+    for (int i = 0; i < spec->n_core_options; i++) {
+        free(spec->core_options[i].key);
+        free(spec->core_options[i].value);
+    }
+    free(spec->core_options);
+    for (int i = 0; i < spec->n_states; i++) free(spec->states[i]);
+    free(spec->states);
+    free(spec->actions);
+    game_vars_free(spec->vars);
+    free(spec);
+}
+
+int game_var_count(const game_spec *spec) { return spec->vars ? spec->vars->n_vars : 0; }
+
+const char *game_var_name(const game_spec *spec, int index)
+{
+    if (index < 0 || index >= game_var_count(spec)) return NULL;
+    return spec->vars->vars[index].name;
+}
+
+int game_var_index(const game_spec *spec, const char *name)
+{
+    for (int i = 0; i < game_var_count(spec); i++)
+        if (!strcmp(spec->vars->vars[i].name, name)) return i;
+    return -1;
+}

@@ -1,0 +1,385 @@
+/* The info (variables), reward and done sections, shared by game.json and stable-retro's
+ * data.json / scenario.json, with stable-retro's defaults: reward terms measure the delta,
+ * done terms the absolute value; no op passes the value through. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "vars.h"
+
+static const char *const op_names[] = {
+    [OP_NONE] = "",
+    [OP_EQUAL] = "equal",
+    [OP_NEGATIVE_EQUAL] = "negative-equal",
+    [OP_NOT_EQUAL] = "not-equal",
+    [OP_LESS_THAN] = "less-than",
+    [OP_GREATER_THAN] = "greater-than",
+    [OP_LESS_OR_EQUAL] = "less-or-equal",
+    [OP_GREATER_OR_EQUAL] = "greater-or-equal",
+    [OP_NONZERO] = "nonzero",
+    [OP_ZERO] = "zero",
+    [OP_POSITIVE] = "positive",
+    [OP_NEGATIVE] = "negative",
+    [OP_SIGN] = "sign",
+};
+static const char op_expected[] =
+    "one of equal, negative-equal, not-equal, less-than, greater-than, less-or-equal, "
+    "greater-or-equal, nonzero, zero, positive, negative, sign";
+
+const char *game_op_name(game_op op) { return op_names[op]; }
+
+int64_t game_apply_op(game_op op, int64_t reference, int64_t value)
+{
+    switch (op) {
+    case OP_NONE: return value;
+    case OP_EQUAL: return value == reference;
+    case OP_NEGATIVE_EQUAL: return value == -reference;
+    case OP_NOT_EQUAL: return value != reference;
+    case OP_LESS_THAN: return value < reference;
+    case OP_GREATER_THAN: return value > reference;
+    case OP_LESS_OR_EQUAL: return value <= reference;
+    case OP_GREATER_OR_EQUAL: return value >= reference;
+    case OP_NONZERO: return value != 0;
+    case OP_ZERO: return value == 0;
+    case OP_POSITIVE: return value > 0;
+    case OP_NEGATIVE: return value < 0;
+    case OP_SIGN: return value < 0 ? -1 : value > 0;
+    }
+    return 0;
+}
+
+/* Unknown keys are typos in game.json: say which keys are allowed. */
+static gb_error *check_keys(const char *file, const char *where, const json_t *obj,
+                            const char *const *allowed, bool strict)
+{
+    if (!strict) return NULL;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)obj, key, v)
+    {
+        bool ok = key[0] == '_'; /* "_comment" and friends */
+        for (int i = 0; !ok && allowed[i]; i++) ok = !strcmp(key, allowed[i]);
+        if (!ok) {
+            char list[256] = "";
+            for (int i = 0; allowed[i]; i++)
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? ", " : "",
+                         allowed[i]);
+            return gb_errorf("%s: %s%s%s: unknown key (expected one of: %s)", file, where,
+                             where[0] ? "." : "", key, list);
+        }
+    }
+    return NULL;
+}
+
+static gb_error *expect_object(const char *file, const char *key, const json_t *v)
+{
+    return json_is_object(v) ? NULL : game_key_error(file, key, "an object", v);
+}
+
+static int var_index(const game_vars *gv, const char *name)
+{
+    for (int i = 0; i < gv->n_vars; i++)
+        if (!strcmp(gv->vars[i].name, name)) return i;
+    return -1;
+}
+
+static gb_error *find_var(const game_vars *gv, const char *file, const char *key,
+                          const char *info_file, const char *name, int *out)
+{
+    *out = var_index(gv, name);
+    if (*out < 0)
+        return gb_errorf("%s: %s: expected a variable defined in 'info' of %s, found unknown "
+                         "variable '%s'",
+                         file, key, info_file, name);
+    return NULL;
+}
+
+gb_error *game_parse_info(game_vars *gv, const char *file, const json_t *info, bool strict)
+{
+    GB_TRY(expect_object(file, "info", info));
+    size_t n = json_object_size(info);
+    gv->vars = calloc(n ? n : 1, sizeof *gv->vars);
+    if (!gv->vars) return gb_errorf("%s: out of memory", file);
+    static const char *const allowed[] = {"address", "type", "mask", "end", NULL};
+    const char *name;
+    json_t *obj;
+    json_object_foreach((json_t *)info, name, obj)
+    {
+        char key[320], sub[352];
+        snprintf(key, sizeof key, "info.%s", name);
+        GB_TRY(expect_object(file, key, obj));
+        GB_TRY(check_keys(file, key, obj, allowed, strict));
+        game_var *v = &gv->vars[gv->n_vars];
+        v->mask = UINT64_MAX;
+
+        const json_t *address = json_object_get(obj, "address");
+        snprintf(sub, sizeof sub, "%s.address", key);
+        if (!address) return game_missing_key(file, sub, "the variable's bus address");
+        GB_TRY(game_read_u32(file, sub, address, &v->address));
+
+        const json_t *type = json_object_get(obj, "type");
+        snprintf(sub, sizeof sub, "%s.type", key);
+        if (!type) return game_missing_key(file, sub, "a type string such as \"|u1\" or \"bits\"");
+        if (!json_is_string(type))
+            return game_key_error(file, sub, "a type string such as \"|u1\" or \"bits\"", type);
+        const json_t *end = json_object_get(obj, "end");
+        const json_t *mask = json_object_get(obj, "mask");
+        if (!strcmp(json_string_value(type), "bits")) {
+            snprintf(sub, sizeof sub, "%s.end", key);
+            if (!end) return game_missing_key(file, sub, "the range's end address (exclusive)");
+            uint32_t e;
+            GB_TRY(game_read_u32(file, sub, end, &e));
+            if (e <= v->address || e - v->address > (1u << 20))
+                return gb_errorf("%s: %s: expected an end address above address 0x%X and at most "
+                                 "1 MiB past it, found 0x%X",
+                                 file, sub, v->address, e);
+            if (mask)
+                return gb_errorf("%s: %s.mask: expected no mask on a \"bits\" range, found one",
+                                 file, key);
+            v->bits = true;
+            v->length = e - v->address;
+        } else {
+            gb_error *err = game_parse_type(json_string_value(type), &v->type);
+            if (err) return gb_error_wrap(err, "%s: %s", file, sub);
+            if (end)
+                return gb_errorf("%s: %s.end: expected no end address (only \"bits\" ranges have "
+                                 "one), found one with type \"%s\"",
+                                 file, key, json_string_value(type));
+            v->length = v->type.size;
+            if ((uint64_t)v->address + v->length > (uint64_t)UINT32_MAX + 1)
+                return gb_errorf("%s: %s.address: expected %u bytes to fit below 2^32, found "
+                                 "address 0x%X",
+                                 file, key, v->length, v->address);
+            if (mask) {
+                snprintf(sub, sizeof sub, "%s.mask", key);
+                GB_TRY(game_read_mask(file, sub, mask, &v->mask));
+            }
+        }
+        v->name = game_strdup(name);
+        if (!v->name) return gb_errorf("%s: out of memory", file);
+        gv->n_vars++;
+    }
+    return NULL;
+}
+
+/* measurement, op, reference and (reward terms) reward / penalty of one term. */
+static gb_error *parse_term(const char *file, const char *key, const json_t *obj, bool reward,
+                            bool strict, game_term *t)
+{
+    static const char *const reward_keys[] = {"measurement", "op", "reference", "reward",
+                                               "penalty", NULL};
+    static const char *const done_keys[] = {"measurement", "op", "reference", NULL};
+    char sub[400];
+    GB_TRY(expect_object(file, key, obj));
+    GB_TRY(check_keys(file, key, obj, reward ? reward_keys : done_keys, strict));
+    t->delta = reward;
+    const json_t *m = json_object_get(obj, "measurement");
+    if (m) {
+        snprintf(sub, sizeof sub, "%s.measurement", key);
+        const char *s = json_is_string(m) ? json_string_value(m) : "";
+        if (!strcmp(s, "delta"))
+            t->delta = true;
+        else if (!strcmp(s, "absolute"))
+            t->delta = false;
+        else
+            return game_key_error(file, sub, "\"delta\" or \"absolute\"", m);
+    }
+    const json_t *op = json_object_get(obj, "op");
+    if (op) {
+        snprintf(sub, sizeof sub, "%s.op", key);
+        const char *s = json_is_string(op) ? json_string_value(op) : "";
+        t->op = OP_NONE;
+        for (int i = OP_EQUAL; i <= OP_SIGN; i++)
+            if (!strcmp(s, op_names[i])) t->op = (game_op)i;
+        if (t->op == OP_NONE) return game_key_error(file, sub, op_expected, op);
+    }
+    const json_t *ref = json_object_get(obj, "reference");
+    if (ref) {
+        snprintf(sub, sizeof sub, "%s.reference", key);
+        GB_TRY(game_read_int(file, sub, ref, INT64_MIN, INT64_MAX, &t->reference));
+    }
+    if (reward) {
+        double x;
+        const json_t *r = json_object_get(obj, "reward");
+        if (r) {
+            snprintf(sub, sizeof sub, "%s.reward", key);
+            GB_TRY(game_read_number(file, sub, r, &x));
+            t->reward = (float)x;
+        }
+        const json_t *p = json_object_get(obj, "penalty");
+        if (p) {
+            snprintf(sub, sizeof sub, "%s.penalty", key);
+            GB_TRY(game_read_number(file, sub, p, &x));
+            t->penalty = (float)x;
+        }
+    }
+    return NULL;
+}
+
+static gb_error *no_script(const char *file, const char *where, const json_t *obj)
+{
+    const json_t *s = json_object_get(obj, "script");
+    if (!s) return NULL;
+    return gb_errorf("%s: %s.script: expected reward and done terms, found a Lua script "
+                     "(gbfarm does not run stable-retro scripts)",
+                     file, where);
+}
+
+static gb_error *parse_explore(game_vars *gv, const char *file, const char *info_file,
+                               const json_t *obj, bool strict)
+{
+    static const char *const allowed[] = {"variables", "reward", "unless", NULL};
+    GB_TRY(expect_object(file, "reward.explore", obj));
+    GB_TRY(check_keys(file, "reward.explore", obj, allowed, strict));
+    const json_t *vars = json_object_get(obj, "variables");
+    if (!vars) return game_missing_key(file, "reward.explore.variables", "a list of variables");
+    if (!json_is_array(vars) || json_array_size(vars) == 0)
+        return game_key_error(file, "reward.explore.variables",
+                              "a non-empty list of variable names", vars);
+    size_t n = json_array_size(vars);
+    gv->explore_vars = calloc(n, sizeof *gv->explore_vars);
+    if (!gv->explore_vars) return gb_errorf("%s: out of memory", file);
+    for (size_t i = 0; i < n; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "reward.explore.variables[%zu]", i);
+        const json_t *name = json_array_get(vars, i);
+        if (!json_is_string(name)) return game_key_error(file, key, "a variable name", name);
+        GB_TRY(find_var(gv, file, key, info_file, json_string_value(name),
+                        &gv->explore_vars[gv->n_explore_vars]));
+        gv->n_explore_vars++;
+    }
+    const json_t *r = json_object_get(obj, "reward");
+    if (!r) return game_missing_key(file, "reward.explore.reward", "the bonus per new tuple");
+    double x;
+    GB_TRY(game_read_number(file, "reward.explore.reward", r, &x));
+    gv->explore_reward = (float)x;
+    const json_t *unless = json_object_get(obj, "unless");
+    if (unless) {
+        if (!json_is_string(unless))
+            return game_key_error(file, "reward.explore.unless", "a variable name", unless);
+        GB_TRY(find_var(gv, file, "reward.explore.unless", info_file, json_string_value(unless),
+                        &gv->explore_unless));
+    }
+    return NULL;
+}
+
+gb_error *game_parse_reward(game_vars *gv, const char *file, const char *info_file,
+                            const json_t *reward, bool strict)
+{
+    static const char *const allowed[] = {"variables", "time", "explore", NULL};
+    GB_TRY(expect_object(file, "reward", reward));
+    GB_TRY(check_keys(file, "reward", reward, allowed, strict));
+    GB_TRY(no_script(file, "reward", reward));
+    const json_t *vars = json_object_get(reward, "variables");
+    if (vars) {
+        GB_TRY(expect_object(file, "reward.variables", vars));
+        size_t n = json_object_size(vars);
+        gv->reward_terms = calloc(n ? n : 1, sizeof *gv->reward_terms);
+        if (!gv->reward_terms) return gb_errorf("%s: out of memory", file);
+        const char *name;
+        json_t *obj;
+        json_object_foreach((json_t *)vars, name, obj)
+        {
+            char key[320];
+            snprintf(key, sizeof key, "reward.variables.%s", name);
+            game_term *t = &gv->reward_terms[gv->n_reward_terms];
+            GB_TRY(find_var(gv, file, key, info_file, name, &t->var));
+            GB_TRY(parse_term(file, key, obj, true, strict, t));
+            gv->n_reward_terms++;
+        }
+    }
+    const json_t *time = json_object_get(reward, "time");
+    if (time) {
+        GB_TRY(parse_term(file, "reward.time", time, true, strict, &gv->time));
+        gv->time.var = -1;
+        gv->has_time = true;
+    }
+    const json_t *explore = json_object_get(reward, "explore");
+    if (explore) GB_TRY(parse_explore(gv, file, info_file, explore, strict));
+    return NULL;
+}
+
+static gb_error *parse_node(game_vars *gv, const char *file, const char *info_file,
+                            const char *where, const json_t *obj, bool strict, game_done_node *node)
+{
+    static const char *const allowed[] = {"condition", "variables", "nodes", NULL};
+    GB_TRY(expect_object(file, where, obj));
+    GB_TRY(check_keys(file, where, obj, allowed, strict));
+    GB_TRY(no_script(file, where, obj));
+    char key[400];
+    const json_t *cond = json_object_get(obj, "condition");
+    if (cond) {
+        snprintf(key, sizeof key, "%s.condition", where);
+        const char *s = json_is_string(cond) ? json_string_value(cond) : "";
+        if (!strcmp(s, "all"))
+            node->all = true;
+        else if (strcmp(s, "any"))
+            return game_key_error(file, key, "\"any\" or \"all\"", cond);
+    }
+    const json_t *vars = json_object_get(obj, "variables");
+    if (vars) {
+        snprintf(key, sizeof key, "%s.variables", where);
+        GB_TRY(expect_object(file, key, vars));
+        size_t n = json_object_size(vars);
+        node->terms = calloc(n ? n : 1, sizeof *node->terms);
+        if (!node->terms) return gb_errorf("%s: out of memory", file);
+        const char *name;
+        json_t *term;
+        json_object_foreach((json_t *)vars, name, term)
+        {
+            snprintf(key, sizeof key, "%s.variables.%s", where, name);
+            game_term *t = &node->terms[node->n_terms];
+            GB_TRY(find_var(gv, file, key, info_file, name, &t->var));
+            GB_TRY(parse_term(file, key, term, false, strict, t));
+            node->n_terms++;
+        }
+    }
+    const json_t *nodes = json_object_get(obj, "nodes");
+    if (nodes) {
+        snprintf(key, sizeof key, "%s.nodes", where);
+        GB_TRY(expect_object(file, key, nodes));
+        size_t n = json_object_size(nodes);
+        node->nodes = calloc(n ? n : 1, sizeof *node->nodes);
+        if (!node->nodes) return gb_errorf("%s: out of memory", file);
+        const char *name;
+        json_t *sub;
+        json_object_foreach((json_t *)nodes, name, sub)
+        {
+            snprintf(key, sizeof key, "%s.nodes.%s", where, name);
+            game_done_node *child = &node->nodes[node->n_nodes++];
+            GB_TRY(parse_node(gv, file, info_file, key, sub, strict, child));
+        }
+    }
+    /* stable-retro calls an empty "all" node done at every step; that is never meant. */
+    if (node->all && node->n_terms == 0 && node->n_nodes == 0)
+        return gb_errorf("%s: %s.condition: expected \"all\" over at least one variable or node, "
+                         "found none",
+                         file, where);
+    return NULL;
+}
+
+gb_error *game_parse_done(game_vars *gv, const char *file, const char *info_file,
+                          const json_t *done, bool strict)
+{
+    return parse_node(gv, file, info_file, "done", done, strict, &gv->done);
+}
+
+static void free_node(game_done_node *node)
+{
+    for (int i = 0; i < node->n_nodes; i++) free_node(&node->nodes[i]);
+    free(node->nodes);
+    free(node->terms);
+}
+
+void game_vars_free(game_vars *gv)
+{
+    if (!gv) return;
+    for (int i = 0; i < gv->n_vars; i++) free(gv->vars[i].name);
+    free(gv->vars);
+    free(gv->info_file);
+    free(gv->reward_terms);
+    free(gv->explore_vars);
+    free_node(&gv->done);
+    free(gv->rom_sha1_alt);
+    free(gv);
+}
