@@ -14,9 +14,10 @@ static struct {
 
 static gb_error *vformat(const char *fmt, va_list ap)
 {
+    char probe[1];
     va_list ap2;
     va_copy(ap2, ap);
-    int n = vsnprintf(NULL, 0, fmt, ap2);
+    int n = vsnprintf(probe, sizeof probe, fmt, ap2);
     va_end(ap2);
     if (n < 0) n = 0;
     gb_error *e = malloc(sizeof(gb_error) + (size_t)n);
