@@ -1,0 +1,88 @@
+/* The training loop, generic over env.h: a farm of N worker threads, one env each, collects
+ * rollouts of T steps into a [env][t] buffer with no locks in the per-step path; the main
+ * thread runs the PPO update between rounds while the workers are parked.
+ *
+ * An env is made by an env_make_fn ON its worker thread (emulator cores must be driven by the
+ * thread that created them), and closed on it too. Same seed, env count and BLAS thread count
+ * give bit-identical weights: nothing depends on which thread runs first. */
+#ifndef GBFARM_TRAIN_H
+#define GBFARM_TRAIN_H
+
+#include <stdint.h>
+
+#include "gbfarm/env.h"
+#include "gbfarm/error.h"
+#include "gbfarm/policy.h"
+#include "gbfarm/ppo.h"
+
+/* Makes env `index` (0..n_envs-1). `seed` is the env's own seed, distinct from the action
+ * streams; an env derives its randomness from (seed, index). */
+typedef gb_error *(*env_make_fn)(void *ctx, int index, uint64_t seed, env **out);
+
+typedef struct train_config {
+    int n_envs;            /* 8 */
+    int64_t total_steps;   /* env steps over all envs (10M); rounded down to whole updates */
+    int rollout_steps;     /* T per env per update (128) */
+    float lr;              /* 2.5e-4 */
+    int anneal_lr;         /* 1: linear to 0 over the run */
+    float gamma;           /* 0.99 */
+    float gae_lambda;      /* 0.95 */
+    ppo_config ppo;        /* epochs, minibatches, clip, vf/ent coefs, grad norm, target KL */
+    uint64_t seed;         /* 1 */
+    int shared_trunk;      /* -1: the network's default (CNN shared, MLP separate), 0 or 1 */
+    int hidden;            /* 0: the network's default (CNN 512, MLP 64) */
+    int blas_threads;      /* BLAS threads for the update; 0: every core */
+} train_config;
+
+train_config train_config_default(void);
+
+typedef struct train_episode {
+    int env_index;
+    env_episode episode;
+} train_episode;
+
+typedef struct train_stats {
+    int64_t update, num_updates; /* 1-based update just done, and how many in all */
+    int64_t global_step;         /* env steps so far, over all envs */
+    float lr;
+    ppo_stats ppo;
+    const train_episode *episodes; /* finished during this rollout, in env order */
+    int n_episodes;
+    int64_t total_episodes;
+    float mean_return_20; /* the last 20 episodes (NAN before the first) */
+    double rollout_seconds, update_seconds, elapsed_seconds;
+    double sps; /* env steps per second over this iteration */
+} train_stats;
+
+typedef struct train_callbacks {
+    void *ctx;
+    /* On env_index's worker thread as its episode ends: touch only per-env state. */
+    void (*on_episode)(void *ctx, int env_index, const env_episode *ep);
+    /* On the main thread after each update; an error stops the run. */
+    gb_error *(*on_update)(void *ctx, const train_stats *st);
+} train_callbacks;
+
+typedef struct train train;
+
+/* Starts the farm and makes the envs (on their threads), the policy and the optimizer. */
+gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, void *make_ctx,
+                       const train_callbacks *cb);
+/* One rollout (workers), GAE (workers, own slices), one PPO update (main). */
+gb_error *train_iteration(train *t, train_stats *st);
+int train_finished(const train *t);
+/* Closes the envs on their threads and stops the farm; NULL is fine. */
+void train_free(train *t);
+
+/* create, iterate until total_steps, optionally save the final checkpoint, free. */
+gb_error *train_run(const train_config *cfg, env_make_fn make, void *make_ctx,
+                    const train_callbacks *cb, const char *save_path);
+
+/* The learner's state for checkpoints: weights, Adam moments and step, counters, every env's
+ * action RNG and the shuffle RNG. Env-internal state (emulator, episode in progress) is not
+ * part of it: a resumed run starts fresh episodes. */
+policy *train_policy(train *t);
+const train_config *train_get_config(const train *t);
+gb_error *train_save(const train *t, const char *path);
+gb_error *train_load(train *t, const char *path);
+
+#endif

@@ -1,0 +1,86 @@
+#include "gbfarm/cartpole.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <time.h>
+
+#include "gbfarm/rng.h"
+
+typedef struct cartpole {
+    env base; /* first, so an env * is a cartpole * */
+    double x, x_dot, theta, theta_dot;
+    rng rng;
+    double t_start;
+} cartpole;
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static void write_obs(cartpole *c)
+{
+    float *o = c->base.obs;
+    o[0] = (float)c->x, o[1] = (float)c->x_dot, o[2] = (float)c->theta, o[3] = (float)c->theta_dot;
+}
+
+static gb_error *cartpole_reset(env *e)
+{
+    cartpole *c = (cartpole *)e;
+    double *s[4] = {&c->x, &c->x_dot, &c->theta, &c->theta_dot};
+    for (int i = 0; i < 4; i++) *s[i] = 0.1 * rng_uniform(&c->rng) - 0.05;
+    e->reward = 0.0f;
+    e->terminated = e->truncated = 0;
+    e->episode = (env_episode){0};
+    c->t_start = now();
+    write_obs(c);
+    return NULL;
+}
+
+static gb_error *cartpole_step(env *e, int action)
+{
+    if (action < 0 || action > 1)
+        return gb_errorf("cartpole: action must be 0 or 1, got %d", action);
+    cartpole *c = (cartpole *)e;
+    /* gym's constants and Euler integration */
+    const double g = 9.8, m_cart = 1.0, m_pole = 0.1, total = m_cart + m_pole, half_len = 0.5;
+    const double pm_len = m_pole * half_len, force_mag = 10.0, tau = 0.02;
+    double force = action == 1 ? force_mag : -force_mag;
+    double ct = cos(c->theta), st = sin(c->theta);
+    double temp = (force + pm_len * c->theta_dot * c->theta_dot * st) / total;
+    double theta_acc =
+        (g * st - ct * temp) / (half_len * (4.0 / 3.0 - m_pole * ct * ct / total));
+    double x_acc = temp - pm_len * theta_acc * ct / total;
+    c->x += tau * c->x_dot;
+    c->x_dot += tau * x_acc;
+    c->theta += tau * c->theta_dot;
+    c->theta_dot += tau * theta_acc;
+    write_obs(c);
+
+    e->reward = 1.0f;
+    e->episode.ret += 1.0;
+    e->episode.length++;
+    e->episode.seconds = now() - c->t_start;
+    const double theta_limit = 12.0 * 2.0 * M_PI / 360.0, x_limit = 2.4;
+    e->terminated = c->x < -x_limit || c->x > x_limit || c->theta < -theta_limit ||
+                    c->theta > theta_limit;
+    e->truncated = !e->terminated && e->episode.length >= CARTPOLE_MAX_STEPS;
+    return NULL;
+}
+
+static void cartpole_close(env *e) { free(e); }
+
+static const env_ops cartpole_ops = {cartpole_reset, cartpole_step, cartpole_close};
+
+gb_error *cartpole_create(env **out, uint64_t seed, int index)
+{
+    cartpole *c = calloc(1, sizeof *c);
+    if (!c) return gb_errorf("cartpole: out of memory");
+    c->base.ops = &cartpole_ops;
+    c->base.spec = (env_spec){ENV_OBS_F32, 1, 1, 4, 2};
+    rng_seed(&c->rng, seed, (uint64_t)index);
+    *out = &c->base;
+    return NULL;
+}

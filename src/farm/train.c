@@ -1,0 +1,412 @@
+#include "gbfarm/train.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gbfarm/farm.h"
+#include "gbfarm/nn.h"
+#include "gbfarm/rng.h"
+#include "gbfarm/safetensors.h"
+
+train_config train_config_default(void)
+{
+    return (train_config){.n_envs = 8,
+                          .total_steps = 10000000,
+                          .rollout_steps = 128,
+                          .lr = 2.5e-4f,
+                          .anneal_lr = 1,
+                          .gamma = 0.99f,
+                          .gae_lambda = 0.95f,
+                          .ppo = ppo_config_default(),
+                          .seed = 1,
+                          .shared_trunk = -1,
+                          .hidden = 0,
+                          .blas_threads = 0};
+}
+
+typedef enum train_phase { PHASE_CREATE, PHASE_ROLLOUT, PHASE_CLOSE } train_phase;
+
+/* Everything one env thread owns. */
+typedef struct train_worker {
+    env *e;
+    void *obs; /* the env's current observation */
+    rng rng;   /* action sampling: stream (seed, env index) */
+    policy_work *work;
+    gb_error *err;
+    train_episode *eps; /* finished this rollout */
+    int n_eps, cap_eps;
+} train_worker;
+
+struct train {
+    train_config cfg;
+    env_make_fn make;
+    void *make_ctx;
+    train_callbacks cb;
+    farm *farm;
+    train_phase phase; /* written by main only while the workers are parked */
+    train_worker *workers;
+    env_spec spec;
+    policy *pol;
+    ppo *opt;
+    rollout_buffer rb;
+    int64_t update, num_updates, global_step, total_episodes;
+    train_episode *eps; /* gathered for train_stats */
+    int cap_eps;
+    float last_returns[20]; /* ring of the last 20 episode returns */
+    int n_last;
+    double t_start;
+};
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static uint64_t env_seed(uint64_t seed)
+{
+    /* splitmix64: the envs' seed differs from the action streams' (seed, index) */
+    uint64_t z = seed + 0x9E3779B97F4A7C15ULL;
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static gb_error *worker_create(train *t, int i, train_worker *w)
+{
+    GB_TRY(t->make(t->make_ctx, i, env_seed(t->cfg.seed), &w->e));
+    w->obs = calloc(1, env_obs_bytes(&w->e->spec));
+    if (!w->obs) return gb_errorf("train: env %d: out of memory for its observation", i);
+    w->e->obs = w->obs;
+    rng_seed(&w->rng, t->cfg.seed, (uint64_t)i);
+    return gb_error_wrap(env_reset(w->e), "env %d: reset", i);
+}
+
+static gb_error *record_episode(train *t, int i, train_worker *w)
+{
+    if (w->n_eps == w->cap_eps) {
+        int cap = w->cap_eps ? 2 * w->cap_eps : 16;
+        train_episode *p = realloc(w->eps, sizeof *p * (size_t)cap);
+        if (!p) return gb_errorf("train: env %d: out of memory for episode records", i);
+        w->eps = p, w->cap_eps = cap;
+    }
+    w->eps[w->n_eps++] = (train_episode){i, w->e->episode};
+    if (t->cb.on_episode) t->cb.on_episode(t->cb.ctx, i, &w->e->episode);
+    return NULL;
+}
+
+/* One env's rollout of T steps into its own slice [i][0..T), then its GAE. */
+static gb_error *worker_rollout(train *t, int i, train_worker *w)
+{
+    if (!w->work) GB_TRY(policy_work_create(&w->work, t->pol, 1));
+    rollout_buffer *rb = &t->rb;
+    size_t ob = rb->obs_bytes;
+    w->n_eps = 0;
+    for (int s = 0; s < rb->steps; s++) {
+        size_t k = (size_t)i * rb->steps + s;
+        int action;
+        memcpy(rb->obs + k * ob, w->obs, ob);
+        policy_act(t->pol, w->work, w->obs, &w->rng, &action, &rb->logprobs[k], &rb->values[k]);
+        rb->actions[k] = action;
+        GB_TRY(gb_error_wrap(env_step(w->e, action), "env %d: step", i));
+        rb->rewards[k] = w->e->reward;
+        rb->ends[k] = w->e->terminated || w->e->truncated;
+        /* A truncated episode is worth the value of its final observation, which obs holds
+         * until the reset. */
+        rb->boot_values[k] =
+            w->e->truncated && !w->e->terminated ? policy_value(t->pol, w->work, w->obs) : 0.0f;
+        if (rb->ends[k]) {
+            GB_TRY(record_episode(t, i, w));
+            GB_TRY(gb_error_wrap(env_reset(w->e), "env %d: reset", i));
+        }
+    }
+    rb->last_values[i] = policy_value(t->pol, w->work, w->obs);
+    ppo_gae(rb, i, t->cfg.gamma, t->cfg.gae_lambda);
+    return NULL;
+}
+
+static void worker_work(void *ctx, int i)
+{
+    train *t = ctx;
+    train_worker *w = &t->workers[i];
+    switch (t->phase) {
+    case PHASE_CREATE:
+        w->err = worker_create(t, i, w);
+        break;
+    case PHASE_ROLLOUT:
+        if (!w->err) w->err = worker_rollout(t, i, w);
+        break;
+    case PHASE_CLOSE:
+        env_close(w->e);
+        w->e = NULL;
+        break;
+    }
+}
+
+/* The first worker error, in env order; the workers are parked. */
+static gb_error *take_worker_error(train *t)
+{
+    for (int i = 0; i < t->cfg.n_envs; i++)
+        if (t->workers[i].err) {
+            gb_error *e = t->workers[i].err;
+            t->workers[i].err = NULL;
+            return e;
+        }
+    return NULL;
+}
+
+static gb_error *check_config(const train_config *c)
+{
+    if (c->n_envs < 1 || c->n_envs > 4096)
+        return gb_errorf("train: --envs must be in [1, 4096], got %d", c->n_envs);
+    if (c->rollout_steps < 1)
+        return gb_errorf("train: --rollout-steps must be >= 1, got %d", c->rollout_steps);
+    int64_t batch = (int64_t)c->n_envs * c->rollout_steps;
+    if (c->total_steps < batch)
+        return gb_errorf("train: --steps %lld is less than one rollout (%d envs × %d steps)",
+                         (long long)c->total_steps, c->n_envs, c->rollout_steps);
+    if (c->ppo.minibatches < 1 || c->ppo.minibatches > batch)
+        return gb_errorf("train: --minibatches must be in [1, %lld], got %d", (long long)batch,
+                         c->ppo.minibatches);
+    if (c->ppo.epochs < 1) return gb_errorf("train: --epochs must be >= 1, got %d", c->ppo.epochs);
+    return NULL;
+}
+
+gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, void *make_ctx,
+                       const train_callbacks *cb)
+{
+    *out = NULL;
+    GB_TRY(check_config(cfg));
+    train *t = calloc(1, sizeof *t);
+    if (!t) return gb_errorf("train: out of memory");
+    t->cfg = *cfg;
+    t->make = make;
+    t->make_ctx = make_ctx;
+    if (cb) t->cb = *cb;
+    t->num_updates = cfg->total_steps / ((int64_t)cfg->n_envs * cfg->rollout_steps);
+    t->workers = calloc((size_t)cfg->n_envs, sizeof *t->workers);
+    if (!t->workers) {
+        free(t);
+        return gb_errorf("train: out of memory for %d workers", cfg->n_envs);
+    }
+    nn_set_threads(1);
+    gb_error *err = farm_start(&t->farm, cfg->n_envs, worker_work, t);
+    if (err) {
+        free(t->workers);
+        free(t);
+        return err;
+    }
+    t->phase = PHASE_CREATE;
+    farm_round(t->farm);
+    err = take_worker_error(t);
+    for (int i = 0; !err && i < cfg->n_envs; i++) {
+        env_spec a = t->workers[0].e->spec, b = t->workers[i].e->spec;
+        if (memcmp(&a, &b, sizeof a))
+            err = gb_errorf("train: env %d's observation/action spec differs from env 0's", i);
+    }
+    if (!err) {
+        t->spec = t->workers[0].e->spec;
+        policy_config pc = policy_config_default(t->spec);
+        if (cfg->shared_trunk >= 0) pc.shared_trunk = cfg->shared_trunk;
+        if (cfg->hidden > 0) pc.hidden = cfg->hidden;
+        err = policy_create(&t->pol, &pc, cfg->seed);
+    }
+    int batch = cfg->n_envs * cfg->rollout_steps;
+    if (!err) err = ppo_create(&t->opt, t->pol, batch, cfg->ppo.minibatches, cfg->seed);
+    if (!err)
+        err = rollout_create(&t->rb, cfg->n_envs, cfg->rollout_steps, env_obs_bytes(&t->spec));
+    if (err) {
+        train_free(t);
+        return err;
+    }
+    t->t_start = now();
+    *out = t;
+    return NULL;
+}
+
+static gb_error *gather_episodes(train *t)
+{
+    int n = 0;
+    for (int i = 0; i < t->cfg.n_envs; i++) n += t->workers[i].n_eps;
+    if (n > t->cap_eps) {
+        train_episode *p = realloc(t->eps, sizeof *p * (size_t)n);
+        if (!p) return gb_errorf("train: out of memory for %d episode records", n);
+        t->eps = p, t->cap_eps = n;
+    }
+    n = 0;
+    for (int i = 0; i < t->cfg.n_envs; i++)
+        for (int k = 0; k < t->workers[i].n_eps; k++) {
+            t->eps[n++] = t->workers[i].eps[k];
+            t->last_returns[t->total_episodes % 20] = (float)t->workers[i].eps[k].episode.ret;
+            t->total_episodes++;
+        }
+    return NULL;
+}
+
+gb_error *train_iteration(train *t, train_stats *st)
+{
+    if (train_finished(t)) return gb_errorf("train: all %lld updates are done", (long long)t->num_updates);
+    const train_config *c = &t->cfg;
+    double t0 = now();
+    float frac = c->anneal_lr ? 1.0f - (float)t->update / (float)t->num_updates : 1.0f;
+    float lr = frac * c->lr;
+
+    nn_set_threads(1); /* env threads run single-threaded kernels */
+    t->phase = PHASE_ROLLOUT;
+    farm_round(t->farm);
+    GB_TRY(take_worker_error(t));
+    GB_TRY(gather_episodes(t));
+    double t1 = now();
+
+    /* The workers are parked: the update may use every core. */
+    nn_set_threads(c->blas_threads > 0 ? c->blas_threads : nn_cpu_count());
+    ppo_stats ps;
+    ppo_update(t->opt, &t->rb, &c->ppo, lr, &ps);
+    nn_set_threads(1);
+    double t2 = now();
+
+    t->update++;
+    t->global_step += (int64_t)c->n_envs * c->rollout_steps;
+    train_stats s = {.update = t->update,
+                     .num_updates = t->num_updates,
+                     .global_step = t->global_step,
+                     .lr = lr,
+                     .ppo = ps,
+                     .episodes = t->eps,
+                     .n_episodes = 0,
+                     .total_episodes = t->total_episodes,
+                     .mean_return_20 = NAN,
+                     .rollout_seconds = t1 - t0,
+                     .update_seconds = t2 - t1,
+                     .elapsed_seconds = t2 - t->t_start,
+                     .sps = (double)c->n_envs * c->rollout_steps / (t2 - t0)};
+    for (int i = 0; i < c->n_envs; i++) s.n_episodes += t->workers[i].n_eps;
+    int n = t->total_episodes < 20 ? (int)t->total_episodes : 20;
+    if (n > 0) {
+        double sum = 0.0;
+        for (int i = 0; i < n; i++) sum += t->last_returns[i];
+        s.mean_return_20 = (float)(sum / n);
+    }
+    if (st) *st = s;
+    if (t->cb.on_update) GB_TRY(t->cb.on_update(t->cb.ctx, &s));
+    return NULL;
+}
+
+int train_finished(const train *t) { return t->update >= t->num_updates; }
+policy *train_policy(train *t) { return t->pol; }
+const train_config *train_get_config(const train *t) { return &t->cfg; }
+
+void train_free(train *t)
+{
+    if (!t) return;
+    if (t->farm) {
+        t->phase = PHASE_CLOSE; /* envs close on the threads that made them */
+        farm_round(t->farm);
+        farm_stop(t->farm);
+    }
+    for (int i = 0; i < t->cfg.n_envs; i++) {
+        train_worker *w = &t->workers[i];
+        gb_error_free(w->err);
+        policy_work_free(w->work);
+        free(w->obs);
+        free(w->eps);
+    }
+    free(t->workers);
+    ppo_free(t->opt);
+    policy_free(t->pol);
+    rollout_free(&t->rb);
+    free(t->eps);
+    free(t);
+}
+
+gb_error *train_run(const train_config *cfg, env_make_fn make, void *make_ctx,
+                    const train_callbacks *cb, const char *save_path)
+{
+    train *t;
+    GB_TRY(train_create(&t, cfg, make, make_ctx, cb));
+    gb_error *err = NULL;
+    while (!err && !train_finished(t)) err = train_iteration(t, NULL);
+    if (!err && save_path) err = train_save(t, save_path);
+    train_free(t);
+    return err;
+}
+
+/* ---- checkpoints: weights under PyTorch-style names, then the optimizer and counters ---- */
+
+#define TRAIN_MAX_ST (POLICY_MAX_TENSORS + 4)
+
+static int checkpoint_tensors(const train *t, st_tensor *st, int64_t *counters, uint64_t *rngs)
+{
+    const policy *p = t->pol;
+    int n = 0;
+    for (int i = 0; i < p->n_tensors; i++) {
+        const policy_tensor *pt = &p->tensors[i];
+        st[n] = (st_tensor){pt->name, ST_F32, pt->ndim, {0}, p->params + pt->offset};
+        memcpy(st[n].shape, pt->shape, sizeof pt->shape);
+        n++;
+    }
+    st[n++] = (st_tensor){"optimizer.adam_m", ST_F32, 1, {(int64_t)p->n_params}, p->adam_m};
+    st[n++] = (st_tensor){"optimizer.adam_v", ST_F32, 1, {(int64_t)p->n_params}, p->adam_v};
+    counters[0] = t->global_step, counters[1] = t->update, counters[2] = t->opt->adam_t;
+    counters[3] = t->total_episodes;
+    st[n++] = (st_tensor){"train.counters", ST_I64, 1, {4}, counters};
+    for (int i = 0; i < t->cfg.n_envs; i++) {
+        rngs[2 * i] = t->workers[i].rng.state;
+        rngs[2 * i + 1] = t->workers[i].rng.inc;
+    }
+    rngs[2 * t->cfg.n_envs] = t->opt->shuffle_rng.state;
+    rngs[2 * t->cfg.n_envs + 1] = t->opt->shuffle_rng.inc;
+    st[n++] = (st_tensor){"train.rng", ST_U64, 2, {t->cfg.n_envs + 1, 2}, rngs};
+    return n;
+}
+
+gb_error *train_save(const train *t, const char *path)
+{
+    st_tensor st[TRAIN_MAX_ST];
+    int64_t counters[4];
+    uint64_t *rngs = malloc(sizeof(uint64_t) * 2 * ((size_t)t->cfg.n_envs + 1));
+    if (!rngs) return gb_errorf("%s: out of memory", path);
+    int n = checkpoint_tensors(t, st, counters, rngs);
+    char envs[32], seed[32], trunk[8];
+    snprintf(envs, sizeof envs, "%d", t->cfg.n_envs);
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->cfg.seed);
+    snprintf(trunk, sizeof trunk, "%d", t->pol->cfg.shared_trunk);
+    const char *meta[] = {"format", "gbfarm-learner", "version", GBFARM_VERSION,
+                          "n_envs", envs,             "seed",    seed,
+                          "shared_trunk", trunk};
+    gb_error *err = safetensors_write(path, st, n, meta, 5);
+    free(rngs);
+    return err;
+}
+
+gb_error *train_load(train *t, const char *path)
+{
+    safetensors *f;
+    GB_TRY(safetensors_read(&f, path));
+    st_tensor st[TRAIN_MAX_ST];
+    int64_t counters[4];
+    uint64_t *rngs = malloc(sizeof(uint64_t) * 2 * ((size_t)t->cfg.n_envs + 1));
+    gb_error *err = rngs ? NULL : gb_errorf("%s: out of memory", path);
+    int n = rngs ? checkpoint_tensors(t, st, counters, rngs) : 0;
+    /* Copy into the live buffers (the views' data pointers), counters and RNGs after. */
+    for (int i = 0; !err && i < n; i++)
+        err = safetensors_get(f, st[i].name, st[i].dtype, st[i].ndim, st[i].shape,
+                              (void *)st[i].data);
+    if (!err) {
+        t->global_step = counters[0], t->update = counters[1], t->opt->adam_t = counters[2];
+        t->total_episodes = counters[3];
+        for (int i = 0; i < t->cfg.n_envs; i++) {
+            t->workers[i].rng.state = rngs[2 * i];
+            t->workers[i].rng.inc = rngs[2 * i + 1];
+        }
+        t->opt->shuffle_rng.state = rngs[2 * t->cfg.n_envs];
+        t->opt->shuffle_rng.inc = rngs[2 * t->cfg.n_envs + 1];
+    }
+    free(rngs);
+    safetensors_free(f);
+    return gb_error_wrap(err, "train: loading checkpoint");
+}

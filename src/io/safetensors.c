@@ -1,0 +1,188 @@
+#include "gbfarm/safetensors.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "safetensors.c writes host memory as little-endian tensors"
+#endif
+
+static const char *dtype_names[] = {"F32", "I64", "U64", "U8"};
+static const size_t dtype_sizes[] = {4, 8, 8, 1};
+
+static size_t numel(int ndim, const int64_t *shape)
+{
+    size_t n = 1;
+    for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
+    return n;
+}
+
+static gb_error *write_all(int fd, const void *p, size_t n, const char *path)
+{
+    const char *c = p;
+    while (n > 0) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return gb_errorf("%s: write failed: %s (is the disk full?)", path, strerror(errno));
+        c += w, n -= (size_t)w;
+    }
+    return NULL;
+}
+
+gb_error *safetensors_write(const char *path, const st_tensor *tensors, int n,
+                            const char *const *meta, int n_meta)
+{
+    json_t *root = json_object();
+    size_t offset = 0;
+    for (int i = 0; i < n; i++) {
+        const st_tensor *t = &tensors[i];
+        json_t *shape = json_array();
+        for (int d = 0; d < t->ndim; d++) json_array_append_new(shape, json_integer(t->shape[d]));
+        size_t bytes = numel(t->ndim, t->shape) * dtype_sizes[t->dtype];
+        json_object_set_new(root, t->name,
+                            json_pack("{s:s, s:o, s:[I,I]}", "dtype", dtype_names[t->dtype],
+                                      "shape", shape, "data_offsets", (json_int_t)offset,
+                                      (json_int_t)(offset + bytes)));
+        offset += bytes;
+    }
+    if (n_meta > 0) {
+        json_t *m = json_object();
+        for (int i = 0; i < n_meta; i++)
+            json_object_set_new(m, meta[2 * i], json_string(meta[2 * i + 1]));
+        json_object_set_new(root, "__metadata__", m);
+    }
+    char *header = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(root);
+    if (!header) return gb_errorf("%s: cannot encode the safetensors header", path);
+    size_t hlen = strlen(header), padded = (hlen + 7) / 8 * 8;
+
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        free(header);
+        return gb_errorf("%s: cannot create: %s (does the directory exist?)", tmp,
+                         strerror(errno));
+    }
+    uint8_t len8[8];
+    for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)padded >> (8 * i));
+    gb_error *err = write_all(fd, len8, 8, tmp);
+    if (!err) err = write_all(fd, header, hlen, tmp);
+    for (size_t i = hlen; !err && i < padded; i++) err = write_all(fd, " ", 1, tmp);
+    for (int i = 0; !err && i < n; i++)
+        err = write_all(fd, tensors[i].data,
+                        numel(tensors[i].ndim, tensors[i].shape) * dtype_sizes[tensors[i].dtype],
+                        tmp);
+    free(header);
+    if (!err && fsync(fd) != 0) err = gb_errorf("%s: fsync failed: %s", tmp, strerror(errno));
+    if (close(fd) != 0 && !err) err = gb_errorf("%s: close failed: %s", tmp, strerror(errno));
+    if (!err && rename(tmp, path) != 0)
+        err = gb_errorf("%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+    if (err) unlink(tmp);
+    return err;
+}
+
+struct safetensors {
+    char path[1024];
+    json_t *header;
+    uint8_t *data; /* the bytes after the header */
+    size_t data_len;
+};
+
+gb_error *safetensors_read(safetensors **out, const char *path)
+{
+    *out = NULL;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return gb_errorf("%s: cannot open: %s", path, strerror(errno));
+    uint8_t len8[8];
+    gb_error *err = NULL;
+    uint64_t hlen = 0;
+    if (fread(len8, 1, 8, fp) != 8) err = gb_errorf("%s: too short for a safetensors file", path);
+    for (int i = 0; i < 8; i++) hlen |= (uint64_t)len8[i] << (8 * i);
+    if (!err && (fseek(fp, 0, SEEK_END) != 0))
+        err = gb_errorf("%s: cannot seek: %s", path, strerror(errno));
+    long size = err ? 0 : ftell(fp);
+    if (!err && (size < 8 || hlen > (uint64_t)size - 8))
+        err = gb_errorf("%s: header length %llu exceeds the file's %ld bytes (not a safetensors "
+                        "file?)",
+                        path, (unsigned long long)hlen, size);
+    safetensors *f = err ? NULL : calloc(1, sizeof *f);
+    char *text = err ? NULL : malloc(hlen + 1);
+    if (!err && (!f || !text)) err = gb_errorf("%s: out of memory", path);
+    if (!err) {
+        snprintf(f->path, sizeof f->path, "%s", path);
+        f->data_len = (size_t)size - 8 - hlen;
+        f->data = malloc(f->data_len ? f->data_len : 1);
+        if (!f->data) err = gb_errorf("%s: out of memory for %zu bytes", path, f->data_len);
+    }
+    if (!err && (fseek(fp, 8, SEEK_SET) != 0 || fread(text, 1, hlen, fp) != hlen ||
+                 fread(f->data, 1, f->data_len, fp) != f->data_len))
+        err = gb_errorf("%s: read failed", path);
+    fclose(fp);
+    if (!err) {
+        json_error_t je;
+        text[hlen] = '\0';
+        f->header = json_loads(text, 0, &je);
+        if (!f->header || !json_is_object(f->header))
+            err = gb_errorf("%s: header is not a JSON object: %s", path, je.text);
+    }
+    free(text);
+    if (err) {
+        safetensors_free(f);
+        return err;
+    }
+    *out = f;
+    return NULL;
+}
+
+void safetensors_free(safetensors *f)
+{
+    if (!f) return;
+    json_decref(f->header);
+    free(f->data);
+    free(f);
+}
+
+gb_error *safetensors_get(const safetensors *f, const char *name, st_dtype dtype, int ndim,
+                          const int64_t *shape, void *dst)
+{
+    json_t *t = json_object_get(f->header, name);
+    if (!t) return gb_errorf("%s: no tensor '%s'", f->path, name);
+    const char *dt = json_string_value(json_object_get(t, "dtype"));
+    if (!dt || strcmp(dt, dtype_names[dtype]))
+        return gb_errorf("%s: tensor '%s': expected dtype %s, found %s", f->path, name,
+                         dtype_names[dtype], dt ? dt : "none");
+    json_t *sh = json_object_get(t, "shape"), *off = json_object_get(t, "data_offsets");
+    if (!json_is_array(sh) || (int)json_array_size(sh) != ndim)
+        return gb_errorf("%s: tensor '%s': expected %d dimensions", f->path, name, ndim);
+    for (int i = 0; i < ndim; i++)
+        if (json_integer_value(json_array_get(sh, (size_t)i)) != shape[i])
+            return gb_errorf("%s: tensor '%s': dimension %d is %lld, expected %lld", f->path,
+                             name, i, (long long)json_integer_value(json_array_get(sh, (size_t)i)),
+                             (long long)shape[i]);
+    json_int_t b = json_integer_value(json_array_get(off, 0));
+    json_int_t e = json_integer_value(json_array_get(off, 1));
+    size_t bytes = numel(ndim, shape) * dtype_sizes[dtype];
+    if (!json_is_array(off) || b < 0 || e < b || (size_t)e > f->data_len ||
+        (size_t)(e - b) != bytes)
+        return gb_errorf("%s: tensor '%s': data_offsets [%lld, %lld] do not hold %zu bytes",
+                         f->path, name, (long long)b, (long long)e, bytes);
+    memcpy(dst, f->data + b, bytes);
+    return NULL;
+}
+
+const char *safetensors_meta(const safetensors *f, const char *key)
+{
+    return json_string_value(json_object_get(json_object_get(f->header, "__metadata__"), key));
+}
+
+int safetensors_count(const safetensors *f)
+{
+    int n = (int)json_object_size(f->header);
+    return json_object_get(f->header, "__metadata__") ? n - 1 : n;
+}
