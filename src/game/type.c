@@ -44,7 +44,7 @@ gb_error *game_parse_type(const char *s, game_type *out)
                              s[1]);
         }
         if (t.mixed && t.size != 4 && t.size != 8)
-            return gb_errorf("type \"%s\": middle endian needs size 4 or 8, found %d", s,
+            return gb_errorf("type \"%s\": expected size 4 or 8 for middle endian, found %d", s,
                              t.size);
     }
     *out = t;
