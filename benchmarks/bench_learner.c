@@ -1,0 +1,145 @@
+/* Learner benchmark: the machine's peak sgemm, CartPole PPO to 100k steps, and one PPO update
+ * of the Nature CNN on 2048 stacked 4×80×72 uint8 screens (4 epochs × 4 minibatches), on 1
+ * and 2 BLAS threads, with the GFLOP/s it achieves against the peak.
+ *   bench_learner [--skip-cartpole]                      results: benchmarks/learner.md */
+#include <cblas.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "gbfarm/cartpole.h"
+#include "gbfarm/nn.h"
+#include "gbfarm/ppo.h"
+#include "gbfarm/train.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double peak_sgemm(int threads)
+{
+    const int n = 2048;
+    float *a = malloc(sizeof(float) * n * n), *b = malloc(sizeof(float) * n * n),
+          *c = malloc(sizeof(float) * n * n);
+    for (size_t i = 0; i < (size_t)n * n; i++) a[i] = b[i] = 1e-3f * (float)(i % 1000);
+    nn_set_threads(threads);
+    double best = 1e30;
+    for (int r = 0; r < 4; r++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
+                    c, n);
+        double dt = now() - t0;
+        if (r > 0 && dt < best) best = dt; /* the first run warms up */
+    }
+    free(a), free(b), free(c);
+    return 2.0 * n * n * (double)n / best / 1e9;
+}
+
+static gb_error *make_cartpole(void *ctx, int index, uint64_t seed, env **out)
+{
+    return cartpole_create(out, seed, index);
+}
+
+static void bench_cartpole(void)
+{
+    train_config c = train_config_default(); /* the tuned config of tests/test_train_cartpole */
+    c.n_envs = 8, c.rollout_steps = 32, c.total_steps = 100000, c.lr = 1e-3f;
+    c.gamma = 0.98f, c.gae_lambda = 0.8f, c.ppo.epochs = 20, c.ppo.minibatches = 1;
+    c.ppo.ent_coef = 0.0f, c.seed = 1, c.blas_threads = 1;
+    train *t;
+    gb_error *err = train_create(&t, &c, make_cartpole, NULL, NULL);
+    if (err) {
+        fprintf(stderr, "%s\n", gb_error_msg(err));
+        exit(1);
+    }
+    double t0 = now(), roll = 0.0, upd = 0.0;
+    train_stats s;
+    while (!train_finished(t)) {
+        train_iteration(t, &s);
+        roll += s.rollout_seconds, upd += s.update_seconds;
+    }
+    double dt = now() - t0;
+    printf("cartpole: %lld steps (8 envs × 32, 20 epochs) in %.2f s = %.0f steps/s "
+           "(rollouts %.2f s, updates %.2f s), mean return of last 20: %.1f\n",
+           (long long)s.global_step, dt, (double)s.global_step / dt, roll, upd,
+           s.mean_return_20);
+    train_free(t);
+}
+
+/* Forward FLOPs of one sample, and backward (dW everywhere, dX past the first layer). */
+static void cnn_flops(const policy *p, double *fwd, double *bwd)
+{
+    *fwd = *bwd = 0.0;
+    for (int i = 0; i < p->trunk[0].n; i++) {
+        const policy_layer *l = &p->trunk[0].layers[i];
+        double f = l->kind == POLICY_CONV
+                       ? 2.0 * l->out_c * l->in_c * l->k * l->k * l->out_h * l->out_w
+                       : 2.0 * l->in_c * l->out_c;
+        *fwd += f;
+        *bwd += i == 0 ? f : 2.0 * f;
+    }
+    double heads = 2.0 * p->pi_head.in_c * (p->pi_head.out_c + 1);
+    *fwd += heads, *bwd += 2.0 * heads;
+}
+
+static void bench_cnn_update(double peak1, double peak2)
+{
+    env_spec spec = {ENV_OBS_U8, 4, 72, 80, 8}; /* 4 stacked 80×72 screens, 8 actions */
+    policy_config pc = policy_config_default(spec);
+    policy *p;
+    ppo *o;
+    rollout_buffer rb;
+    const int envs = 16, T = 128, batch = envs * T;
+    if (policy_create(&p, &pc, 1) || ppo_create(&o, p, batch, 4, 1) ||
+        rollout_create(&rb, envs, T, env_obs_bytes(&spec))) {
+        fprintf(stderr, "bench: setup failed\n");
+        exit(1);
+    }
+    rng r;
+    rng_seed(&r, 1, 0);
+    for (size_t i = 0; i < (size_t)batch * rb.obs_bytes; i++) rb.obs[i] = (uint8_t)rng_u32(&r);
+    for (int i = 0; i < batch; i++) {
+        rb.actions[i] = (int32_t)rng_below(&r, 8);
+        rb.logprobs[i] = -2.08f + 0.1f * rng_normal(&r);
+        rb.values[i] = rng_normal(&r);
+        rb.advantages[i] = rng_normal(&r);
+        rb.returns[i] = rb.values[i] + rb.advantages[i];
+    }
+    double fwd, bwd;
+    cnn_flops(p, &fwd, &bwd);
+    ppo_config c = ppo_config_default();
+    double flop = (fwd + bwd) * batch * c.epochs;
+    printf("cnn update: %zu parameters, %.1f MFLOP forward + %.1f MFLOP backward per sample, "
+           "%.1f GFLOP per update\n",
+           p->n_params, fwd / 1e6, bwd / 1e6, flop / 1e9);
+    for (int threads = 1; threads <= 2; threads++) {
+        nn_set_threads(threads);
+        ppo_stats st;
+        ppo_update(o, &rb, &c, 2.5e-4f, &st); /* warm-up */
+        double t0 = now();
+        ppo_update(o, &rb, &c, 2.5e-4f, &st);
+        double dt = now() - t0, peak = threads == 1 ? peak1 : peak2;
+        printf("cnn update, %d BLAS thread%s: %.2f s, %.1f GFLOP/s = %.0f%% of peak sgemm "
+               "(%.1f GFLOP/s)\n",
+               threads, threads > 1 ? "s" : " ", dt, flop / dt / 1e9,
+               100.0 * flop / dt / 1e9 / peak, peak);
+    }
+    rollout_free(&rb);
+    ppo_free(o);
+    policy_free(p);
+}
+
+int main(int argc, char **argv)
+{
+    int skip_cartpole = argc > 1 && !strcmp(argv[1], "--skip-cartpole");
+    printf("cores: %d\n", nn_cpu_count());
+    double p1 = peak_sgemm(1), p2 = peak_sgemm(2);
+    printf("peak sgemm (2048³): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n", p1, p2);
+    if (!skip_cartpole) bench_cartpole();
+    bench_cnn_update(p1, p2);
+    return 0;
+}
