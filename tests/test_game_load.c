@@ -1,6 +1,8 @@
 /* Loading game folders: every game.json key, defaults, stable-retro folders, the ROM check, and
  * one error per kind of bad input, each naming the file and the key. */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "gbfarm/game.h"
@@ -171,8 +173,46 @@ static void bad_inputs(void)
     }
 }
 
+/* The example in docs/game-format.md must load: the doc stays true. */
+static void doc_example(void)
+{
+    FILE *f = fopen("docs/game-format.md", "rb");
+    if (!f) {
+        CHECKF(false, "docs/game-format.md not found (run from the repo root)");
+        return;
+    }
+    static char doc[1 << 16];
+    size_t n = fread(doc, 1, sizeof doc - 1, f);
+    fclose(f);
+    doc[n] = '\0';
+    char *start = strstr(doc, "```json\n");
+    char *end = start ? strstr(start + 8, "```") : NULL;
+    REQUIRE(start && end);
+    start += 8;
+    char dir[] = "/tmp/gbfarm-doc-XXXXXX";
+    REQUIRE(mkdtemp(dir));
+    char path[256];
+    snprintf(path, sizeof path, "%s/game.json", dir);
+    FILE *g = fopen(path, "wb");
+    REQUIRE(g);
+    fwrite(start, 1, (size_t)(end - start), g);
+    fclose(g);
+    char state[256];
+    snprintf(state, sizeof state, "%s/start.state", dir);
+    g = fopen(state, "wb");
+    REQUIRE(g);
+    fclose(g);
+    game_spec *s = NULL;
+    CHECK_OK(game_load(&s, dir));
+    remove(state);
+    remove(path);
+    rmdir(dir);
+    if (s) game_free(s);
+}
+
 int main(void)
 {
+    doc_example();
     full_game_json();
     defaults();
     stable_retro();
