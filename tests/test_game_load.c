@@ -73,6 +73,15 @@ static void stable_retro(void)
     CHECK_OK(game_check_rom(s, DIR "ok/tiny.gb"));
     game_free(s);
 
+    REQUIRE_OK(game_load(&s, DIR "Fixture-GameBoy")); /* stable-retro's own GB suffix */
+    CHECK(s->platform == PLATFORM_GB && !strcmp(s->core, "gambatte"));
+    CHECK(s->rom_sha1[0] == '\0'); /* no rom.sha */
+    CHECK(s->n_states == 1 && has(s->states[0], "Start.state"));
+    game_free(s);
+    REQUIRE_OK(game_load(&s, DIR "Fixture-GbColor"));
+    CHECK(s->platform == PLATFORM_GBC && !strcmp(s->core, "gambatte") && s->n_actions == 9);
+    game_free(s);
+
     REQUIRE_OK(game_load(&s, DIR "Fixture-GbAdvance/"));
     CHECK(s->platform == PLATFORM_GBA);
     CHECK(!strcmp(s->core, "mgba"));

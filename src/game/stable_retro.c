@@ -1,6 +1,7 @@
-/* stable-retro integration folders (NAME-Gb, NAME-GbColor, NAME-GbAdvance): data.json holds
- * the variables, scenario.json the reward and done terms, metadata.json the default state,
- * rom.sha the ROM's SHA-1 (one per line when several dumps are accepted). */
+/* stable-retro integration folders (NAME-GameBoy, NAME-GbColor, NAME-GbAdvance; NAME-Gb is
+ * accepted too): data.json holds the variables, scenario.json the reward and done terms,
+ * metadata.json the default state, rom.sha the ROM's SHA-1 (one per line when several dumps
+ * are accepted). */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
@@ -24,11 +25,11 @@ static gb_error *platform_from_name(game_spec *spec, const char *dir)
         spec->platform = PLATFORM_GBA;
     else if (ends_with(dir, n, "-GbColor"))
         spec->platform = PLATFORM_GBC;
-    else if (ends_with(dir, n, "-Gb"))
+    else if (ends_with(dir, n, "-GameBoy") || ends_with(dir, n, "-Gb"))
         spec->platform = PLATFORM_GB;
     else
-        return gb_errorf("%s: expected a stable-retro folder name ending in -Gb, -GbColor or "
-                         "-GbAdvance (the platform), found '%.*s'",
+        return gb_errorf("%s: expected a stable-retro folder name ending in -GameBoy (or -Gb), "
+                         "-GbColor or -GbAdvance (the platform), found '%.*s'",
                          dir, (int)n, dir);
     return NULL;
 }
