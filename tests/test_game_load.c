@@ -9,7 +9,10 @@
 
 #define DIR "tests/data/games/"
 
-static bool has(const char *s, const char *part) { return s && part && strstr(s, part); }
+static bool has(const char *s, const char *part)
+{
+    return s && part && strstr(s, part);
+}
 
 static void full_game_json(void)
 {
@@ -140,9 +143,11 @@ static const struct {
     {"bad/gb-shoulder", {"gb-shoulder/game.json", "actions[1][0]", "\"L\""}},
     {"bad/unknown-op", {"unknown-op/game.json", "done.variables.lives.op", "\"eq\""}},
     {"bad/press-frames", {"press-frames/game.json", "press_frames", "found 6"}},
-    {"bad/reward-unknown-var", {"reward-unknown-var/game.json", "reward.variables.coins", "'coins'"}},
+    {"bad/reward-unknown-var",
+     {"reward-unknown-var/game.json", "reward.variables.coins", "'coins'"}},
     {"bad/done-unknown-var", {"done-unknown-var/game.json", "done.variables.hp", "'hp'"}},
-    {"bad/explore-unknown-var", {"explore-unknown-var/game.json", "reward.explore.variables[1]", "'y'"}},
+    {"bad/explore-unknown-var",
+     {"explore-unknown-var/game.json", "reward.explore.variables[1]", "'y'"}},
     {"bad/explore-unless", {"explore-unless/game.json", "reward.explore.unless", "'in_battle'"}},
     {"bad/state-missing", {"state-missing/game.json", "states[0]", "nowhere.state"}},
     {"bad/missing-states", {"missing-states/game.json", "'states'"}},
@@ -151,11 +156,13 @@ static const struct {
     {"bad/bits-no-end", {"bits-no-end/game.json", "info.flags.end"}},
     {"bad/bad-address", {"bad-address/game.json", "info.x.address", "\"0xZZ\""}},
     {"bad/missing-address", {"missing-address/game.json", "info.x.address"}},
-    {"bad/bad-measurement", {"bad-measurement/game.json", "reward.variables.x.measurement", "\"total\""}},
+    {"bad/bad-measurement",
+     {"bad-measurement/game.json", "reward.variables.x.measurement", "\"total\""}},
     {"bad/bad-condition", {"bad-condition/game.json", "done.condition", "\"most\""}},
     {"bad/downsample", {"downsample/game.json", "observation.downsample", "found integer 3"}},
     {"bad/empty-actions", {"empty-actions/game.json", "actions", "[]"}},
-    {"bad/reward-not-number", {"reward-not-number/game.json", "reward.variables.x.reward", "\"lots\""}},
+    {"bad/reward-not-number",
+     {"reward-not-number/game.json", "reward.variables.x.reward", "\"lots\""}},
     {"bad/NoSuffix", {"NoSuffix", "-GbAdvance"}},
     {"bad/BadSha-Gb", {"BadSha-Gb/rom.sha", "line 1", "\"not-a-sha\""}},
     {"bad/NoInfo-Gb", {"NoInfo-Gb/data.json", "'info'"}},

@@ -18,7 +18,10 @@ static gb_error *fake_resolve(void *ctx, uint32_t address, uint32_t length, uint
     return NULL;
 }
 
-static uint8_t *at(uint32_t address) { return wram + (address - 0xC000); }
+static uint8_t *at(uint32_t address)
+{
+    return wram + (address - 0xC000);
+}
 
 #define CHECK_NEAR(got, want)                                                                      \
     CHECKF(fabsf((got) - (want)) < 1e-4f, "reward %g, want %g", (double)(got), (double)(want))
@@ -43,8 +46,10 @@ static void reward_terms(void)
     int calls = 0;
     game_binding *b;
     REQUIRE_OK(game_bind(&b, spec, fake_resolve, &calls));
-    CHECKF(calls == game_var_count(spec), "%d resolve calls for %d variables (one per variable, "
-           "one for the whole flag range)", calls, game_var_count(spec));
+    CHECKF(calls == game_var_count(spec),
+           "%d resolve calls for %d variables (one per variable, "
+           "one for the whole flag range)",
+           calls, game_var_count(spec));
     int lives = game_var_index(spec, "lives"), score = game_var_index(spec, "score");
     int coins = game_var_index(spec, "coins"), flags = game_var_index(spec, "flags");
     REQUIRE(lives >= 0 && score >= 0 && coins >= 0 && flags >= 0);
@@ -81,7 +86,7 @@ static void reward_terms(void)
     r = game_step(b, &done);
     CHECK_NEAR(r, 0.1f - 0.01f);
 
-    at(0xC012)[0] = 5;                         /* level >= 5: 0.5 every step (absolute) */
+    at(0xC012)[0] = 5;                          /* level >= 5: 0.5 every step (absolute) */
     at(0xC100)[0] = 0x0F, at(0xC10F)[0] = 0x80; /* 5 new flags: 2.0 each */
     set_u16le(0xC020, 3);                       /* coins up: sign 1 times 0.25 */
     r = game_step(b, &done);
@@ -200,7 +205,7 @@ static void stable_retro_step(void)
     CHECK_NEAR(game_step(b, &done), -0.05f);
     CHECK(!done);
     at(0xC000)[0] = 0x00, at(0xC000)[1] = 0x01, at(0xC000)[2] = 0x00; /* >d3 score 100 */
-    at(0xC004)[0] = 0xF9;                                              /* stage: mask 7 -> 1 */
+    at(0xC004)[0] = 0xF9;                                             /* stage: mask 7 -> 1 */
     CHECK_NEAR(game_step(b, &done), 1.0f + 5.0f - 0.05f);
     at(0xC003)[0] = 0;
     CHECK_NEAR(game_step(b, &done), -3.0f - 0.05f); /* 3 lives lost, penalty 1 */

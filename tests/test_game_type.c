@@ -20,8 +20,8 @@ static int64_t dec(const char *type, const uint8_t *bytes)
 #define CHECK_DEC(type, bytes, want)                                                               \
     do {                                                                                           \
         int64_t got_ = dec(type, bytes);                                                           \
-        CHECKF(got_ == (int64_t)(want), "%s: got %lld (0x%llx), want %lld", type,                  \
-               (long long)got_, (unsigned long long)got_, (long long)(want));                     \
+        CHECKF(got_ == (int64_t)(want), "%s: got %lld (0x%llx), want %lld", type, (long long)got_, \
+               (unsigned long long)got_, (long long)(want));                                       \
     } while (0)
 
 static void unsigned_ints(void)
@@ -62,10 +62,10 @@ static void signed_ints(void)
     CHECK_DEC("|i1", m, -128);
     CHECK_DEC("|i1", m + 1, 127);
     CHECK_DEC("|i1", m + 2, -1);
-    CHECK_DEC("<i2", m + 2, -257);  /* 0xFEFF */
-    CHECK_DEC(">i2", m + 2, -2);    /* 0xFFFE */
-    CHECK_DEC(">i2", m, -32641);    /* 0x807F */
-    CHECK_DEC("<i2", m, 0x7F80);    /* positive */
+    CHECK_DEC("<i2", m + 2, -257); /* 0xFEFF */
+    CHECK_DEC(">i2", m + 2, -2);   /* 0xFFFE */
+    CHECK_DEC(">i2", m, -32641);   /* 0x807F */
+    CHECK_DEC("<i2", m, 0x7F80);   /* positive */
     CHECK_DEC("<i3", m + 5, 0x800000 - 0x1000000);
     CHECK_DEC(">i3", m + 1, 0x7FFFFE);
     static const uint8_t n4[4] = {0x80, 0x00, 0x00, 0x01};
@@ -154,7 +154,7 @@ static void parsed_fields(void)
 
 static void bad_types(void)
 {
-    static const char *const bad[] = {"<q2", "<u9", "<u0", "u2", "?u4", "<u", "",   "<>u2",
+    static const char *const bad[] = {"<q2",  "<u9",  "<u0", "u2",  "?u4",  "<u",   "",    "<>u2",
                                       "<<u4", "<u22", ">q2", "=i0", "><u3", "bits", "|U1", "<u4 "};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         game_type t;

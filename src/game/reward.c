@@ -111,7 +111,8 @@ static uint64_t tuple_key(const game_binding *b)
 {
     const game_vars *gv = b->gv;
     uint64_t h = 0x9e3779b97f4a7c15ULL;
-    for (int i = 0; i < gv->n_explore_vars; i++) h = mix64(h ^ (uint64_t)b->cur[gv->explore_vars[i]]) + (uint64_t)i;
+    for (int i = 0; i < gv->n_explore_vars; i++)
+        h = mix64(h ^ (uint64_t)b->cur[gv->explore_vars[i]]) + (uint64_t)i;
     h = mix64(h);
     return h ? h : 1;
 }
@@ -225,4 +226,7 @@ int64_t game_value(const game_binding *b, int index)
     return read_var(&b->gv->vars[index], b->ptr[index]);
 }
 
-int64_t game_explored(const game_binding *b) { return (int64_t)b->seen_count; }
+int64_t game_explored(const game_binding *b)
+{
+    return (int64_t)b->seen_count;
+}

@@ -11,10 +11,9 @@ static const struct {
     const char *name;
     int bit;
 } buttons[] = {
-    {"B", BUTTON_B},         {"Y", BUTTON_Y},       {"SELECT", BUTTON_SELECT},
-    {"START", BUTTON_START}, {"UP", BUTTON_UP},     {"DOWN", BUTTON_DOWN},
-    {"LEFT", BUTTON_LEFT},   {"RIGHT", BUTTON_RIGHT}, {"A", BUTTON_A},
-    {"X", BUTTON_X},         {"L", BUTTON_L},       {"R", BUTTON_R},
+    {"B", BUTTON_B},   {"Y", BUTTON_Y},       {"SELECT", BUTTON_SELECT}, {"START", BUTTON_START},
+    {"UP", BUTTON_UP}, {"DOWN", BUTTON_DOWN}, {"LEFT", BUTTON_LEFT},     {"RIGHT", BUTTON_RIGHT},
+    {"A", BUTTON_A},   {"X", BUTTON_X},       {"L", BUTTON_L},           {"R", BUTTON_R},
 };
 
 /* Game Boy pads have A B SELECT START and the d-pad; the Advance adds L and R. */
@@ -103,9 +102,9 @@ static gb_error *read_int_key(const char *file, const json_t *obj, const char *n
 static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
 {
     static const char *const allowed[] = {
-        "name",   "platform",   "rom",          "rom_sha1",          "core",     "core_options",
-        "states", "actions",    "frame_skip",   "press_frames",      "noop_max", "observation",
-        "info",   "reward",     "done",         "max_episode_steps", NULL};
+        "name",   "platform", "rom",        "rom_sha1",          "core",     "core_options",
+        "states", "actions",  "frame_skip", "press_frames",      "noop_max", "observation",
+        "info",   "reward",   "done",       "max_episode_steps", NULL};
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v)
@@ -139,7 +138,8 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
         if (!spec->rom) return gb_errorf("%s: out of memory", file);
     }
     if ((v = json_object_get(root, "rom_sha1"))) {
-        if (!json_is_string(v)) return game_key_error(file, "rom_sha1", "a SHA-1: 40 hex digits", v);
+        if (!json_is_string(v))
+            return game_key_error(file, "rom_sha1", "a SHA-1: 40 hex digits", v);
         GB_TRY(game_read_sha1(file, "rom_sha1", json_string_value(v), spec->rom_sha1));
     }
     if ((v = json_object_get(root, "core"))) GB_TRY(read_string(file, "core", v, &spec->core));
@@ -256,7 +256,8 @@ static gb_error *load(game_spec *spec, const char *dir)
     free(file);
     if (err) return err;
     if (!spec->name && !(spec->name = base_name(dir))) return gb_errorf("%s: out of memory", dir);
-    if (!spec->core && !(spec->core = game_strdup("mgba"))) return gb_errorf("%s: out of memory", dir);
+    if (!spec->core && !(spec->core = game_strdup("mgba")))
+        return gb_errorf("%s: out of memory", dir);
     return NULL;
 }
 
@@ -293,7 +294,10 @@ void game_free(game_spec *spec)
     free(spec);
 }
 
-int game_var_count(const game_spec *spec) { return spec->vars ? spec->vars->n_vars : 0; }
+int game_var_count(const game_spec *spec)
+{
+    return spec->vars ? spec->vars->n_vars : 0;
+}
 
 const char *game_var_name(const game_spec *spec, int index)
 {

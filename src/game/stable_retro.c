@@ -40,7 +40,8 @@ static gb_error *read_rom_sha(game_spec *spec, const char *dir)
     if (!file) return gb_errorf("%s: out of memory", dir);
     FILE *f = fopen(file, "r");
     if (!f) {
-        gb_error *err = errno == ENOENT ? NULL : gb_errorf("%s: cannot open: %s", file, strerror(errno));
+        gb_error *err =
+            errno == ENOENT ? NULL : gb_errorf("%s: cannot open: %s", file, strerror(errno));
         free(file);
         return err;
     }
@@ -94,8 +95,8 @@ static gb_error *find_states(game_spec *spec, const char *dir)
         const json_t *v = root ? json_object_get(root, "default_state") : NULL;
         if (!err && v) {
             if (!json_is_string(v)) {
-                err = game_key_error(meta, "default_state", "a state name (file without .state)",
-                                     v);
+                err =
+                    game_key_error(meta, "default_state", "a state name (file without .state)", v);
             } else {
                 char name[512];
                 snprintf(name, sizeof name, "%s.state", json_string_value(v));
@@ -135,8 +136,10 @@ static gb_error *find_states(game_spec *spec, const char *dir)
             spec->states = p;
         }
         spec->states[spec->n_states] = game_join(dir, e->d_name);
-        if (!spec->states[spec->n_states]) err = gb_errorf("%s: out of memory", dir);
-        else spec->n_states++;
+        if (!spec->states[spec->n_states])
+            err = gb_errorf("%s: out of memory", dir);
+        else
+            spec->n_states++;
     }
     closedir(d);
     if (err) return err;
@@ -151,7 +154,7 @@ static gb_error *find_states(game_spec *spec, const char *dir)
 /* stable-retro's defaults for an action set: no-op plus each of the platform's buttons. */
 static gb_error *default_actions(game_spec *spec, const char *dir)
 {
-    static const int gb[] = {BUTTON_A,  BUTTON_B,    BUTTON_SELECT, BUTTON_START, BUTTON_UP,
+    static const int gb[] = {BUTTON_A,    BUTTON_B,    BUTTON_SELECT, BUTTON_START, BUTTON_UP,
                              BUTTON_DOWN, BUTTON_LEFT, BUTTON_RIGHT,  BUTTON_L,     BUTTON_R};
     int n = spec->platform == PLATFORM_GBA ? 10 : 8;
     spec->actions = calloc((size_t)n + 1, sizeof *spec->actions);
@@ -189,8 +192,8 @@ gb_error *game_load_stable_retro(game_spec *spec, const char *dir)
         if (!err && !reward && rewards) {
             /* multi-player scenarios: gbfarm trains player 1 */
             if (!json_is_array(rewards) || !json_array_size(rewards))
-                err = game_key_error(file, "rewards", "a list of per-player reward objects",
-                                     rewards);
+                err =
+                    game_key_error(file, "rewards", "a list of per-player reward objects", rewards);
             else
                 reward = json_array_get(rewards, 0);
         }

@@ -26,24 +26,40 @@ static const char op_expected[] =
     "one of equal, negative-equal, not-equal, less-than, greater-than, less-or-equal, "
     "greater-or-equal, nonzero, zero, positive, negative, sign";
 
-const char *game_op_name(game_op op) { return op_names[op]; }
+const char *game_op_name(game_op op)
+{
+    return op_names[op];
+}
 
 int64_t game_apply_op(game_op op, int64_t reference, int64_t value)
 {
     switch (op) {
-    case OP_NONE: return value;
-    case OP_EQUAL: return value == reference;
-    case OP_NEGATIVE_EQUAL: return value == -reference;
-    case OP_NOT_EQUAL: return value != reference;
-    case OP_LESS_THAN: return value < reference;
-    case OP_GREATER_THAN: return value > reference;
-    case OP_LESS_OR_EQUAL: return value <= reference;
-    case OP_GREATER_OR_EQUAL: return value >= reference;
-    case OP_NONZERO: return value != 0;
-    case OP_ZERO: return value == 0;
-    case OP_POSITIVE: return value > 0;
-    case OP_NEGATIVE: return value < 0;
-    case OP_SIGN: return value < 0 ? -1 : value > 0;
+    case OP_NONE:
+        return value;
+    case OP_EQUAL:
+        return value == reference;
+    case OP_NEGATIVE_EQUAL:
+        return value == -reference;
+    case OP_NOT_EQUAL:
+        return value != reference;
+    case OP_LESS_THAN:
+        return value < reference;
+    case OP_GREATER_THAN:
+        return value > reference;
+    case OP_LESS_OR_EQUAL:
+        return value <= reference;
+    case OP_GREATER_OR_EQUAL:
+        return value >= reference;
+    case OP_NONZERO:
+        return value != 0;
+    case OP_ZERO:
+        return value == 0;
+    case OP_POSITIVE:
+        return value > 0;
+    case OP_NEGATIVE:
+        return value < 0;
+    case OP_SIGN:
+        return value < 0 ? -1 : value > 0;
     }
     return 0;
 }
@@ -166,8 +182,8 @@ gb_error *game_parse_info(game_vars *gv, const char *file, const json_t *info, b
 static gb_error *parse_term(const char *file, const char *key, const json_t *obj, bool reward,
                             bool strict, game_term *t)
 {
-    static const char *const reward_keys[] = {"measurement", "op", "reference", "reward",
-                                               "penalty", NULL};
+    static const char *const reward_keys[] = {"measurement", "op",      "reference",
+                                              "reward",      "penalty", NULL};
     static const char *const done_keys[] = {"measurement", "op", "reference", NULL};
     char sub[400];
     GB_TRY(expect_object(file, key, obj));

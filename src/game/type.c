@@ -25,8 +25,7 @@ gb_error *game_parse_type(const char *s, game_type *out)
     t.kind = kind;
     if (n == 3) {
         if (!strchr("<>=|", s[0]))
-            return gb_errorf("type \"%s\": expected byte order <, >, = or |, found '%c'", s,
-                             s[0]);
+            return gb_errorf("type \"%s\": expected byte order <, >, = or |, found '%c'", s, s[0]);
         /* '=' is native order (little-endian on every host gbfarm runs on); '|' is "not
          * applicable", which stable-retro decodes little-endian for sizes above 1. */
         t.big_endian = s[0] == '>';
