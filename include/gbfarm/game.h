@@ -84,14 +84,18 @@ typedef gb_error *(*game_resolve_fn)(void *ctx, uint32_t address, uint32_t lengt
 
 typedef struct game_binding game_binding; /* one per env */
 
-/* Resolves every variable; an address no region covers is an error naming the variable. */
+/* Resolves every variable, once (a "bits" range in one call); an address no region covers is an
+ * error naming the file, the variable and the address. The binding points into spec, which must
+ * outlive it; a spec is read-only after load, so env threads may share one, one binding each.
+ * game_bind takes the first baseline itself (as game_episode_begin). */
 gb_error *game_bind(game_binding **out, const game_spec *spec, game_resolve_fn resolve, void *ctx);
 void game_unbind(game_binding *b);
 
 /* Call after each reset: takes the current values as the baseline, clears the exploration set. */
 void game_episode_begin(game_binding *b);
 /* Call after each step: the step's reward (from the reward terms, against the values at the
- * previous call) and whether the done condition holds now. */
+ * previous call) and whether the done condition holds now. Loads only, no allocation, except
+ * that the explore term's set of seen tuples doubles when 3/4 full. */
 float game_step(game_binding *b, bool *done);
 int64_t game_value(const game_binding *b, int index); /* current value, read from RAM now */
 /* Distinct explore tuples seen this episode (0 without an explore term), for logging. */
