@@ -15,7 +15,7 @@
 #define CELL_COIN   2
 #define CELL_ENEMY  3
 
-#define ENEMY_PERIOD_START 16
+#define ENEMY_PERIOD_START 20
 #define ENEMY_PERIOD_MIN    8
 
 static uint8_t dirty_x[8], dirty_y[8], dirty_n;
@@ -67,6 +67,13 @@ static void new_coin(void)
     mark(x, y);
 }
 
+static void update_near(void)
+{
+    uint8_t dx = G.player_x > G.coin_x ? G.player_x - G.coin_x : G.coin_x - G.player_x;
+    uint8_t dy = G.player_y > G.coin_y ? G.player_y - G.coin_y : G.coin_y - G.player_y;
+    G.coin_near = (uint8_t)(GRID_W + GRID_H - dx - dy);
+}
+
 static void game_init(void)
 {
     G.frame = 0;
@@ -88,6 +95,7 @@ static void game_init(void)
     G.pad = 0;
     G.pad_prev = 0;
     new_coin();
+    update_near();
     G.magic[0] = 'C'; G.magic[1] = 'T'; G.magic[2] = 'C'; G.magic[3] = 'H';
 }
 
@@ -117,7 +125,7 @@ static void move_enemy(void)
     uint8_t x = G.enemy_x, y = G.enemy_y;
     uint8_t dir; /* 0 right, 1 left, 2 up, 3 down */
     mark(x, y);
-    if (r < 160) {
+    if (r < 96) {
         /* toward the player: along x or y, picked at random among the useful axes */
         uint8_t want_x = (x != G.player_x), want_y = (y != G.player_y);
         if (want_x && want_y) {
@@ -173,4 +181,5 @@ static void game_frame(void)
         G.enemy_timer = G.enemy_period;
         move_enemy();
     }
+    update_near();
 }

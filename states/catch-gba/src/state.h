@@ -22,6 +22,8 @@ struct catch_state {
     uint8_t  pad;          /* 0x12 d-pad this frame (bit 0 R, 1 L, 2 U, 3 D) */
     uint8_t  pad_prev;     /* 0x13 d-pad last frame */
     uint32_t frames;       /* 0x14 frames since power-on, little-endian */
-    uint8_t  magic[4];     /* 0x18 "CTCH" once initialised */
+    uint8_t  coin_near;    /* 0x18 (GRID_W + GRID_H) - manhattan distance player..coin; a shaping signal */
+    uint8_t  reserved[3];  /* 0x19 zero */
+    uint8_t  magic[4];     /* 0x1C "CTCH" once initialised */
 };
 #endif
