@@ -3,6 +3,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -105,7 +106,8 @@ gb_error *game_read_int(const char *file, const char *key, const json_t *v, int6
     int64_t x;
     if (json_is_integer(v)) {
         x = json_integer_value(v);
-    } else if (json_is_real(v) && json_real_value(v) == (double)(int64_t)json_real_value(v)) {
+    } else if (json_is_real(v) && fabs(json_real_value(v)) < 9e18 &&
+               json_real_value(v) == trunc(json_real_value(v))) {
         x = (int64_t)json_real_value(v); /* 4.0 is 4: stable-retro tools write such numbers */
     } else {
         return game_key_error(file, key, expected, v);
