@@ -30,8 +30,8 @@ static double peak_sgemm(int threads)
     double best = 1e30;
     for (int r = 0; r < 4; r++) {
         double t0 = now();
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f,
-                    c, n);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, n, n, 1.0f, a, n, b, n, 0.0f, c,
+                    n);
         double dt = now() - t0;
         if (r > 0 && dt < best) best = dt; /* the first run warms up */
     }
@@ -65,8 +65,7 @@ static void bench_cartpole(void)
     double dt = now() - t0;
     printf("cartpole: %lld steps (8 envs × 32, 20 epochs) in %.2f s = %.0f steps/s "
            "(rollouts %.2f s, updates %.2f s), mean return of last 20: %.1f\n",
-           (long long)s.global_step, dt, (double)s.global_step / dt, roll, upd,
-           s.mean_return_20);
+           (long long)s.global_step, dt, (double)s.global_step / dt, roll, upd, s.mean_return_20);
     train_free(t);
 }
 

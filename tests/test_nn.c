@@ -28,8 +28,7 @@ static double dot(const float *a, const float *b, size_t n)
     return s;
 }
 
-static void check_grad(const char *what, probe_fn f, void *ctx, float *x, const float *g,
-                       size_t n)
+static void check_grad(const char *what, probe_fn f, void *ctx, float *x, const float *g, size_t n)
 {
     const float h = 1e-2f;
     double err2 = 0.0, ref2 = 0.0, worst = 0.0;
@@ -47,8 +46,8 @@ static void check_grad(const char *what, probe_fn f, void *ctx, float *x, const 
         if (d > 2e-3 + 1e-2 * fabs(num)) bad++;
     }
     double rel = sqrt(err2) / (sqrt(ref2) + 1e-12);
-    printf("  %-18s %5zu entries: max |analytic - numeric| %.2e, relative L2 error %.2e\n", what,
-           n, worst, rel);
+    printf("  %-18s %5zu entries: max |analytic - numeric| %.2e, relative L2 error %.2e\n", what, n,
+           worst, rel);
     CHECKF(bad == 0 && rel < 1e-3, "%s: %d entries off, relative error %.3e", what, bad, rel);
 }
 

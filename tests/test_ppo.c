@@ -2,8 +2,10 @@
  * gradient w.r.t. every parameter against central finite differences.
  *
  * Tolerance (float32): the loss is a mean of O(1) terms; with step h = 1e-3 the difference
- * noise is ~1e-4, so each entry must agree within 1e-3 + 2e-2·|g| and each tensor's relative
- * L2 error must be below 2e-2 (a wrong backward is off by O(1)). Old log-probs and values are
+ * noise is ~1e-4, so for the MLPs each entry must agree within 1e-3 + 2e-2·|g| and each
+ * tensor's relative L2 error must be below 5e-2; for the CNN 5e-3 + 2e-2·|g| and 6e-2 (see
+ * main). A wrong backward is off by O(1): flipping the entropy gradient's sign or the clipped
+ * value branch's gradient fails this test. Old log-probs and values are
  * offset from the current ones so that both branches of every clip are exercised, with no
  * sample near a clip boundary. */
 #include <math.h>
@@ -25,8 +27,7 @@ static void test_gae(void)
     rb.ends[4 + 3] = 1;
     rb.last_values[1] = 100.0f; /* ignored: the last step terminated */
     ppo_gae(&rb, 1, g, l);
-    double d3 = 4 - 2.0, d2 = 3 + g * 2.0 - (-1.0), d1 = 2 + g * 10.0 - 1.5,
-           d0 = 1 + g * 1.5 - 0.5;
+    double d3 = 4 - 2.0, d2 = 3 + g * 2.0 - (-1.0), d1 = 2 + g * 10.0 - 1.5, d0 = 1 + g * 1.5 - 0.5;
     double a3 = d3, a2 = d2 + g * l * a3, a1 = d1, a0 = d0 + g * l * a1;
     double want[4] = {a0, a1, a2, a3};
     for (int t = 0; t < 4; t++) {
@@ -64,7 +65,8 @@ static void test_categorical(void)
 
 /* ---- the PPO loss gradient ---- */
 static void grad_check_ppo(const char *what, env_spec spec, int shared, int hidden, int B,
-                           int max_per_tensor, double abs_tol, double tensor_tol)
+                           int max_per_tensor, double abs_tol, double tensor_tol, float ent_coef,
+                           float vf_coef)
 {
     policy_config pc = policy_config_default(spec);
     pc.shared_trunk = shared;
@@ -89,19 +91,21 @@ static void grad_check_ppo(const char *what, env_spec spec, int shared, int hidd
     policy_work *w;
     REQUIRE_OK(policy_work_create(&w, p, B));
     policy_forward(p, w, obs, B, &logits, &values);
-    static const float lp_off[4] = {0.05f, -0.05f, 0.5f, -0.5f}, v_off[4] = {0.05f, -1.0f, 1.0f,
-                                                                               -0.05f};
+    static const float lp_off[4] = {0.05f, -0.05f, 0.5f, -0.5f},
+                       v_off[4] = {0.05f, -1.0f, 1.0f, -0.05f};
     for (int i = 0; i < B; i++) {
         float lp[64];
         policy_log_softmax(lp, logits + (size_t)i * spec.n_actions, spec.n_actions);
         act[i] = (int32_t)rng_below(&r, (uint32_t)spec.n_actions);
-        f[i] = lp[act[i]] - lp_off[i % 4];     /* ratio e^0.05 inside, e^0.5 outside the clip */
-        f[B + i] = values[i] - v_off[(i * 3 + i / 4) % 4]; /* value moved inside / outside its clip */
-        f[2 * B + i] = rng_normal(&r);             /* advantages */
-        f[3 * B + i] = values[i] + rng_normal(&r); /* returns */
+        f[i] = lp[act[i]] - lp_off[i % 4]; /* ratio e^0.05 inside, e^0.5 outside the clip */
+        f[B + i] =
+            values[i] - v_off[(i * 3 + i / 4) % 4]; /* value moved inside / outside its clip */
+        f[2 * B + i] = rng_normal(&r);              /* advantages */
+        f[3 * B + i] = values[i] + rng_normal(&r);  /* returns */
     }
     ppo_batch mb = {obs, act, f, f + B, f + 2 * B, f + 3 * B};
     ppo_config c = ppo_config_default();
+    c.ent_coef = ent_coef, c.vf_coef = vf_coef;
     ppo_stats st;
     ppo_minibatch_loss(o, &c, &mb, B, 1, &st);
     CHECK(st.clipfrac > 0.3f && st.clipfrac < 0.7f); /* both branches present */
@@ -153,14 +157,18 @@ int main(void)
     test_gae();
     test_categorical();
     /* MLP, separate actor and critic (CartPole's net): every parameter */
-    grad_check_ppo("mlp separate", (env_spec){ENV_OBS_F32, 1, 1, 4, 3}, 0, 16, 16, 1 << 30, 1e-3,
-                   2e-2);
+    /* Each term gets a check where it dominates: the surrogate alone, the entropy bonus with a
+     * large coefficient, and the default mix (clipped value loss included). */
+    env_spec vec = {ENV_OBS_F32, 1, 1, 4, 3};
+    grad_check_ppo("mlp separate, pg only", vec, 0, 16, 16, 1 << 30, 1e-3, 5e-2, 0.0f, 0.0f);
+    grad_check_ppo("mlp separate, entropy", vec, 0, 16, 16, 1 << 30, 1e-3, 5e-2, 1.0f, 0.0f);
+    grad_check_ppo("mlp separate", vec, 0, 16, 16, 1 << 30, 1e-3, 5e-2, 0.01f, 0.5f);
     grad_check_ppo("mlp shared", (env_spec){ENV_OBS_F32, 1, 1, 6, 5}, 1, 12, 16, 1 << 30, 1e-3,
-                   2e-2);
+                   5e-2, 0.1f, 0.5f);
     /* Nature CNN, shared trunk, on a small screen: up to 150 entries of every tensor. Four
      * ReLU layers in float32 scatter the first layer's differences by ~2e-3 (forward noise
      * and kinks), so entries get 5e-3 and tensors 6e-2; a wrong backward is still O(1). */
-    grad_check_ppo("cnn shared", (env_spec){ENV_OBS_U8, 2, 36, 40, 4}, 1, 32, 4, 150, 5e-3,
-                   6e-2);
+    grad_check_ppo("cnn shared", (env_spec){ENV_OBS_U8, 2, 36, 40, 4}, 1, 32, 4, 150, 5e-3, 6e-2,
+                   0.1f, 0.5f);
     return check_summary();
 }

@@ -26,8 +26,8 @@ size_t nn_conv2d_col_floats(int c, int h, int w, int k, int s);
 void nn_conv2d_forward(float *out, float *col, const float *in, const float *w, const float *b,
                        int B, int c, int h, int wd, int oc, int k, int s);
 void nn_conv2d_backward(float *din, float *dw, float *db, float *col, const float *dout,
-                        const float *in, const float *w, int B, int c, int h, int wd, int oc,
-                        int k, int s);
+                        const float *in, const float *w, int B, int c, int h, int wd, int oc, int k,
+                        int s);
 
 /* Elementwise; backward uses the forward's output, so in-place forward is fine. */
 void nn_relu_forward(float *out, const float *in, size_t n);

@@ -16,14 +16,18 @@
 #include "gbfarm/error.h"
 #include "gbfarm/rng.h"
 
-typedef enum policy_activation { POLICY_ACT_NONE, POLICY_ACT_RELU, POLICY_ACT_TANH } policy_activation;
+typedef enum policy_activation {
+    POLICY_ACT_NONE,
+    POLICY_ACT_RELU,
+    POLICY_ACT_TANH
+} policy_activation;
 
 typedef struct policy_config {
-    env_spec spec;    /* ENV_OBS_U8 → CNN, ENV_OBS_F32 → MLP */
-    int shared_trunk; /* 1: one trunk feeds both heads (CleanRL Atari); 0: actor and critic */
-    int hidden;       /* MLP width (64) or the CNN's fully-connected width (512) */
-    int mlp_layers;   /* hidden layers of the MLP (2) */
-    policy_activation act;   /* MLP activation (tanh); the CNN uses ReLU */
+    env_spec spec;         /* ENV_OBS_U8 → CNN, ENV_OBS_F32 → MLP */
+    int shared_trunk;      /* 1: one trunk feeds both heads (CleanRL Atari); 0: actor and critic */
+    int hidden;            /* MLP width (64) or the CNN's fully-connected width (512) */
+    int mlp_layers;        /* hidden layers of the MLP (2) */
+    policy_activation act; /* MLP activation (tanh); the CNN uses ReLU */
 } policy_config;
 
 /* CleanRL's choices: CNN shared, 512, ReLU; MLP separate, 2 × 64, tanh. */
@@ -40,7 +44,7 @@ typedef struct policy_layer {
     size_t w_off, b_off;     /* offsets into params (and grads, adam_m, adam_v) */
 } policy_layer;
 
-#define POLICY_MAX_LAYERS 6
+#define POLICY_MAX_LAYERS  6
 #define POLICY_MAX_TENSORS 32
 
 typedef struct policy_trunk {

@@ -16,8 +16,8 @@
 /* Every array is [env][t] (index env * steps + t), so each env thread writes its own slice. */
 typedef struct rollout_buffer {
     int n_envs, steps;
-    size_t obs_bytes;   /* one observation */
-    uint8_t *obs;       /* the observation the action was chosen on */
+    size_t obs_bytes; /* one observation */
+    uint8_t *obs;     /* the observation the action was chosen on */
     int32_t *actions;
     float *logprobs, *values, *rewards;
     uint8_t *ends;      /* the episode ended after this step (terminated or truncated) */

@@ -20,18 +20,18 @@
 typedef gb_error *(*env_make_fn)(void *ctx, int index, uint64_t seed, env **out);
 
 typedef struct train_config {
-    int n_envs;            /* 8 */
-    int64_t total_steps;   /* env steps over all envs (10M); rounded down to whole updates */
-    int rollout_steps;     /* T per env per update (128) */
-    float lr;              /* 2.5e-4 */
-    int anneal_lr;         /* 1: linear to 0 over the run */
-    float gamma;           /* 0.99 */
-    float gae_lambda;      /* 0.95 */
-    ppo_config ppo;        /* epochs, minibatches, clip, vf/ent coefs, grad norm, target KL */
-    uint64_t seed;         /* 1 */
-    int shared_trunk;      /* -1: the network's default (CNN shared, MLP separate), 0 or 1 */
-    int hidden;            /* 0: the network's default (CNN 512, MLP 64) */
-    int blas_threads;      /* BLAS threads for the update; 0: every core */
+    int n_envs;          /* 8 */
+    int64_t total_steps; /* env steps over all envs (10M); rounded down to whole updates */
+    int rollout_steps;   /* T per env per update (128) */
+    float lr;            /* 2.5e-4 */
+    int anneal_lr;       /* 1: linear to 0 over the run */
+    float gamma;         /* 0.99 */
+    float gae_lambda;    /* 0.95 */
+    ppo_config ppo;      /* epochs, minibatches, clip, vf/ent coefs, grad norm, target KL */
+    uint64_t seed;       /* 1 */
+    int shared_trunk;    /* -1: the network's default (CNN shared, MLP separate), 0 or 1 */
+    int hidden;          /* 0: the network's default (CNN 512, MLP 64) */
+    int blas_threads;    /* BLAS threads for the update; 0: every core */
 } train_config;
 
 train_config train_config_default(void);

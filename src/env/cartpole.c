@@ -50,8 +50,7 @@ static gb_error *cartpole_step(env *e, int action)
     double force = action == 1 ? force_mag : -force_mag;
     double ct = cos(c->theta), st = sin(c->theta);
     double temp = (force + pm_len * c->theta_dot * c->theta_dot * st) / total;
-    double theta_acc =
-        (g * st - ct * temp) / (half_len * (4.0 / 3.0 - m_pole * ct * ct / total));
+    double theta_acc = (g * st - ct * temp) / (half_len * (4.0 / 3.0 - m_pole * ct * ct / total));
     double x_acc = temp - pm_len * theta_acc * ct / total;
     c->x += tau * c->x_dot;
     c->x_dot += tau * x_acc;
@@ -64,13 +63,16 @@ static gb_error *cartpole_step(env *e, int action)
     e->episode.length++;
     e->episode.seconds = now() - c->t_start;
     const double theta_limit = 12.0 * 2.0 * M_PI / 360.0, x_limit = 2.4;
-    e->terminated = c->x < -x_limit || c->x > x_limit || c->theta < -theta_limit ||
-                    c->theta > theta_limit;
+    e->terminated =
+        c->x < -x_limit || c->x > x_limit || c->theta < -theta_limit || c->theta > theta_limit;
     e->truncated = !e->terminated && e->episode.length >= CARTPOLE_MAX_STEPS;
     return NULL;
 }
 
-static void cartpole_close(env *e) { free(e); }
+static void cartpole_close(env *e)
+{
+    free(e);
+}
 
 static const env_ops cartpole_ops = {cartpole_reset, cartpole_step, cartpole_close};
 

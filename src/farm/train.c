@@ -249,7 +249,8 @@ static gb_error *gather_episodes(train *t)
 
 gb_error *train_iteration(train *t, train_stats *st)
 {
-    if (train_finished(t)) return gb_errorf("train: all %lld updates are done", (long long)t->num_updates);
+    if (train_finished(t))
+        return gb_errorf("train: all %lld updates are done", (long long)t->num_updates);
     const train_config *c = &t->cfg;
     double t0 = now();
     float frac = c->anneal_lr ? 1.0f - (float)t->update / (float)t->num_updates : 1.0f;
@@ -296,9 +297,18 @@ gb_error *train_iteration(train *t, train_stats *st)
     return NULL;
 }
 
-int train_finished(const train *t) { return t->update >= t->num_updates; }
-policy *train_policy(train *t) { return t->pol; }
-const train_config *train_get_config(const train *t) { return &t->cfg; }
+int train_finished(const train *t)
+{
+    return t->update >= t->num_updates;
+}
+policy *train_policy(train *t)
+{
+    return t->pol;
+}
+const train_config *train_get_config(const train *t)
+{
+    return &t->cfg;
+}
 
 void train_free(train *t)
 {
@@ -375,9 +385,8 @@ gb_error *train_save(const train *t, const char *path)
     snprintf(envs, sizeof envs, "%d", t->cfg.n_envs);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->cfg.seed);
     snprintf(trunk, sizeof trunk, "%d", t->pol->cfg.shared_trunk);
-    const char *meta[] = {"format", "gbfarm-learner", "version", GBFARM_VERSION,
-                          "n_envs", envs,             "seed",    seed,
-                          "shared_trunk", trunk};
+    const char *meta[] = {"format", "gbfarm-learner", "version", GBFARM_VERSION, "n_envs",
+                          envs,     "seed",           seed,      "shared_trunk", trunk};
     gb_error *err = safetensors_write(path, st, n, meta, 5);
     free(rngs);
     return err;

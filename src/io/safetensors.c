@@ -28,7 +28,8 @@ static gb_error *write_all(int fd, const void *p, size_t n, const char *path)
     while (n > 0) {
         ssize_t w = write(fd, c, n);
         if (w < 0 && errno == EINTR) continue;
-        if (w <= 0) return gb_errorf("%s: write failed: %s (is the disk full?)", path, strerror(errno));
+        if (w <= 0)
+            return gb_errorf("%s: write failed: %s (is the disk full?)", path, strerror(errno));
         c += w, n -= (size_t)w;
     }
     return NULL;
@@ -66,8 +67,7 @@ gb_error *safetensors_write(const char *path, const st_tensor *tensors, int n,
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
     if (fd < 0) {
         free(header);
-        return gb_errorf("%s: cannot create: %s (does the directory exist?)", tmp,
-                         strerror(errno));
+        return gb_errorf("%s: cannot create: %s (does the directory exist?)", tmp, strerror(errno));
     }
     uint8_t len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)padded >> (8 * i));
@@ -162,8 +162,8 @@ gb_error *safetensors_get(const safetensors *f, const char *name, st_dtype dtype
         return gb_errorf("%s: tensor '%s': expected %d dimensions", f->path, name, ndim);
     for (int i = 0; i < ndim; i++)
         if (json_integer_value(json_array_get(sh, (size_t)i)) != shape[i])
-            return gb_errorf("%s: tensor '%s': dimension %d is %lld, expected %lld", f->path,
-                             name, i, (long long)json_integer_value(json_array_get(sh, (size_t)i)),
+            return gb_errorf("%s: tensor '%s': dimension %d is %lld, expected %lld", f->path, name,
+                             i, (long long)json_integer_value(json_array_get(sh, (size_t)i)),
                              (long long)shape[i]);
     json_int_t b = json_integer_value(json_array_get(off, 0));
     json_int_t e = json_integer_value(json_array_get(off, 1));

@@ -56,8 +56,8 @@ void nn_conv2d_forward(float *out, float *col, const float *in, const float *w, 
 }
 
 void nn_conv2d_backward(float *din, float *dw, float *db, float *col, const float *dout,
-                        const float *in, const float *w, int B, int c, int h, int wd, int oc,
-                        int k, int s)
+                        const float *in, const float *w, int B, int c, int h, int wd, int oc, int k,
+                        int s)
 {
     int p = ((h - k) / s + 1) * ((wd - k) / s + 1), ckk = c * k * k;
     for (int i = 0; i < B; i++) {

@@ -9,8 +9,8 @@ void nn_linear_forward(float *out, const float *in, const float *w, const float 
         for (int o = 0; o < out_dim; o++) out[(size_t)i * out_dim + o] = b ? b[o] : 0.0f;
     /* Batch 1 is the per-step forward on env threads: a matrix-vector product. */
     if (B == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, out_dim, in_dim, 1.0f, w, in_dim, in, 1, 1.0f,
-                    out, 1);
+        cblas_sgemv(CblasRowMajor, CblasNoTrans, out_dim, in_dim, 1.0f, w, in_dim, in, 1, 1.0f, out,
+                    1);
     else
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, out_dim, in_dim, 1.0f, in, in_dim,
                     w, in_dim, 1.0f, out, out_dim);

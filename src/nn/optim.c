@@ -59,7 +59,10 @@ float nn_clip_grad_norm(float *g, size_t n, float max_norm)
     return norm;
 }
 
-void nn_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+void nn_set_threads(int n)
+{
+    openblas_set_num_threads(n < 1 ? 1 : n);
+}
 
 int nn_cpu_count(void)
 {

@@ -22,8 +22,14 @@ policy_config policy_config_default(env_spec spec)
     return c;
 }
 
-static size_t layer_in(const policy_layer *l) { return (size_t)l->in_c * l->in_h * l->in_w; }
-static size_t layer_out(const policy_layer *l) { return (size_t)l->out_c * l->out_h * l->out_w; }
+static size_t layer_in(const policy_layer *l)
+{
+    return (size_t)l->in_c * l->in_h * l->in_w;
+}
+static size_t layer_out(const policy_layer *l)
+{
+    return (size_t)l->out_c * l->out_h * l->out_w;
+}
 
 /* Appends the weight and bias views of l to the tensor table; returns the number of floats. */
 static gb_error *add_tensors(policy *p, policy_layer *l, const char *prefix)
@@ -67,8 +73,8 @@ static gb_error *build_trunk(policy *p, policy_trunk *t, const char *name)
                 return gb_errorf("policy: screen %dx%d is too small for the Nature CNN "
                                  "(layer %d needs at least %dx%d)",
                                  s->obs_w, s->obs_h, i + 1, k[i], k[i]);
-            t->layers[t->n++] = (policy_layer){POLICY_CONV, POLICY_ACT_RELU, ch, h, w, oc[i], oh,
-                                               ow, k[i], st[i], 0, 0};
+            t->layers[t->n++] = (policy_layer){
+                POLICY_CONV, POLICY_ACT_RELU, ch, h, w, oc[i], oh, ow, k[i], st[i], 0, 0};
             ch = oc[i], h = oh, w = ow;
         }
         t->layers[t->n++] = (policy_layer){
@@ -117,8 +123,8 @@ gb_error *policy_create(policy **out, const policy_config *cfg, uint64_t seed)
         return err;
     }
     int feat = p->trunk[0].layers[p->trunk[0].n - 1].out_c;
-    p->pi_head = (policy_layer){POLICY_LINEAR, POLICY_ACT_NONE, feat, 1, 1, s->n_actions, 1, 1,
-                                0, 0, 0, 0};
+    p->pi_head =
+        (policy_layer){POLICY_LINEAR, POLICY_ACT_NONE, feat, 1, 1, s->n_actions, 1, 1, 0, 0, 0, 0};
     p->v_head = (policy_layer){POLICY_LINEAR, POLICY_ACT_NONE, feat, 1, 1, 1, 1, 1, 0, 0, 0, 0};
     GB_TRY(add_tensors(p, &p->pi_head, "actor_head"));
     GB_TRY(add_tensors(p, &p->v_head, "critic_head"));
@@ -154,8 +160,8 @@ void policy_free(policy *p)
 
 struct policy_work {
     int max_batch;
-    float *input;                          /* [B][in_floats] */
-    float *acts[2][POLICY_MAX_LAYERS];     /* post-activation output of each trunk layer */
+    float *input;                           /* [B][in_floats] */
+    float *acts[2][POLICY_MAX_LAYERS];      /* post-activation output of each trunk layer */
     float *logits, *values, *gbuf[3], *col; /* gbuf: backward ping-pong + head sum */
     float *mem;
 };
@@ -267,9 +273,9 @@ void policy_backward(policy *p, policy_work *w, const float *dlogits, const floa
     float *g[2] = {w->gbuf[0], w->gbuf[1]};
     if (p->n_trunks == 1) {
         size_t n = (size_t)B * p->pi_head.in_c;
-        nn_linear_backward(g[0], p->grads + p->pi_head.w_off, p->grads + p->pi_head.b_off,
-                           dlogits, trunk_out(p, w, 0), p->params + p->pi_head.w_off, B,
-                           p->pi_head.in_c, p->pi_head.out_c);
+        nn_linear_backward(g[0], p->grads + p->pi_head.w_off, p->grads + p->pi_head.b_off, dlogits,
+                           trunk_out(p, w, 0), p->params + p->pi_head.w_off, B, p->pi_head.in_c,
+                           p->pi_head.out_c);
         nn_linear_backward(w->gbuf[2], p->grads + p->v_head.w_off, p->grads + p->v_head.b_off,
                            dvalues, trunk_out(p, w, 0), p->params + p->v_head.w_off, B,
                            p->v_head.in_c, 1);
@@ -279,8 +285,8 @@ void policy_backward(policy *p, policy_work *w, const float *dlogits, const floa
         if (p->n_trunks == 2) {
             const policy_layer *h = t == 0 ? &p->pi_head : &p->v_head;
             nn_linear_backward(g[0], p->grads + h->w_off, p->grads + h->b_off,
-                               t == 0 ? dlogits : dvalues, trunk_out(p, w, t),
-                               p->params + h->w_off, B, h->in_c, h->out_c);
+                               t == 0 ? dlogits : dvalues, trunk_out(p, w, t), p->params + h->w_off,
+                               B, h->in_c, h->out_c);
         }
         float *dout = g[0], *din = g[1];
         for (int i = p->trunk[t].n - 1; i >= 0; i--) {

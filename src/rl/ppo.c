@@ -63,7 +63,10 @@ void ppo_free(ppo *o)
     free(o);
 }
 
-static float clampf(float x, float lo, float hi) { return x < lo ? lo : x > hi ? hi : x; }
+static float clampf(float x, float lo, float hi)
+{
+    return x < lo ? lo : x > hi ? hi : x;
+}
 
 float ppo_minibatch_loss(ppo *o, const ppo_config *c, const ppo_batch *mb, int B, int backward,
                          ppo_stats *st)
@@ -82,8 +85,8 @@ float ppo_minibatch_loss(ppo *o, const ppo_config *c, const ppo_batch *mb, int B
     for (int i = 0; i < B; i++) var += (mb->advantages[i] - mean) * (mb->advantages[i] - mean);
     float sd = (float)sqrt(var / (B > 1 ? B - 1 : 1));
     for (int i = 0; i < B; i++)
-        adv[i] = c->norm_adv ? (float)((mb->advantages[i] - mean) / (sd + 1e-8f))
-                             : mb->advantages[i];
+        adv[i] =
+            c->norm_adv ? (float)((mb->advantages[i] - mean) / (sd + 1e-8f)) : mb->advantages[i];
 
     double pg = 0.0, vl = 0.0, ent = 0.0, kl = 0.0, old_kl = 0.0, cf = 0.0;
     float eps = c->clip_coef, inv_b = 1.0f / (float)B;
@@ -181,8 +184,8 @@ void ppo_update(ppo *o, const rollout_buffer *rb, const ppo_config *c, float lr,
             ppo_minibatch_loss(o, c, &batch, mb, 1, &last);
             last.grad_norm = nn_clip_grad_norm(p->grads, p->n_params, c->max_grad_norm);
             o->adam_t++;
-            nn_adam_step(p->params, p->grads, p->adam_m, p->adam_v, p->n_params, lr, 0.9f,
-                         0.999f, c->adam_eps, o->adam_t);
+            nn_adam_step(p->params, p->grads, p->adam_m, p->adam_v, p->n_params, lr, 0.9f, 0.999f,
+                         c->adam_eps, o->adam_t);
             sum.loss += last.loss, sum.pg_loss += last.pg_loss, sum.v_loss += last.v_loss;
             sum.entropy += last.entropy, sum.approx_kl += last.approx_kl;
             sum.old_approx_kl += last.old_approx_kl, sum.clipfrac += last.clipfrac;
@@ -197,10 +200,17 @@ void ppo_update(ppo *o, const rollout_buffer *rb, const ppo_config *c, float lr,
     }
     if (!st) return;
     float k = done ? 1.0f / (float)done : 0.0f;
-    *st = (ppo_stats){sum.loss * k,     sum.pg_loss * k,       sum.v_loss * k,
-                      sum.entropy * k,  sum.approx_kl * k,     sum.old_approx_kl * k,
-                      sum.clipfrac * k, 0.0f,                  sum.grad_norm * k,
-                      epoch,            done};
-    st->explained_var = explained_variance(rb->values, rb->returns,
-                                           (size_t)rb->n_envs * (size_t)rb->steps);
+    *st = (ppo_stats){sum.loss * k,
+                      sum.pg_loss * k,
+                      sum.v_loss * k,
+                      sum.entropy * k,
+                      sum.approx_kl * k,
+                      sum.old_approx_kl * k,
+                      sum.clipfrac * k,
+                      0.0f,
+                      sum.grad_norm * k,
+                      epoch,
+                      done};
+    st->explained_var =
+        explained_variance(rb->values, rb->returns, (size_t)rb->n_envs * (size_t)rb->steps);
 }
