@@ -54,6 +54,7 @@ gb_error *core_open(core **out, const core_config *cfg);
 void core_close(core *c);
 
 void core_set_buttons(core *c, uint16_t buttons); /* mask of 1 << BUTTON_* */
+void core_reset(core *c);                         /* power-cycle the console */
 /* Runs one frame. With capture set, the frame's picture is kept for core_frame_get. */
 void core_run(core *c, bool capture);
 const core_frame *core_frame_get(const core *c);

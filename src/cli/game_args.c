@@ -16,6 +16,8 @@ const char game_args_help[] =
     "  --core NAME|PATH    libretro core: mgba, gambatte, sameboy or a .so path\n"
     "                      (default: the game's; names are searched in ./cores,\n"
     "                      $GBFARM_CORE_PATH and the system libretro directory)\n"
+    "  --state FILE        start state (.state) or input script played from power-on,\n"
+    "                      over the game's own (repeatable)\n"
     "  --option KEY=VALUE  a core option, over the game's and gbfarm's defaults (repeatable)\n"
     "  --frame-skip N      frames per step (default: the game's)\n"
     "  --press-frames N    frames of a step the buttons are held (default: the game's)\n"
@@ -44,7 +46,14 @@ bool game_args_parse(game_args *a, int argc, char **argv, int *i, gb_error **err
     else if (!strcmp(flag, "--frame-skip")) number = &a->frame_skip, max = 1000;
     else if (!strcmp(flag, "--press-frames")) number = &a->press_frames, max = 1000;
     else if (!strcmp(flag, "--noop-max")) number = &a->noop_max, max = 100000;
-    else if (strcmp(flag, "--option") != 0) return false;
+    else if (!strcmp(flag, "--state")) {
+        if (a->n_states == GAME_ARGS_MAX_OPTIONS) {
+            *err = gb_errorf("--state: at most %d states", GAME_ARGS_MAX_OPTIONS);
+            return true;
+        }
+        text = &a->states[a->n_states++];
+    } else if (strcmp(flag, "--option") != 0)
+        return false;
 
     const char *value = *i + 1 < argc ? argv[*i + 1] : NULL;
     *i += 1;
@@ -95,6 +104,22 @@ gb_error *game_setup_open(game_setup *s, const game_args *a)
         g->press_frames = a->press_frames;
     }
     if (a->noop_max >= 0) g->noop_max = a->noop_max;
+    if (!err && a->n_states > 0) {
+        char **states = calloc((size_t)a->n_states, sizeof *states);
+        for (int i = 0; states && i < a->n_states; i++)
+            if (access(a->states[i], R_OK) != 0)
+                err = gb_errorf("--state: %s: no such readable file", a->states[i]);
+        if (!states) err = gb_errorf("out of memory");
+        for (int i = 0; !err && i < a->n_states; i++) states[i] = strdup(a->states[i]);
+        if (err) {
+            free(states);
+        } else {
+            for (int i = 0; i < g->n_states; i++) free(g->states[i]);
+            free(g->states);
+            g->states = states;
+            g->n_states = a->n_states;
+        }
+    }
 
     if (!err) {
         if (a->rom) {

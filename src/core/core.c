@@ -490,6 +490,12 @@ void core_close(core *c)
 
 void core_set_buttons(core *c, uint16_t buttons) { c->buttons = buttons; }
 
+void core_reset(core *c)
+{
+    current = c;
+    c->api.reset();
+}
+
 void core_run(core *c, bool capture)
 {
     current = c;

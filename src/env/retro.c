@@ -4,6 +4,7 @@
 
 #include "gbfarm/env_retro.h"
 #include "gbfarm/rng.h"
+#include "gbfarm/script.h"
 #include "gbfarm/state.h"
 
 typedef struct retro_env {
@@ -163,6 +164,36 @@ static void retro_close(env *e)
     free(r);
 }
 
+static bool ends_with(const char *s, const char *suffix)
+{
+    size_t n = strlen(s), k = strlen(suffix);
+    return n >= k && !strcmp(s + n - k, suffix);
+}
+
+/* A start state is a .state file, or an input script played from power-on: a script works
+ * on every core, while a state file belongs to the core that made it. */
+static gb_error *start_state(retro_env *r, const char *path, uint8_t **out, size_t *size)
+{
+    if (ends_with(path, ".state")) {
+        GB_TRY(state_read(path, out, size));
+        /* Load once now, so that a state of the wrong core or ROM fails at start. */
+        return core_load_state(r->core, *out, *size, path);
+    }
+    script sc;
+    GB_TRY(script_load(&sc, path));
+    core_reset(r->core);
+    for (int i = 0; i < sc.n_lines; i++) {
+        core_set_buttons(r->core, sc.lines[i].buttons);
+        for (uint32_t k = 0; k < sc.lines[i].frames; k++) core_run(r->core, false);
+    }
+    core_set_buttons(r->core, 0);
+    script_free(&sc);
+    *size = core_state_size(r->core);
+    *out = malloc(*size ? *size : 1);
+    if (!*out) return gb_errorf("%s: out of memory for the start state", path);
+    return gb_error_wrap(core_save_state(r->core, *out, *size), "%s", path);
+}
+
 static const env_ops retro_ops = {retro_reset, retro_step, retro_close};
 
 gb_error *env_retro_create(env **out, const env_retro_config *cfg)
@@ -191,11 +222,8 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
         err = core_open(&r->core, &cc);
     }
     free(opts);
-    for (int i = 0; !err && i < g->n_states; i++) {
-        err = state_read(g->states[i], &r->states[i], &r->state_sizes[i]);
-        /* Load once now, so that a state of the wrong core or ROM fails at start. */
-        if (!err) err = core_load_state(r->core, r->states[i], r->state_sizes[i], g->states[i]);
-    }
+    for (int i = 0; !err && i < g->n_states; i++)
+        err = start_state(r, g->states[i], &r->states[i], &r->state_sizes[i]);
     if (!err) err = game_bind(&r->binding, g, core_resolve, r->core);
     if (err) {
         retro_close(&r->base);
