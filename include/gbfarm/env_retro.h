@@ -27,6 +27,10 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg);
 core *env_retro_core(env *e);
 const game_binding *env_retro_binding(env *e);
 
+/* Makes a start state's bytes: reads a .state file (and loads it, to check it fits the
+ * core), or plays any other file as an input script from power-on and saves the result. */
+gb_error *env_retro_start_state(core *c, const char *path, uint8_t **out, size_t *size);
+
 /* The screen size a platform's games have, and the observation it gives. */
 void env_retro_screen(game_platform p, int *width, int *height);
 env_spec env_retro_spec(const game_spec *game);

@@ -17,7 +17,6 @@
 #include "gbfarm/env_retro.h"
 #include "gbfarm/farm.h"
 #include "gbfarm/rng.h"
-#include "gbfarm/state.h"
 
 #define MAX_COUNTS 16
 
@@ -101,7 +100,7 @@ static void run_raw(bench_ctx *b, worker_slot *w)
     uint8_t *state = NULL;
     size_t size = 0;
     w->err = core_open(&c, &cc);
-    if (!w->err) w->err = state_read(g->states[0], &state, &size);
+    if (!w->err) w->err = env_retro_start_state(c, g->states[0], &state, &size);
     if (!w->err) w->err = core_load_state(c, state, size, g->states[0]);
     free(state);
     uint64_t frames = 0;

@@ -3,7 +3,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "commands.h"
+#include "game_args.h"
 #include "gbfarm/args.h"
 #include "gbfarm/cartpole.h"
 #include "gbfarm/train.h"
@@ -48,8 +51,20 @@ static gb_error *make_cartpole(void *ctx, int index, uint64_t seed, env **out)
     return cartpole_create(out, seed, index);
 }
 
-/* The one place an env factory is chosen. The emulator env plugs in here. */
-static gb_error *choose_env(const char *name, env_make_fn *make, void **ctx)
+typedef struct emulator {
+    game_args args;
+    game_setup setup;
+} emulator;
+
+static gb_error *make_emulator(void *ctx, int index, uint64_t seed, env **out)
+{
+    emulator *e = ctx;
+    env_retro_config cfg = game_setup_env_config(&e->setup, &e->args, index, seed, NULL);
+    return env_retro_create(out, &cfg);
+}
+
+/* The one place an env factory is chosen: CartPole, or a game on a libretro core. */
+static gb_error *choose_env(const char *name, emulator *emu, env_make_fn *make, void **ctx)
 {
     *ctx = NULL;
     if (name && !strcmp(name, "cartpole")) {
@@ -57,7 +72,10 @@ static gb_error *choose_env(const char *name, env_make_fn *make, void **ctx)
         return NULL;
     }
     if (name) return gb_errorf("--env: expected 'cartpole', found '%s'", name);
-    return gb_errorf("train: the emulator env is not built yet; use --env cartpole");
+    GB_TRY(game_setup_open(&emu->setup, &emu->args));
+    *make = make_emulator;
+    *ctx = emu;
+    return NULL;
 }
 
 typedef struct progress {
@@ -79,12 +97,18 @@ static gb_error *on_update(void *ctx, const train_stats *s)
 }
 
 static gb_error *parse(int argc, char **argv, train_config *c, const char **env_name,
-                       const char **save, int *every)
+                       const char **save, int *every, game_args *game, int *envs_given)
 {
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         double x;
         int used = 1;
+        gb_error *err = NULL;
+        if (game_args_parse(game, argc, argv, &i, &err)) {
+            GB_TRY(err);
+            continue;
+        }
+        if (!strcmp(f, "--envs")) *envs_given = 1;
         if (!strcmp(f, "--env")) {
             if (!v) return gb_errorf("--env: expected a name, found nothing");
             *env_name = v;
@@ -164,18 +188,25 @@ int cmd_train(int argc, char **argv)
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
             usage(stdout);
+            printf("\nthe emulator env (default):\n%s", game_args_help);
             return 0;
         }
     train_config c = train_config_default();
     const char *env_name = NULL, *save = NULL;
     progress p = {10};
-    gb_error *err = parse(argc, argv, &c, &env_name, &save, &p.every);
-    if (err) return cli_fail(gb_error_wrap(err, "train"));
+    emulator emu = {0};
+    game_args_init(&emu.args);
+    int envs_given = 0;
+    gb_error *err = parse(argc, argv, &c, &env_name, &save, &p.every, &emu.args, &envs_given);
     env_make_fn make;
-    void *ctx;
-    if ((err = choose_env(env_name, &make, &ctx))) return cli_fail(err);
+    void *ctx = NULL;
+    if (!err) err = choose_env(env_name, &emu, &make, &ctx);
+    /* One env per core by default: each env thread keeps one core busy. */
+    if (!err && ctx == &emu && !envs_given) c.n_envs = (int)sysconf(_SC_NPROCESSORS_ONLN);
     train_callbacks cb = {&p, NULL, on_update};
-    err = train_run(&c, make, ctx, &cb, save);
+    if (!err) err = train_run(&c, make, ctx, &cb, save);
+    game_setup_close(&emu.setup);
+    game_args_free(&emu.args);
     if (err) return cli_fail(err);
     if (save) printf("saved %s\n", save);
     return 0;

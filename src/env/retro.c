@@ -1,3 +1,4 @@
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -46,47 +47,68 @@ static inline uint8_t gray(unsigned r, unsigned g, unsigned b)
     return (uint8_t)((77 * r + 150 * g + 29 * b) >> 8);
 }
 
-static inline uint8_t pixel_gray(const core_frame *f, int x, int y)
+/* RGB565, the format Gambatte and mGBA use, goes through a 64 KB table: one load a pixel. */
+static uint8_t rgb565_gray[65536];
+static pthread_once_t rgb565_once = PTHREAD_ONCE_INIT;
+
+static void rgb565_table(void)
 {
-    const uint8_t *row = f->data + (size_t)y * f->pitch;
-    switch (f->format) {
-    case CORE_PIXEL_XRGB8888: {
-        uint32_t p;
-        memcpy(&p, row + 4 * x, 4);
-        return gray((p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF);
-    }
-    case CORE_PIXEL_RGB565: {
-        uint16_t p;
-        memcpy(&p, row + 2 * x, 2);
+    for (unsigned p = 0; p < 65536; p++) {
         unsigned r = (p >> 11) & 31, g = (p >> 5) & 63, b = p & 31;
-        return gray((r << 3) | (r >> 2), (g << 2) | (g >> 4), (b << 3) | (b >> 2));
+        rgb565_gray[p] = gray((r << 3) | (r >> 2), (g << 2) | (g >> 4), (b << 3) | (b >> 2));
     }
-    case CORE_PIXEL_0RGB1555:
-    default: {
-        uint16_t p;
-        memcpy(&p, row + 2 * x, 2);
-        unsigned r = (p >> 10) & 31, g = (p >> 5) & 31, b = p & 31;
-        return gray((r << 3) | (r >> 2), (g << 3) | (g >> 2), (b << 3) | (b >> 2));
-    }
+}
+
+/* One row of pixels to 8-bit gray: the format is chosen once per row, not per pixel. */
+static void row_to_gray(const uint8_t *row, core_pixel_format format, int width, uint8_t *out)
+{
+    if (format == CORE_PIXEL_XRGB8888) {
+        for (int x = 0; x < width; x++) {
+            uint32_t p;
+            memcpy(&p, row + 4 * x, 4);
+            out[x] = gray((p >> 16) & 0xFF, (p >> 8) & 0xFF, p & 0xFF);
+        }
+    } else if (format == CORE_PIXEL_RGB565) {
+        pthread_once(&rgb565_once, rgb565_table);
+        for (int x = 0; x < width; x++) {
+            uint16_t p;
+            memcpy(&p, row + 2 * x, 2);
+            out[x] = rgb565_gray[p];
+        }
+    } else {
+        for (int x = 0; x < width; x++) {
+            uint16_t p;
+            memcpy(&p, row + 2 * x, 2);
+            unsigned r = (p >> 10) & 31, g = (p >> 5) & 31, b = p & 31;
+            out[x] = gray((r << 3) | (r >> 2), (g << 3) | (g >> 2), (b << 3) | (b >> 2));
+        }
     }
 }
 
 void env_frame_to_gray(const core_frame *f, int factor, uint8_t *out)
 {
-    int w = (int)f->width / factor, h = (int)f->height / factor;
+    int w = (int)f->width, h = (int)f->height;
     if (factor == 1) {
-        for (int y = 0; y < h; y++)
-            for (int x = 0; x < w; x++) out[y * w + x] = pixel_gray(f, x, y);
+        for (int y = 0; y < h; y++) row_to_gray(f->data + (size_t)y * f->pitch, f->format, w, out + y * w);
         return;
     }
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            unsigned sum = 0;
-            for (int dy = 0; dy < factor; dy++)
-                for (int dx = 0; dx < factor; dx++)
-                    sum += pixel_gray(f, x * factor + dx, y * factor + dy);
-            out[y * w + x] = (uint8_t)(sum / (unsigned)(factor * factor));
+    /* Averages factor x factor blocks: gray rows are summed column-wise, then across. */
+    uint8_t line[1024];
+    uint16_t sums[1024];
+    int ow = w / factor, n = factor * factor;
+    if (w > 1024) return;
+    for (int oy = 0; oy < h / factor; oy++) {
+        memset(sums, 0, sizeof(uint16_t) * (size_t)(ow * factor));
+        for (int dy = 0; dy < factor; dy++) {
+            row_to_gray(f->data + (size_t)(oy * factor + dy) * f->pitch, f->format, w, line);
+            for (int x = 0; x < ow * factor; x++) sums[x] += line[x];
         }
+        for (int ox = 0; ox < ow; ox++) {
+            unsigned sum = 0;
+            for (int dx = 0; dx < factor; dx++) sum += sums[ox * factor + dx];
+            out[oy * ow + ox] = (uint8_t)(sum / (unsigned)n);
+        }
+    }
 }
 
 /* Shifts the stack one screen older and writes the newest screen last. */
@@ -172,26 +194,26 @@ static bool ends_with(const char *s, const char *suffix)
 
 /* A start state is a .state file, or an input script played from power-on: a script works
  * on every core, while a state file belongs to the core that made it. */
-static gb_error *start_state(retro_env *r, const char *path, uint8_t **out, size_t *size)
+gb_error *env_retro_start_state(core *c, const char *path, uint8_t **out, size_t *size)
 {
     if (ends_with(path, ".state")) {
         GB_TRY(state_read(path, out, size));
         /* Load once now, so that a state of the wrong core or ROM fails at start. */
-        return core_load_state(r->core, *out, *size, path);
+        return core_load_state(c, *out, *size, path);
     }
     script sc;
     GB_TRY(script_load(&sc, path));
-    core_reset(r->core);
+    core_reset(c);
     for (int i = 0; i < sc.n_lines; i++) {
-        core_set_buttons(r->core, sc.lines[i].buttons);
-        for (uint32_t k = 0; k < sc.lines[i].frames; k++) core_run(r->core, false);
+        core_set_buttons(c, sc.lines[i].buttons);
+        for (uint32_t k = 0; k < sc.lines[i].frames; k++) core_run(c, false);
     }
-    core_set_buttons(r->core, 0);
+    core_set_buttons(c, 0);
     script_free(&sc);
-    *size = core_state_size(r->core);
+    *size = core_state_size(c);
     *out = malloc(*size ? *size : 1);
     if (!*out) return gb_errorf("%s: out of memory for the start state", path);
-    return gb_error_wrap(core_save_state(r->core, *out, *size), "%s", path);
+    return gb_error_wrap(core_save_state(c, *out, *size), "%s", path);
 }
 
 static const env_ops retro_ops = {retro_reset, retro_step, retro_close};
@@ -223,7 +245,7 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
     }
     free(opts);
     for (int i = 0; !err && i < g->n_states; i++)
-        err = start_state(r, g->states[i], &r->states[i], &r->state_sizes[i]);
+        err = env_retro_start_state(r->core, g->states[i], &r->states[i], &r->state_sizes[i]);
     if (!err) err = game_bind(&r->binding, g, core_resolve, r->core);
     if (err) {
         retro_close(&r->base);
