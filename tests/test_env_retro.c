@@ -1,0 +1,171 @@
+/* The emulator env on real cores and the bundled games: observation shape and stacking,
+ * RAM variables following scripted play, rewards, done and truncation, and determinism. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "gbfarm/env_retro.h"
+
+typedef struct run {
+    game_spec *game;
+    char core[4096];
+    const char *rom;
+    env *env;
+    uint8_t *obs;
+} run;
+
+static void open_env(run *r, const char *dir, const char *core_name, const char *state,
+                     uint64_t seed, int index)
+{
+    memset(r, 0, sizeof *r);
+    REQUIRE_OK(game_load(&r->game, dir));
+    if (state) {
+        free(r->game->states[0]);
+        r->game->states[0] = strdup(state);
+        r->game->n_states = 1;
+    }
+    REQUIRE_OK(core_find(core_name ? core_name : r->game->core, r->core, sizeof r->core));
+    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, index};
+    REQUIRE_OK(env_retro_create(&r->env, &cfg));
+    r->obs = malloc(env_obs_bytes(&r->env->spec));
+    r->env->obs = r->obs;
+    REQUIRE_OK(env_reset(r->env));
+}
+
+static void close_env(run *r)
+{
+    env_close(r->env);
+    free(r->obs);
+    game_free(r->game);
+}
+
+static int64_t var(run *r, const char *name)
+{
+    int i = game_var_index(r->game, name);
+    REQUIRE(i >= 0);
+    return game_value(env_retro_binding(r->env), i);
+}
+
+enum { NOOP, UP, DOWN, LEFT, RIGHT };
+
+/* Steps toward the coin, preferring the axis with the larger gap. */
+static int greedy(run *r)
+{
+    int64_t dx = var(r, "coin_x") - var(r, "player_x"), dy = var(r, "coin_y") - var(r, "player_y");
+    if (llabs(dx) >= llabs(dy) && dx) return dx > 0 ? RIGHT : LEFT;
+    if (dy) return dy > 0 ? DOWN : UP;
+    return NOOP;
+}
+
+static void test_game(const char *dir, const char *core_name, const char *state, int w, int h)
+{
+    fprintf(stderr, "-- %s on %s\n", dir, core_name ? core_name : "its default core");
+    run r;
+    open_env(&r, dir, core_name, state, 5, 0);
+    env_spec s = r.env->spec;
+    CHECK(s.obs_type == ENV_OBS_U8 && s.obs_c == 4 && s.obs_w == w && s.obs_h == h);
+    CHECK(s.n_actions == 5);
+    size_t plane = (size_t)w * (size_t)h;
+    /* At reset every stacked screen is the same picture, and it is not blank. */
+    int same = 1, dark = 0;
+    for (int c = 1; c < 4; c++) same &= !memcmp(r.obs, r.obs + c * plane, plane);
+    for (size_t i = 0; i < plane; i++) dark += r.obs[i] < 128;
+    CHECK(same);
+    CHECKF(dark > 20, "only %d dark pixels in the first screen", dark);
+
+    /* One RIGHT step moves the player one cell (the player starts mid-grid). */
+    int64_t x0 = var(&r, "player_x"), y0 = var(&r, "player_y");
+    CHECK_OK(env_step(r.env, RIGHT));
+    CHECK(var(&r, "player_x") == x0 + 1 && var(&r, "player_y") == y0);
+    CHECK_OK(env_step(r.env, DOWN));
+    CHECK(var(&r, "player_y") == y0 + 1);
+    CHECK_OK(env_step(r.env, NOOP));
+    CHECK(var(&r, "player_x") == x0 + 1 && var(&r, "player_y") == y0 + 1);
+    CHECK(var(&r, "moves") == 2);
+    /* The newest screen differs from the oldest: the player moved. */
+    CHECK(memcmp(r.obs, r.obs + 3 * plane, plane) != 0);
+    CHECK(r.env->episode.length == 3);
+
+    /* A player that walks to the coin scores, and the reward says so (the coin_near shaping
+     * term adds at most 0.02 x 18 cells either way per episode). */
+    double ret = 0;
+    int64_t coins = 0;
+    int episodes = 1;
+    for (int steps = 0; steps < 600; steps++) {
+        CHECK_OK(env_step(r.env, greedy(&r)));
+        ret += r.env->reward;
+        if (r.env->terminated || r.env->truncated) {
+            coins += var(&r, "score");
+            CHECK(var(&r, "score_bcd") == var(&r, "score"));
+            CHECK_OK(env_reset(r.env));
+            episodes++;
+        }
+    }
+    coins += var(&r, "score");
+    CHECKF(coins >= 5, "greedy play caught only %lld coins in 600 steps", (long long)coins);
+    CHECKF(ret >= (double)coins - 0.37 * episodes && ret <= (double)coins + 0.37 * episodes,
+           "return %.2f for %lld coins in %d episodes", ret, (long long)coins, episodes);
+    CHECK(r.env->frames >= 603 * 4);
+
+    /* Episodes end: the enemy's catch is terminal, otherwise max steps truncate. */
+    r.game->max_episode_steps = 30;
+    CHECK_OK(env_reset(r.env));
+    CHECK(r.env->episode.length == 0 && r.env->episode.ret == 0);
+    int n = 0;
+    while (!r.env->terminated && !r.env->truncated && n < 100) {
+        CHECK_OK(env_step(r.env, NOOP));
+        n++;
+    }
+    CHECK(r.env->terminated ? var(&r, "game_over") == 1 : (r.env->truncated && n == 30));
+    gb_error *err = env_step(r.env, 5);
+    CHECK(err && strstr(gb_error_msg(err), "action 5"));
+    gb_error_free(err);
+    close_env(&r);
+
+    /* Same seed and index: identical episodes. Another index: different no-op frames, so a
+     * different game (coins appear elsewhere). */
+    run a, b, c;
+    open_env(&a, dir, core_name, state, 9, 1);
+    open_env(&b, dir, core_name, state, 9, 1);
+    open_env(&c, dir, core_name, state, 9, 2);
+    int identical = 1, differs = 0;
+    for (int i = 0; i < 200; i++) {
+        int act = i % 5;
+        CHECK_OK(env_step(a.env, act));
+        CHECK_OK(env_step(b.env, act));
+        CHECK_OK(env_step(c.env, act));
+        identical &= !memcmp(a.obs, b.obs, env_obs_bytes(&a.env->spec)) && a.env->reward == b.env->reward;
+        differs |= memcmp(a.obs, c.obs, env_obs_bytes(&a.env->spec)) != 0;
+        if (a.env->terminated || a.env->truncated) {
+            CHECK_OK(env_reset(a.env));
+            CHECK_OK(env_reset(b.env));
+        }
+        if (c.env->terminated || c.env->truncated) CHECK_OK(env_reset(c.env));
+    }
+    CHECK(identical);
+    CHECK(differs);
+    close_env(&a);
+    close_env(&b);
+    close_env(&c);
+}
+
+int main(void)
+{
+    test_game("states/catch-gb", NULL, NULL, 80, 72);
+    test_game("states/catch-gb", "mgba", "states/catch-gb/start.txt", 80, 72);
+    test_game("states/catch-gba", NULL, NULL, 120, 80);
+
+    /* A state made by Gambatte does not load into mGBA: the env says so at creation. */
+    game_spec *g;
+    REQUIRE_OK(game_load(&g, "states/catch-gb"));
+    char path[4096];
+    REQUIRE_OK(core_find("mgba", path, sizeof path));
+    env_retro_config cfg = {g, path, g->rom, NULL, 0, NULL, 1, 0};
+    env *e = NULL;
+    gb_error *err = env_retro_create(&e, &cfg);
+    CHECK(err && e == NULL && strstr(gb_error_msg(err), "start.state") &&
+          strstr(gb_error_msg(err), "another core"));
+    gb_error_free(err);
+    game_free(g);
+    return check_summary();
+}
