@@ -20,7 +20,7 @@ gb_error *arg_long(const char *flag, const char *text, long min, long max, long 
 
 gb_error *arg_int(const char *flag, const char *text, int min, int max, int *out)
 {
-    long v;
+    long v = 0;
     GB_TRY(arg_long(flag, text, min, max, &v));
     *out = (int)v;
     return NULL;

@@ -44,6 +44,7 @@ typedef struct bench_ctx {
     const game_args *args;
     uint64_t seed;
     double seconds;
+    uint64_t episode_frames; /* the farm's mean frames per episode, for the raw run */
     bench_phase phase;
     worker_slot *slots;
 } bench_ctx;
@@ -87,7 +88,9 @@ static void run_envs(bench_ctx *b, worker_slot *w)
     w->frames = w->env->frames - frames0;
 }
 
-/* The core alone: load, the start state, then retro_run in a loop; no env work at all. */
+/* The core alone, doing the farm's emulation and nothing else: the same random button
+ * presses (press_frames of every frame_skip frames) and a start-state load as often as the
+ * farm's episodes ended, but no observation, reward or policy. */
 static void run_raw(bench_ctx *b, worker_slot *w)
 {
     const game_spec *g = b->setup->game;
@@ -101,17 +104,26 @@ static void run_raw(bench_ctx *b, worker_slot *w)
     size_t size = 0;
     w->err = core_open(&c, &cc);
     if (!w->err) w->err = env_retro_start_state(c, g->states[0], &state, &size);
-    if (!w->err) w->err = core_load_state(c, state, size, g->states[0]);
-    free(state);
-    uint64_t frames = 0;
+    uint64_t frames = 0, next_reset = 0;
     double start = now_seconds(), end = start + b->seconds, t = start;
     while (!w->err && t < end) {
-        for (int k = 0; k < 64; k++) core_run(c, false);
-        frames += 64;
+        for (int k = 0; k < 16 && !w->err; k++) {
+            if (frames >= next_reset) {
+                w->err = core_load_state(c, state, size, g->states[0]);
+                next_reset = frames + b->episode_frames;
+            }
+            uint16_t buttons = g->actions[rng_below(&w->rng, (uint32_t)g->n_actions)];
+            for (int f = 0; f < g->frame_skip; f++) {
+                core_set_buttons(c, f < g->press_frames ? buttons : 0);
+                core_run(c, false);
+            }
+            frames += (uint64_t)g->frame_skip;
+        }
         t = now_seconds();
     }
     w->seconds = t - start;
     w->frames = frames;
+    free(state);
     core_close(c);
 }
 
@@ -149,7 +161,7 @@ static void bench_one(const game_setup *s, const game_args *a, int n, double sec
 {
     memset(r, 0, sizeof *r);
     r->rss_base_mb = rss_mb();
-    bench_ctx b = {s, a, seed, seconds, PHASE_CREATE, calloc((size_t)n, sizeof(worker_slot))};
+    bench_ctx b = {s, a, seed, seconds, 0, PHASE_CREATE, calloc((size_t)n, sizeof(worker_slot))};
     farm *f = NULL;
     gb_error *err = b.slots ? farm_start(&f, n, bench_work, &b) : gb_errorf("out of memory");
     if (!err) {
@@ -170,6 +182,7 @@ static void bench_one(const game_setup *s, const game_args *a, int n, double sec
         farm_round(f);
         if (raw && !err) {
             b.phase = PHASE_RAW;
+            b.episode_frames = (uint64_t)(r->frames / (r->episodes > 0 ? r->episodes : 1));
             farm_round(f);
             for (int i = 0; i < n; i++) {
                 if (!err && b.slots[i].err) err = gb_error_wrap(b.slots[i].err, "raw core %d", i);

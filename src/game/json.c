@@ -149,7 +149,7 @@ static gb_error *read_u64(const char *file, const char *key, const json_t *v, ui
 
 gb_error *game_read_u32(const char *file, const char *key, const json_t *v, uint32_t *out)
 {
-    uint64_t x;
+    uint64_t x = 0;
     GB_TRY(read_u64(file, key, v, UINT32_MAX,
                     "an address: a number or a hex string such as \"0xD362\", below 2^32", &x));
     *out = (uint32_t)x;
