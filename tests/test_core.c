@@ -20,7 +20,7 @@ typedef struct target {
 static const target targets[] = {
     {"gambatte", "states/catch-gb/catch.gb", PLATFORM_GB, 0xC000, 0x2000, 0x10000, 160, 144},
     {"mgba", "states/catch-gb/catch.gb", PLATFORM_GB, 0xC000, 0x2000, 0x10000, 160, 144},
-    {"mgba", "states/catch-gba/catch.gba", PLATFORM_GBA, 0x02000000, 0x40000, 0x10000000, 240, 160},
+    {"mgba", "states/catch-gba/catch.gba", PLATFORM_GBA, 0x03000000, 0x8000, 0x10000000, 240, 160},
 };
 
 static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
