@@ -40,7 +40,7 @@ static gb_error *read_actions(game_spec *spec, const char *file, const json_t *a
     spec->actions = calloc(n, sizeof *spec->actions);
     if (!spec->actions) return gb_errorf("%s: out of memory", file);
     for (size_t i = 0; i < n; i++) {
-        char key[48];
+        char key[64];
         snprintf(key, sizeof key, "actions[%zu]", i);
         const json_t *combo = json_array_get(actions, i);
         if (!json_is_array(combo))
