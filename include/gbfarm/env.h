@@ -36,6 +36,11 @@ typedef struct env_ops {
     gb_error *(*reset)(env *e);
     gb_error *(*step)(env *e, int action);
     void (*close)(env *e); /* frees everything the env owns, including e itself */
+    /* Everything needed to continue exactly where the env is (emulator state, observation,
+     * the episode so far, RNG), as one malloc'd blob; restore() takes it back into an env
+     * made with the same settings. Both optional: NULL means a resumed run starts anew. */
+    gb_error *(*snapshot)(env *e, uint8_t **out, size_t *size);
+    gb_error *(*restore)(env *e, const uint8_t *data, size_t size);
 } env_ops;
 
 struct env {

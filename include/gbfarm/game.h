@@ -98,6 +98,11 @@ void game_episode_begin(game_binding *b);
  * that the explore term's set of seen tuples doubles when 3/4 full. */
 float game_step(game_binding *b, bool *done);
 int64_t game_value(const game_binding *b, int index); /* current value, read from RAM now */
+
+/* What a binding remembers of the episode (previous values, explored tuples), for
+ * checkpoints: a malloc'd blob, and its restore into a binding of the same spec. */
+gb_error *game_binding_save(const game_binding *b, uint8_t **out, size_t *size);
+gb_error *game_binding_restore(game_binding *b, const uint8_t *data, size_t size);
 /* Distinct explore tuples seen this episode (0 without an explore term), for logging. */
 int64_t game_explored(const game_binding *b);
 

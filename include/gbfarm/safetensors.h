@@ -32,6 +32,8 @@ void safetensors_free(safetensors *f);
 /* Copies tensor `name` into dst after checking its dtype and shape against the expected. */
 gb_error *safetensors_get(const safetensors *f, const char *name, st_dtype dtype, int ndim,
                           const int64_t *shape, void *dst);
+/* A 1-D U8 tensor of any length (an opaque blob), copied into a malloc'd buffer. */
+gb_error *safetensors_blob(const safetensors *f, const char *name, uint8_t **out, size_t *size);
 /* A __metadata__ value, or NULL. */
 const char *safetensors_meta(const safetensors *f, const char *key);
 int safetensors_count(const safetensors *f);

@@ -77,12 +77,13 @@ void train_free(train *t);
 gb_error *train_run(const train_config *cfg, env_make_fn make, void *make_ctx,
                     const train_callbacks *cb, const char *save_path);
 
-/* The learner's state for checkpoints: weights, Adam moments and step, counters, every env's
- * action RNG and the shuffle RNG. Env-internal state (emulator, episode in progress) is not
- * part of it: a resumed run starts fresh episodes. */
+/* Checkpoints: weights, Adam moments and step, counters, every env's action RNG, the shuffle
+ * RNG and every env's snapshot (emulator state, observation, episode so far), so a run
+ * resumed from one continues exactly as the uninterrupted run would. Saving runs a round on
+ * the env threads, so call it between iterations. */
 policy *train_policy(train *t);
 const train_config *train_get_config(const train *t);
-gb_error *train_save(const train *t, const char *path);
+gb_error *train_save(train *t, const char *path);
 gb_error *train_load(train *t, const char *path);
 
 #endif

@@ -2,6 +2,7 @@
 
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "gbfarm/rng.h"
@@ -74,7 +75,46 @@ static void cartpole_close(env *e)
     free(e);
 }
 
-static const env_ops cartpole_ops = {cartpole_reset, cartpole_step, cartpole_close};
+/* The physics state, the episode so far and the RNG: enough to continue bit-identically. */
+typedef struct cartpole_snapshot {
+    double x, x_dot, theta, theta_dot;
+    rng rng;
+    env_episode episode;
+    float reward;
+    uint8_t terminated, truncated;
+} cartpole_snapshot;
+
+static gb_error *cartpole_snapshot_save(env *e, uint8_t **out, size_t *size)
+{
+    cartpole *c = (cartpole *)e;
+    cartpole_snapshot *s = calloc(1, sizeof *s);
+    if (!s) return gb_errorf("cartpole: out of memory for a snapshot");
+    *s = (cartpole_snapshot){c->x, c->x_dot, c->theta, c->theta_dot, c->rng, e->episode,
+                             e->reward, e->terminated, e->truncated};
+    *out = (uint8_t *)s;
+    *size = sizeof *s;
+    return NULL;
+}
+
+static gb_error *cartpole_snapshot_restore(env *e, const uint8_t *data, size_t size)
+{
+    cartpole *c = (cartpole *)e;
+    cartpole_snapshot s;
+    if (size != sizeof s)
+        return gb_errorf("cartpole: snapshot is %zu bytes, expected %zu", size, sizeof s);
+    memcpy(&s, data, sizeof s);
+    c->x = s.x, c->x_dot = s.x_dot, c->theta = s.theta, c->theta_dot = s.theta_dot;
+    c->rng = s.rng;
+    e->episode = s.episode;
+    e->reward = s.reward;
+    e->terminated = s.terminated, e->truncated = s.truncated;
+    c->t_start = now() - s.episode.seconds;
+    write_obs(c);
+    return NULL;
+}
+
+static const env_ops cartpole_ops = {cartpole_reset, cartpole_step, cartpole_close,
+                                     cartpole_snapshot_save, cartpole_snapshot_restore};
 
 gb_error *cartpole_create(env **out, uint64_t seed, int index)
 {

@@ -216,7 +216,71 @@ gb_error *env_retro_start_state(core *c, const char *path, uint8_t **out, size_t
     return gb_error_wrap(core_save_state(c, *out, *size), "%s", path);
 }
 
-static const env_ops retro_ops = {retro_reset, retro_step, retro_close};
+/* A snapshot: this header, then the core's state, the observation stack and the binding's
+ * memory of the episode. */
+typedef struct retro_snapshot {
+    char magic[8]; /* "gbfenv1" */
+    uint64_t core_bytes, obs_bytes, binding_bytes;
+    env_episode episode;
+    uint64_t frames;
+    rng rng;
+    float reward;
+    uint8_t terminated, truncated;
+} retro_snapshot;
+
+static gb_error *retro_snapshot_save(env *e, uint8_t **out, size_t *size)
+{
+    retro_env *r = (retro_env *)e;
+    uint8_t *binding = NULL;
+    size_t binding_bytes = 0;
+    GB_TRY(game_binding_save(r->binding, &binding, &binding_bytes));
+    retro_snapshot h = {"gbfenv1", core_state_size(r->core), env_obs_bytes(&e->spec),
+                        binding_bytes, e->episode, e->frames, r->rng, e->reward,
+                        e->terminated, e->truncated};
+    h.episode.seconds = now_seconds() - r->episode_start;
+    size_t len = sizeof h + h.core_bytes + h.obs_bytes + h.binding_bytes;
+    uint8_t *p = malloc(len);
+    gb_error *err = p ? NULL : gb_errorf("env snapshot: out of memory");
+    if (!err) {
+        memcpy(p, &h, sizeof h);
+        err = core_save_state(r->core, p + sizeof h, h.core_bytes);
+        memcpy(p + sizeof h + h.core_bytes, e->obs, h.obs_bytes);
+        memcpy(p + sizeof h + h.core_bytes + h.obs_bytes, binding, binding_bytes);
+    }
+    free(binding);
+    if (err) {
+        free(p);
+        return err;
+    }
+    *out = p;
+    *size = len;
+    return NULL;
+}
+
+static gb_error *retro_snapshot_restore(env *e, const uint8_t *data, size_t size)
+{
+    retro_env *r = (retro_env *)e;
+    retro_snapshot h;
+    if (size < sizeof h) return gb_errorf("env snapshot: too short (%zu bytes)", size);
+    memcpy(&h, data, sizeof h);
+    if (memcmp(h.magic, "gbfenv1", 8) || h.obs_bytes != env_obs_bytes(&e->spec) ||
+        size != sizeof h + h.core_bytes + h.obs_bytes + h.binding_bytes)
+        return gb_errorf("env snapshot: not made by an env of this game and core");
+    const uint8_t *p = data + sizeof h;
+    GB_TRY(core_load_state(r->core, p, h.core_bytes, "env snapshot"));
+    memcpy(e->obs, p + h.core_bytes, h.obs_bytes);
+    GB_TRY(game_binding_restore(r->binding, p + h.core_bytes + h.obs_bytes, h.binding_bytes));
+    e->episode = h.episode;
+    e->frames = h.frames;
+    e->reward = h.reward;
+    e->terminated = h.terminated, e->truncated = h.truncated;
+    r->rng = h.rng;
+    r->episode_start = now_seconds() - h.episode.seconds;
+    return NULL;
+}
+
+static const env_ops retro_ops = {retro_reset, retro_step, retro_close, retro_snapshot_save,
+                                  retro_snapshot_restore};
 
 gb_error *env_retro_create(env **out, const env_retro_config *cfg)
 {
@@ -238,8 +302,8 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
     gb_error *err = NULL;
     if (!opts || !r->states || !r->state_sizes) err = gb_errorf("out of memory for env %d", cfg->index);
     if (!err) {
-        memcpy(opts, g->core_options, (size_t)g->n_core_options * sizeof *opts);
-        memcpy(opts + g->n_core_options, cfg->options, (size_t)cfg->n_options * sizeof *opts);
+        for (int i = 0; i < g->n_core_options; i++) opts[i] = g->core_options[i];
+        for (int i = 0; i < cfg->n_options; i++) opts[g->n_core_options + i] = cfg->options[i];
         core_config cc = {cfg->core_path, cfg->rom_path, g->platform, opts, n_opts, cfg->log_path};
         err = core_open(&r->core, &cc);
     }

@@ -27,7 +27,13 @@ train_config train_config_default(void)
                           .blas_threads = 0};
 }
 
-typedef enum train_phase { PHASE_CREATE, PHASE_ROLLOUT, PHASE_CLOSE } train_phase;
+typedef enum train_phase {
+    PHASE_CREATE,
+    PHASE_ROLLOUT,
+    PHASE_SNAPSHOT, /* each env into its worker's snap */
+    PHASE_RESTORE,  /* each env from its worker's snap */
+    PHASE_CLOSE
+} train_phase;
 
 /* Everything one env thread owns. */
 typedef struct train_worker {
@@ -38,6 +44,8 @@ typedef struct train_worker {
     gb_error *err;
     train_episode *eps; /* finished this rollout */
     int n_eps, cap_eps;
+    uint8_t *snap; /* the env's snapshot, between a snapshot or restore round and its use */
+    size_t snap_size;
 } train_worker;
 
 struct train {
@@ -139,6 +147,18 @@ static void worker_work(void *ctx, int i)
         break;
     case PHASE_ROLLOUT:
         if (!w->err) w->err = worker_rollout(t, i, w);
+        break;
+    case PHASE_SNAPSHOT:
+        free(w->snap);
+        w->snap = NULL;
+        if (!w->err && w->e->ops->snapshot)
+            w->err = gb_error_wrap(w->e->ops->snapshot(w->e, &w->snap, &w->snap_size), "env %d", i);
+        break;
+    case PHASE_RESTORE:
+        if (!w->err && w->snap)
+            w->err = gb_error_wrap(w->e->ops->restore(w->e, w->snap, w->snap_size), "env %d", i);
+        free(w->snap);
+        w->snap = NULL;
         break;
     case PHASE_CLOSE:
         env_close(w->e);
@@ -324,6 +344,7 @@ void train_free(train *t)
         policy_work_free(w->work);
         free(w->obs);
         free(w->eps);
+        free(w->snap);
     }
     free(t->workers);
     ppo_free(t->opt);
@@ -345,50 +366,81 @@ gb_error *train_run(const train_config *cfg, env_make_fn make, void *make_ctx,
     return err;
 }
 
-/* ---- checkpoints: weights under PyTorch-style names, then the optimizer and counters ---- */
+/* ---- checkpoints: weights under PyTorch-style names, then the optimizer, counters, RNGs and
+ * every env's snapshot, so that a resumed run continues exactly as if never stopped ---- */
 
-#define TRAIN_MAX_ST (POLICY_MAX_TENSORS + 4)
+typedef struct checkpoint {
+    st_tensor *st;
+    int n;
+    int64_t counters[4];
+    uint64_t *rngs;
+    char (*names)[32];
+} checkpoint;
 
-static int checkpoint_tensors(const train *t, st_tensor *st, int64_t *counters, uint64_t *rngs)
+static void checkpoint_free(checkpoint *c)
+{
+    free(c->st);
+    free(c->rngs);
+    free(c->names);
+}
+
+/* Views of everything a checkpoint holds; env snapshots are added by the caller. */
+static gb_error *checkpoint_views(const train *t, checkpoint *c)
 {
     const policy *p = t->pol;
+    int n_envs = t->cfg.n_envs;
+    c->st = calloc((size_t)(p->n_tensors + 5 + n_envs), sizeof *c->st);
+    c->rngs = malloc(sizeof(uint64_t) * 2 * ((size_t)n_envs + 1));
+    c->names = calloc((size_t)n_envs, sizeof *c->names);
+    if (!c->st || !c->rngs || !c->names) return gb_errorf("checkpoint: out of memory");
     int n = 0;
     for (int i = 0; i < p->n_tensors; i++) {
         const policy_tensor *pt = &p->tensors[i];
-        st[n] = (st_tensor){pt->name, ST_F32, pt->ndim, {0}, p->params + pt->offset};
-        memcpy(st[n].shape, pt->shape, sizeof pt->shape);
+        c->st[n] = (st_tensor){pt->name, ST_F32, pt->ndim, {0}, p->params + pt->offset};
+        memcpy(c->st[n].shape, pt->shape, sizeof pt->shape);
         n++;
     }
-    st[n++] = (st_tensor){"optimizer.adam_m", ST_F32, 1, {(int64_t)p->n_params}, p->adam_m};
-    st[n++] = (st_tensor){"optimizer.adam_v", ST_F32, 1, {(int64_t)p->n_params}, p->adam_v};
-    counters[0] = t->global_step, counters[1] = t->update, counters[2] = t->opt->adam_t;
-    counters[3] = t->total_episodes;
-    st[n++] = (st_tensor){"train.counters", ST_I64, 1, {4}, counters};
-    for (int i = 0; i < t->cfg.n_envs; i++) {
-        rngs[2 * i] = t->workers[i].rng.state;
-        rngs[2 * i + 1] = t->workers[i].rng.inc;
+    c->st[n++] = (st_tensor){"optimizer.adam_m", ST_F32, 1, {(int64_t)p->n_params}, p->adam_m};
+    c->st[n++] = (st_tensor){"optimizer.adam_v", ST_F32, 1, {(int64_t)p->n_params}, p->adam_v};
+    c->counters[0] = t->global_step, c->counters[1] = t->update, c->counters[2] = t->opt->adam_t;
+    c->counters[3] = t->total_episodes;
+    c->st[n++] = (st_tensor){"train.counters", ST_I64, 1, {4}, c->counters};
+    for (int i = 0; i < n_envs; i++) {
+        c->rngs[2 * i] = t->workers[i].rng.state;
+        c->rngs[2 * i + 1] = t->workers[i].rng.inc;
     }
-    rngs[2 * t->cfg.n_envs] = t->opt->shuffle_rng.state;
-    rngs[2 * t->cfg.n_envs + 1] = t->opt->shuffle_rng.inc;
-    st[n++] = (st_tensor){"train.rng", ST_U64, 2, {t->cfg.n_envs + 1, 2}, rngs};
-    return n;
+    c->rngs[2 * n_envs] = t->opt->shuffle_rng.state;
+    c->rngs[2 * n_envs + 1] = t->opt->shuffle_rng.inc;
+    c->st[n++] = (st_tensor){"train.rng", ST_U64, 2, {n_envs + 1, 2}, c->rngs};
+    c->st[n++] = (st_tensor){"train.last_returns", ST_F32, 1, {20}, t->last_returns};
+    for (int i = 0; i < n_envs; i++) snprintf(c->names[i], sizeof c->names[i], "env.%d.snapshot", i);
+    c->n = n;
+    return NULL;
 }
 
-gb_error *train_save(const train *t, const char *path)
+gb_error *train_save(train *t, const char *path)
 {
-    st_tensor st[TRAIN_MAX_ST];
-    int64_t counters[4];
-    uint64_t *rngs = malloc(sizeof(uint64_t) * 2 * ((size_t)t->cfg.n_envs + 1));
-    if (!rngs) return gb_errorf("%s: out of memory", path);
-    int n = checkpoint_tensors(t, st, counters, rngs);
+    t->phase = PHASE_SNAPSHOT;
+    farm_round(t->farm);
+    gb_error *err = take_worker_error(t);
+    checkpoint c = {0};
+    if (!err) err = checkpoint_views(t, &c);
+    for (int i = 0; !err && i < t->cfg.n_envs; i++)
+        if (t->workers[i].snap)
+            c.st[c.n++] = (st_tensor){c.names[i], ST_U8, 1, {(int64_t)t->workers[i].snap_size},
+                                      t->workers[i].snap};
     char envs[32], seed[32], trunk[8];
     snprintf(envs, sizeof envs, "%d", t->cfg.n_envs);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->cfg.seed);
     snprintf(trunk, sizeof trunk, "%d", t->pol->cfg.shared_trunk);
     const char *meta[] = {"format", "gbfarm-learner", "version", GBFARM_VERSION, "n_envs",
                           envs,     "seed",           seed,      "shared_trunk", trunk};
-    gb_error *err = safetensors_write(path, st, n, meta, 5);
-    free(rngs);
+    if (!err) err = safetensors_write(path, c.st, c.n, meta, 5);
+    for (int i = 0; i < t->cfg.n_envs; i++) {
+        free(t->workers[i].snap);
+        t->workers[i].snap = NULL;
+    }
+    checkpoint_free(&c);
     return err;
 }
 
@@ -396,26 +448,34 @@ gb_error *train_load(train *t, const char *path)
 {
     safetensors *f;
     GB_TRY(safetensors_read(&f, path));
-    st_tensor st[TRAIN_MAX_ST];
-    int64_t counters[4];
-    uint64_t *rngs = malloc(sizeof(uint64_t) * 2 * ((size_t)t->cfg.n_envs + 1));
-    gb_error *err = rngs ? NULL : gb_errorf("%s: out of memory", path);
-    int n = rngs ? checkpoint_tensors(t, st, counters, rngs) : 0;
+    checkpoint c = {0};
+    gb_error *err = checkpoint_views(t, &c);
     /* Copy into the live buffers (the views' data pointers), counters and RNGs after. */
-    for (int i = 0; !err && i < n; i++)
-        err = safetensors_get(f, st[i].name, st[i].dtype, st[i].ndim, st[i].shape,
-                              (void *)st[i].data);
+    for (int i = 0; !err && i < c.n; i++)
+        err = safetensors_get(f, c.st[i].name, c.st[i].dtype, c.st[i].ndim, c.st[i].shape,
+                              (void *)c.st[i].data);
     if (!err) {
-        t->global_step = counters[0], t->update = counters[1], t->opt->adam_t = counters[2];
-        t->total_episodes = counters[3];
+        t->global_step = c.counters[0], t->update = c.counters[1], t->opt->adam_t = c.counters[2];
+        t->total_episodes = c.counters[3];
         for (int i = 0; i < t->cfg.n_envs; i++) {
-            t->workers[i].rng.state = rngs[2 * i];
-            t->workers[i].rng.inc = rngs[2 * i + 1];
+            t->workers[i].rng.state = c.rngs[2 * i];
+            t->workers[i].rng.inc = c.rngs[2 * i + 1];
         }
-        t->opt->shuffle_rng.state = rngs[2 * t->cfg.n_envs];
-        t->opt->shuffle_rng.inc = rngs[2 * t->cfg.n_envs + 1];
+        t->opt->shuffle_rng.state = c.rngs[2 * t->cfg.n_envs];
+        t->opt->shuffle_rng.inc = c.rngs[2 * t->cfg.n_envs + 1];
     }
-    free(rngs);
+    /* Env snapshots go back on the envs' own threads. */
+    for (int i = 0; !err && i < t->cfg.n_envs; i++) {
+        train_worker *w = &t->workers[i];
+        if (!w->e->ops->restore) continue;
+        err = safetensors_blob(f, c.names[i], &w->snap, &w->snap_size);
+    }
+    if (!err) {
+        t->phase = PHASE_RESTORE;
+        farm_round(t->farm);
+        err = take_worker_error(t);
+    }
+    checkpoint_free(&c);
     safetensors_free(f);
     return gb_error_wrap(err, "train: loading checkpoint");
 }

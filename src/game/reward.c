@@ -230,3 +230,40 @@ int64_t game_explored(const game_binding *b)
 {
     return (int64_t)b->seen_count;
 }
+
+/* Layout: n_vars int64 previous values, then the explore table's capacity, count and slots
+ * as they are (so probing finds the same slots after a restore). */
+gb_error *game_binding_save(const game_binding *b, uint8_t **out, size_t *size)
+{
+    size_t n = (size_t)b->gv->n_vars, len = n * 8 + 16 + b->seen_cap * 8;
+    uint8_t *p = malloc(len);
+    if (!p) return gb_errorf("game binding: out of memory for a snapshot");
+    uint64_t head[2] = {b->seen_cap, b->seen_count};
+    memcpy(p, b->prev, n * 8);
+    memcpy(p + n * 8, head, 16);
+    if (b->seen_cap) memcpy(p + n * 8 + 16, b->seen, b->seen_cap * 8);
+    *out = p;
+    *size = len;
+    return NULL;
+}
+
+gb_error *game_binding_restore(game_binding *b, const uint8_t *data, size_t size)
+{
+    size_t n = (size_t)b->gv->n_vars;
+    uint64_t head[2];
+    if (size < n * 8 + 16) return gb_errorf("game binding snapshot: too short (%zu bytes)", size);
+    memcpy(head, data + n * 8, 16);
+    if ((head[0] & (head[0] - 1)) || (head[0] && !b->seen) || size != n * 8 + 16 + head[0] * 8)
+        return gb_errorf("game binding snapshot: does not fit this game's variables");
+    if (head[0] != b->seen_cap) {
+        uint64_t *seen = malloc(head[0] * 8);
+        if (!seen) return gb_errorf("game binding snapshot: out of memory");
+        free(b->seen);
+        b->seen = seen;
+        b->seen_cap = head[0];
+    }
+    memcpy(b->prev, data, n * 8);
+    if (b->seen_cap) memcpy(b->seen, data + n * 8 + 16, b->seen_cap * 8);
+    b->seen_count = head[1];
+    return NULL;
+}

@@ -186,3 +186,23 @@ int safetensors_count(const safetensors *f)
     int n = (int)json_object_size(f->header);
     return json_object_get(f->header, "__metadata__") ? n - 1 : n;
 }
+
+gb_error *safetensors_blob(const safetensors *f, const char *name, uint8_t **out, size_t *size)
+{
+    *out = NULL;
+    json_t *shape = json_object_get(json_object_get(f->header, name), "shape");
+    json_int_t n = json_integer_value(json_array_get(shape, 0));
+    if (!json_is_array(shape) || json_array_size(shape) != 1 || n < 0 || (size_t)n > f->data_len)
+        return gb_errorf("%s: no 1-D tensor '%s' within the file", f->path, name);
+    int64_t dims[1] = {n};
+    uint8_t *buf = malloc(n ? (size_t)n : 1);
+    if (!buf) return gb_errorf("%s: out of memory for tensor '%s'", f->path, name);
+    gb_error *err = safetensors_get(f, name, ST_U8, 1, dims, buf);
+    if (err) {
+        free(buf);
+        return err;
+    }
+    *out = buf;
+    *size = (size_t)n;
+    return NULL;
+}
