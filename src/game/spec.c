@@ -233,6 +233,7 @@ static gb_error *load(game_spec *spec, const char *dir)
     if (!spec->dir || !spec->vars) return gb_errorf("%s: out of memory", dir);
     spec->vars->explore_unless = -1;
     spec->frame_skip = 4;
+    spec->press_frames = 4; /* = frame_skip; stable-retro folders set neither */
     spec->obs_stack = 4;
     spec->obs_downsample = 2;
 
