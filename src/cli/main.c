@@ -12,6 +12,7 @@ static const struct {
     {"bench", cmd_bench, "measure frames/s and steps/s for several env counts"},
     {"info", cmd_info, "describe a core and a ROM: platform, geometry, memory map, state size"},
     {"state", cmd_state, "make a start state: boot a ROM or load a state, run, save"},
+    {"play", cmd_play, "watch an agent play in a window, or play by keyboard and save start states"},
 };
 
 static void usage(FILE *to)

@@ -1,0 +1,36 @@
+#include "gbfarm/policy_load.h"
+
+#include <string.h>
+
+#include "gbfarm/safetensors.h"
+
+gb_error *policy_load(policy **out, env_spec spec, int hidden, const char *path)
+{
+    *out = NULL;
+    safetensors *f;
+    GB_TRY(safetensors_read(&f, path));
+    policy_config cfg = policy_config_default(spec);
+    const char *trunk = safetensors_meta(f, "shared_trunk");
+    if (trunk) cfg.shared_trunk = !strcmp(trunk, "1");
+    if (hidden > 0) cfg.hidden = hidden;
+    policy *p;
+    gb_error *err = policy_create(&p, &cfg, 0);
+    if (err) {
+        safetensors_free(f);
+        return err;
+    }
+    for (int i = 0; !err && i < p->n_tensors; i++) {
+        const policy_tensor *t = &p->tensors[i];
+        err = safetensors_get(f, t->name, ST_F32, t->ndim, t->shape, p->params + t->offset);
+    }
+    safetensors_free(f);
+    if (err) {
+        policy_free(p);
+        return gb_error_wrap(err, "checkpoint: not this game's network (%s trunk, width %d; "
+                                  "trained on another game, or with --hidden N? pass the same "
+                                  "--hidden)",
+                             cfg.shared_trunk ? "shared" : "separate", cfg.hidden);
+    }
+    *out = p;
+    return NULL;
+}

@@ -1,0 +1,306 @@
+/* The SDL2 viewer, for real, on SDL's offscreen video driver: the window's pixels are env 0's
+ * frame scaled up, pause / pace / save / close keys, real-time pacing; policy_load on a
+ * checkpoint train_save wrote; and `gbfarm play` with and without a display. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "gbfarm/env_retro.h"
+#include "gbfarm/policy_load.h"
+#include "gbfarm/train.h"
+#include "gbfarm/viewer.h"
+
+#ifdef GBFARM_HAVE_SDL2
+#include <SDL.h>
+#endif
+
+#define GAME "states/catch-gb"
+
+/* SDL's X11-free drivers still keep a few allocations to process exit. */
+const char *__lsan_default_suppressions(void);
+const char *__lsan_default_suppressions(void) { return "leak:libSDL2\n"; }
+
+typedef struct run {
+    game_spec *game;
+    char core[4096];
+    env *env;
+    uint8_t *obs;
+} run;
+
+static void open_env(run *r)
+{
+    memset(r, 0, sizeof *r);
+    REQUIRE_OK(game_load(&r->game, GAME));
+    REQUIRE_OK(core_find(r->game->core, r->core, sizeof r->core));
+    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, 1, 0};
+    REQUIRE_OK(env_retro_create(&r->env, &cfg));
+    r->obs = malloc(env_obs_bytes(&r->env->spec));
+    r->env->obs = r->obs;
+    REQUIRE_OK(env_reset(r->env));
+}
+
+static void close_env(run *r)
+{
+    env_close(r->env);
+    free(r->obs);
+    game_free(r->game);
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* One pixel of a core frame as 8-bit RGB, expanding 5/6-bit channels by bit replication. */
+static void frame_rgb(const core_frame *f, unsigned x, unsigned y, int rgb[3])
+{
+    const uint8_t *p = f->data + y * f->pitch;
+    if (f->format == CORE_PIXEL_XRGB8888) {
+        uint32_t v;
+        memcpy(&v, p + 4 * x, 4);
+        rgb[0] = (v >> 16) & 255, rgb[1] = (v >> 8) & 255, rgb[2] = v & 255;
+        return;
+    }
+    uint16_t v;
+    memcpy(&v, p + 2 * x, 2);
+    unsigned r, g, b;
+    if (f->format == CORE_PIXEL_RGB565) {
+        r = (v >> 11) & 31, g = (v >> 5) & 63, b = v & 31;
+        rgb[1] = (int)((g << 2) | (g >> 4));
+    } else {
+        r = (v >> 10) & 31, g = (v >> 5) & 31, b = v & 31;
+        rgb[1] = (int)((g << 3) | (g >> 2));
+    }
+    rgb[0] = (int)((r << 3) | (r >> 2)), rgb[2] = (int)((b << 3) | (b >> 2));
+}
+
+/* Every window pixel against the frame pixel it scales: the largest channel difference. */
+static int compare(viewer *v, const core_frame *f, int scale, int *colours)
+{
+    uint8_t *rgb;
+    int w, h;
+    CHECK_OK(viewer_read_rgb(v, &rgb, &w, &h));
+    if (!rgb) return 999;
+    CHECKF(w == (int)f->width * scale && h == (int)f->height * scale, "window %dx%d", w, h);
+    int worst = 0, seen[4][3], n_seen = 0;
+    for (int y = 0; y < h && y < (int)f->height * scale; y++)
+        for (int x = 0; x < w && x < (int)f->width * scale; x++) {
+            int want[3];
+            frame_rgb(f, (unsigned)(x / scale), (unsigned)(y / scale), want);
+            const uint8_t *got = rgb + ((size_t)y * (size_t)w + (size_t)x) * 3;
+            for (int c = 0; c < 3; c++) {
+                int d = abs(got[c] - want[c]);
+                if (d > worst) worst = d;
+            }
+            int known = 0;
+            for (int i = 0; i < n_seen; i++)
+                known |= !memcmp(seen[i], want, sizeof want);
+            if (!known && n_seen < 4) memcpy(seen[n_seen++], want, sizeof want);
+        }
+    free(rgb);
+    *colours = n_seen;
+    return worst;
+}
+
+static void step_n(run *r, int n, int action)
+{
+    for (int i = 0; i < n; i++) {
+        CHECK_OK(env_step(r->env, action));
+        if (r->env->terminated || r->env->truncated) CHECK_OK(env_reset(r->env));
+    }
+}
+
+#ifdef GBFARM_HAVE_SDL2
+static void press(SDL_Keycode key)
+{
+    SDL_Event e = {0};
+    e.type = SDL_KEYDOWN;
+    e.key.state = SDL_PRESSED;
+    e.key.keysym.sym = key;
+    SDL_PushEvent(&e);
+}
+#endif
+
+static void test_viewer(void)
+{
+    run r;
+    open_env(&r);
+    step_n(&r, 40, 4); /* RIGHT: the player moves off its start */
+    const core_frame *f = core_frame_get(env_retro_core(r.env));
+    REQUIRE(f->data && f->width == 160 && f->height == 144);
+
+    viewer *v;
+    viewer_config vc = {"test_viewer", 160, 144, 2, 59.7275, 0, false};
+    REQUIRE_OK(viewer_open(&v, &vc));
+    viewer_overlay o = {.step = 40, .action = "RIGHT", .frames = 4};
+    viewer_events ev;
+    viewer_frame(v, f, &o, &ev);
+    CHECK(!ev.paused && ev.speed == 0 && !ev.save_state && !ev.closed && ev.buttons == 0);
+    int colours, worst = compare(v, f, 2, &colours);
+    CHECKF(worst <= 4, "window differs from env 0's frame by %d in a channel", worst);
+    CHECKF(colours >= 2, "the frame is one colour (%d): nothing was drawn to compare", colours);
+
+    /* A later frame replaces it; a second viewer is refused while this one is open. */
+    step_n(&r, 30, 2);
+    viewer_frame(v, f, &o, &ev);
+    worst = compare(v, f, 2, &colours);
+    CHECKF(worst <= 4, "after 30 more steps: differs by %d", worst);
+    viewer *second;
+    gb_error *err = viewer_open(&second, &vc);
+    CHECK(err != NULL && strstr(gb_error_msg(err), "already open"));
+    gb_error_free(err);
+
+#ifdef GBFARM_HAVE_SDL2
+    /* Space pauses: the display keeps the old frame while env 0 goes on. */
+    uint8_t *before;
+    int w, h;
+    CHECK_OK(viewer_read_rgb(v, &before, &w, &h));
+    press(SDLK_SPACE);
+    viewer_frame(v, f, &o, &ev);
+    CHECK(ev.paused);
+    step_n(&r, 30, 3);
+    viewer_frame(v, f, &o, &ev);
+    uint8_t *during;
+    CHECK_OK(viewer_read_rgb(v, &during, &w, &h));
+    CHECK(before && during && !memcmp(before, during, (size_t)w * (size_t)h * 3));
+    free(before);
+    free(during);
+    press(SDLK_SPACE);
+    viewer_frame(v, f, &o, &ev);
+    CHECK(!ev.paused);
+    CHECK(compare(v, f, 2, &colours) <= 4);
+
+    /* - slows from uncapped to 8x ... down to real time; + speeds up again; F12 asks to save. */
+    for (int i = 0; i < 5; i++) press(SDLK_MINUS);
+    viewer_frame(v, f, NULL, &ev);
+    CHECK(ev.speed == 1);
+    press(SDLK_PLUS);
+    press(SDLK_F12);
+    viewer_frame(v, f, NULL, &ev);
+    CHECK(ev.speed == 2 && ev.save_state);
+    viewer_frame(v, f, NULL, &ev);
+    CHECK(!ev.save_state); /* reported once */
+
+    /* Real time: 15 calls of 4 frames at 59.73 fps take a second. */
+    press(SDLK_MINUS);
+    viewer_frame(v, f, &o, &ev);
+    double t0 = now_seconds();
+    for (int i = 0; i < 15; i++) viewer_frame(v, f, &o, &ev);
+    double dt = now_seconds() - t0;
+    CHECKF(ev.speed == 1 && dt > 0.95 && dt < 2.0, "60 frames at real time took %.3f s", dt);
+
+    /* Closing the window is a request, not an exit. */
+    SDL_Event quit = {0};
+    quit.type = SDL_QUIT;
+    SDL_PushEvent(&quit);
+    viewer_frame(v, f, &o, &ev);
+    CHECK(ev.closed);
+#endif
+    viewer_close(v);
+    close_env(&r);
+}
+
+static gb_error *make_env(void *ctx, int index, uint64_t seed, env **out)
+{
+    run *r = ctx;
+    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, index};
+    return env_retro_create(out, &cfg);
+}
+
+/* A checkpoint train_save wrote loads as a policy alone, weight for weight. */
+static void test_policy_load(const char *path)
+{
+    run r = {0};
+    REQUIRE_OK(game_load(&r.game, GAME));
+    REQUIRE_OK(core_find(r.game->core, r.core, sizeof r.core));
+    train_config tc = train_config_default();
+    tc.n_envs = 1, tc.rollout_steps = 8, tc.total_steps = 8, tc.hidden = 64, tc.seed = 7;
+    train *t;
+    REQUIRE_OK(train_create(&t, &tc, make_env, &r, NULL));
+    REQUIRE_OK(train_save(t, path));
+    policy *p;
+    CHECK_OK(policy_load(&p, env_retro_spec(r.game), 64, path));
+    const policy *want = train_policy(t);
+    CHECK(p && p->n_params == want->n_params &&
+          !memcmp(p->params, want->params, want->n_params * sizeof(float)));
+    policy_free(p);
+    gb_error *err = policy_load(&p, env_retro_spec(r.game), 0, path); /* default width 512 */
+    CHECK(err && strstr(gb_error_msg(err), "--hidden"));
+    if (err) fprintf(stderr, "(expected) %s\n", gb_error_msg(err));
+    gb_error_free(err);
+    train_free(t);
+    game_free(r.game);
+}
+
+/* Runs a command; returns its exit status and its output (stdout and stderr) in out. */
+static int run_command(const char *cmd, char *out, size_t size)
+{
+    FILE *p = popen(cmd, "r");
+    REQUIRE(p);
+    size_t n = fread(out, 1, size - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static void test_play_command(const char *checkpoint)
+{
+    char out[8192], cmd[1024];
+    /* No display: one line on stderr and exit status 1, not a crash. */
+    int rc = run_command("SDL_VIDEODRIVER=nonexistent " GBFARM_BIN " play --game " GAME " 2>&1",
+                         out, sizeof out);
+    const char *nl = strchr(out, '\n');
+    CHECKF(rc == 1 && !strncmp(out, "gbfarm: ", 8) && nl && nl[1] == '\0', "rc %d: %s", rc, out);
+    CHECK(viewer_available() ? strstr(out, "nonexistent") != NULL
+                             : strstr(out, "built without SDL2") != NULL);
+    if (!viewer_available()) return;
+
+    /* A human's session (no keys pressed) and the agent's, headless. */
+    rc = run_command("SDL_VIDEODRIVER=offscreen " GBFARM_BIN " play --game " GAME
+                     " --frames 120 --speed 0 2>&1",
+                     out, sizeof out);
+    CHECKF(rc == 0, "play: rc %d: %s", rc, out);
+    snprintf(cmd, sizeof cmd,
+             "SDL_VIDEODRIVER=offscreen " GBFARM_BIN " play --game " GAME
+             " --checkpoint %s --hidden 64 --frames 4200 --speed 0 2>&1",
+             checkpoint);
+    rc = run_command(cmd, out, sizeof out);
+    CHECKF(rc == 0 && strstr(out, "episode 1: return"), "play --checkpoint: rc %d: %s", rc, out);
+    snprintf(cmd, sizeof cmd,
+             "SDL_VIDEODRIVER=offscreen " GBFARM_BIN " play --game " GAME
+             " --checkpoint %s --frames 10 2>&1",
+             checkpoint);
+    rc = run_command(cmd, out, sizeof out);
+    CHECKF(rc == 1 && strstr(out, "--hidden") && strchr(out, '\n') == out + strlen(out) - 1,
+           "play with the wrong width: rc %d: %s", rc, out);
+}
+
+int main(void)
+{
+    char core_path[4096];
+    gb_error *err = core_find("gambatte", core_path, sizeof core_path);
+    if (err) {
+        fprintf(stderr, "%s\n", gb_error_msg(err));
+        gb_error_free(err);
+        return check_skip("the gambatte core is not installed (apt-get install libretro-gambatte)");
+    }
+    char checkpoint[] = "/tmp/gbfarm-test-viewer-XXXXXX.safetensors";
+    int fd = mkstemps(checkpoint, 12);
+    REQUIRE(fd >= 0);
+    close(fd);
+
+    test_policy_load(checkpoint);
+    test_play_command(checkpoint);
+    unlink(checkpoint);
+    if (!viewer_available()) return check_summary();
+    /* No display needed: SDL draws into memory. */
+    setenv("SDL_VIDEODRIVER", "offscreen", 1);
+    test_viewer();
+    return check_summary();
+}
