@@ -1,0 +1,31 @@
+/* A run's directory, runs/<RUN_ID>/: config.json (every setting in force), checkpoints and
+ * logs. config.json is written atomically (temporary file, fsync, rename), so a kill leaves
+ * either the old file or the new one, never half of one. */
+#ifndef GBFARM_RUNDIR_H
+#define GBFARM_RUNDIR_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include <jansson.h>
+
+#include "gbfarm/error.h"
+
+/* "<runs_root>/<game>-<YYYYmmdd-HHMMSS>-<seed>" in local time, heap-allocated into *out.
+ * Characters of game outside [A-Za-z0-9._-] become '_'. */
+gb_error *rundir_default_path(char **out, const char *runs_root, const char *game, uint64_t seed,
+                              time_t when);
+
+/* Makes dir and any missing parents (mkdir -p) and checks it is a writable directory. A
+ * directory that already holds a config.json is refused (it is another run: --resume it or
+ * pick a new directory). Errors name the path and the system's reason. */
+gb_error *rundir_create(const char *dir);
+/* For --resume: dir must exist and hold a config.json. */
+gb_error *rundir_check_resume(const char *dir);
+
+/* Writes <dir>/config.json from config (2-space indented, keys in the caller's order). */
+gb_error *rundir_write_config(const char *dir, const json_t *config);
+/* Reads <dir>/config.json into a new reference (*out; json_decref it). */
+gb_error *rundir_read_config(const char *dir, json_t **out);
+
+#endif

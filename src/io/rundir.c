@@ -1,0 +1,181 @@
+#include "gbfarm/rundir.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+gb_error *rundir_default_path(char **out, const char *runs_root, const char *game, uint64_t seed,
+                              time_t when)
+{
+    *out = NULL;
+    struct tm tm;
+    char stamp[32] = "00000000-000000";
+    if (localtime_r(&when, &tm)) strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tm);
+    size_t n = strlen(runs_root) + strlen(game) + 64;
+    char *path = malloc(n);
+    if (!path) return gb_errorf("out of memory");
+    int at = snprintf(path, n, "%s/", runs_root);
+    for (const char *c = game; *c; c++) {
+        int ok = (*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
+                 *c == '.' || *c == '_' || *c == '-';
+        path[at++] = ok ? *c : '_';
+    }
+    snprintf(path + at, n - (size_t)at, "-%s-%" PRIu64, stamp, seed);
+    *out = path;
+    return NULL;
+}
+
+static gb_error *config_path(char **out, const char *dir, const char *suffix)
+{
+    size_t n = strlen(dir) + strlen("/config.json") + strlen(suffix) + 1;
+    *out = malloc(n);
+    if (!*out) return gb_errorf("%s: out of memory", dir);
+    snprintf(*out, n, "%s/config.json%s", dir, suffix);
+    return NULL;
+}
+
+/* mkdir -p, naming the component that failed. */
+static gb_error *make_dirs(const char *dir)
+{
+    char *path = strdup(dir);
+    if (!path) return gb_errorf("%s: out of memory", dir);
+    gb_error *err = NULL;
+    for (char *c = path + 1;; c++) {
+        if (*c != '/' && *c != '\0') continue;
+        char saved = *c;
+        *c = '\0';
+        struct stat st;
+        if (mkdir(path, 0755) != 0 && errno != EEXIST)
+            err = gb_errorf("%s: cannot create the run directory: %s", path, strerror(errno));
+        else if (stat(path, &st) != 0)
+            err = gb_errorf("%s: cannot create the run directory: %s", path, strerror(errno));
+        else if (!S_ISDIR(st.st_mode))
+            err =
+                gb_errorf("%s: cannot create the run directory: a file of that name exists", path);
+        *c = saved;
+        if (err || saved == '\0') break;
+    }
+    free(path);
+    return err;
+}
+
+/* access(W_OK) is not enough (root passes it on read-only mounts): create and remove a file. */
+static gb_error *check_writable(const char *dir)
+{
+    char *probe;
+    GB_TRY(config_path(&probe, dir, ".probe"));
+    int fd = open(probe, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    gb_error *err = NULL;
+    if (fd < 0)
+        err = gb_errorf("%s: the run directory is not writable: %s", dir, strerror(errno));
+    else
+        close(fd), unlink(probe);
+    free(probe);
+    return err;
+}
+
+gb_error *rundir_create(const char *dir)
+{
+    GB_TRY(make_dirs(dir));
+    char *cfg;
+    GB_TRY(config_path(&cfg, dir, ""));
+    gb_error *err = NULL;
+    if (access(cfg, F_OK) == 0)
+        err = gb_errorf("%s: already holds a run (resume it with --resume %s, or choose another "
+                        "directory)",
+                        cfg, dir);
+    free(cfg);
+    return err ? err : check_writable(dir);
+}
+
+gb_error *rundir_check_resume(const char *dir)
+{
+    struct stat st;
+    if (stat(dir, &st) != 0)
+        return gb_errorf("%s: cannot resume: %s (expected a run directory made by gbfarm train)",
+                         dir, strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return gb_errorf("%s: cannot resume: not a directory", dir);
+    char *cfg;
+    GB_TRY(config_path(&cfg, dir, ""));
+    gb_error *err = NULL;
+    if (access(cfg, R_OK) != 0)
+        err = gb_errorf("%s: cannot resume: %s (a run directory holds the config.json of its "
+                        "run)",
+                        cfg, strerror(errno));
+    free(cfg);
+    return err ? err : check_writable(dir);
+}
+
+static gb_error *write_all(int fd, const char *data, size_t n, const char *path)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, data, n);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0)
+            return gb_errorf("%s: write failed: %s (is the disk full?)", path, strerror(errno));
+        data += w, n -= (size_t)w;
+    }
+    return NULL;
+}
+
+gb_error *rundir_write_config(const char *dir, const json_t *config)
+{
+    char *text = json_dumps(config, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (!text) return gb_errorf("%s/config.json: the configuration cannot be encoded as JSON", dir);
+    char *tmp = NULL, *path = NULL;
+    gb_error *err = config_path(&tmp, dir, ".tmp");
+    if (!err) err = config_path(&path, dir, "");
+    int fd = -1;
+    if (!err) {
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0)
+            err = gb_errorf("%s: cannot create: %s (is the run directory writable?)", tmp,
+                            strerror(errno));
+    }
+    if (!err) err = write_all(fd, text, strlen(text), tmp);
+    if (!err) err = write_all(fd, "\n", 1, tmp);
+    if (!err && fsync(fd) != 0) err = gb_errorf("%s: fsync failed: %s", tmp, strerror(errno));
+    if (fd >= 0 && close(fd) != 0 && !err)
+        err = gb_errorf("%s: close failed: %s", tmp, strerror(errno));
+    if (!err && rename(tmp, path) != 0)
+        err = gb_errorf("%s: cannot rename to %s: %s", tmp, path, strerror(errno));
+    if (err && fd >= 0) unlink(tmp);
+    if (!err) {
+        /* The rename lives in the directory: sync it too, or a crash may forget it. */
+        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) fsync(dfd), close(dfd);
+    }
+    free(text);
+    free(tmp);
+    free(path);
+    return err;
+}
+
+gb_error *rundir_read_config(const char *dir, json_t **out)
+{
+    *out = NULL;
+    char *path;
+    GB_TRY(config_path(&path, dir, ""));
+    json_error_t jerr;
+    json_t *root = json_load_file(path, 0, &jerr);
+    gb_error *err = NULL;
+    if (!root && jerr.line < 1)
+        err = gb_errorf("%s: %s", path, jerr.text); /* could not open it */
+    else if (!root)
+        err = gb_errorf("%s:%d: not valid JSON: %s", path, jerr.line, jerr.text);
+    else if (!json_is_object(root))
+        err = gb_errorf("%s: expected a JSON object of settings, found a JSON %s", path,
+                        json_is_array(root) ? "array" : "value");
+    free(path);
+    if (err) {
+        json_decref(root);
+        return err;
+    }
+    *out = root;
+    return NULL;
+}

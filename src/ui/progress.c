@@ -1,0 +1,146 @@
+#include "gbfarm/progress.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+enum { TTY_MIN_INTERVAL_MS = 250 };
+
+static double mono_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+void progress_init(progress *p, FILE *out, double log_interval_seconds)
+{
+    memset(p, 0, sizeof *p);
+    p->out = out;
+    p->tty = isatty(fileno(out));
+    p->log_interval = log_interval_seconds;
+    p->last_print = -1;
+}
+
+static void format_duration(char *buf, size_t n, double seconds)
+{
+    if (!isfinite(seconds) || seconds < 0) {
+        snprintf(buf, n, "--:--:--");
+        return;
+    }
+    long long s = (long long)(seconds + 0.5);
+    snprintf(buf, n, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+}
+
+/* 1234567 -> "1.23M": terminals have no room for every digit. */
+static void format_si(char *buf, size_t n, double v)
+{
+    if (!isfinite(v))
+        snprintf(buf, n, "-");
+    else if (fabs(v) >= 1e9)
+        snprintf(buf, n, "%.2fG", v / 1e9);
+    else if (fabs(v) >= 1e6)
+        snprintf(buf, n, "%.2fM", v / 1e6);
+    else if (fabs(v) >= 1e4)
+        snprintf(buf, n, "%.1fk", v / 1e3);
+    else
+        snprintf(buf, n, "%.0f", v);
+}
+
+/* snprintf that appends at *len and never overruns buf; *len counts what would be written. */
+#define APPEND(...)                                                                                \
+    do {                                                                                           \
+        size_t at_ = (size_t)len < n - 1 ? (size_t)len : n - 1;                                    \
+        len += snprintf(buf + at_, n - at_, __VA_ARGS__);                                          \
+    } while (0)
+
+int progress_format(char *buf, size_t n, const progress_stats *s, int compact)
+{
+    int len = 0;
+    if (n == 0) return 0;
+    buf[0] = '\0';
+    double frac = s->total_steps > 0 ? (double)s->steps / (double)s->total_steps : 0;
+    double left = (double)(s->total_steps - s->steps);
+    double eta = left <= 0 ? 0 : s->steps_per_sec > 0 ? left / s->steps_per_sec : NAN;
+    char elapsed[32], eta_s[32];
+    format_duration(elapsed, sizeof elapsed, s->elapsed_seconds);
+    format_duration(eta_s, sizeof eta_s, eta);
+    int show_fps = isfinite(s->frames_per_sec) && s->frames_per_sec > 0;
+
+    if (compact) {
+        char done[16], total[16], sps[16], fps[16];
+        format_si(done, sizeof done, (double)s->steps);
+        format_si(total, sizeof total, (double)s->total_steps);
+        format_si(sps, sizeof sps, s->steps_per_sec);
+        format_si(fps, sizeof fps, s->frames_per_sec);
+        APPEND("%s/%s %5.1f%% | %s sps", done, total, 100 * frac, sps);
+        if (show_fps) APPEND(" %s fps", fps);
+        APPEND(" | %" PRId64 " ep", s->episodes);
+        if (isfinite(s->mean_return)) APPEND(" ret %.2f", s->mean_return);
+        if (isfinite(s->pg_loss)) APPEND(" | pg %.3f", s->pg_loss);
+        if (isfinite(s->v_loss)) APPEND(" vf %.3f", s->v_loss);
+        if (isfinite(s->entropy)) APPEND(" ent %.2f", s->entropy);
+        APPEND(" | %s ETA %s", elapsed, eta_s);
+        return len;
+    }
+    APPEND("step %" PRId64 "/%" PRId64 " (%.1f%%) | %.0f steps/s", s->steps, s->total_steps,
+           100 * frac, s->steps_per_sec);
+    if (show_fps) APPEND(" | %.0f frames/s", s->frames_per_sec);
+    APPEND(" | %" PRId64 " episodes", s->episodes);
+    if (isfinite(s->mean_return)) APPEND(" | mean return %.3f", s->mean_return);
+    if (isfinite(s->pg_loss)) APPEND(" | pg_loss %.4f", s->pg_loss);
+    if (isfinite(s->v_loss)) APPEND(" v_loss %.4f", s->v_loss);
+    if (isfinite(s->entropy)) APPEND(" entropy %.4f", s->entropy);
+    APPEND(" | elapsed %s | ETA %s", elapsed, eta_s);
+    return len;
+}
+
+/* The terminal's width, so the live line never wraps (a wrapped line cannot be redrawn). */
+static size_t tty_columns(FILE *out)
+{
+    struct winsize ws;
+    if (ioctl(fileno(out), TIOCGWINSZ, &ws) == 0 && ws.ws_col > 10) return ws.ws_col;
+    return 80;
+}
+
+static void show(progress *p, const progress_stats *s, int final)
+{
+    char line[512];
+    progress_format(line, sizeof line, s, p->tty);
+    if (p->tty) {
+        size_t cols = tty_columns(p->out);
+        if (strlen(line) > cols - 1) line[cols - 1] = '\0';
+        fprintf(p->out, "\r%s\033[K%s", line, final ? "\n" : "");
+        p->line_open = !final;
+    } else {
+        fprintf(p->out, "%s\n", line);
+    }
+    fflush(p->out);
+}
+
+void progress_update(progress *p, const progress_stats *s)
+{
+    double now = mono_now();
+    double every = p->tty ? TTY_MIN_INTERVAL_MS / 1000.0 : p->log_interval;
+    if (p->last_print >= 0 && now - p->last_print < every) return;
+    p->last_print = now;
+    show(p, s, 0);
+}
+
+void progress_finish(progress *p, const progress_stats *s)
+{
+    p->last_print = mono_now();
+    show(p, s, 1);
+}
+
+void progress_clear(progress *p)
+{
+    if (!p->tty || !p->line_open) return;
+    fputs("\r\033[K", p->out);
+    fflush(p->out);
+    p->line_open = 0;
+    p->last_print = -1;
+}

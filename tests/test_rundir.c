@@ -1,0 +1,155 @@
+/* Run directories: the default RUN_ID, mkdir -p, refusals that name the path and the reason
+ * (a file in the way, no write permission, a directory that already holds a run), and
+ * config.json written atomically and read back equal. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "gbfarm/rundir.h"
+
+static char dir[] = "/tmp/gbfarm-test-rundir-XXXXXX";
+
+static void expect_error(gb_error *err, const char *a, const char *b)
+{
+    const char *msg = err ? gb_error_msg(err) : "(no error)";
+    CHECKF(err && strstr(msg, a) && (!b || strstr(msg, b)), "expected '%s' and '%s' in: %s", a,
+           b ? b : "", msg);
+    gb_error_free(err);
+}
+
+static void test_default_path(void)
+{
+    struct tm tm = {.tm_year = 2024 - 1900,
+                    .tm_mon = 2,
+                    .tm_mday = 7,
+                    .tm_hour = 9,
+                    .tm_min = 5,
+                    .tm_sec = 3,
+                    .tm_isdst = -1};
+    time_t when = mktime(&tm);
+    char *path;
+    REQUIRE_OK(rundir_default_path(&path, "runs", "tetris", 42, when));
+    CHECKF(strcmp(path, "runs/tetris-20240307-090503-42") == 0, "%s", path);
+    free(path);
+    REQUIRE_OK(rundir_default_path(&path, "/tmp/r", "my game/v2", 18446744073709551615u, when));
+    CHECKF(strcmp(path, "/tmp/r/my_game_v2-20240307-090503-18446744073709551615") == 0, "%s", path);
+    free(path);
+}
+
+static void test_create(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/runs/a/b", dir);
+    CHECK_OK(rundir_create(path));
+    struct stat st;
+    CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
+    CHECK_OK(rundir_create(path)); /* exists but holds no run yet: fine */
+    char probe[700];
+    snprintf(probe, sizeof probe, "%s/config.json.probe", path);
+    CHECK(access(probe, F_OK) != 0);
+
+    /* A file where a directory must go. */
+    char file[600], under[700];
+    snprintf(file, sizeof file, "%s/plainfile", dir);
+    FILE *fp = fopen(file, "w");
+    REQUIRE(fp);
+    fclose(fp);
+    snprintf(under, sizeof under, "%s/run1", file);
+    expect_error(rundir_create(under), file, "a file of that name exists");
+    expect_error(rundir_create(file), file, "a file of that name exists");
+
+    /* No write permission (root ignores permissions: checked only as another user). */
+    if (geteuid() != 0) {
+        char locked[600], inside[700];
+        snprintf(locked, sizeof locked, "%s/locked", dir);
+        REQUIRE(mkdir(locked, 0500) == 0);
+        snprintf(inside, sizeof inside, "%s/run", locked);
+        expect_error(rundir_create(inside), inside, "Permission denied");
+        expect_error(rundir_create(locked), locked, "not writable");
+        chmod(locked, 0700);
+    }
+    /* A read-only file system stops root too. */
+    if (access("/proc/self", F_OK) == 0)
+        expect_error(rundir_create("/proc/self/gbfarm-run"), "/proc/self/gbfarm-run", NULL);
+}
+
+static void test_config(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/runs/cfg", dir);
+    REQUIRE_OK(rundir_create(path));
+    expect_error(rundir_check_resume(path), "config.json", "No such file");
+    json_t *cfg = json_pack("{s:s, s:I, s:f, s:b, s:{s:i, s:f}, s:[i,i]}", "game", "tetris", "seed",
+                            (json_int_t)1, "lr", 0.00025, "anneal_lr", 1, "ppo", "epochs", 4,
+                            "clip", 0.1, "total_steps", 10000000, 8);
+    REQUIRE(cfg);
+    CHECK_OK(rundir_write_config(path, cfg));
+    char tmp[700];
+    snprintf(tmp, sizeof tmp, "%s/config.json.tmp", path);
+    CHECK(access(tmp, F_OK) != 0);
+    json_t *back = NULL;
+    CHECK_OK(rundir_read_config(path, &back));
+    CHECK(back && json_equal(cfg, back));
+    /* Keys keep the caller's order, so the file reads like the command line. */
+    char cfg_path[700];
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", path);
+    FILE *fp = fopen(cfg_path, "r");
+    char text[1024] = "";
+    if (fp) {
+        size_t n = fread(text, 1, sizeof text - 1, fp);
+        text[n] = '\0';
+        fclose(fp);
+    }
+    char *g = strstr(text, "\"game\""), *s = strstr(text, "\"seed\""), *l = strstr(text, "\"lr\"");
+    CHECKF(g && s && l && g < s && s < l, "%s", text);
+    json_decref(back);
+
+    /* Overwrite: the new one replaces the old one whole. */
+    json_object_set_new(cfg, "seed", json_integer(2));
+    CHECK_OK(rundir_write_config(path, cfg));
+    CHECK_OK(rundir_read_config(path, &back));
+    CHECK(back && json_integer_value(json_object_get(back, "seed")) == 2);
+    json_decref(back);
+    json_decref(cfg);
+
+    /* The directory now holds a run: a fresh start there is refused, a resume is fine. */
+    expect_error(rundir_create(path), "already holds a run", "--resume");
+    CHECK_OK(rundir_check_resume(path));
+    expect_error(rundir_check_resume("/nonexistent-gbfarm-run"), "/nonexistent-gbfarm-run",
+                 "No such file");
+
+    /* Broken files are named with their line. */
+    fp = fopen(cfg_path, "w");
+    REQUIRE(fp);
+    fputs("{\n  \"game\": \"tetris\",\n  oops\n}\n", fp);
+    fclose(fp);
+    expect_error(rundir_read_config(path, &back), "config.json:3:", "not valid JSON");
+    CHECK(back == NULL);
+    fp = fopen(cfg_path, "w");
+    REQUIRE(fp);
+    fputs("[1, 2]\n", fp);
+    fclose(fp);
+    expect_error(rundir_read_config(path, &back), "config.json", "expected a JSON object");
+    char missing[700];
+    snprintf(missing, sizeof missing, "%s/none", dir);
+    expect_error(rundir_read_config(missing, &back), "none/config.json", NULL);
+
+    /* Writing into a directory that is gone names the temporary file. */
+    json_t *empty = json_object();
+    expect_error(rundir_write_config(missing, empty), "none/config.json.tmp", "No such file");
+    json_decref(empty);
+}
+
+int main(void)
+{
+    REQUIRE(mkdtemp(dir));
+    test_default_path();
+    test_create();
+    test_config();
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
+    if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
+    return check_summary();
+}
