@@ -155,7 +155,8 @@ static void parsed_fields(void)
 static void bad_types(void)
 {
     static const char *const bad[] = {"<q2",  "<u9",  "<u0", "u2",  "?u4",  "<u",   "",    "<>u2",
-                                      "<<u4", "<u22", ">q2", "=i0", "><u3", "bits", "|U1", "<u4 "};
+                                      "<<u4", "<u22", ">q2", "=i0", "><u3", "bits", "|U1", "<u4 ",
+                                      "\x94>d8" /* a negative char: no signed shift */};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         game_type t;
         gb_error *err = game_parse_type(bad[i], &t);

@@ -31,7 +31,7 @@ gb_error *game_parse_type(const char *s, game_type *out)
         t.big_endian = s[0] == '>';
     } else {
         /* "<=" reduces to little-endian on a little-endian host; the rest are middle-endian. */
-        int pair = s[0] << 8 | s[1];
+        int pair = (unsigned char)s[0] << 8 | (unsigned char)s[1]; /* char may be signed */
         if (pair == ('<' << 8 | '=')) {
             t.big_endian = false;
         } else if (pair == ('<' << 8 | '>')) {
