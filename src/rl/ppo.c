@@ -166,6 +166,9 @@ void ppo_update(ppo *o, const rollout_buffer *rb, const ppo_config *c, float lr,
     ppo_stats sum = {0}, last = {0};
     int done = 0, epoch = 0;
     for (; epoch < c->epochs; epoch++) {
+        /* A fresh permutation each epoch: the shuffle RNG is then the only state carried
+         * between updates, which is what a checkpoint saves. */
+        for (int i = 0; i < o->batch; i++) o->perm[i] = i;
         for (int i = o->batch - 1; i > 0; i--) { /* Fisher-Yates */
             int j = (int)rng_below(&o->shuffle_rng, (uint32_t)i + 1);
             int32_t t = o->perm[i];
