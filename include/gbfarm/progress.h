@@ -37,9 +37,8 @@ void progress_finish(progress *p, const progress_stats *s);
  * clears it so the message starts on a clean line; the next update redraws it. */
 void progress_clear(progress *p);
 
-/* The text of one line, without '\r' or '\n'; compact drops the losses (for terminals).
- * n > 0; returns the length snprintf would write. ETA comes from the steps left at steps_per_sec.
- */
+/* The text of one line, without '\r' or '\n' (n > 0); compact: short units (1.23M, sps) for
+ * terminals. Returns the length snprintf would write. ETA = steps left / steps_per_sec. */
 int progress_format(char *buf, size_t n, const progress_stats *s, int compact);
 
 #endif
