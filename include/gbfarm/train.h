@@ -44,6 +44,7 @@ typedef struct train_episode {
 typedef struct train_stats {
     int64_t update, num_updates; /* 1-based update just done, and how many in all */
     int64_t global_step;         /* env steps so far, over all envs */
+    int64_t frames;              /* emulated frames so far, over all envs (0 for CartPole) */
     float lr;
     ppo_stats ppo;
     const train_episode *episodes; /* finished during this rollout, in env order */
@@ -70,6 +71,8 @@ gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, v
 /* One rollout (workers), GAE (workers, own slices), one PPO update (main). */
 gb_error *train_iteration(train *t, train_stats *st);
 int train_finished(const train *t);
+/* Env steps and emulated frames so far, over all envs (between iterations). */
+void train_counts(const train *t, int64_t *steps, int64_t *frames);
 /* Closes the envs on their threads and stops the farm; NULL is fine. */
 void train_free(train *t);
 

@@ -3,12 +3,21 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <signal.h>
+#include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <jansson.h>
 
 #include "commands.h"
 #include "game_args.h"
 #include "gbfarm/args.h"
 #include "gbfarm/cartpole.h"
+#include "gbfarm/monitor.h"
+#include "gbfarm/progress.h"
+#include "gbfarm/rundir.h"
+#include "gbfarm/tensorboard.h"
 #include "gbfarm/train.h"
 
 static void usage(FILE *to)
@@ -17,7 +26,8 @@ static void usage(FILE *to)
     fprintf(to,
             "usage: gbfarm train [options]\n\n"
             "  --env NAME            cartpole (the built-in CartPole-v1); default: the emulator\n"
-            "  --envs N              environments, one thread each (%d)\n"
+            "  --envs N              environments, one thread each (default: one per core;\n"
+            "                        cartpole: %d)\n"
             "  --steps N             total env steps over all envs (%lld)\n"
             "  --seed N              run seed (%llu)\n"
             "  --rollout-steps T     steps per env per update (%d)\n"
@@ -39,8 +49,14 @@ static void usage(FILE *to)
             "                        (default: shared for screens, separate for vectors)\n"
             "  --hidden N            MLP width / CNN fc width (default: 64 / 512)\n"
             "  --blas-threads N      BLAS threads during the update (0 = all cores)\n"
-            "  --progress N          print a progress line every N updates (10)\n"
-            "  --save FILE           write the final checkpoint (.safetensors)\n",
+            "  --log-interval S      seconds between progress lines when not on a terminal (10)\n"
+            "  --run-dir DIR         where the run's files go (default: runs/<game>-<time>-<seed>)\n"
+            "  --resume DIR          continue the run in DIR from its latest checkpoint, with\n"
+            "                        the settings in its config.json (--steps may extend it)\n"
+            "  --checkpoint-every N  write DIR/latest.safetensors every N updates (10)\n"
+            "  --keep-every N        also keep DIR/update_<N>.safetensors every N updates\n"
+            "                        (100; 0: never)\n"
+            "  --save FILE           also write the final checkpoint to FILE\n",
             d.n_envs, (long long)d.total_steps, (unsigned long long)d.seed, d.rollout_steps,
             d.ppo.epochs, d.ppo.minibatches, d.lr, d.gamma, d.gae_lambda, d.ppo.clip_coef,
             d.ppo.vf_coef, d.ppo.ent_coef, d.ppo.max_grad_norm, d.ppo.adam_eps);
@@ -78,26 +94,13 @@ static gb_error *choose_env(const char *name, emulator *emu, env_make_fn *make, 
     return NULL;
 }
 
-typedef struct progress {
-    int every;
-} progress;
+typedef struct run_options {
+    const char *env_name, *save, *run_dir, *resume;
+    double log_interval;
+    int checkpoint_every, keep_every, envs_given, steps_given;
+} run_options;
 
-static gb_error *on_update(void *ctx, const train_stats *s)
-{
-    progress *p = ctx;
-    if (s->update % p->every && s->update != s->num_updates) return NULL;
-    printf("update %lld/%lld  steps %lld  %.0f steps/s  episodes %lld  mean return (last 20) "
-           "%.1f  pg %.4f  v %.4f  ent %.3f  kl %.4f  clip %.3f  lr %.2e\n",
-           (long long)s->update, (long long)s->num_updates, (long long)s->global_step,
-           (double)s->global_step / s->elapsed_seconds, (long long)s->total_episodes,
-           s->mean_return_20, s->ppo.pg_loss, s->ppo.v_loss, s->ppo.entropy, s->ppo.approx_kl,
-           s->ppo.clipfrac, s->lr);
-    fflush(stdout);
-    return NULL;
-}
-
-static gb_error *parse(int argc, char **argv, train_config *c, const char **env_name,
-                       const char **save, int *every, game_args *game, int *envs_given)
+static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, game_args *game)
 {
     for (int i = 1; i < argc; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -108,13 +111,18 @@ static gb_error *parse(int argc, char **argv, train_config *c, const char **env_
             GB_TRY(err);
             continue;
         }
-        if (!strcmp(f, "--envs")) *envs_given = 1;
-        if (!strcmp(f, "--env")) {
-            if (!v) return gb_errorf("--env: expected a name, found nothing");
-            *env_name = v;
-        } else if (!strcmp(f, "--save")) {
-            if (!v) return gb_errorf("--save: expected a file name, found nothing");
-            *save = v;
+        if (!strcmp(f, "--envs")) o->envs_given = 1;
+        if (!strcmp(f, "--steps")) o->steps_given = 1;
+        const char **text = !strcmp(f, "--env") ? &o->env_name : !strcmp(f, "--save") ? &o->save
+                          : !strcmp(f, "--run-dir") ? &o->run_dir : !strcmp(f, "--resume") ? &o->resume
+                          : NULL;
+        if (text) {
+            if (!v) return gb_errorf("%s: expected a value, found nothing", f);
+            *text = v;
+        } else if (!strcmp(f, "--checkpoint-every")) {
+            GB_TRY(arg_int(f, v, 1, 1 << 30, &o->checkpoint_every));
+        } else if (!strcmp(f, "--keep-every")) {
+            GB_TRY(arg_int(f, v, 0, 1 << 30, &o->keep_every));
         } else if (!strcmp(f, "--trunk")) {
             if (!v || (strcmp(v, "shared") && strcmp(v, "separate")))
                 return gb_errorf("--trunk: expected 'shared' or 'separate', found '%s'",
@@ -138,8 +146,8 @@ static gb_error *parse(int argc, char **argv, train_config *c, const char **env_
             GB_TRY(arg_int(f, v, 1, 1 << 16, &c->hidden));
         } else if (!strcmp(f, "--blas-threads")) {
             GB_TRY(arg_int(f, v, 0, 1024, &c->blas_threads));
-        } else if (!strcmp(f, "--progress")) {
-            GB_TRY(arg_int(f, v, 1, 1 << 30, every));
+        } else if (!strcmp(f, "--log-interval")) {
+            GB_TRY(arg_double(f, v, 0.0, 1e9, &o->log_interval));
         } else if (!strcmp(f, "--lr")) {
             GB_TRY(arg_double(f, v, 0.0, 1.0, &x));
             c->lr = (float)x;
@@ -183,6 +191,297 @@ static gb_error *parse(int argc, char **argv, train_config *c, const char **env_
     return NULL;
 }
 
+/* ---- the run: directory, config.json, logs, checkpoints ---- */
+
+static volatile sig_atomic_t stop_requested;
+static void on_stop_signal(int sig) { stop_requested = sig; }
+
+typedef struct run {
+    const run_options *o;
+    char dir[4096];
+    monitor **monitors; /* one per env, each written only by its env's thread */
+    gb_error **monitor_errs;
+    int n_envs;
+    tb_writer *tb;
+    progress prog;
+    double t0;
+    int64_t frames0, steps0;
+} run;
+
+static void on_episode(void *ctx, int i, const env_episode *ep)
+{
+    run *r = ctx;
+    if (!r->monitor_errs[i]) r->monitor_errs[i] = monitor_episode(r->monitors[i], ep->ret, ep->length);
+}
+
+static progress_stats progress_of(const run *r, const train_stats *s, int64_t total)
+{
+    double secs = s->elapsed_seconds;
+    return (progress_stats){s->global_step, total, (double)(s->global_step - r->steps0) / secs,
+                            (double)(s->frames - r->frames0) / secs, s->total_episodes,
+                            s->mean_return_20, s->ppo.pg_loss, s->ppo.v_loss, s->ppo.entropy, secs};
+}
+
+static gb_error *log_update(run *r, const train_stats *s, int64_t total)
+{
+    for (int i = 0; i < r->n_envs; i++)
+        if (r->monitor_errs[i]) {
+            gb_error *e = r->monitor_errs[i];
+            r->monitor_errs[i] = NULL;
+            return e;
+        }
+    double ret = 0, len = 0;
+    for (int i = 0; i < s->n_episodes; i++) {
+        ret += s->episodes[i].episode.ret;
+        len += (double)s->episodes[i].episode.length;
+    }
+    int64_t step = s->global_step;
+    const struct {
+        const char *tag;
+        double value;
+    } scalars[] = {
+        {"charts/episodic_return", s->n_episodes ? ret / s->n_episodes : NAN},
+        {"charts/episodic_length", s->n_episodes ? len / s->n_episodes : NAN},
+        {"charts/mean_return_20", s->mean_return_20},
+        {"charts/learning_rate", s->lr},
+        {"charts/SPS", s->sps},
+        {"charts/FPS", (double)(s->frames - r->frames0) / s->elapsed_seconds},
+        {"losses/value_loss", s->ppo.v_loss},
+        {"losses/policy_loss", s->ppo.pg_loss},
+        {"losses/entropy", s->ppo.entropy},
+        {"losses/approx_kl", s->ppo.approx_kl},
+        {"losses/old_approx_kl", s->ppo.old_approx_kl},
+        {"losses/clipfrac", s->ppo.clipfrac},
+        {"losses/explained_variance", s->ppo.explained_var},
+        {"perf/rollout_seconds", s->rollout_seconds},
+        {"perf/update_seconds", s->update_seconds},
+    };
+    for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++)
+        if (scalars[i].value == scalars[i].value) /* not NaN */
+            GB_TRY(tb_scalar(r->tb, scalars[i].tag, step, (float)scalars[i].value));
+    GB_TRY(tb_flush(r->tb));
+    progress_stats ps = progress_of(r, s, total);
+    progress_update(&r->prog, &ps);
+    return NULL;
+}
+
+static gb_error *save_checkpoints(train *t, const run *r, int64_t update, bool force)
+{
+    char path[4200];
+    if (force || update % r->o->checkpoint_every == 0) {
+        snprintf(path, sizeof path, "%s/latest.safetensors", r->dir);
+        GB_TRY(train_save(t, path));
+    }
+    if (r->o->keep_every > 0 && update % r->o->keep_every == 0) {
+        snprintf(path, sizeof path, "%s/update_%06lld.safetensors", r->dir, (long long)update);
+        GB_TRY(train_save(t, path));
+    }
+    return NULL;
+}
+
+/* Every setting in force, and the command line that made them (what --resume replays). */
+static json_t *config_json(const train_config *c, const run_options *o, const emulator *emu,
+                           bool is_emulator, int argc, char **argv)
+{
+    json_t *j = json_object(), *args = json_array();
+    for (int i = 1; i < argc; i++) json_array_append_new(args, json_string(argv[i]));
+    json_object_set_new(j, "gbfarm_version", json_string(GBFARM_VERSION));
+    json_object_set_new(j, "argv", args);
+    json_object_set_new(j, "env", json_string(is_emulator ? "emulator" : o->env_name));
+    if (is_emulator) {
+        const game_spec *g = emu->setup.game;
+        json_object_set_new(j, "game", json_string(g->dir));
+        json_object_set_new(j, "rom", json_string(emu->setup.rom));
+        json_object_set_new(j, "rom_sha1", json_string(g->rom_sha1));
+        json_object_set_new(j, "core", json_string(emu->setup.core));
+        json_t *states = json_array(), *opts = json_object();
+        for (int i = 0; i < g->n_states; i++) json_array_append_new(states, json_string(g->states[i]));
+        for (int i = 0; i < g->n_core_options; i++)
+            json_object_set_new(opts, g->core_options[i].key, json_string(g->core_options[i].value));
+        for (int i = 0; i < emu->args.n_options; i++)
+            json_object_set_new(opts, emu->args.options[i].key, json_string(emu->args.options[i].value));
+        json_object_set_new(j, "states", states);
+        json_object_set_new(j, "core_options", opts);
+        json_object_set_new(j, "frame_skip", json_integer(g->frame_skip));
+        json_object_set_new(j, "press_frames", json_integer(g->press_frames));
+        json_object_set_new(j, "max_episode_steps", json_integer(g->max_episode_steps));
+        json_object_set_new(j, "noop_max", json_integer(g->noop_max));
+        json_object_set_new(j, "obs_stack", json_integer(g->obs_stack));
+        json_object_set_new(j, "obs_downsample", json_integer(g->obs_downsample));
+    }
+    json_object_set_new(j, "envs", json_integer(c->n_envs));
+    json_object_set_new(j, "steps", json_integer(c->total_steps));
+    json_object_set_new(j, "seed", json_integer((json_int_t)c->seed));
+    json_object_set_new(j, "rollout_steps", json_integer(c->rollout_steps));
+    json_object_set_new(j, "epochs", json_integer(c->ppo.epochs));
+    json_object_set_new(j, "minibatches", json_integer(c->ppo.minibatches));
+    /* Floats as their shortest decimal, not the float's every digit. */
+    char buf[32];
+#define REAL(key, x) (snprintf(buf, sizeof buf, "%g", (double)(x)), json_object_set_new(j, key, json_real(strtod(buf, NULL))))
+    REAL("lr", c->lr);
+    json_object_set_new(j, "anneal_lr", json_boolean(c->anneal_lr));
+    REAL("gamma", c->gamma);
+    REAL("gae_lambda", c->gae_lambda);
+    REAL("clip", c->ppo.clip_coef);
+    json_object_set_new(j, "clip_vloss", json_boolean(c->ppo.clip_vloss));
+    json_object_set_new(j, "norm_adv", json_boolean(c->ppo.norm_adv));
+    REAL("vf_coef", c->ppo.vf_coef);
+    REAL("ent_coef", c->ppo.ent_coef);
+    REAL("max_grad_norm", c->ppo.max_grad_norm);
+    REAL("target_kl", c->ppo.target_kl);
+    REAL("adam_eps", c->ppo.adam_eps);
+#undef REAL
+    json_object_set_new(j, "trunk", json_string(c->shared_trunk < 0 ? "default" : c->shared_trunk ? "shared" : "separate"));
+    json_object_set_new(j, "hidden", json_integer(c->hidden));
+    json_object_set_new(j, "blas_threads", json_integer(c->blas_threads));
+    json_object_set_new(j, "checkpoint_every", json_integer(o->checkpoint_every));
+    json_object_set_new(j, "keep_every", json_integer(o->keep_every));
+    return j;
+}
+
+/* --resume DIR: the stored command line, parsed again, gives the run's exact settings. */
+static gb_error *resume_args(const char *dir, int *argc, char ***argv)
+{
+    GB_TRY(rundir_check_resume(dir));
+    json_t *cfg;
+    GB_TRY(rundir_read_config(dir, &cfg));
+    json_t *args = json_object_get(cfg, "argv");
+    if (!json_is_array(args)) {
+        json_decref(cfg);
+        return gb_errorf("%s/config.json: argv: expected the run's command line (a list)", dir);
+    }
+    size_t n = json_array_size(args);
+    char **v = calloc(n + 2, sizeof *v);
+    v[0] = strdup("train");
+    for (size_t i = 0; i < n; i++) {
+        const char *a = json_string_value(json_array_get(args, i));
+        v[i + 1] = strdup(a ? a : "");
+    }
+    json_decref(cfg);
+    *argc = (int)n + 1;
+    *argv = v;
+    return NULL;
+}
+
+static void free_args(int argc, char **argv)
+{
+    for (int i = 0; argv && i < argc; i++) free(argv[i]);
+    free(argv);
+}
+
+static gb_error *train_main(int argc, char **argv)
+{
+    run_options o = {.log_interval = 10, .checkpoint_every = 10, .keep_every = 100};
+    train_config c = train_config_default();
+    emulator emu = {0};
+    game_args_init(&emu.args);
+    GB_TRY(parse(argc, argv, &c, &o, &emu.args));
+
+    /* Resuming replays the run's own command line; this one may only extend --steps. */
+    int run_argc = argc;
+    char **run_argv = argv, **stored = NULL;
+    const char *resume = o.resume;
+    int64_t steps = c.total_steps;
+    bool extend = o.steps_given;
+    if (resume) {
+        game_args_free(&emu.args);
+        GB_TRY(resume_args(resume, &run_argc, &stored));
+        run_argv = stored;
+        o = (run_options){.log_interval = 10, .checkpoint_every = 10, .keep_every = 100};
+        c = train_config_default();
+        game_args_init(&emu.args);
+        gb_error *err = parse(run_argc, run_argv, &c, &o, &emu.args);
+        if (err) {
+            free_args(run_argc, stored);
+            return gb_error_wrap(err, "%s/config.json: argv", resume);
+        }
+        if (extend) c.total_steps = steps;
+        o.run_dir = resume;
+    }
+
+    env_make_fn make = NULL;
+    void *ctx = NULL;
+    gb_error *err = choose_env(o.env_name, &emu, &make, &ctx);
+    bool is_emulator = ctx == &emu;
+    /* One env per core by default: each env thread keeps one core busy. */
+    if (!err && is_emulator && !o.envs_given) c.n_envs = (int)sysconf(_SC_NPROCESSORS_ONLN);
+
+    run r = {.o = &o, .n_envs = c.n_envs};
+    char *default_dir = NULL;
+    if (!err && !o.run_dir)
+        err = rundir_default_path(&default_dir, "runs",
+                                  is_emulator ? emu.setup.game->name : o.env_name, c.seed, time(NULL));
+    if (!err) snprintf(r.dir, sizeof r.dir, "%s", o.run_dir ? o.run_dir : default_dir);
+    free(default_dir);
+    if (!err && !resume) {
+        err = rundir_create(r.dir);
+        json_t *cfg = err ? NULL : config_json(&c, &o, &emu, is_emulator, run_argc, run_argv);
+        if (cfg) err = rundir_write_config(r.dir, cfg);
+        json_decref(cfg);
+    }
+    r.monitors = calloc((size_t)c.n_envs, sizeof *r.monitors);
+    r.monitor_errs = calloc((size_t)c.n_envs, sizeof *r.monitor_errs);
+    if (!err && (!r.monitors || !r.monitor_errs)) err = gb_errorf("train: out of memory");
+    for (int i = 0; !err && i < c.n_envs; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "%d", i);
+        err = monitor_open(&r.monitors[i], r.dir, i, id, resume ? MONITOR_APPEND : MONITOR_CREATE);
+    }
+    if (!err) err = tb_open(&r.tb, r.dir);
+
+    train *t = NULL;
+    train_callbacks cb = {&r, on_episode, NULL};
+    if (!err) err = train_create(&t, &c, make, ctx, &cb);
+    if (!err && resume) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/latest.safetensors", r.dir);
+        err = train_load(t, path);
+    }
+    if (!err) train_counts(t, &r.steps0, &r.frames0); /* rates count this process's work */
+    if (!err) {
+        printf("run %s: %s, %d envs, %lld steps%s\n", r.dir,
+               is_emulator ? emu.setup.game->dir : o.env_name, c.n_envs, (long long)c.total_steps,
+               resume ? " (resumed)" : "");
+        fflush(stdout);
+        signal(SIGINT, on_stop_signal);
+        signal(SIGTERM, on_stop_signal);
+        progress_init(&r.prog, stdout, o.log_interval);
+    }
+    train_stats s = {0};
+    while (!err && !train_finished(t) && !stop_requested) {
+        err = train_iteration(t, &s);
+        if (!err) err = log_update(&r, &s, c.total_steps);
+        if (!err) err = save_checkpoints(t, &r, s.update, train_finished(t) || stop_requested);
+    }
+    if (t && !err) {
+        if (stop_requested) {
+            progress_clear(&r.prog);
+            printf("stopped by signal %d after update %lld: checkpoint %s/latest.safetensors\n",
+                   (int)stop_requested, (long long)s.update, r.dir);
+        } else if (s.update) {
+            progress_stats ps = progress_of(&r, &s, c.total_steps);
+            progress_finish(&r.prog, &ps);
+        }
+        if (o.save) err = train_save(t, o.save);
+    }
+    signal(SIGINT, SIG_DFL);
+    signal(SIGTERM, SIG_DFL);
+    train_free(t);
+    gb_error *tb_err = tb_close(r.tb);
+    if (!err) err = tb_err;
+    else gb_error_free(tb_err);
+    for (int i = 0; i < c.n_envs && r.monitors; i++) {
+        monitor_close(r.monitors[i]);
+        gb_error_free(r.monitor_errs[i]);
+    }
+    free(r.monitors);
+    free(r.monitor_errs);
+    game_setup_close(&emu.setup);
+    game_args_free(&emu.args);
+    free_args(run_argc, stored);
+    return err;
+}
+
 int cmd_train(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -191,23 +490,6 @@ int cmd_train(int argc, char **argv)
             printf("\nthe emulator env (default):\n%s", game_args_help);
             return 0;
         }
-    train_config c = train_config_default();
-    const char *env_name = NULL, *save = NULL;
-    progress p = {10};
-    emulator emu = {0};
-    game_args_init(&emu.args);
-    int envs_given = 0;
-    gb_error *err = parse(argc, argv, &c, &env_name, &save, &p.every, &emu.args, &envs_given);
-    env_make_fn make;
-    void *ctx = NULL;
-    if (!err) err = choose_env(env_name, &emu, &make, &ctx);
-    /* One env per core by default: each env thread keeps one core busy. */
-    if (!err && ctx == &emu && !envs_given) c.n_envs = (int)sysconf(_SC_NPROCESSORS_ONLN);
-    train_callbacks cb = {&p, NULL, on_update};
-    if (!err) err = train_run(&c, make, ctx, &cb, save);
-    game_setup_close(&emu.setup);
-    game_args_free(&emu.args);
-    if (err) return cli_fail(err);
-    if (save) printf("saved %s\n", save);
-    return 0;
+    gb_error *err = train_main(argc, argv);
+    return err ? cli_fail(err) : 0;
 }

@@ -305,7 +305,10 @@ gb_error *train_iteration(train *t, train_stats *st)
                      .update_seconds = t2 - t1,
                      .elapsed_seconds = t2 - t->t_start,
                      .sps = (double)c->n_envs * c->rollout_steps / (t2 - t0)};
-    for (int i = 0; i < c->n_envs; i++) s.n_episodes += t->workers[i].n_eps;
+    for (int i = 0; i < c->n_envs; i++) {
+        s.n_episodes += t->workers[i].n_eps;
+        s.frames += (int64_t)t->workers[i].e->frames;
+    }
     int n = t->total_episodes < 20 ? (int)t->total_episodes : 20;
     if (n > 0) {
         double sum = 0.0;
@@ -321,6 +324,13 @@ int train_finished(const train *t)
 {
     return t->update >= t->num_updates;
 }
+void train_counts(const train *t, int64_t *steps, int64_t *frames)
+{
+    *steps = t->global_step;
+    *frames = 0;
+    for (int i = 0; i < t->cfg.n_envs; i++) *frames += (int64_t)t->workers[i].e->frames;
+}
+
 policy *train_policy(train *t)
 {
     return t->pol;
