@@ -4,6 +4,7 @@
 
 int cmd_train(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_state(int argc, char **argv);
 int cmd_play(int argc, char **argv);

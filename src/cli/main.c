@@ -9,6 +9,7 @@ static const struct {
     const char *summary;
 } commands[] = {
     {"train", cmd_train, "train a PPO agent on a game (default: the bundled Game Boy game)"},
+    {"eval", cmd_eval, "run episodes with a trained (or random) agent and report the returns"},
     {"bench", cmd_bench, "measure frames/s and steps/s for several env counts"},
     {"info", cmd_info, "describe a core and a ROM: platform, geometry, memory map, state size"},
     {"state", cmd_state, "make a start state: boot a ROM or load a state, run, save"},
@@ -46,7 +47,7 @@ int main(int argc, char **argv)
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "gbfarm: unknown command '%s' (expected one of: train, bench, info, state)\n",
+    fprintf(stderr, "gbfarm: unknown command '%s' (expected one of: train, play, eval, bench, info, state)\n",
             argv[1]);
     return 2;
 }

@@ -1,0 +1,207 @@
+/* gbfarm eval: run episodes with a trained agent (or a random one) and report the returns. */
+#include <jansson.h>
+#include <libgen.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "commands.h"
+#include "game_args.h"
+#include "gbfarm/args.h"
+#include "gbfarm/gif.h"
+#include "gbfarm/policy_load.h"
+#include "gbfarm/rng.h"
+#include "gbfarm/rundir.h"
+
+static const char help[] =
+    "usage: gbfarm eval (--checkpoint FILE | --random) [options]\n"
+    "Runs episodes on one env and prints the mean and standard deviation of the episode return\n"
+    "and length. A checkpoint inside a run directory brings that run's game, ROM, core and\n"
+    "settings (from its config.json); the options below override them.\n\n"
+    "  --checkpoint FILE   a .safetensors checkpoint written by gbfarm train\n"
+    "  --random            a uniform random policy instead (the baseline)\n"
+    "  --episodes N        episodes to run (default: 20)\n"
+    "  --greedy            take the most likely action (default: sample from the policy)\n"
+    "  --seed N            seed of the env and the action sampling (default: 1)\n"
+    "  --hidden N          the network's width, when the checkpoint's run is not at hand\n"
+    "  --record FILE.gif   record env 0's first episode as an animated GIF\n";
+
+typedef struct eval_options {
+    const char *checkpoint, *record;
+    int episodes, greedy, random, hidden;
+    uint64_t seed;
+} eval_options;
+
+/* The game options of the checkpoint's run (its config.json's argv), so that a checkpoint
+ * evaluates on the game it was trained on. */
+static gb_error *run_game_args(const char *checkpoint, game_args *a, json_t **keep, int *hidden)
+{
+    char *copy = strdup(checkpoint);
+    const char *dir = dirname(copy);
+    json_t *cfg = NULL;
+    gb_error *err = rundir_read_config(dir, &cfg);
+    free(copy);
+    if (err) { /* not in a run directory: the command line says it all */
+        gb_error_free(err);
+        return NULL;
+    }
+    json_t *args = json_object_get(cfg, "argv");
+    size_t n = json_array_size(args);
+    char **v = calloc(n + 1, sizeof *v);
+    for (size_t i = 0; i < n; i++) v[i] = (char *)json_string_value(json_array_get(args, i));
+    for (int i = 0; !err && i < (int)n; i++) {
+        if (!v[i]) continue;
+        if (!game_args_parse(a, (int)n, v, &i, &err)) continue;
+    }
+    json_t *h = json_object_get(cfg, "hidden");
+    if (json_is_integer(h) && *hidden == 0) *hidden = (int)json_integer_value(h);
+    free(v);
+    *keep = cfg; /* game_args points into its strings */
+    return gb_error_wrap(err, "%s/config.json", dir);
+}
+
+static int greedy_action(const policy *p, policy_work *w, const void *obs, int n)
+{
+    float *logits, *values;
+    policy_forward(p, w, obs, 1, &logits, &values);
+    int best = 0;
+    for (int i = 1; i < n; i++)
+        if (logits[i] > logits[best]) best = i;
+    return best;
+}
+
+static gb_error *evaluate(const eval_options *o, game_args *a)
+{
+    game_setup s;
+    GB_TRY(game_setup_open(&s, a));
+    env_retro_config cfg = game_setup_env_config(&s, a, 0, o->seed, NULL);
+    env *e = NULL;
+    policy *p = NULL;
+    policy_work *w = NULL;
+    gif_recorder *gif = NULL;
+    uint8_t *obs = NULL;
+    gb_error *err = env_retro_create(&e, &cfg);
+    if (!err && o->checkpoint) err = policy_load(&p, e->spec, o->hidden, o->checkpoint);
+    if (!err && p) err = policy_work_create(&w, p, 1);
+    if (!err && !(obs = malloc(env_obs_bytes(&e->spec)))) err = gb_errorf("out of memory");
+    if (!err) {
+        e->obs = obs;
+        err = env_reset(e);
+    }
+    if (!err && o->record) {
+        const core_frame *f = core_frame_get(env_retro_core(e));
+        err = gif_open(&gif, o->record, f->width, f->height, (s.game->frame_skip * 100 + 30) / 60);
+        if (!err) err = gif_frame(gif, f);
+    }
+    rng r;
+    rng_seed(&r, o->seed, 0xE7A1);
+    double *ret = calloc((size_t)o->episodes, sizeof *ret), *len = calloc((size_t)o->episodes, sizeof *len);
+    if (!err && (!ret || !len)) err = gb_errorf("out of memory");
+    for (int k = 0; !err && k < o->episodes;) {
+        int action;
+        if (!p) action = (int)rng_below(&r, (uint32_t)e->spec.n_actions);
+        else if (o->greedy) action = greedy_action(p, w, obs, e->spec.n_actions);
+        else {
+            float logprob, value;
+            policy_act(p, w, obs, &r, &action, &logprob, &value);
+        }
+        err = env_step(e, action);
+        if (!err && gif && k == 0) err = gif_frame(gif, core_frame_get(env_retro_core(e)));
+        if (!err && (e->terminated || e->truncated)) {
+            ret[k] = e->episode.ret;
+            len[k] = (double)e->episode.length;
+            k++;
+            if (gif) {
+                err = gif_close(gif);
+                gif = NULL;
+                if (!err) printf("recorded %s\n", o->record);
+            }
+            if (!err && k < o->episodes) err = env_reset(e);
+        }
+    }
+    if (!err) {
+        double mr = 0, ml = 0, vr = 0, vl = 0;
+        for (int k = 0; k < o->episodes; k++) mr += ret[k], ml += len[k];
+        mr /= o->episodes, ml /= o->episodes;
+        for (int k = 0; k < o->episodes; k++)
+            vr += (ret[k] - mr) * (ret[k] - mr), vl += (len[k] - ml) * (len[k] - ml);
+        printf("%s policy%s on %s (%s): %d episodes\n", p ? "trained" : "random",
+               p ? (o->greedy ? " (greedy)" : " (sampled)") : "", s.game->dir, s.core, o->episodes);
+        printf("return %.3f ± %.3f   length %.1f ± %.1f\n", mr, sqrt(vr / o->episodes), ml,
+               sqrt(vl / o->episodes));
+    }
+    gb_error *gerr = gif_close(gif);
+    if (!err) err = gerr;
+    else gb_error_free(gerr);
+    free(ret);
+    free(len);
+    free(obs);
+    policy_work_free(w);
+    policy_free(p);
+    env_close(e);
+    game_setup_close(&s);
+    return err;
+}
+
+int cmd_eval(int argc, char **argv)
+{
+    eval_options o = {.episodes = 20, .seed = 1};
+    game_args cli, a;
+    game_args_init(&cli);
+    gb_error *err = NULL;
+    for (int i = 1; i < argc && !err; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
+            printf("%s%s", help, game_args_help);
+            game_args_free(&cli);
+            return 0;
+        }
+        if (game_args_parse(&cli, argc, argv, &i, &err)) continue;
+        if (!strcmp(f, "--checkpoint") || !strcmp(f, "--record")) {
+            if (!v) err = gb_errorf("%s: expected a file name, found nothing", f);
+            *(!strcmp(f, "--checkpoint") ? &o.checkpoint : &o.record) = v;
+            i++;
+        } else if (!strcmp(f, "--episodes")) {
+            err = arg_int(f, v, 1, 1000000, &o.episodes), i++;
+        } else if (!strcmp(f, "--hidden")) {
+            err = arg_int(f, v, 1, 1 << 16, &o.hidden), i++;
+        } else if (!strcmp(f, "--seed")) {
+            err = arg_u64(f, v, &o.seed), i++;
+        } else if (!strcmp(f, "--greedy")) {
+            o.greedy = 1;
+        } else if (!strcmp(f, "--random")) {
+            o.random = 1;
+        } else {
+            err = gb_errorf("eval: unknown option '%s' (see gbfarm eval --help)", f);
+        }
+    }
+    if (!err && !o.checkpoint == !o.random)
+        err = gb_errorf("eval: give either --checkpoint FILE or --random");
+    /* The run's own game options first, then the command line's over them. */
+    json_t *run_cfg = NULL;
+    game_args_init(&a);
+    if (!err && o.checkpoint) err = run_game_args(o.checkpoint, &a, &run_cfg, &o.hidden);
+    int own_options = a.n_options;
+    if (!err) {
+        if (cli.game_dir) a.game_dir = cli.game_dir;
+        if (cli.rom) a.rom = cli.rom;
+        if (cli.core) a.core = cli.core;
+        if (cli.frame_skip > 0) a.frame_skip = cli.frame_skip;
+        if (cli.press_frames > 0) a.press_frames = cli.press_frames;
+        if (cli.noop_max >= 0) a.noop_max = cli.noop_max;
+        if (cli.n_states) {
+            memcpy(a.states, cli.states, sizeof a.states);
+            a.n_states = cli.n_states;
+        }
+        for (int i = 0; i < cli.n_options && a.n_options < GAME_ARGS_MAX_OPTIONS; i++)
+            a.options[a.n_options++] = cli.options[i];
+        err = evaluate(&o, &a);
+    }
+    /* cli's option strings were shared into a: each list frees its own. */
+    a.n_options = own_options;
+    game_args_free(&a);
+    game_args_free(&cli);
+    json_decref(run_cfg);
+    return err ? cli_fail(err) : 0;
+}
