@@ -62,6 +62,9 @@ typedef struct game_spec {
     int noop_max;          /* reset adds 0..noop_max no-op frames */
     int obs_stack;         /* screens stacked per observation */
     int obs_downsample;    /* 1 or 2 */
+    bool obs_vars_only;    /* observe the variables obs_vars instead of the screen */
+    int *obs_vars;         /* observation.vars: variable indices */
+    int n_obs_vars;
     game_vars *vars;
 } game_spec;
 

@@ -187,6 +187,7 @@ int cmd_eval(int argc, char **argv)
         if (cli.game_dir) a.game_dir = cli.game_dir;
         if (cli.rom) a.rom = cli.rom;
         if (cli.core) a.core = cli.core;
+        if (cli.obs) a.obs = cli.obs;
         if (cli.frame_skip > 0) a.frame_skip = cli.frame_skip;
         if (cli.press_frames > 0) a.press_frames = cli.press_frames;
         if (cli.noop_max >= 0) a.noop_max = cli.noop_max;

@@ -21,7 +21,9 @@ const char game_args_help[] =
     "  --option KEY=VALUE  a core option, over the game's and gbfarm's defaults (repeatable)\n"
     "  --frame-skip N      frames per step (default: the game's)\n"
     "  --press-frames N    frames of a step the buttons are held (default: the game's)\n"
-    "  --noop-max N        reset runs 0..N random no-op frames (default: the game's)\n";
+    "  --noop-max N        reset runs 0..N random no-op frames (default: the game's)\n"
+    "  --obs screen|vars   observe the screen, or the game's observation.vars from RAM\n"
+    "                      (default: the game's)\n";
 
 void game_args_init(game_args *a)
 {
@@ -43,6 +45,7 @@ bool game_args_parse(game_args *a, int argc, char **argv, int *i, gb_error **err
     if (!strcmp(flag, "--game")) text = &a->game_dir;
     else if (!strcmp(flag, "--rom")) text = &a->rom;
     else if (!strcmp(flag, "--core")) text = &a->core;
+    else if (!strcmp(flag, "--obs")) text = &a->obs;
     else if (!strcmp(flag, "--frame-skip")) number = &a->frame_skip, max = 1000;
     else if (!strcmp(flag, "--press-frames")) number = &a->press_frames, max = 1000;
     else if (!strcmp(flag, "--noop-max")) number = &a->noop_max, max = 100000;
@@ -104,6 +107,14 @@ gb_error *game_setup_open(game_setup *s, const game_args *a)
         g->press_frames = a->press_frames;
     }
     if (a->noop_max >= 0) g->noop_max = a->noop_max;
+    if (!err && a->obs) {
+        if (strcmp(a->obs, "screen") && strcmp(a->obs, "vars"))
+            err = gb_errorf("--obs: expected 'screen' or 'vars', found '%s'", a->obs);
+        else if (!strcmp(a->obs, "vars") && g->n_obs_vars == 0)
+            err = gb_errorf("--obs vars: game %s lists no observation.vars in its game.json", g->dir);
+        else
+            g->obs_vars_only = !strcmp(a->obs, "vars");
+    }
     if (!err && a->n_states > 0) {
         char **states = calloc((size_t)a->n_states, sizeof *states);
         for (int i = 0; states && i < a->n_states; i++)

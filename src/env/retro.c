@@ -38,6 +38,7 @@ env_spec env_retro_spec(const game_spec *game)
 {
     int w, h;
     env_retro_screen(game->platform, &w, &h);
+    if (game->obs_vars_only) return (env_spec){ENV_OBS_F32, 1, 1, game->n_obs_vars, game->n_actions};
     int d = game->obs_downsample > 0 ? game->obs_downsample : 1;
     return (env_spec){ENV_OBS_U8, game->obs_stack, h / d, w / d, game->n_actions};
 }
@@ -111,9 +112,16 @@ void env_frame_to_gray(const core_frame *f, int factor, uint8_t *out)
     }
 }
 
-/* Shifts the stack one screen older and writes the newest screen last. */
-static gb_error *push_screen(retro_env *r, bool fill)
+/* The observation after a reset (fill: every stacked screen the same) or a step: the
+ * variables' values, or the stack shifted one screen older with the newest screen last. */
+static gb_error *observe(retro_env *r, bool fill)
 {
+    if (r->game->obs_vars_only) {
+        float *obs = r->base.obs;
+        for (int i = 0; i < r->game->n_obs_vars; i++)
+            obs[i] = (float)game_value(r->binding, r->game->obs_vars[i]);
+        return NULL;
+    }
     const core_frame *f = core_frame_get(r->core);
     if (!f->data) return gb_errorf("core %s gave no picture", core_path(r->core));
     if ((int)f->width != r->width || (int)f->height != r->height)
@@ -142,7 +150,7 @@ static gb_error *retro_reset(env *e)
     for (uint32_t i = 0; i < noops; i++) core_run(r->core, false);
     core_run(r->core, true);
     e->frames += noops + 1;
-    GB_TRY(push_screen(r, true));
+    GB_TRY(observe(r, true));
     game_episode_begin(r->binding);
     e->reward = 0;
     e->terminated = e->truncated = 0;
@@ -163,7 +171,7 @@ static gb_error *retro_step(env *e, int action)
         core_run(r->core, f == g->frame_skip - 1);
     }
     e->frames += (uint64_t)g->frame_skip;
-    GB_TRY(push_screen(r, false));
+    GB_TRY(observe(r, false));
     bool done;
     e->reward = game_step(r->binding, &done);
     e->episode.ret += e->reward;

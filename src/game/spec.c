@@ -66,6 +66,29 @@ static gb_error *read_actions(game_spec *spec, const char *file, const json_t *a
     return NULL;
 }
 
+/* observation.vars: names of info variables, observed as floats with --obs vars. */
+static gb_error *read_obs_vars(game_spec *spec, const char *file, const json_t *vars)
+{
+    if (!vars) {
+        if (spec->obs_vars_only)
+            return game_missing_key(file, "observation.vars", "the variables to observe");
+        return NULL;
+    }
+    if (!json_is_array(vars) || json_array_size(vars) == 0)
+        return game_key_error(file, "observation.vars", "a non-empty list of variable names", vars);
+    spec->obs_vars = calloc(json_array_size(vars), sizeof *spec->obs_vars);
+    if (!spec->obs_vars) return gb_errorf("%s: out of memory", file);
+    for (size_t i = 0; i < json_array_size(vars); i++) {
+        char key[64];
+        snprintf(key, sizeof key, "observation.vars[%zu]", i);
+        const json_t *name = json_array_get(vars, i);
+        int k = json_is_string(name) ? game_var_index(spec, json_string_value(name)) : -1;
+        if (k < 0) return game_key_error(file, key, "the name of a variable in info", name);
+        spec->obs_vars[spec->n_obs_vars++] = k;
+    }
+    return NULL;
+}
+
 static gb_error *read_states(game_spec *spec, const char *file, const json_t *states)
 {
     if (!json_is_array(states) || json_array_size(states) == 0)
@@ -186,10 +209,17 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
         json_t *x;
         json_object_foreach(v, name, x)
         {
-            if (strcmp(name, "stack") && strcmp(name, "downsample") && name[0] != '_')
-                return gb_errorf("%s: observation.%s: unknown key (expected one of: stack, "
-                                 "downsample)",
+            if (strcmp(name, "stack") && strcmp(name, "downsample") && strcmp(name, "type") &&
+                strcmp(name, "vars") && name[0] != '_')
+                return gb_errorf("%s: observation.%s: unknown key (expected one of: type, stack, "
+                                 "downsample, vars)",
                                  file, name);
+        }
+        if ((x = json_object_get(v, "type"))) {
+            const char *t = json_string_value(x);
+            if (!t || (strcmp(t, "screen") && strcmp(t, "vars")))
+                return game_key_error(file, "observation.type", "\"screen\" or \"vars\"", x);
+            spec->obs_vars_only = !strcmp(t, "vars");
         }
         GB_TRY(read_int_key(file, v, "stack", "observation.stack", 1, 64, &spec->obs_stack));
         GB_TRY(read_int_key(file, v, "downsample", "observation.downsample", 1, 2,
@@ -202,7 +232,7 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
     if ((v = json_object_get(root, "info"))) GB_TRY(game_parse_info(gv, file, v, true));
     if ((v = json_object_get(root, "reward"))) GB_TRY(game_parse_reward(gv, file, file, v, true));
     if ((v = json_object_get(root, "done"))) GB_TRY(game_parse_done(gv, file, file, v, true));
-    return NULL;
+    return read_obs_vars(spec, file, json_object_get(json_object_get(root, "observation"), "vars"));
 }
 
 /* The folder's last path component, without trailing slashes. */
@@ -288,6 +318,7 @@ void game_free(game_spec *spec)
         free(spec->core_options[i].value);
     }
     free(spec->core_options);
+    free(spec->obs_vars);
     for (int i = 0; i < spec->n_states; i++) free(spec->states[i]);
     free(spec->states);
     free(spec->actions);
