@@ -1,0 +1,198 @@
+/* states/pokemon-red on the real game: needs the user's ROM, named by $GBFARM_ROM_POKERED
+ * (Pokémon Red (UE), SHA-1 ea9bcae617fdf159b045185467ae58b2e4a48b9a); skipped without it.
+ *
+ * Checks: the folder loads and the ROM passes game_check_rom; the start script (start.txt)
+ * gives the same work RAM twice, and the documented start (Oak's lab, a level-5 SQUIRTLE) on
+ * mgba and gambatte; scripted walking moves x/y; the START menu opens and closes; walking
+ * to the lab's exit starts the rival battle (in_battle = 2, a second species seen) and
+ * mashing A ends it with one more event flag; the same env action sequence earns the same
+ * reward on both cores. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "gbfarm/core.h"
+#include "gbfarm/env_retro.h"
+#include "gbfarm/game.h"
+#include "gbfarm/script.h"
+
+#define GAME_DIR "states/pokemon-red"
+
+static const char *rom;
+static game_spec *spec;
+
+static core *open_core(const char *name)
+{
+    char path[4096];
+    gb_error *err = core_find(name, path, sizeof path);
+    if (err) {
+        fprintf(stderr, "core %s not found: %s\n", name, gb_error_msg(err));
+        gb_error_free(err);
+        return NULL;
+    }
+    core_config cfg = {.core_path = path, .rom_path = rom, .platform = spec->platform,
+                       .options = spec->core_options, .n_options = spec->n_core_options};
+    core *c = NULL;
+    REQUIRE_OK(core_open(&c, &cfg));
+    return c;
+}
+
+static void play(core *c, const char *text)
+{
+    script sc;
+    REQUIRE_OK(script_parse(&sc, text, "test script"));
+    for (int i = 0; i < sc.n_lines; i++) {
+        core_set_buttons(c, sc.lines[i].buttons);
+        for (uint32_t k = 0; k < sc.lines[i].frames; k++) core_run(c, false);
+    }
+    core_set_buttons(c, 0);
+    script_free(&sc);
+}
+
+/* "B 4 / - 16" n times: advances text, answers NO to yes/no boxes. */
+static void mash(core *c, const char *button, int n)
+{
+    char line[64];
+    snprintf(line, sizeof line, "%s 4\n- 16\n", button);
+    for (int i = 0; i < n; i++) play(c, line);
+}
+
+static int64_t val(game_binding *b, const char *name)
+{
+    int i = game_var_index(spec, name);
+    REQUIRE(i >= 0);
+    return game_value(b, i);
+}
+
+static void wram(core *c, uint8_t out[0x2000])
+{
+    uint8_t *lo, *hi;
+    REQUIRE_OK(core_resolve(c, 0xC000, 0x1000, &lo));
+    REQUIRE_OK(core_resolve(c, 0xD000, 0x1000, &hi));
+    memcpy(out, lo, 0x1000);
+    memcpy(out + 0x1000, hi, 0x1000);
+}
+
+/* Reward of a fixed action sequence through the env, on one core. */
+static double env_reward(const char *core_name, int64_t *explored, int64_t *x, int64_t *y)
+{
+    char path[4096];
+    REQUIRE_OK(core_find(core_name, path, sizeof path));
+    env_retro_config cfg = {.game = spec, .core_path = path, .rom_path = rom, .seed = 7};
+    env *e = NULL;
+    REQUIRE_OK(env_retro_create(&e, &cfg));
+    e->obs = malloc(env_obs_bytes(&e->spec));
+    REQUIRE_OK(env_reset(e));
+    /* 0 UP 1 DOWN 2 LEFT 3 RIGHT 4 A 5 B 6 START; stays on rows 4-5 (row 6 starts the
+     * rival battle, whose outcome depends on the core's RNG). */
+    static const int actions[] = {2, 2, 2, 3, 3, 1, 2, 2, 2, 3, 3, 3, 3, 6, 5, 0, 2, 2};
+    double total = 0;
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+        REQUIRE_OK(env_step(e, actions[i]));
+        total += e->reward;
+        CHECK(!e->terminated);
+    }
+    const game_binding *b = env_retro_binding(e);
+    *explored = game_explored(b);
+    *x = game_value(b, game_var_index(spec, "x"));
+    *y = game_value(b, game_var_index(spec, "y"));
+    free(e->obs);
+    env_close(e);
+    return total;
+}
+
+int main(void)
+{
+    rom = getenv("GBFARM_ROM_POKERED");
+    if (!rom || !*rom) return check_skip("GBFARM_ROM_POKERED not set");
+
+    REQUIRE_OK(game_load(&spec, GAME_DIR));
+    CHECK_OK(game_check_rom(spec, rom));
+    CHECK(spec->platform == PLATFORM_GB);
+    CHECK(spec->n_states == 1 && strstr(spec->states[0], "start.txt"));
+    CHECK(spec->n_actions == 7 && spec->frame_skip == 24 && spec->press_frames == 8);
+
+    const char *cores[] = {"mgba", "gambatte"};
+    int64_t battle_events[2] = {0, 0};
+    for (int ci = 0; ci < 2; ci++) {
+        core *c = open_core(cores[ci]);
+        if (!c) {
+            CHECKF(0, "core %s missing", cores[ci]);
+            continue;
+        }
+        /* The start script on two fresh cores (as each env makes its start state): the same
+         * work RAM. (Replaying it on the same core after core_reset is not enough on gambatte,
+         * whose reset keeps state a power-on does not have.) */
+        static uint8_t ram1[0x2000], ram2[0x2000];
+        uint8_t *st = NULL;
+        size_t st_size = 0;
+        REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
+        wram(c, ram1);
+        free(st);
+        core_close(c);
+        c = open_core(cores[ci]);
+        REQUIRE(c);
+        REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
+        wram(c, ram2);
+        free(st);
+        CHECKF(memcmp(ram1, ram2, sizeof ram1) == 0, "%s: start script not reproducible", cores[ci]);
+        /* Bind after the core has run: a core may (re)map its memory at reset. */
+        game_binding *b = NULL;
+        REQUIRE_OK(game_bind(&b, spec, core_resolve, c));
+
+        /* The documented start: Oak's lab (map 40) at (7, 4), one level-5 Pokémon, full HP. */
+        CHECKF(val(b, "map") == 40, "%s map %lld", cores[ci], (long long)val(b, "map"));
+        CHECKF(val(b, "x") == 7 && val(b, "y") == 4, "%s at (%lld, %lld)", cores[ci],
+               (long long)val(b, "x"), (long long)val(b, "y"));
+        CHECK(val(b, "party_count") == 1);
+        CHECK(val(b, "level1") == 5 && val(b, "level2") == 0);
+        CHECK(val(b, "hp1") > 0 && val(b, "hp1") == val(b, "max_hp1"));
+        CHECK(val(b, "in_battle") == 0);
+        CHECK(val(b, "money") == 3000);
+        CHECK(val(b, "badges") == 0 && val(b, "badge_bits") == 0);
+        CHECK(val(b, "pokedex_owned") == 1);
+        int64_t events0 = val(b, "events");
+        CHECK(events0 > 0);
+
+        /* Walking: one step left. */
+        play(c, "LEFT 20\n- 10\n");
+        CHECKF(val(b, "x") == 6 && val(b, "y") == 4, "%s after LEFT: (%lld, %lld)", cores[ci],
+               (long long)val(b, "x"), (long long)val(b, "y"));
+        /* The START menu opens and closes without moving the player. The menu's cursor
+         * (wCurrentMenuItem, 0xCC26) is not a game variable; check the position held. */
+        play(c, "START 4\n- 40\nB 4\n- 40\n");
+        CHECK(val(b, "x") == 6 && val(b, "y") == 4 && val(b, "map") == 40);
+
+        /* Down to the lab's exit row: the rival battle (a trainer battle, in_battle 2). */
+        play(c, "LEFT 20\n- 10\nDOWN 100\n- 10\n");
+        mash(c, "B", 60);
+        CHECKF(val(b, "in_battle") == 2, "%s: in_battle %lld", cores[ci], (long long)val(b, "in_battle"));
+        CHECK(val(b, "y") == 6);
+        CHECK(val(b, "pokedex_seen") == 2);
+        /* Mash A (FIGHT, first move) until the battle ends, won or lost. */
+        for (int k = 0; k < 40 && val(b, "in_battle") != 0; k++) mash(c, "A", 50);
+        CHECKF(val(b, "in_battle") == 0, "%s: battle did not end", cores[ci]);
+        battle_events[ci] = val(b, "events") - events0;
+        CHECKF(battle_events[ci] == 1, "%s: events +%lld", cores[ci], (long long)battle_events[ci]);
+        CHECK(val(b, "hp1") > 0); /* healed after a loss, or survived a win */
+        fprintf(stderr, "%s: after the rival battle: level1 %lld, money %lld\n", cores[ci],
+                (long long)val(b, "level1"), (long long)val(b, "money"));
+
+        game_unbind(b);
+        core_close(c);
+    }
+
+    /* The same actions through the env: the same reward (explore only) on both cores. */
+    int64_t ex[2], x[2], y[2];
+    double r0 = env_reward("mgba", &ex[0], &x[0], &y[0]);
+    double r1 = env_reward("gambatte", &ex[1], &x[1], &y[1]);
+    fprintf(stderr, "env reward mgba %.4f (%lld tiles, at %lld,%lld), gambatte %.4f (%lld tiles)\n",
+            r0, (long long)ex[0], (long long)x[0], (long long)y[0], r1, (long long)ex[1]);
+    CHECK(ex[0] > 3);
+    CHECK(ex[0] == ex[1] && x[0] == x[1] && y[0] == y[1]);
+    CHECKF(fabs(r0 - r1) < 1e-6, "mgba %f vs gambatte %f", r0, r1);
+    CHECK(fabs(r0 - 0.02 * (double)(ex[0] - 1)) < 1e-4);
+
+    game_free(spec);
+    return check_summary();
+}
