@@ -52,6 +52,10 @@ typedef struct train_stats {
     int64_t total_episodes;
     float mean_return_20; /* the last 20 episodes (NAN before the first) */
     double rollout_seconds, update_seconds, elapsed_seconds;
+    /* Summed over the env threads, within the rollout: stepping envs, and everything else in
+     * the step loop (policy forward passes, sampling, buffer writes, resets). The rest of
+     * rollout_seconds x n_envs is GAE and waiting at the barrier for the slowest env. */
+    double env_seconds, policy_seconds;
     double sps; /* env steps per second over this iteration */
 } train_stats;
 

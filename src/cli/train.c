@@ -204,8 +204,8 @@ typedef struct run {
     int n_envs;
     tb_writer *tb;
     progress prog;
-    double t0;
     int64_t frames0, steps0;
+    double rollout_s, update_s, env_s, policy_s; /* totals over this process's updates */
 } run;
 
 static void on_episode(void *ctx, int i, const env_episode *ep)
@@ -255,6 +255,8 @@ static gb_error *log_update(run *r, const train_stats *s, int64_t total)
         {"losses/explained_variance", s->ppo.explained_var},
         {"perf/rollout_seconds", s->rollout_seconds},
         {"perf/update_seconds", s->update_seconds},
+        {"perf/env_seconds", s->env_seconds},
+        {"perf/policy_seconds", s->policy_seconds},
     };
     for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++)
         if (scalars[i].value == scalars[i].value) /* not NaN */
@@ -262,6 +264,8 @@ static gb_error *log_update(run *r, const train_stats *s, int64_t total)
     GB_TRY(tb_flush(r->tb));
     progress_stats ps = progress_of(r, s, total);
     progress_update(&r->prog, &ps);
+    r->rollout_s += s->rollout_seconds, r->update_s += s->update_seconds;
+    r->env_s += s->env_seconds, r->policy_s += s->policy_seconds;
     return NULL;
 }
 
@@ -462,6 +466,16 @@ static gb_error *train_main(int argc, char **argv)
             progress_stats ps = progress_of(&r, &s, c.total_steps);
             progress_finish(&r.prog, &ps);
         }
+        /* Where the time went: wall time split into rollouts and updates, and the env
+         * threads' rollout time (n_envs x rollout wall) into env steps, policy work and
+         * the rest (GAE, barrier waits). */
+        double wall = r.rollout_s + r.update_s, threads = r.rollout_s * c.n_envs;
+        if (wall > 0 && threads > 0)
+            printf("time: rollouts %.1f s (%.0f%%), updates %.1f s (%.0f%%); env threads: env "
+                   "steps %.0f%%, policy %.0f%%, GAE and barrier waits %.0f%%\n",
+                   r.rollout_s, 100 * r.rollout_s / wall, r.update_s, 100 * r.update_s / wall,
+                   100 * r.env_s / threads, 100 * r.policy_s / threads,
+                   100 * (threads - r.env_s - r.policy_s) / threads);
         if (o.save) err = train_save(t, o.save);
     }
     signal(SIGINT, SIG_DFL);

@@ -46,6 +46,7 @@ typedef struct train_worker {
     int n_eps, cap_eps;
     uint8_t *snap; /* the env's snapshot, between a snapshot or restore round and its use */
     size_t snap_size;
+    double env_seconds, policy_seconds; /* this rollout's time in env steps and forward passes */
 } train_worker;
 
 struct train {
@@ -114,13 +115,20 @@ static gb_error *worker_rollout(train *t, int i, train_worker *w)
     rollout_buffer *rb = &t->rb;
     size_t ob = rb->obs_bytes;
     w->n_eps = 0;
+    w->env_seconds = w->policy_seconds = 0;
+    double t0 = now(), t1, t2;
     for (int s = 0; s < rb->steps; s++) {
         size_t k = (size_t)i * rb->steps + s;
         int action;
         memcpy(rb->obs + k * ob, w->obs, ob);
         policy_act(t->pol, w->work, w->obs, &w->rng, &action, &rb->logprobs[k], &rb->values[k]);
         rb->actions[k] = action;
+        t1 = now();
         GB_TRY(gb_error_wrap(env_step(w->e, action), "env %d: step", i));
+        t2 = now();
+        w->policy_seconds += t1 - t0;
+        w->env_seconds += t2 - t1;
+        t0 = t2;
         rb->rewards[k] = w->e->reward;
         rb->ends[k] = w->e->terminated || w->e->truncated;
         /* A truncated episode is worth the value of its final observation, which obs holds
@@ -308,6 +316,8 @@ gb_error *train_iteration(train *t, train_stats *st)
     for (int i = 0; i < c->n_envs; i++) {
         s.n_episodes += t->workers[i].n_eps;
         s.frames += (int64_t)t->workers[i].e->frames;
+        s.env_seconds += t->workers[i].env_seconds;
+        s.policy_seconds += t->workers[i].policy_seconds;
     }
     int n = t->total_episodes < 20 ? (int)t->total_episodes : 20;
     if (n > 0) {
