@@ -62,6 +62,11 @@ const core_frame *core_frame_get(const core *c);
 /* Maps a bus address range to host memory (a game_resolve_fn with ctx = the core). */
 gb_error *core_resolve(void *c, uint32_t address, uint32_t length, uint8_t **out);
 
+/* Changes whenever the core registers its memory map anew (some do on reset): host pointers
+ * from core_resolve are valid only within one generation. */
+unsigned core_memory_generation(const core *c);
+uint64_t core_frames_run(const core *c);
+
 size_t core_state_size(core *c);
 gb_error *core_save_state(core *c, void *buf, size_t size);
 gb_error *core_load_state(core *c, const void *buf, size_t size, const char *what);

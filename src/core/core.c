@@ -107,6 +107,7 @@ static void option_set(core *c, const char *key, const char *value, bool user)
 
 static void memory_maps_set(core *c, const struct retro_memory_map *map)
 {
+    c->map_generation++;
     free(c->descs);
     c->descs = calloc(map->num_descriptors ? map->num_descriptors : 1, sizeof *c->descs);
     c->n_descs = 0;
@@ -610,3 +611,6 @@ void core_get_info(const core *c, core_info *out)
 }
 
 const char *core_path(const core *c) { return c->so_path; }
+
+unsigned core_memory_generation(const core *c) { return c->map_generation; }
+uint64_t core_frames_run(const core *c) { return c->frames_run; }

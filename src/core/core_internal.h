@@ -61,6 +61,7 @@ struct core {
     struct retro_system_av_info av;
     core_desc *descs;
     int n_descs;
+    unsigned map_generation; /* bumped each time the core registers its memory map */
     bool memory_map;
     uint64_t serialization_quirks;
 

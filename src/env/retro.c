@@ -13,6 +13,7 @@ typedef struct retro_env {
     const game_spec *game;
     core *core;
     game_binding *binding;
+    unsigned binding_generation; /* the core's memory map generation the binding resolved */
     rng rng;
     uint8_t **states; /* the start states' bytes, decompressed */
     size_t *state_sizes;
@@ -150,6 +151,13 @@ static gb_error *retro_reset(env *e)
     for (uint32_t i = 0; i < noops; i++) core_run(r->core, false);
     core_run(r->core, true);
     e->frames += noops + 1;
+    if (core_memory_generation(r->core) != r->binding_generation) {
+        /* The core moved its memory: resolve the variables again. */
+        game_unbind(r->binding);
+        r->binding = NULL;
+        GB_TRY(game_bind(&r->binding, r->game, core_resolve, r->core));
+        r->binding_generation = core_memory_generation(r->core);
+    }
     GB_TRY(observe(r, true));
     game_episode_begin(r->binding);
     e->reward = 0;
@@ -211,7 +219,7 @@ gb_error *env_retro_start_state(core *c, const char *path, uint8_t **out, size_t
     }
     script sc;
     GB_TRY(script_load(&sc, path));
-    core_reset(c);
+    if (core_frames_run(c) > 0) core_reset(c); /* a fresh core is at power-on already */
     for (int i = 0; i < sc.n_lines; i++) {
         core_set_buttons(c, sc.lines[i].buttons);
         for (uint32_t k = 0; k < sc.lines[i].frames; k++) core_run(c, false);
@@ -319,6 +327,7 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
     for (int i = 0; !err && i < g->n_states; i++)
         err = env_retro_start_state(r->core, g->states[i], &r->states[i], &r->state_sizes[i]);
     if (!err) err = game_bind(&r->binding, g, core_resolve, r->core);
+    r->binding_generation = core_memory_generation(r->core);
     if (err) {
         retro_close(&r->base);
         return err;
