@@ -53,7 +53,7 @@ static void test_solves(uint64_t seed)
 {
     train_config c = cartpole_config(seed);
     progress p = {-1, 0.0f, 0};
-    train_callbacks cb = {&p, NULL, on_update};
+    train_callbacks cb = {&p, NULL, NULL, on_update};
     train *t;
     REQUIRE_OK(train_create(&t, &c, make_cartpole, NULL, &cb));
     /* the schedule is for 100k steps; stop once solved to keep the suite quick */

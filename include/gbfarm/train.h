@@ -63,6 +63,9 @@ typedef struct train_callbacks {
     void *ctx;
     /* On env_index's worker thread as its episode ends: touch only per-env state. */
     void (*on_episode)(void *ctx, int env_index, const env_episode *ep);
+    /* On env_index's worker thread after each of its steps (the viewer watches env 0 with
+     * it), and once more there as the env closes (step NULL). Optional. */
+    void (*on_step)(void *ctx, int env_index, env *e, int action);
     /* On the main thread after each update; an error stops the run. */
     gb_error *(*on_update)(void *ctx, const train_stats *st);
 } train_callbacks;

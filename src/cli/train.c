@@ -17,7 +17,9 @@
 #include "gbfarm/monitor.h"
 #include "gbfarm/progress.h"
 #include "gbfarm/rundir.h"
+#include "gbfarm/state.h"
 #include "gbfarm/tensorboard.h"
+#include "gbfarm/viewer.h"
 #include "gbfarm/train.h"
 
 static void usage(FILE *to)
@@ -56,7 +58,12 @@ static void usage(FILE *to)
             "  --checkpoint-every N  write DIR/latest.safetensors every N updates (10)\n"
             "  --keep-every N        also keep DIR/update_<N>.safetensors every N updates\n"
             "                        (100; 0: never)\n"
-            "  --save FILE           also write the final checkpoint to FILE\n",
+            "  --save FILE           also write the final checkpoint to FILE\n"
+            "  --visualize           show env 0 in a window while all envs train (space:\n"
+            "                        pause the display, +/-: pace from real time to uncapped,\n"
+            "                        F12: save env 0's state into the run directory)\n"
+            "  --scale N             the window's zoom (3); --speed N: 1 real time (default),\n"
+            "                        2/4/8 faster, 0 uncapped\n",
             d.n_envs, (long long)d.total_steps, (unsigned long long)d.seed, d.rollout_steps,
             d.ppo.epochs, d.ppo.minibatches, d.lr, d.gamma, d.gae_lambda, d.ppo.clip_coef,
             d.ppo.vf_coef, d.ppo.ent_coef, d.ppo.max_grad_norm, d.ppo.adam_eps);
@@ -98,6 +105,7 @@ typedef struct run_options {
     const char *env_name, *save, *run_dir, *resume;
     double log_interval;
     int checkpoint_every, keep_every, envs_given, steps_given;
+    int visualize, scale, speed;
 } run_options;
 
 static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, game_args *game)
@@ -123,6 +131,12 @@ static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, g
             GB_TRY(arg_int(f, v, 1, 1 << 30, &o->checkpoint_every));
         } else if (!strcmp(f, "--keep-every")) {
             GB_TRY(arg_int(f, v, 0, 1 << 30, &o->keep_every));
+        } else if (!strcmp(f, "--scale")) {
+            GB_TRY(arg_int(f, v, 1, 16, &o->scale));
+        } else if (!strcmp(f, "--speed")) {
+            GB_TRY(arg_int(f, v, 0, 8, &o->speed));
+            if (o->speed & (o->speed - 1))
+                return gb_errorf("--speed: expected 0, 1, 2, 4 or 8, found %d", o->speed);
         } else if (!strcmp(f, "--trunk")) {
             if (!v || (strcmp(v, "shared") && strcmp(v, "separate")))
                 return gb_errorf("--trunk: expected 'shared' or 'separate', found '%s'",
@@ -177,7 +191,9 @@ static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, g
             c->ppo.adam_eps = (float)x;
         } else {
             used = 0;
-            if (!strcmp(f, "--no-anneal"))
+            if (!strcmp(f, "--visualize"))
+                o->visualize = 1;
+            else if (!strcmp(f, "--no-anneal"))
                 c->anneal_lr = 0;
             else if (!strcmp(f, "--no-clip-vloss"))
                 c->ppo.clip_vloss = 0;
@@ -206,12 +222,84 @@ typedef struct run {
     progress prog;
     int64_t frames0, steps0;
     double rollout_s, update_s, env_s, policy_s; /* totals over this process's updates */
+    /* --visualize: env 0's window, touched only on env 0's thread (errors read by main
+     * between rounds). */
+    const game_spec *game;
+    viewer *view;
+    gb_error *view_err;
+    bool view_done;
+    int64_t view_steps, view_episodes;
 } run;
 
 static void on_episode(void *ctx, int i, const env_episode *ep)
 {
     run *r = ctx;
     if (!r->monitor_errs[i]) r->monitor_errs[i] = monitor_episode(r->monitors[i], ep->ret, ep->length);
+}
+
+/* "A+RIGHT" for a button mask. */
+static void action_name(uint16_t mask, char *out, size_t n)
+{
+    static const char *names[12] = {"B", "Y", "SELECT", "START", "UP", "DOWN", "LEFT", "RIGHT",
+                                    "A", "X", "L", "R"};
+    size_t len = 0;
+    out[0] = '\0';
+    for (int b = 0; b < 12; b++)
+        if (mask & (1u << b)) len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s", len ? "+" : "", names[b]);
+}
+
+/* Env 0's thread, after each of its steps: the window. Pacing env 0 to real time makes the
+ * other envs wait for it at the barrier, and nothing more: they are never stopped mid-rollout. */
+static void on_step(void *ctx, int i, env *e, int action)
+{
+    run *r = ctx;
+    if (i != 0 || !r->o->visualize || r->view_done) return;
+    if (!e) { /* env 0 closes: so does its window */
+        viewer_close(r->view);
+        r->view = NULL;
+        return;
+    }
+    const core_frame *f = core_frame_get(env_retro_core(e));
+    if (!r->view) {
+        char title[256];
+        snprintf(title, sizeof title, "gbfarm %s env 0", r->game->name);
+        viewer_config vc = {title, (int)f->width, (int)f->height, r->o->scale, 0,
+                            r->o->speed, false};
+        r->view_err = gb_error_wrap(viewer_open(&r->view, &vc), "--visualize");
+        if (r->view_err) {
+            r->view_done = true;
+            return;
+        }
+    }
+    r->view_steps++;
+    char buttons[64];
+    action_name(r->game->actions[action], buttons, sizeof buttons);
+    viewer_overlay ov = {r->view_steps, r->view_episodes, e->episode.ret, e->reward, buttons,
+                         r->game->frame_skip};
+    viewer_events ev;
+    viewer_frame(r->view, f, &ov, &ev);
+    if (e->terminated || e->truncated) r->view_episodes++;
+    if (ev.save_state) {
+        core *c = env_retro_core(e);
+        size_t size = core_state_size(c);
+        uint8_t *buf = malloc(size ? size : 1);
+        char path[4200];
+        snprintf(path, sizeof path, "%s/env0-step%lld.state", r->dir, (long long)r->view_steps);
+        gb_error *err = buf ? core_save_state(c, buf, size) : gb_errorf("out of memory");
+        if (!err) err = state_write(path, buf, size);
+        free(buf);
+        if (err) {
+            fprintf(stderr, "gbfarm: F12: %s\n", gb_error_msg(err));
+            gb_error_free(err);
+        } else {
+            fprintf(stderr, "saved env 0's state: %s\n", path);
+        }
+    }
+    if (ev.closed) { /* stop viewing, not training */
+        viewer_close(r->view);
+        r->view = NULL;
+        r->view_done = true;
+    }
 }
 
 static progress_stats progress_of(const run *r, const train_stats *s, int64_t total)
@@ -224,6 +312,11 @@ static progress_stats progress_of(const run *r, const train_stats *s, int64_t to
 
 static gb_error *log_update(run *r, const train_stats *s, int64_t total)
 {
+    if (r->view_err) { /* env 0 could not open its window: say so and stop */
+        gb_error *e = r->view_err;
+        r->view_err = NULL;
+        return e;
+    }
     for (int i = 0; i < r->n_envs; i++)
         if (r->monitor_errs[i]) {
             gb_error *e = r->monitor_errs[i];
@@ -375,7 +468,7 @@ static void free_args(int argc, char **argv)
 
 static gb_error *train_main(int argc, char **argv)
 {
-    run_options o = {.log_interval = 10, .checkpoint_every = 10, .keep_every = 100};
+    run_options o = {.log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3, .speed = 1};
     train_config c = train_config_default();
     emulator emu = {0};
     game_args_init(&emu.args);
@@ -386,12 +479,13 @@ static gb_error *train_main(int argc, char **argv)
     char **run_argv = argv, **stored = NULL;
     const char *resume = o.resume;
     int64_t steps = c.total_steps;
+    int visualize = o.visualize, scale = o.scale, speed = o.speed;
     bool extend = o.steps_given;
     if (resume) {
         game_args_free(&emu.args);
         GB_TRY(resume_args(resume, &run_argc, &stored));
         run_argv = stored;
-        o = (run_options){.log_interval = 10, .checkpoint_every = 10, .keep_every = 100};
+        o = (run_options){.log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3, .speed = 1};
         c = train_config_default();
         game_args_init(&emu.args);
         gb_error *err = parse(run_argc, run_argv, &c, &o, &emu.args);
@@ -401,6 +495,7 @@ static gb_error *train_main(int argc, char **argv)
         }
         if (extend) c.total_steps = steps;
         o.run_dir = resume;
+        o.visualize = visualize, o.scale = scale, o.speed = speed; /* watching is not a setting */
     }
 
     env_make_fn make = NULL;
@@ -410,7 +505,12 @@ static gb_error *train_main(int argc, char **argv)
     /* One env per core by default: each env thread keeps one core busy. */
     if (!err && is_emulator && !o.envs_given) c.n_envs = (int)sysconf(_SC_NPROCESSORS_ONLN);
 
-    run r = {.o = &o, .n_envs = c.n_envs};
+    if (!err && o.visualize && !is_emulator)
+        err = gb_errorf("--visualize: shows an emulator env; %s has no screen", o.env_name);
+    if (!err && o.visualize && !viewer_available())
+        err = gb_errorf("--visualize: gbfarm was built without SDL2 (apt-get install libsdl2-dev, "
+                        "then rebuild)");
+    run r = {.o = &o, .n_envs = c.n_envs, .game = is_emulator ? emu.setup.game : NULL};
     char *default_dir = NULL;
     if (!err && !o.run_dir)
         err = rundir_default_path(&default_dir, "runs",
@@ -434,7 +534,7 @@ static gb_error *train_main(int argc, char **argv)
     if (!err) err = tb_open(&r.tb, r.dir);
 
     train *t = NULL;
-    train_callbacks cb = {&r, on_episode, NULL};
+    train_callbacks cb = {&r, on_episode, on_step, NULL};
     if (!err) err = train_create(&t, &c, make, ctx, &cb);
     if (!err && resume) {
         char path[4200];
@@ -481,6 +581,7 @@ static gb_error *train_main(int argc, char **argv)
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     train_free(t);
+    gb_error_free(r.view_err);
     gb_error *tb_err = tb_close(r.tb);
     if (!err) err = tb_err;
     else gb_error_free(tb_err);

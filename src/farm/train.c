@@ -125,6 +125,7 @@ static gb_error *worker_rollout(train *t, int i, train_worker *w)
         rb->actions[k] = action;
         t1 = now();
         GB_TRY(gb_error_wrap(env_step(w->e, action), "env %d: step", i));
+        if (t->cb.on_step) t->cb.on_step(t->cb.ctx, i, w->e, action);
         t2 = now();
         w->policy_seconds += t1 - t0;
         w->env_seconds += t2 - t1;
@@ -169,6 +170,7 @@ static void worker_work(void *ctx, int i)
         w->snap = NULL;
         break;
     case PHASE_CLOSE:
+        if (t->cb.on_step && w->e) t->cb.on_step(t->cb.ctx, i, NULL, -1);
         env_close(w->e);
         w->e = NULL;
         break;
