@@ -57,8 +57,11 @@ gb_error *viewer_open(viewer **out, const viewer_config *cfg)
                          cfg->width, cfg->height, cfg->scale);
     if (SDL_WasInit(SDL_INIT_VIDEO))
         return gb_errorf("viewer: a viewer is already open (one window per process)");
-    /* gbfarm handles SIGINT/SIGTERM itself; nearest-neighbour scaling keeps pixels sharp. */
+    /* gbfarm handles SIGINT/SIGTERM itself; nearest-neighbour scaling keeps pixels sharp. A
+     * 160x144 picture needs no GPU: the software renderer loads no GL/EGL driver (those fail on
+     * headless machines and leak at exit); SDL_RENDER_DRIVER in the environment still wins. */
     SDL_SetHint(SDL_HINT_NO_SIGNAL_HANDLERS, "1");
+    SDL_SetHint(SDL_HINT_RENDER_DRIVER, "software");
     SDL_SetHint(SDL_HINT_RENDER_SCALE_QUALITY, "0");
     if (SDL_Init(SDL_INIT_VIDEO) != 0) {
         gb_error *err = gb_errorf("viewer: cannot start SDL's video (%s): is a display "
