@@ -226,7 +226,7 @@ static void test_policy_load(const char *path)
     CHECK(p && p->n_params == want->n_params &&
           !memcmp(p->params, want->params, want->n_params * sizeof(float)));
     policy_free(p);
-    gb_error *err = policy_load(&p, env_retro_spec(r.game), 0, path); /* default width 512 */
+    gb_error *err = policy_load(&p, env_retro_spec(r.game), 32, path); /* the wrong width */
     CHECK(err && strstr(gb_error_msg(err), "--hidden"));
     if (err) fprintf(stderr, "(expected) %s\n", gb_error_msg(err));
     gb_error_free(err);
@@ -270,7 +270,7 @@ static void test_play_command(const char *checkpoint)
     CHECKF(rc == 0 && strstr(out, "episode 1: return"), "play --checkpoint: rc %d: %s", rc, out);
     snprintf(cmd, sizeof cmd,
              "SDL_VIDEODRIVER=dummy " GBFARM_BIN " play --game " GAME
-             " --checkpoint %s --frames 10 2>&1",
+             " --checkpoint %s --hidden 32 --frames 10 2>&1",
              checkpoint);
     rc = run_command(cmd, out, sizeof out);
     CHECKF(rc == 1 && strstr(out, "--hidden") && strchr(out, '\n') == out + strlen(out) - 1,
