@@ -90,7 +90,12 @@ typedef struct game_binding game_binding; /* one per env */
 /* Resolves every variable, once (a "bits" range in one call); an address no region covers is an
  * error naming the file, the variable and the address. The binding points into spec, which must
  * outlive it; a spec is read-only after load, so env threads may share one, one binding each.
- * game_bind takes the first baseline itself (as game_episode_begin). */
+ * game_bind takes the first baseline itself (as game_episode_begin).
+ *
+ * Pointer variables ("pointer" + "offset" in game.json): bind resolves the pointer's own 4 bytes;
+ * the binding keeps resolve and ctx (which must outlive it) and, at each read, resolves the
+ * target (pointer value + offset) again when the pointer's value changed since the last read. A
+ * target that does not resolve (NULL pointer, address outside RAM) reads as 0. */
 gb_error *game_bind(game_binding **out, const game_spec *spec, game_resolve_fn resolve, void *ctx);
 void game_unbind(game_binding *b);
 
@@ -98,9 +103,12 @@ void game_unbind(game_binding *b);
 void game_episode_begin(game_binding *b);
 /* Call after each step: the step's reward (from the reward terms, against the values at the
  * previous call) and whether the done condition holds now. Loads only, no allocation, except
- * that the explore term's set of seen tuples doubles when 3/4 full. */
+ * that the explore term's set of seen tuples doubles when 3/4 full, and that a pointer variable
+ * whose pointer changed calls the resolver (whose error, if any, is built and freed). */
 float game_step(game_binding *b, bool *done);
-int64_t game_value(const game_binding *b, int index); /* current value, read from RAM now */
+/* Current value, read from RAM now (a pointer variable may update the binding's cache, so a
+ * binding must not be read by two threads at once). */
+int64_t game_value(const game_binding *b, int index);
 
 /* What a binding remembers of the episode (previous values, explored tuples), for
  * checkpoints: a malloc'd blob, and its restore into a binding of the same spec. */

@@ -1,14 +1,28 @@
 /* Binding a spec's variables to one emulator's memory, and the per-step reward and done
  * computed from them. A step reads only the variables some term uses, through pointers
- * resolved once at bind time; the explore term is the only one that hashes. */
+ * resolved once at bind time; the explore term is the only one that hashes.
+ *
+ * Pointer variables: the pointer's own 4 bytes resolve at bind time; its target moves with the
+ * game, so each read loads the pointer and, only when its value differs from the last one seen,
+ * asks the resolver again (kept in the binding for that). A target that does not resolve (a NULL
+ * pointer, an address outside the core's RAM) reads as 0 until the pointer changes. */
 #include <stdlib.h>
 #include <string.h>
 
 #include "vars.h"
 
+typedef struct pointer_cache {
+    const uint8_t *src; /* host address of the pointer's 4 bytes */
+    uint32_t value;     /* the pointer value ptr[] was resolved for */
+    bool known;         /* value (and ptr[]) are valid */
+} pointer_cache;
+
 struct game_binding {
     const game_vars *gv;
-    const uint8_t **ptr; /* per variable, host address of its first byte */
+    game_resolve_fn resolve; /* kept for pointer variables, whose targets resolve at step time */
+    void *ctx;
+    const uint8_t **ptr; /* per variable, host address of its first byte (NULL: reads 0) */
+    pointer_cache *pc;   /* per variable; used by pointer variables only */
     int64_t *cur, *prev; /* per variable: values at this step and the previous one */
     int *live;           /* variables some reward / done / explore term reads */
     int n_live;
@@ -20,6 +34,7 @@ struct game_binding {
 
 static int64_t read_var(const game_var *v, const uint8_t *p)
 {
+    if (!p) return 0; /* a pointer variable whose target does not resolve */
     if (v->bits) {
         int64_t n = 0;
         for (uint32_t i = 0; i < v->length; i++) n += __builtin_popcount(p[i]);
@@ -27,6 +42,39 @@ static int64_t read_var(const game_var *v, const uint8_t *p)
     }
     /* stable-retro masks the decoded value, not the raw bytes */
     return (int64_t)((uint64_t)game_decode(&v->type, p) & v->mask);
+}
+
+/* The host address of a pointer variable's target for pointer value `value`, or NULL. A failed
+ * resolve builds an error that is dropped at once: that happens only when the pointer changes. */
+static const uint8_t *resolve_target(const game_binding *b, const game_var *v, uint32_t value)
+{
+    uint64_t address = (uint64_t)value + v->offset;
+    if (!value || address + v->length > (uint64_t)UINT32_MAX + 1) return NULL;
+    uint8_t *p = NULL;
+    gb_error *err = b->resolve(b->ctx, (uint32_t)address, v->length, &p);
+    if (err) {
+        gb_error_free(err);
+        return NULL;
+    }
+    return p;
+}
+
+/* The host address variable i reads now: fixed, or for a pointer variable its target for the
+ * pointer's current value (re-resolved only when that value changed). */
+static const uint8_t *var_ptr(game_binding *b, int i)
+{
+    const game_var *v = &b->gv->vars[i];
+    if (!v->pointer) return b->ptr[i];
+    pointer_cache *c = &b->pc[i];
+    const uint8_t *s = c->src;
+    uint32_t value = (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 |
+                     (uint32_t)s[3] << 24;
+    if (!c->known || value != c->value) {
+        c->value = value;
+        c->known = true;
+        b->ptr[i] = resolve_target(b, v, value);
+    }
+    return b->ptr[i];
 }
 
 static void mark_node(const game_done_node *node, bool *used)
@@ -44,7 +92,10 @@ gb_error *game_bind(game_binding **out, const game_spec *spec, game_resolve_fn r
     bool *used = calloc((size_t)n + 1, sizeof *used);
     if (b) {
         b->gv = gv;
+        b->resolve = resolve;
+        b->ctx = ctx;
         b->ptr = calloc((size_t)n + 1, sizeof *b->ptr);
+        b->pc = calloc((size_t)n + 1, sizeof *b->pc);
         b->cur = calloc((size_t)n + 1, sizeof *b->cur);
         b->prev = calloc((size_t)n + 1, sizeof *b->prev);
         b->live = calloc((size_t)n + 1, sizeof *b->live);
@@ -53,7 +104,7 @@ gb_error *game_bind(game_binding **out, const game_spec *spec, game_resolve_fn r
             b->seen = calloc(b->seen_cap, sizeof *b->seen);
         }
     }
-    if (!b || !used || !b->ptr || !b->cur || !b->prev || !b->live ||
+    if (!b || !used || !b->ptr || !b->pc || !b->cur || !b->prev || !b->live ||
         (gv->n_explore_vars && !b->seen)) {
         free(used);
         game_unbind(b);
@@ -63,15 +114,21 @@ gb_error *game_bind(game_binding **out, const game_spec *spec, game_resolve_fn r
     for (int i = 0; i < n; i++) {
         const game_var *v = &gv->vars[i];
         uint8_t *p = NULL;
-        gb_error *err = resolve(ctx, v->address, v->length, &p);
+        /* a pointer variable: its pointer's 4 bytes here; the target at each read */
+        uint32_t length = v->pointer ? 4 : v->length;
+        gb_error *err = resolve(ctx, v->address, length, &p);
         if (!err && !p) err = gb_errorf("the resolver returned no memory");
         if (err) {
             free(used);
             game_unbind(b);
-            return gb_error_wrap(err, "%s: info.%s: address 0x%X (%u bytes) is not mapped",
-                                 gv->info_file, v->name, v->address, v->length);
+            return gb_error_wrap(err, "%s: info.%s: %s 0x%X (%u bytes) is not mapped",
+                                 gv->info_file, v->name, v->pointer ? "pointer" : "address",
+                                 v->address, length);
         }
-        b->ptr[i] = p;
+        if (v->pointer)
+            b->pc[i].src = p;
+        else
+            b->ptr[i] = p;
     }
 
     for (int i = 0; i < gv->n_reward_terms; i++) used[gv->reward_terms[i].var] = true;
@@ -90,6 +147,7 @@ void game_unbind(game_binding *b)
 {
     if (!b) return;
     free(b->ptr);
+    free(b->pc);
     free(b->cur);
     free(b->prev);
     free(b->live);
@@ -153,7 +211,7 @@ static void read_live(game_binding *b)
     const game_vars *gv = b->gv;
     for (int k = 0; k < b->n_live; k++) {
         int i = b->live[k];
-        b->cur[i] = read_var(&gv->vars[i], b->ptr[i]);
+        b->cur[i] = read_var(&gv->vars[i], var_ptr(b, i));
     }
 }
 
@@ -223,7 +281,9 @@ float game_step(game_binding *b, bool *done)
 int64_t game_value(const game_binding *b, int index)
 {
     if (index < 0 || index >= b->gv->n_vars) return 0;
-    return read_var(&b->gv->vars[index], b->ptr[index]);
+    /* a binding is never shared between threads; a pointer variable updates its cache */
+    game_binding *m = (game_binding *)b;
+    return read_var(&b->gv->vars[index], var_ptr(m, index));
 }
 
 int64_t game_explored(const game_binding *b)

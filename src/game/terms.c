@@ -116,7 +116,8 @@ gb_error *game_parse_info(game_vars *gv, const char *file, const json_t *info, b
     size_t n = json_object_size(info);
     gv->vars = calloc(n ? n : 1, sizeof *gv->vars);
     if (!gv->vars) return gb_errorf("%s: out of memory", file);
-    static const char *const allowed[] = {"address", "type", "mask", "end", NULL};
+    static const char *const allowed[] = {"address", "pointer", "offset", "type",
+                                          "mask",    "end",     NULL};
     const char *name;
     json_t *obj;
     json_object_foreach((json_t *)info, name, obj)
@@ -128,10 +129,38 @@ gb_error *game_parse_info(game_vars *gv, const char *file, const json_t *info, b
         game_var *v = &gv->vars[gv->n_vars];
         v->mask = UINT64_MAX;
 
+        /* Either a fixed address, or a pointer (its own bus address) plus an offset. */
         const json_t *address = json_object_get(obj, "address");
-        snprintf(sub, sizeof sub, "%s.address", key);
-        if (!address) return game_missing_key(file, sub, "the variable's bus address");
-        GB_TRY(game_read_u32(file, sub, address, &v->address));
+        const json_t *pointer = json_object_get(obj, "pointer");
+        const json_t *offset = json_object_get(obj, "offset");
+        if (address && pointer)
+            return gb_errorf("%s: %s: expected either \"address\" or \"pointer\", found both", file,
+                             key);
+        if (pointer) {
+            snprintf(sub, sizeof sub, "%s.pointer", key);
+            GB_TRY(game_read_u32(file, sub, pointer, &v->address));
+            if ((uint64_t)v->address + 4 > (uint64_t)UINT32_MAX + 1)
+                return gb_errorf("%s: %s: expected a 4-byte pointer below 2^32, found address 0x%X",
+                                 file, sub, v->address);
+            v->pointer = true;
+            if (offset) {
+                snprintf(sub, sizeof sub, "%s.offset", key);
+                GB_TRY(game_read_u32(file, sub, offset, &v->offset));
+            }
+        } else {
+            snprintf(sub, sizeof sub, "%s.address", key);
+            if (!address)
+                return game_missing_key(file, sub,
+                                        "the variable's bus address (or \"pointer\" and \"offset\")");
+            GB_TRY(game_read_u32(file, sub, address, &v->address));
+            if (offset)
+                return gb_errorf("%s: %s.offset: expected no offset (only pointer variables have "
+                                 "one), found one",
+                                 file, key);
+        }
+        /* where the value starts: an address, or for a pointer variable an offset */
+        uint32_t start = v->pointer ? v->offset : v->address;
+        const char *start_name = v->pointer ? "offset" : "address";
 
         const json_t *type = json_object_get(obj, "type");
         snprintf(sub, sizeof sub, "%s.type", key);
@@ -142,18 +171,21 @@ gb_error *game_parse_info(game_vars *gv, const char *file, const json_t *info, b
         const json_t *mask = json_object_get(obj, "mask");
         if (!strcmp(json_string_value(type), "bits")) {
             snprintf(sub, sizeof sub, "%s.end", key);
-            if (!end) return game_missing_key(file, sub, "the range's end address (exclusive)");
+            if (!end)
+                return game_missing_key(file, sub,
+                                        v->pointer ? "the range's end offset (exclusive)"
+                                                   : "the range's end address (exclusive)");
             uint32_t e;
             GB_TRY(game_read_u32(file, sub, end, &e));
-            if (e <= v->address || e - v->address > (1u << 20))
-                return gb_errorf("%s: %s: expected an end address above address 0x%X and at most "
+            if (e <= start || e - start > (1u << 20))
+                return gb_errorf("%s: %s: expected an end %s above %s 0x%X and at most "
                                  "1 MiB past it, found 0x%X",
-                                 file, sub, v->address, e);
+                                 file, sub, start_name, start_name, start, e);
             if (mask)
                 return gb_errorf("%s: %s.mask: expected no mask on a \"bits\" range, found one",
                                  file, key);
             v->bits = true;
-            v->length = e - v->address;
+            v->length = e - start;
         } else {
             gb_error *err = game_parse_type(json_string_value(type), &v->type);
             if (err) return gb_error_wrap(err, "%s: %s", file, sub);
@@ -162,10 +194,10 @@ gb_error *game_parse_info(game_vars *gv, const char *file, const json_t *info, b
                                  "one), found one with type \"%s\"",
                                  file, key, json_string_value(type));
             v->length = v->type.size;
-            if ((uint64_t)v->address + v->length > (uint64_t)UINT32_MAX + 1)
-                return gb_errorf("%s: %s.address: expected %u bytes to fit below 2^32, found "
-                                 "address 0x%X",
-                                 file, key, v->length, v->address);
+            if ((uint64_t)start + v->length > (uint64_t)UINT32_MAX + 1)
+                return gb_errorf("%s: %s.%s: expected %u bytes to fit below 2^32, found "
+                                 "%s 0x%X",
+                                 file, key, start_name, v->length, start_name, start);
             if (mask) {
                 snprintf(sub, sizeof sub, "%s.mask", key);
                 GB_TRY(game_read_mask(file, sub, mask, &v->mask));

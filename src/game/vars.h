@@ -9,9 +9,12 @@
 
 typedef struct game_var {
     char *name;
-    uint32_t address;
-    uint32_t length; /* bytes resolved: type.size, or end - address for a range */
-    bool bits;       /* range variable: popcount over [address, address + length) */
+    uint32_t address; /* the value's bus address; for a pointer variable, the pointer's */
+    uint32_t length;  /* bytes resolved: type.size, or end - address (end - offset) for a range */
+    bool bits;        /* range variable: popcount over [address, address + length) */
+    bool pointer;     /* pointer variable: the value is at (little-endian u32 at address) + offset,
+                       * resolved again whenever the pointer's value changes */
+    uint32_t offset;  /* pointer variables only */
     game_type type;
     uint64_t mask; /* ANDed with the decoded value; all ones when none */
 } game_var;
