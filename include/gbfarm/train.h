@@ -32,6 +32,9 @@ typedef struct train_config {
     int shared_trunk;    /* -1: the network's default (CNN shared, MLP separate), 0 or 1 */
     int hidden;          /* 0: the network's default (CNN 512, MLP 64) */
     int blas_threads;    /* BLAS threads for the update; 0: every core */
+    /* The watchdog: a round in which an env makes no progress (no step, no reset) for this
+     * many seconds fails with an error and leaves the farm stuck (train_stuck_env); 0: off. */
+    double watchdog_seconds; /* 120 */
 } train_config;
 
 train_config train_config_default(void);
@@ -95,5 +98,14 @@ policy *train_policy(train *t);
 const train_config *train_get_config(const train *t);
 gb_error *train_save(train *t, const char *path);
 gb_error *train_load(train *t, const char *path);
+
+/* After the watchdog fired: the env that made no progress, else -1. The stuck thread cannot
+ * be joined, so the train is done for: train_save still writes the learner (weights,
+ * optimizer, counters, RNGs) without env snapshots, and train_free leaves the farm and
+ * everything its threads may touch allocated, for the process to exit. */
+int train_stuck_env(const train *t);
+/* How many envs the last train_load restored from snapshots: 0 after a checkpoint written
+ * without them (a watchdog's), whose envs start fresh episodes. */
+int train_restored_envs(const train *t);
 
 #endif

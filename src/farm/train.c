@@ -1,6 +1,7 @@
 #include "gbfarm/train.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,8 @@ train_config train_config_default(void)
                           .seed = 1,
                           .shared_trunk = -1,
                           .hidden = 0,
-                          .blas_threads = 0};
+                          .blas_threads = 0,
+                          .watchdog_seconds = 120};
 }
 
 typedef enum train_phase {
@@ -67,6 +69,8 @@ struct train {
     float last_returns[20]; /* ring of the last 20 episode returns */
     int n_last;
     double t_start;
+    int stuck_env;     /* the env the watchdog found stuck, or -1: no more rounds then */
+    int restored_envs; /* by the last train_load */
 };
 
 static double now(void)
@@ -88,6 +92,7 @@ static uint64_t env_seed(uint64_t seed)
 static gb_error *worker_create(train *t, int i, train_worker *w)
 {
     GB_TRY(t->make(t->make_ctx, i, env_seed(t->cfg.seed), &w->e));
+    farm_progress(t->farm, i);
     w->obs = calloc(1, env_obs_bytes(&w->e->spec));
     if (!w->obs) return gb_errorf("train: env %d: out of memory for its observation", i);
     w->e->obs = w->obs;
@@ -125,6 +130,7 @@ static gb_error *worker_rollout(train *t, int i, train_worker *w)
         rb->actions[k] = action;
         t1 = now();
         GB_TRY(gb_error_wrap(env_step(w->e, action), "env %d: step", i));
+        farm_progress(t->farm, i);
         if (t->cb.on_step) t->cb.on_step(t->cb.ctx, i, w->e, action);
         t2 = now();
         w->policy_seconds += t1 - t0;
@@ -139,6 +145,7 @@ static gb_error *worker_rollout(train *t, int i, train_worker *w)
         if (rb->ends[k]) {
             GB_TRY(record_episode(t, i, w));
             GB_TRY(gb_error_wrap(env_reset(w->e), "env %d: reset", i));
+            farm_progress(t->farm, i);
         }
     }
     rb->last_values[i] = policy_value(t->pol, w->work, w->obs);
@@ -189,6 +196,27 @@ static gb_error *take_worker_error(train *t)
     return NULL;
 }
 
+static const char *phase_name(train_phase p)
+{
+    static const char *names[] = {"making its env", "a rollout", "a snapshot", "a restore",
+                                  "closing its env"};
+    return names[p];
+}
+
+/* One round of the current phase under the watchdog. */
+static gb_error *run_round(train *t)
+{
+    if (t->stuck_env >= 0)
+        return gb_errorf("train: env %d is stuck: no more rounds can run", t->stuck_env);
+    int stuck = farm_round_watch(t->farm, t->cfg.watchdog_seconds);
+    if (stuck < 0) return NULL;
+    t->stuck_env = stuck;
+    return gb_errorf("env %d made no progress for %g s during %s (update %lld); its thread is "
+                     "left behind",
+                     stuck, t->cfg.watchdog_seconds, phase_name(t->phase),
+                     (long long)t->update + 1);
+}
+
 static gb_error *check_config(const train_config *c)
 {
     if (c->n_envs < 1 || c->n_envs > 4096)
@@ -203,6 +231,8 @@ static gb_error *check_config(const train_config *c)
         return gb_errorf("train: --minibatches must be in [1, %lld], got %d", (long long)batch,
                          c->ppo.minibatches);
     if (c->ppo.epochs < 1) return gb_errorf("train: --epochs must be >= 1, got %d", c->ppo.epochs);
+    if (!(c->watchdog_seconds >= 0))
+        return gb_errorf("train: --watchdog must be >= 0 seconds, got %g", c->watchdog_seconds);
     return NULL;
 }
 
@@ -214,6 +244,7 @@ gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, v
     train *t = calloc(1, sizeof *t);
     if (!t) return gb_errorf("train: out of memory");
     t->cfg = *cfg;
+    t->stuck_env = -1;
     t->make = make;
     t->make_ctx = make_ctx;
     if (cb) t->cb = *cb;
@@ -231,8 +262,8 @@ gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, v
         return err;
     }
     t->phase = PHASE_CREATE;
-    farm_round(t->farm);
-    err = take_worker_error(t);
+    err = run_round(t);
+    if (!err) err = take_worker_error(t);
     for (int i = 0; !err && i < cfg->n_envs; i++) {
         env_spec a = t->workers[0].e->spec, b = t->workers[i].e->spec;
         if (memcmp(&a, &b, sizeof a))
@@ -288,7 +319,7 @@ gb_error *train_iteration(train *t, train_stats *st)
 
     nn_set_threads(1); /* env threads run single-threaded kernels */
     t->phase = PHASE_ROLLOUT;
-    farm_round(t->farm);
+    GB_TRY(run_round(t));
     GB_TRY(take_worker_error(t));
     GB_TRY(gather_episodes(t));
     double t1 = now();
@@ -352,9 +383,19 @@ const train_config *train_get_config(const train *t)
     return &t->cfg;
 }
 
+int train_stuck_env(const train *t)
+{
+    return t->stuck_env;
+}
+int train_restored_envs(const train *t)
+{
+    return t->restored_envs;
+}
+
 void train_free(train *t)
 {
     if (!t) return;
+    if (t->stuck_env >= 0) return; /* a stuck thread may still use any of it: the process exits */
     if (t->farm) {
         t->phase = PHASE_CLOSE; /* envs close on the threads that made them */
         farm_round(t->farm);
@@ -428,8 +469,11 @@ static gb_error *checkpoint_views(const train *t, checkpoint *c)
     c->counters[3] = t->total_episodes;
     c->st[n++] = (st_tensor){"train.counters", ST_I64, 1, {4}, c->counters};
     for (int i = 0; i < n_envs; i++) {
-        c->rngs[2 * i] = t->workers[i].rng.state;
-        c->rngs[2 * i + 1] = t->workers[i].rng.inc;
+        rng r;
+        if (i == t->stuck_env) rng_seed(&r, t->cfg.seed, (uint64_t)i); /* its thread owns it */
+        else r = t->workers[i].rng;
+        c->rngs[2 * i] = r.state;
+        c->rngs[2 * i + 1] = r.inc;
     }
     c->rngs[2 * n_envs] = t->opt->shuffle_rng.state;
     c->rngs[2 * n_envs + 1] = t->opt->shuffle_rng.inc;
@@ -442,9 +486,13 @@ static gb_error *checkpoint_views(const train *t, checkpoint *c)
 
 gb_error *train_save(train *t, const char *path)
 {
-    t->phase = PHASE_SNAPSHOT;
-    farm_round(t->farm);
-    gb_error *err = take_worker_error(t);
+    /* With an env stuck no round runs: the learner alone, without env snapshots. */
+    gb_error *err = NULL;
+    if (t->stuck_env < 0) {
+        t->phase = PHASE_SNAPSHOT;
+        err = run_round(t);
+        if (!err) err = take_worker_error(t);
+    }
     checkpoint c = {0};
     if (!err) err = checkpoint_views(t, &c);
     for (int i = 0; !err && i < t->cfg.n_envs; i++)
@@ -486,16 +534,20 @@ gb_error *train_load(train *t, const char *path)
         t->opt->shuffle_rng.state = c.rngs[2 * t->cfg.n_envs];
         t->opt->shuffle_rng.inc = c.rngs[2 * t->cfg.n_envs + 1];
     }
-    /* Env snapshots go back on the envs' own threads. */
-    for (int i = 0; !err && i < t->cfg.n_envs; i++) {
+    /* Env snapshots go back on the envs' own threads. A checkpoint holding only the learner
+     * (the watchdog's) has none: the envs keep the fresh episodes they started with. */
+    bool snapshots = safetensors_count(f) > c.n;
+    t->restored_envs = 0;
+    for (int i = 0; !err && snapshots && i < t->cfg.n_envs; i++) {
         train_worker *w = &t->workers[i];
         if (!w->e->ops->restore) continue;
         err = safetensors_blob(f, c.names[i], &w->snap, &w->snap_size);
+        t->restored_envs++;
     }
-    if (!err) {
+    if (!err && t->restored_envs > 0) {
         t->phase = PHASE_RESTORE;
-        farm_round(t->farm);
-        err = take_worker_error(t);
+        err = run_round(t);
+        if (!err) err = take_worker_error(t);
     }
     checkpoint_free(&c);
     safetensors_free(f);
