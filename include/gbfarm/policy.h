@@ -22,12 +22,18 @@ typedef enum policy_activation {
     POLICY_ACT_TANH
 } policy_activation;
 
+typedef enum policy_cnn {
+    POLICY_CNN_NATURE, /* Mnih et al. 2015: 32x8x8/4, 64x4x4/2, 64x3x3/1, fc 512 */
+    POLICY_CNN_SMALL,  /* Mnih et al. 2013: 16x8x8/4, 32x4x4/2, fc 256 — a third of the work */
+} policy_cnn;
+
 typedef struct policy_config {
     env_spec spec;         /* ENV_OBS_U8 → CNN, ENV_OBS_F32 → MLP */
     int shared_trunk;      /* 1: one trunk feeds both heads (CleanRL Atari); 0: actor and critic */
     int hidden;            /* MLP width (64) or the CNN's fully-connected width (512) */
     int mlp_layers;        /* hidden layers of the MLP (2) */
     policy_activation act; /* MLP activation (tanh); the CNN uses ReLU */
+    policy_cnn cnn;        /* the screen trunk */
 } policy_config;
 
 /* CleanRL's choices: CNN shared, 512, ReLU; MLP separate, 2 × 64, tanh. */

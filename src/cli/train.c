@@ -49,7 +49,9 @@ static void usage(FILE *to)
             "  --adam-eps X          Adam epsilon (%g)\n"
             "  --trunk shared|separate  one trunk for actor and critic, or one each\n"
             "                        (default: shared for screens, separate for vectors)\n"
-            "  --hidden N            MLP width / CNN fc width (default: 64 / 512)\n"
+            "  --hidden N            MLP width / CNN fc width (default: 64 / 512, small CNN 256)\n"
+            "  --cnn nature|small    screen network: Nature DQN (default) or the smaller 2013\n"
+            "                        DQN (two conv layers, a third of the work)\n"
             "  --blas-threads N      BLAS threads during the update (0 = all cores)\n"
             "  --log-interval S      seconds between progress lines when not on a terminal (10)\n"
             "  --run-dir DIR         where the run's files go (default: runs/<game>-<time>-<seed>)\n"
@@ -137,6 +139,10 @@ static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, g
             GB_TRY(arg_int(f, v, 0, 8, &o->speed));
             if (o->speed & (o->speed - 1))
                 return gb_errorf("--speed: expected 0, 1, 2, 4 or 8, found %d", o->speed);
+        } else if (!strcmp(f, "--cnn")) {
+            if (!v || (strcmp(v, "nature") && strcmp(v, "small")))
+                return gb_errorf("--cnn: expected 'nature' or 'small', found '%s'", v ? v : "nothing");
+            c->cnn = !strcmp(v, "small") ? POLICY_CNN_SMALL : POLICY_CNN_NATURE;
         } else if (!strcmp(f, "--trunk")) {
             if (!v || (strcmp(v, "shared") && strcmp(v, "separate")))
                 return gb_errorf("--trunk: expected 'shared' or 'separate', found '%s'",
@@ -430,6 +436,7 @@ static json_t *config_json(const train_config *c, const run_options *o, const em
 #undef REAL
     json_object_set_new(j, "trunk", json_string(c->shared_trunk < 0 ? "default" : c->shared_trunk ? "shared" : "separate"));
     json_object_set_new(j, "hidden", json_integer(c->hidden));
+    json_object_set_new(j, "cnn", json_string(c->cnn == POLICY_CNN_SMALL ? "small" : "nature"));
     json_object_set_new(j, "blas_threads", json_integer(c->blas_threads));
     json_object_set_new(j, "checkpoint_every", json_integer(o->checkpoint_every));
     json_object_set_new(j, "keep_every", json_integer(o->keep_every));

@@ -130,8 +130,8 @@ static gb_error *worker_rollout(train *t, int i, train_worker *w)
         rb->actions[k] = action;
         t1 = now();
         GB_TRY(gb_error_wrap(env_step(w->e, action), "env %d: step", i));
-        farm_progress(t->farm, i);
         if (t->cb.on_step) t->cb.on_step(t->cb.ctx, i, w->e, action);
+        farm_progress(t->farm, i);
         t2 = now();
         w->policy_seconds += t1 - t0;
         w->env_seconds += t2 - t1;
@@ -273,6 +273,8 @@ gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, v
         t->spec = t->workers[0].e->spec;
         policy_config pc = policy_config_default(t->spec);
         if (cfg->shared_trunk >= 0) pc.shared_trunk = cfg->shared_trunk;
+        pc.cnn = (policy_cnn)cfg->cnn;
+        if (pc.cnn == POLICY_CNN_SMALL && pc.spec.obs_type == ENV_OBS_U8) pc.hidden = 256;
         if (cfg->hidden > 0) pc.hidden = cfg->hidden;
         err = policy_create(&t->pol, &pc, cfg->seed);
     }
@@ -499,13 +501,16 @@ gb_error *train_save(train *t, const char *path)
         if (t->workers[i].snap)
             c.st[c.n++] = (st_tensor){c.names[i], ST_U8, 1, {(int64_t)t->workers[i].snap_size},
                                       t->workers[i].snap};
-    char envs[32], seed[32], trunk[8];
+    char envs[32], seed[32], trunk[8], hidden[16];
     snprintf(envs, sizeof envs, "%d", t->cfg.n_envs);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->cfg.seed);
     snprintf(trunk, sizeof trunk, "%d", t->pol->cfg.shared_trunk);
-    const char *meta[] = {"format", "gbfarm-learner", "version", GBFARM_VERSION, "n_envs",
-                          envs,     "seed",           seed,      "shared_trunk", trunk};
-    if (!err) err = safetensors_write(path, c.st, c.n, meta, 5);
+    snprintf(hidden, sizeof hidden, "%d", t->pol->cfg.hidden);
+    const char *meta[] = {"format", "gbfarm-learner", "version", GBFARM_VERSION,
+                          "n_envs", envs,             "seed",    seed,
+                          "shared_trunk", trunk,      "hidden",  hidden,
+                          "cnn", t->pol->cfg.cnn == POLICY_CNN_SMALL ? "small" : "nature"};
+    if (!err) err = safetensors_write(path, c.st, c.n, meta, 7);
     for (int i = 0; i < t->cfg.n_envs; i++) {
         free(t->workers[i].snap);
         t->workers[i].snap = NULL;

@@ -64,13 +64,17 @@ static gb_error *build_trunk(policy *p, policy_trunk *t, const char *name)
     t->n = 0;
     char prefix[24];
     if (s->obs_type == ENV_OBS_U8) {
-        /* Nature DQN: 32×8×8/4, 64×4×4/2, 64×3×3/1, fc hidden; ReLU throughout. */
-        static const int oc[3] = {32, 64, 64}, k[3] = {8, 4, 3}, st[3] = {4, 2, 1};
+        /* Nature DQN: 32×8×8/4, 64×4×4/2, 64×3×3/1, fc hidden; or the 2013 DQN's first two
+         * layers, 16×8×8/4, 32×4×4/2; ReLU throughout. */
+        static const int nature_oc[3] = {32, 64, 64}, small_oc[2] = {16, 32};
+        static const int k[3] = {8, 4, 3}, st[3] = {4, 2, 1};
+        const int *oc = c->cnn == POLICY_CNN_SMALL ? small_oc : nature_oc;
+        int n_conv = c->cnn == POLICY_CNN_SMALL ? 2 : 3;
         int ch = s->obs_c, h = s->obs_h, w = s->obs_w;
-        for (int i = 0; i < 3; i++) {
+        for (int i = 0; i < n_conv; i++) {
             int oh = (h - k[i]) / st[i] + 1, ow = (w - k[i]) / st[i] + 1;
             if (h < k[i] || w < k[i] || oh < 1 || ow < 1)
-                return gb_errorf("policy: screen %dx%d is too small for the Nature CNN "
+                return gb_errorf("policy: screen %dx%d is too small for the CNN "
                                  "(layer %d needs at least %dx%d)",
                                  s->obs_w, s->obs_h, i + 1, k[i], k[i]);
             t->layers[t->n++] = (policy_layer){

@@ -1,5 +1,6 @@
 #include "gbfarm/policy_load.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "gbfarm/safetensors.h"
@@ -12,6 +13,10 @@ gb_error *policy_load(policy **out, env_spec spec, int hidden, const char *path)
     policy_config cfg = policy_config_default(spec);
     const char *trunk = safetensors_meta(f, "shared_trunk");
     if (trunk) cfg.shared_trunk = !strcmp(trunk, "1");
+    /* The architecture the checkpoint records; an explicit --hidden wins. */
+    const char *cnn = safetensors_meta(f, "cnn"), *width = safetensors_meta(f, "hidden");
+    if (cnn && !strcmp(cnn, "small")) cfg.cnn = POLICY_CNN_SMALL;
+    if (width && atoi(width) > 0) cfg.hidden = atoi(width);
     if (hidden > 0) cfg.hidden = hidden;
     policy *p;
     gb_error *err = policy_create(&p, &cfg, 0);
