@@ -26,6 +26,8 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg);
 /* The env's core, for tools that look inside (viewer, state tools, tests). */
 core *env_retro_core(env *e);
 const game_binding *env_retro_binding(env *e);
+/* The start state the env's last reset loaded (NULL before one); safe from any thread. */
+const char *env_retro_last_state(env *e);
 
 /* Makes a start state's bytes: reads a .state file (and loads it, to check it fits the
  * core), or plays any other file as an input script from power-on and saves the result. */

@@ -61,6 +61,8 @@ static void usage(FILE *to)
             "  --keep-every N        also keep DIR/update_<N>.safetensors every N updates\n"
             "                        (100; 0: never)\n"
             "  --save FILE           also write the final checkpoint to FILE\n"
+            "  --watchdog S          stop, saving the learner, when an env makes no progress\n"
+            "                        for S seconds (a hung core; 120, 0 = off)\n"
             "  --visualize           show env 0 in a window while all envs train (space:\n"
             "                        pause the display, +/-: pace from real time to uncapped,\n"
             "                        F12: save env 0's state into the run directory)\n"
@@ -79,13 +81,16 @@ static gb_error *make_cartpole(void *ctx, int index, uint64_t seed, env **out)
 typedef struct emulator {
     game_args args;
     game_setup setup;
+    env **envs; /* by index, for the watchdog's message */
 } emulator;
 
 static gb_error *make_emulator(void *ctx, int index, uint64_t seed, env **out)
 {
     emulator *e = ctx;
     env_retro_config cfg = game_setup_env_config(&e->setup, &e->args, index, seed, NULL);
-    return env_retro_create(out, &cfg);
+    gb_error *err = env_retro_create(out, &cfg);
+    if (!err && e->envs) e->envs[index] = *out;
+    return err;
 }
 
 /* The one place an env factory is chosen: CartPole, or a game on a libretro core. */
@@ -164,6 +169,8 @@ static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, g
             GB_TRY(arg_int(f, v, 1, 1 << 20, &c->ppo.minibatches));
         } else if (!strcmp(f, "--hidden")) {
             GB_TRY(arg_int(f, v, 1, 1 << 16, &c->hidden));
+        } else if (!strcmp(f, "--watchdog")) {
+            GB_TRY(arg_double(f, v, 0.0, 1e9, &c->watchdog_seconds));
         } else if (!strcmp(f, "--blas-threads")) {
             GB_TRY(arg_int(f, v, 0, 1024, &c->blas_threads));
         } else if (!strcmp(f, "--log-interval")) {
@@ -216,6 +223,7 @@ static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, g
 /* ---- the run: directory, config.json, logs, checkpoints ---- */
 
 static volatile sig_atomic_t stop_requested;
+static bool watchdog_fired; /* a thread is stuck: exit without the usual teardown */
 static void on_stop_signal(int sig) { stop_requested = sig; }
 
 typedef struct run {
@@ -382,6 +390,37 @@ static gb_error *save_checkpoints(train *t, const run *r, int64_t update, bool f
     return NULL;
 }
 
+/* The watchdog fired: save the learner (no env snapshots can be taken) and say which env,
+ * core and start state hung. */
+static gb_error *on_watchdog(train *t, const run *r, const emulator *emu, bool is_emulator,
+                             gb_error *err)
+{
+    int i = train_stuck_env(t);
+    char what[4400] = "";
+    if (is_emulator) {
+        const char *core_name = strrchr(emu->setup.core, '/');
+        const char *state = emu->envs ? env_retro_last_state(emu->envs[i]) : NULL;
+        snprintf(what, sizeof what, " (core %s, start state %s)",
+                 core_name ? core_name + 1 : emu->setup.core,
+                 state ? state : "none loaded yet");
+    }
+    const char *msg = gb_error_msg(err), *rest = strstr(msg, "made no progress");
+    int len = rest ? (int)strcspn(rest, ";") : 0;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/latest.safetensors", r->dir);
+    gb_error *save = train_save(t, path);
+    gb_error *out =
+        save ? gb_errorf("env %d%s %.*s; the learner could not be saved: %s", i, what, len, rest,
+                         gb_error_msg(save))
+             : gb_errorf("env %d%s %.*s: saved the learner to %s (no env snapshots); gbfarm train "
+                         "--resume %s continues with fresh episodes",
+                         i, what, len, rest, path, r->dir);
+    gb_error_free(save);
+    gb_error_free(err);
+    watchdog_fired = true;
+    return out;
+}
+
 /* Every setting in force, and the command line that made them (what --resume replays). */
 static json_t *config_json(const train_config *c, const run_options *o, const emulator *emu,
                            bool is_emulator, int argc, char **argv)
@@ -438,6 +477,7 @@ static json_t *config_json(const train_config *c, const run_options *o, const em
     json_object_set_new(j, "hidden", json_integer(c->hidden));
     json_object_set_new(j, "cnn", json_string(c->cnn == POLICY_CNN_SMALL ? "small" : "nature"));
     json_object_set_new(j, "blas_threads", json_integer(c->blas_threads));
+    json_object_set_new(j, "watchdog", json_real(c->watchdog_seconds));
     json_object_set_new(j, "checkpoint_every", json_integer(o->checkpoint_every));
     json_object_set_new(j, "keep_every", json_integer(o->keep_every));
     return j;
@@ -542,11 +582,16 @@ static gb_error *train_main(int argc, char **argv)
 
     train *t = NULL;
     train_callbacks cb = {&r, on_episode, on_step, NULL};
+    if (!err && is_emulator && !(emu.envs = calloc((size_t)c.n_envs, sizeof *emu.envs)))
+        err = gb_errorf("train: out of memory");
     if (!err) err = train_create(&t, &c, make, ctx, &cb);
     if (!err && resume) {
         char path[4200];
         snprintf(path, sizeof path, "%s/latest.safetensors", r.dir);
         err = train_load(t, path);
+        if (!err && train_restored_envs(t) == 0)
+            printf("%s holds no env snapshots (the watchdog's checkpoint): the envs start fresh "
+                   "episodes\n", path);
     }
     if (!err) train_counts(t, &r.steps0, &r.frames0); /* rates count this process's work */
     if (!err) {
@@ -564,6 +609,7 @@ static gb_error *train_main(int argc, char **argv)
         if (!err) err = log_update(&r, &s, c.total_steps);
         if (!err) err = save_checkpoints(t, &r, s.update, train_finished(t) || stop_requested);
     }
+    if (err && t && train_stuck_env(t) >= 0) err = on_watchdog(t, &r, &emu, is_emulator, err);
     if (t && !err) {
         if (stop_requested) {
             progress_clear(&r.prog);
@@ -598,6 +644,7 @@ static gb_error *train_main(int argc, char **argv)
     }
     free(r.monitors);
     free(r.monitor_errs);
+    free(emu.envs);
     game_setup_close(&emu.setup);
     game_args_free(&emu.args);
     free_args(run_argc, stored);
@@ -612,6 +659,13 @@ int cmd_train(int argc, char **argv)
             printf("\nthe emulator env (default):\n%s", game_args_help);
             return 0;
         }
+    /* A write past RLIMIT_FSIZE fails with EFBIG (and is reported) instead of killing the run. */
+    signal(SIGXFSZ, SIG_IGN);
     gb_error *err = train_main(argc, argv);
-    return err ? cli_fail(err) : 0;
+    int status = err ? cli_fail(err) : 0;
+    if (watchdog_fired) { /* a stuck thread may be inside a core: no exit handlers */
+        fflush(NULL);
+        _exit(status);
+    }
+    return status;
 }

@@ -1,4 +1,5 @@
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -20,6 +21,8 @@ typedef struct retro_env {
     int width, height; /* the screen the observation expects */
     size_t plane;      /* bytes of one stacked screen */
     double episode_start;
+    /* The start state the last reset loaded, for a watchdog's message from another thread. */
+    _Atomic(const char *) last_state;
 } retro_env;
 
 static double now_seconds(void)
@@ -143,6 +146,7 @@ static gb_error *retro_reset(env *e)
 {
     retro_env *r = (retro_env *)e;
     int s = r->game->n_states > 1 ? (int)rng_below(&r->rng, (uint32_t)r->game->n_states) : 0;
+    atomic_store_explicit(&r->last_state, r->game->states[s], memory_order_relaxed);
     GB_TRY(core_load_state(r->core, r->states[s], r->state_sizes[s], r->game->states[s]));
     /* Random no-op frames so that envs started from one state do not move in lock-step;
      * at least one frame runs, to have a picture. */
@@ -338,3 +342,7 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
 
 core *env_retro_core(env *e) { return ((retro_env *)e)->core; }
 const game_binding *env_retro_binding(env *e) { return ((retro_env *)e)->binding; }
+const char *env_retro_last_state(env *e)
+{
+    return atomic_load_explicit(&((retro_env *)e)->last_state, memory_order_relaxed);
+}
