@@ -17,13 +17,16 @@
 #include "gbfarm/env_retro.h"
 #include "gbfarm/farm.h"
 #include "gbfarm/rng.h"
+#include "gbfarm/viewer.h"
 
 #define MAX_COUNTS 16
+#define MAX_PER_ENV 64 /* envs whose own steps/s are reported */
 
 typedef struct bench_result {
     double seconds, frames, steps, episodes;
     double raw_seconds, raw_frames;
     double rss_base_mb, rss_envs_mb; /* before any env, after all envs are created */
+    double env_sps[MAX_PER_ENV];      /* each env's own steps/s */
     char error[512];
 } bench_result;
 
@@ -46,6 +49,7 @@ typedef struct bench_ctx {
     double seconds;
     uint64_t episode_frames; /* the farm's mean frames per episode, for the raw run */
     bench_phase phase;
+    bool visualize;          /* env 0 in the viewer, uncapped */
     worker_slot *slots;
 } bench_ctx;
 
@@ -67,23 +71,42 @@ static double rss_mb(void)
     return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
 }
 
-static void run_envs(bench_ctx *b, worker_slot *w)
+/* Env 0 shown in the viewer, uncapped: the cost of watching falls on env 0 alone. */
+static void show(viewer **v, worker_slot *w, const game_spec *g)
+{
+    const core_frame *f = core_frame_get(env_retro_core(w->env));
+    if (!*v) {
+        viewer_config vc = {"gbfarm bench env 0", (int)f->width, (int)f->height, 2, 0, 0, false};
+        w->err = viewer_open(v, &vc);
+        if (w->err) return;
+    }
+    viewer_overlay o = {(int64_t)w->steps, (int64_t)w->episodes, w->env->episode.ret,
+                        w->env->reward, "", g->frame_skip};
+    viewer_events ev;
+    viewer_frame(*v, f, &o, &ev);
+}
+
+static void run_envs(bench_ctx *b, worker_slot *w, int index)
 {
     int n_actions = w->env->spec.n_actions;
+    viewer *v = NULL;
+    bool visualize = b->visualize && index == 0;
     uint64_t frames0 = w->env->frames;
     double start = now_seconds(), end = start + b->seconds, t = start;
     while (t < end) {
         for (int k = 0; k < 16 && !w->err; k++) {
             w->err = env_step(w->env, (int)rng_below(&w->rng, (uint32_t)n_actions));
             w->steps++;
+            if (!w->err && visualize) show(&v, w, b->setup->game);
             if (!w->err && (w->env->terminated || w->env->truncated)) {
                 w->episodes++;
                 w->err = env_reset(w->env);
             }
         }
-        if (w->err) return;
+        if (w->err) break;
         t = now_seconds();
     }
+    viewer_close(v);
     w->seconds = t - start;
     w->frames = w->env->frames - frames0;
 }
@@ -143,7 +166,7 @@ static void bench_work(void *ctx, int index)
         w->err = w->obs ? env_reset(w->env) : gb_errorf("out of memory");
         return;
     }
-    case PHASE_RUN: run_envs(b, w); return;
+    case PHASE_RUN: run_envs(b, w, index); return;
     case PHASE_RAW:
         w->steps = w->frames = 0;
         run_raw(b, w);
@@ -157,11 +180,12 @@ static void bench_work(void *ctx, int index)
 
 /* Runs in the child: one env count, results into *r. */
 static void bench_one(const game_setup *s, const game_args *a, int n, double seconds, bool raw,
-                      uint64_t seed, bench_result *r)
+                      bool visualize, uint64_t seed, bench_result *r)
 {
     memset(r, 0, sizeof *r);
     r->rss_base_mb = rss_mb();
-    bench_ctx b = {s, a, seed, seconds, 0, PHASE_CREATE, calloc((size_t)n, sizeof(worker_slot))};
+    bench_ctx b = {s, a, seed, seconds, 0, PHASE_CREATE, visualize,
+                   calloc((size_t)n, sizeof(worker_slot))};
     farm *f = NULL;
     gb_error *err = b.slots ? farm_start(&f, n, bench_work, &b) : gb_errorf("out of memory");
     if (!err) {
@@ -177,6 +201,8 @@ static void bench_one(const game_setup *s, const game_args *a, int n, double sec
             r->steps += (double)b.slots[i].steps;
             r->episodes += (double)b.slots[i].episodes;
             if (b.slots[i].seconds > r->seconds) r->seconds = b.slots[i].seconds;
+            if (i < MAX_PER_ENV && b.slots[i].seconds > 0)
+                r->env_sps[i] = (double)b.slots[i].steps / b.slots[i].seconds;
         }
         b.phase = PHASE_CLOSE;
         farm_round(f);
@@ -199,7 +225,7 @@ static void bench_one(const game_setup *s, const game_args *a, int n, double sec
 }
 
 static gb_error *bench_fork(const game_setup *s, const game_args *a, int n, double seconds,
-                            bool raw, uint64_t seed, bench_result *r)
+                            bool raw, bool visualize, uint64_t seed, bench_result *r)
 {
     int fds[2];
     if (pipe(fds) != 0) return gb_errorf("bench: pipe: %s", strerror(errno));
@@ -208,7 +234,7 @@ static gb_error *bench_fork(const game_setup *s, const game_args *a, int n, doub
     if (pid < 0) return gb_errorf("bench: fork: %s", strerror(errno));
     if (pid == 0) {
         close(fds[0]);
-        bench_one(s, a, n, seconds, raw, seed, r);
+        bench_one(s, a, n, seconds, raw, visualize, seed, r);
         ssize_t w = write(fds[1], r, sizeof *r);
         _exit(w == (ssize_t)sizeof *r ? 0 : 1);
     }
@@ -233,7 +259,10 @@ static const char help[] =
     "  --seconds S         measuring time per env count (default: 10)\n"
     "  --raw               also time the bare core (retro_run in a loop, no env work)\n"
     "  --csv FILE          also write the table as CSV\n"
-    "  --seed N            seed of the random policy (default: 1)\n";
+    "  --seed N            seed of the random policy (default: 1)\n"
+    "  --per-env           also print each env's own steps/s\n"
+    "  --visualize         show env 0 in a window, uncapped (with --per-env: what watching\n"
+    "                      costs the other envs)\n";
 
 int cmd_bench(int argc, char **argv)
 {
@@ -241,7 +270,7 @@ int cmd_bench(int argc, char **argv)
     game_args_init(&a);
     int counts[MAX_COUNTS] = {1, 2}, n_counts = 2;
     double seconds = 10;
-    bool raw = false;
+    bool raw = false, per_env = false, visualize = false;
     const char *csv = NULL;
     uint64_t seed = 1;
     gb_error *err = NULL;
@@ -258,6 +287,8 @@ int cmd_bench(int argc, char **argv)
         else if (!strcmp(f, "--csv")) csv = v, i++, err = v ? NULL : gb_errorf("--csv: expected a file name");
         else if (!strcmp(f, "--seed")) err = arg_u64(f, v, &seed), i++;
         else if (!strcmp(f, "--raw")) raw = true;
+        else if (!strcmp(f, "--per-env")) per_env = true;
+        else if (!strcmp(f, "--visualize")) visualize = true;
         else err = gb_errorf("bench: unknown option '%s' (see gbfarm bench --help)", f);
     }
     game_setup s;
@@ -283,20 +314,25 @@ int cmd_bench(int argc, char **argv)
     for (int k = 0; k < n_counts && !err; k++) {
         int n = counts[k];
         bench_result r;
-        err = bench_fork(&s, &a, n, seconds, raw, seed, &r);
+        err = bench_fork(&s, &a, n, seconds, raw, visualize, seed, &r);
         if (err) break;
         double fps = r.frames / r.seconds, sps = r.steps / r.seconds;
         if (k == 0) base_steps = sps / counts[0];
         double speedup = sps / base_steps, eff = speedup / n;
-        double per_env = (r.rss_envs_mb - r.rss_base_mb) / n;
+        double rss_env = (r.rss_envs_mb - r.rss_base_mb) / n;
         printf("%5d %11.0f %10.0f %9.2f %11.2f %11.1f %11.1f", n, fps, sps, speedup, eff,
-               per_env, r.rss_envs_mb);
+               rss_env, r.rss_envs_mb);
         double raw_fps = raw ? r.raw_frames / r.raw_seconds : 0;
         if (raw) printf(" %13.0f %9.3f", raw_fps, fps / raw_fps);
         printf("\n");
+        if (per_env) {
+            printf("      steps/s per env:");
+            for (int i = 0; i < n && i < MAX_PER_ENV; i++) printf(" %.0f", r.env_sps[i]);
+            printf("\n");
+        }
         fflush(stdout);
         if (out) {
-            fprintf(out, "%d,%.1f,%.1f,%.4f,%.4f,%.2f,%.2f", n, fps, sps, speedup, eff, per_env,
+            fprintf(out, "%d,%.1f,%.1f,%.4f,%.4f,%.2f,%.2f", n, fps, sps, speedup, eff, rss_env,
                     r.rss_envs_mb);
             if (raw) fprintf(out, ",%.1f,%.4f", raw_fps, fps / raw_fps);
             fprintf(out, "\n");
