@@ -1,7 +1,12 @@
 /* Bad input on the command line: each case exits non-zero with one line on stderr that
- * names the file, key or flag at fault. Runs the real gbfarm binary. */
+ * names the file, key or flag at fault. Runs the real gbfarm binary: a few single cases, then
+ * a matrix of every command (train, eval, bench, info, state, play) against every bad input
+ * (ROMs, cores, states, game folders, unwritable outputs) and every numeric flag each
+ * command's --help lists (non-numeric, below and above its range), then a checkpoint write
+ * that hits the file size limit (RLIMIT_FSIZE) and leaves the previous checkpoint loadable. */
 #include <dirent.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -9,6 +14,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "gbfarm/safetensors.h"
 
 static char tmp[64];
 static int cases;
@@ -60,6 +66,187 @@ static size_t read_file(const char *path, uint8_t *buf, size_t cap)
     size_t n = fread(buf, 1, cap, f);
     fclose(f);
     return n;
+}
+
+/* ---- the matrix: command x bad input ---- */
+
+typedef struct command {
+    const char *name;
+    const char *base;      /* args that make a good run, bar the bad input (%s: tmp, %d: case) */
+    const char *state_flag; /* how the command takes a state file, or NULL: it reads none */
+    bool binds;             /* reads RAM variables (an address outside memory fails) */
+} command;
+
+static const command commands[] = {
+    {"train", "train --envs 1 --steps 256 --rollout-steps 128 --run-dir %s/run%d", "--state", true},
+    {"eval", "eval --random --episodes 1", "--state", true},
+    {"bench", "bench --envs 1 --seconds 0.1", "--state", true},
+    {"info", "info", NULL, false},
+    {"state", "state --print --out %s/out%d.state", "--load", true},
+    {"play", "play --frames 1", "--state", true},
+};
+#define N_COMMANDS (int)(sizeof commands / sizeof commands[0])
+
+static int matrix_cases;
+
+/* cmd's base args, then the bad input; {STATE} in it becomes the command's state flag. */
+static void expect_cmd(const command *cmd, const char *bad, const char *frag1, const char *frag2)
+{
+    char args[4096], base[512], flag_bad[2048];
+    snprintf(base, sizeof base, cmd->base, tmp, cases);
+    const char *at = strstr(bad, "{STATE}");
+    if (at) {
+        if (!cmd->state_flag) return;
+        snprintf(flag_bad, sizeof flag_bad, "%.*s%s%s", (int)(at - bad), bad, cmd->state_flag, at + 7);
+        bad = flag_bad;
+    }
+    snprintf(args, sizeof args, "%s %s", base, bad);
+    matrix_cases++;
+    expect(args, frag1, frag2, NULL);
+}
+
+static void matrix(void)
+{
+    static uint8_t buf[1 << 20];
+    char path[300], bad[1024];
+    size_t n;
+    setenv("SDL_VIDEODRIVER", "dummy", 1); /* play must fail before it opens a window */
+
+    /* The inputs: a ROM of the right header but other bytes, truncated and corrupt states,
+     * a game folder with a variable no Gambatte memory covers. */
+    char other_rom[256], truncated[256], corrupt[256], hram[256];
+    snprintf(other_rom, sizeof other_rom, "%s/m-other.gb", tmp);
+    n = read_file("states/catch-gb/catch.gb", buf, sizeof buf);
+    buf[0x7000] ^= 0xFF;
+    write_file(other_rom, buf, n);
+    n = read_file("states/catch-gb/start.state", buf, sizeof buf);
+    snprintf(truncated, sizeof truncated, "%s/m-truncated.state", tmp);
+    write_file(truncated, buf, n / 2);
+    for (size_t i = n / 3; i < n / 3 + 32; i++) buf[i] ^= 0x5A;
+    snprintf(corrupt, sizeof corrupt, "%s/m-corrupt.state", tmp);
+    write_file(corrupt, buf, n);
+    snprintf(hram, sizeof hram, "%s/hram", tmp); /* made by main */
+
+    for (int c = 0; c < N_COMMANDS; c++) {
+        const command *cmd = &commands[c];
+        /* ROMs: missing, a directory, another dump, not a ROM, the other platform's. */
+        expect_cmd(cmd, "--rom /nonexistent/x.gb", "/nonexistent/x.gb", NULL);
+        snprintf(bad, sizeof bad, "--rom %s", tmp);
+        expect_cmd(cmd, bad, tmp, NULL);
+        snprintf(bad, sizeof bad, "--game states/catch-gb --rom %s", other_rom);
+        expect_cmd(cmd, bad, other_rom, "cca97487eab");
+        expect_cmd(cmd, "--rom README.md", "README.md", NULL);
+        expect_cmd(cmd, "--game states/catch-gb --rom states/catch-gba/catch.gba", "catch.gba",
+                   "Game Boy Advance");
+        /* Cores: unknown name, missing file, a library that is no core, not a library. */
+        expect_cmd(cmd, "--core nosuchcore", "nosuchcore", NULL);
+        expect_cmd(cmd, "--core /nonexistent/x_libretro.so", "/nonexistent/x_libretro.so", NULL);
+        expect_cmd(cmd, "--core /lib/x86_64-linux-gnu/libz.so.1", "libz.so.1", NULL);
+        expect_cmd(cmd, "--core README.md", "README.md", NULL);
+        /* States: another core's, truncated, corrupt, missing. */
+        expect_cmd(cmd, "--core mgba {STATE} states/catch-gb/start.state", "start.state", "another core");
+        snprintf(bad, sizeof bad, "{STATE} %s", truncated);
+        expect_cmd(cmd, bad, truncated, NULL);
+        snprintf(bad, sizeof bad, "{STATE} %s", corrupt);
+        expect_cmd(cmd, bad, corrupt, NULL);
+        expect_cmd(cmd, "{STATE} /nonexistent/s.state", "/nonexistent/s.state", NULL);
+        /* Game folders: missing, every bad fixture (syntax, missing key, wrong type, unknown
+         * type string, unknown button, bad address, ...), a variable outside memory. */
+        expect_cmd(cmd, "--game /nonexistent/game", "/nonexistent/game", NULL);
+        DIR *d = opendir("tests/data/games/bad");
+        REQUIRE(d);
+        for (struct dirent *e; (e = readdir(d));) {
+            if (e->d_name[0] == '.') continue;
+            snprintf(path, sizeof path, "tests/data/games/bad/%s", e->d_name);
+            snprintf(bad, sizeof bad, "--game %s --rom states/catch-gb/catch.gb", path);
+            expect_cmd(cmd, bad, path, NULL);
+        }
+        closedir(d);
+        if (cmd->binds) {
+            snprintf(bad, sizeof bad, "--game %s --rom states/catch-gb/catch.gb --core gambatte", hram);
+            expect_cmd(cmd, bad, "hram_byte", "0xFF80");
+        }
+    }
+    /* Outputs that cannot be written. */
+    expect("train --envs 1 --steps 256 --rollout-steps 128 --run-dir /proc/gbfarm-run", "/proc/gbfarm-run", NULL);
+    expect("train --envs 1 --steps 256 --rollout-steps 128 --run-dir README.md/run", "README.md", NULL);
+    expect("bench --envs 1 --seconds 0.1 --csv /proc/gbfarm.csv", "/proc/gbfarm.csv", NULL);
+    expect("state --out /proc/gbfarm.state", "/proc/gbfarm.state", NULL);
+    expect("eval --random --episodes 1 --record /proc/gbfarm.gif", "/proc/gbfarm.gif", NULL);
+    matrix_cases += 5;
+}
+
+/* Every numeric flag in every command's --help: not a number, below and above its range. */
+static void numeric_flags(void)
+{
+    static const char *values[] = {"abc", "-1", "99999999999999999999", ""};
+    int flags = 0;
+    for (int c = 0; c < N_COMMANDS; c++) {
+        char cmd[512], line[512], base[512];
+        snprintf(cmd, sizeof cmd, "%s %s --help", GBFARM_BIN, commands[c].name);
+        FILE *p = popen(cmd, "r");
+        REQUIRE(p);
+        while (fgets(line, sizeof line, p)) {
+            char flag[64], value[32];
+            /* "  --flag N ...", also "...; --speed N: ..." in the middle of a line */
+            for (char *at = strstr(line, "--"); at; at = strstr(at + 2, "--")) {
+                if (sscanf(at, "%63s %31s", flag, value) != 2) continue;
+                size_t vl = strlen(value);
+                if (vl && value[vl - 1] == ':') value[--vl] = '\0';
+                if (strcmp(value, "N") && strcmp(value, "X") && strcmp(value, "S") &&
+                    strcmp(value, "T") && strcmp(value, "LIST"))
+                    continue;
+                flags++;
+                snprintf(base, sizeof base, commands[c].base, tmp, cases);
+                for (int k = 0; k < 4; k++) {
+                    char args[1024];
+                    snprintf(args, sizeof args, "%s %s %s", base, flag, values[k]);
+                    matrix_cases++;
+                    expect(args, flag, NULL);
+                }
+            }
+        }
+        pclose(p);
+    }
+    CHECKF(flags >= 50, "only %d numeric flags found in the commands' --help", flags);
+    printf("%d numeric flags\n", flags);
+}
+
+/* A checkpoint write past the file size limit (a full disk, as far as gbfarm can tell): an
+ * error naming the file, exit 1, and the previous latest.safetensors still loads. */
+static void file_size_limit(void)
+{
+    char args[2048], path[256];
+    snprintf(args, sizeof args,
+             "train --obs vars --envs 1 --steps 256 --rollout-steps 128 --checkpoint-every 1 "
+             "--hidden 512 --run-dir %s/fsize", tmp);
+    char err[8192];
+    REQUIRE(run(args, err, sizeof err) == 0);
+    snprintf(path, sizeof path, "%s/fsize/latest.safetensors", tmp);
+    struct stat before;
+    REQUIRE(stat(path, &before) == 0);
+    /* 1 MB: room for the logs and the core's private copy, not for the checkpoint (6 MB). */
+    REQUIRE(before.st_size > 1024 * 1024);
+    snprintf(args, sizeof args, "--steps 512 --resume %s/fsize", tmp);
+    char cmd[4096], errfile[128];
+    snprintf(errfile, sizeof errfile, "%s/stderr", tmp);
+    snprintf(cmd, sizeof cmd, "ulimit -f 2048; exec %s train %s >/dev/null 2>%s </dev/null",
+             GBFARM_BIN, args, errfile);
+    int status = system(cmd);
+    FILE *f = fopen(errfile, "r");
+    size_t n = f ? fread(err, 1, sizeof err - 1, f) : 0;
+    err[n] = '\0';
+    if (f) fclose(f);
+    matrix_cases++;
+    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 1, "RLIMIT_FSIZE: status %d: %s", status, err);
+    CHECKF(strstr(err, "latest.safetensors") && strstr(err, "File too large"), "RLIMIT_FSIZE: %s", err);
+    safetensors *st;
+    CHECK_OK(safetensors_read(&st, path));
+    safetensors_free(st);
+    struct stat after;
+    CHECK(stat(path, &after) == 0 && after.st_size == before.st_size && after.st_mtime == before.st_mtime);
+    snprintf(path, sizeof path, "%s/fsize/latest.safetensors.tmp", tmp);
+    CHECK(access(path, F_OK) != 0);
 }
 
 int main(void)
@@ -158,6 +345,10 @@ int main(void)
     snprintf(args, sizeof args, "bench --game %s --rom states/catch-gb/catch.gb --core gambatte --seconds 0.1", path);
     expect(args, "hram_byte", "0xFF80", NULL);
 
+    matrix();
+    numeric_flags();
+    file_size_limit();
+
     /* Good input still works, so the cases above fail for their own reason. */
     char err[8192];
     snprintf(args, sizeof args, "bench --game %s --rom states/catch-gb/catch.gb --core mgba --seconds 0.2", path);
@@ -166,7 +357,8 @@ int main(void)
     status = run(args, err, sizeof err); /* mGBA maps HRAM, but start.state is Gambatte's */
     CHECK(status != 0 && strstr(err, "another core"));
 
-    printf("%d bad-input cases\n", cases);
+    printf("%d bad-input cases, %d of them the command x input matrix over %d commands\n", cases,
+           matrix_cases, N_COMMANDS);
     snprintf(args, sizeof args, "rm -rf %s", tmp);
     CHECK(system(args) == 0);
     return check_summary();

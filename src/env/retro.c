@@ -331,7 +331,7 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
     for (int i = 0; !err && i < g->n_states; i++)
         err = env_retro_start_state(r->core, g->states[i], &r->states[i], &r->state_sizes[i]);
     if (!err) err = game_bind(&r->binding, g, core_resolve, r->core);
-    r->binding_generation = core_memory_generation(r->core);
+    if (!err) r->binding_generation = core_memory_generation(r->core);
     if (err) {
         retro_close(&r->base);
         return err;
