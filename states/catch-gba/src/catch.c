@@ -1,6 +1,7 @@
 /* Catch for the Game Boy Advance, built with arm-none-eabi-gcc, no devkitPro.
  * The playfield is drawn in mode 3 (240x160, 15-bit colour); each 16x16 cell is painted
- * from its picture in art.h. The game logic is in logic.h, the same file as the GB build. */
+ * from its picture in art.h. The game logic is in logic.h: the GB build's
+ * own file (states/catch-gb/src/), as are state.h and art.h. */
 #include <stdint.h>
 
 #define GRID_W 15
