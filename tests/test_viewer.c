@@ -1,5 +1,6 @@
 /* The SDL2 viewer, for real, on SDL's dummy video driver: the window's pixels are env 0's
- * frame scaled up, pause / pace / save / close keys, real-time pacing; policy_load on a
+ * frame scaled up above a status strip whose text follows the overlay, pause / pace / save /
+ * close keys, real-time pacing; policy_load on a
  * checkpoint train_save wrote; and `gbfarm play` with and without a display. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -76,14 +77,15 @@ static void frame_rgb(const core_frame *f, unsigned x, unsigned y, int rgb[3])
     rgb[0] = (int)((r << 3) | (r >> 2)), rgb[2] = (int)((b << 3) | (b >> 2));
 }
 
-/* Every window pixel against the frame pixel it scales: the largest channel difference. */
+/* Every picture pixel against the frame pixel it scales: the largest channel difference. The
+ * window is the picture with the status strip below it. */
 static int compare(viewer *v, const core_frame *f, int scale, int *colours)
 {
     uint8_t *rgb;
     int w, h;
     CHECK_OK(viewer_read_rgb(v, &rgb, &w, &h));
     if (!rgb) return 999;
-    CHECKF(w == (int)f->width * scale && h == (int)f->height * scale, "window %dx%d", w, h);
+    CHECKF(w == (int)f->width * scale && h > (int)f->height * scale, "window %dx%d", w, h);
     int worst = 0, seen[4][3], n_seen = 0;
     for (int y = 0; y < h && y < (int)f->height * scale; y++)
         for (int x = 0; x < w && x < (int)f->width * scale; x++) {
@@ -102,6 +104,47 @@ static int compare(viewer *v, const core_frame *f, int scale, int *colours)
     free(rgb);
     *colours = n_seen;
     return worst;
+}
+
+/* The status strip: the window's rows below the picture (pic_h rows), as RGB24. */
+typedef struct strip {
+    uint8_t *rgb;
+    size_t bytes;
+    int w, h;
+    int lit, paused_lit; /* pixels in the text colour, in PAUSED's amber */
+    bool starts_below;   /* the first row under the picture is the strip's background */
+} strip;
+
+static strip read_strip(viewer *v, int pic_h)
+{
+    strip s = {0};
+    uint8_t *rgb;
+    int w, h;
+    CHECK_OK(viewer_read_rgb(v, &rgb, &w, &h));
+    if (!rgb) return s;
+    CHECKF(h > pic_h + 8, "no room for a status strip: window %dx%d, picture %d rows", w, h,
+           pic_h);
+    if (h > pic_h) {
+        s.w = w, s.h = h - pic_h;
+        s.bytes = (size_t)s.w * (size_t)s.h * 3;
+        s.rgb = malloc(s.bytes);
+        memcpy(s.rgb, rgb + (size_t)pic_h * (size_t)w * 3, s.bytes);
+        for (size_t i = 0; i < s.bytes; i += 3) {
+            const uint8_t *p = s.rgb + i;
+            s.lit += p[0] >= 0xc0 && p[1] >= 0xc0 && p[2] >= 0xc0;
+            s.paused_lit += p[0] >= 0xf0 && p[1] >= 0xa0 && p[1] <= 0xd0 && p[2] <= 0x60;
+        }
+        /* Not black (the picture's border) and not text: the strip's dark background. */
+        s.starts_below = s.rgb[0] > 0 && s.rgb[0] < 0x60 && s.rgb[2] > 0 && s.rgb[2] < 0x60;
+    }
+    free(rgb);
+    return s;
+}
+
+static void sleep_seconds(double s)
+{
+    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    nanosleep(&ts, NULL);
 }
 
 static void step_n(run *r, int n, int action)
@@ -142,6 +185,22 @@ static void test_viewer(void)
     CHECKF(worst <= 4, "window differs from env 0's frame by %d in a channel", worst);
     CHECKF(colours >= 2, "the frame is one colour (%d): nothing was drawn to compare", colours);
 
+    /* The status strip: text under the picture that follows the overlay (the text changes at
+     * most 10 times a second, so wait that long before the next call). */
+    strip s1 = read_strip(v, 144 * 2);
+    CHECKF(s1.starts_below && s1.lit >= 100 && s1.paused_lit == 0,
+           "strip: background right below the picture %d, text pixels %d, amber %d",
+           s1.starts_below, s1.lit, s1.paused_lit);
+    o.step = 123456;
+    sleep_seconds(0.11);
+    viewer_frame(v, f, &o, &ev);
+    strip s2 = read_strip(v, 144 * 2);
+    CHECKF(s2.lit > s1.lit && s1.bytes == s2.bytes && memcmp(s1.rgb, s2.rgb, s1.bytes),
+           "strip unchanged after step 40 -> 123456 (text pixels %d -> %d)", s1.lit, s2.lit);
+    free(s1.rgb);
+    free(s2.rgb);
+    CHECK(compare(v, f, 2, &colours) <= 4);
+
     /* A later frame replaces it; a second viewer is refused while this one is open. */
     step_n(&r, 30, 2);
     viewer_frame(v, f, &o, &ev);
@@ -153,7 +212,7 @@ static void test_viewer(void)
     gb_error_free(err);
 
 #ifdef GBFARM_HAVE_SDL2
-    /* Space pauses: the display keeps the old frame while env 0 goes on. */
+    /* Space pauses: the picture keeps the old frame while env 0 goes on; the strip says so. */
     uint8_t *before;
     int w, h;
     CHECK_OK(viewer_read_rgb(v, &before, &w, &h));
@@ -164,13 +223,20 @@ static void test_viewer(void)
     viewer_frame(v, f, &o, &ev);
     uint8_t *during;
     CHECK_OK(viewer_read_rgb(v, &during, &w, &h));
-    CHECK(before && during && !memcmp(before, during, (size_t)w * (size_t)h * 3));
+    size_t picture_bytes = (size_t)w * 144 * 2 * 3;
+    CHECK(before && during && !memcmp(before, during, picture_bytes));
     free(before);
     free(during);
+    strip paused = read_strip(v, 144 * 2);
+    CHECKF(paused.paused_lit >= 20, "no PAUSED in the strip (%d amber pixels)", paused.paused_lit);
+    free(paused.rgb);
     press(SDLK_SPACE);
     viewer_frame(v, f, &o, &ev);
     CHECK(!ev.paused);
     CHECK(compare(v, f, 2, &colours) <= 4);
+    strip resumed = read_strip(v, 144 * 2);
+    CHECK(resumed.paused_lit == 0);
+    free(resumed.rgb);
 
     /* - slows from uncapped to 8x ... down to real time; + speeds up again; F12 asks to save. */
     for (int i = 0; i < 5; i++) press(SDLK_MINUS);

@@ -1,5 +1,6 @@
-/* The SDL2 viewer: env 0's screen in a resizable window, scaled by an integer factor.
- * Built only when CMake finds SDL2 (viewer_none.c stands in otherwise). */
+/* The SDL2 viewer: env 0's screen in a resizable window, scaled by an integer factor, above a
+ * status strip that repeats the title's text (title bars are invisible under Xvfb and in many
+ * tiling window managers). Built only when CMake finds SDL2 (viewer_none.c stands in otherwise). */
 #include <SDL.h>
 #include <errno.h>
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "font.h"
 #include "gbfarm/game.h"
 #include "gbfarm/viewer.h"
 
@@ -18,13 +20,26 @@ static const int speeds[] = {1, 2, 4, 8, 0};
 #define DRAW_INTERVAL  0.012
 #define TITLE_INTERVAL 0.1
 
+/* The status strip, in font pixels (each drawn as zoom x zoom screen pixels). */
+#define STRIP_PAD_X   3
+#define STRIP_PAD_Y   3
+#define STRIP_BG      0x202028u /* XRGB8888 */
+#define STRIP_TEXT    0xE8E8E8u
+#define STRIP_PAUSED  0xFFC040u
+#define FIELD_GAP     (2 * FONT_CELL_W)
+#define FIELD_CHARS   48
+#define N_FIELDS      6
+
 struct viewer {
     SDL_Window *window;
     SDL_Renderer *renderer;
     SDL_Texture *texture; /* the last frame, in the core's pixel format */
-    int tex_w, tex_h;
-    int logical_w, logical_h; /* the picture's size in screen pixels */
+    int tex_w, tex_h;     /* the picture's native size (before the first frame: cfg's) */
     core_pixel_format tex_format;
+    SDL_Texture *strip;   /* the status strip's text, redrawn with the title */
+    uint32_t *strip_pixels;
+    int strip_w, strip_h; /* in font pixels; strip_w follows the window's width */
+    int zoom, strip_lines;
     char title[128];
     double fps;
     int speed_index;
@@ -83,13 +98,20 @@ gb_error *viewer_open(viewer **out, const viewer_config *cfg)
     for (int i = 0; i < N_SPEEDS; i++)
         if (speeds[i] == cfg->speed) v->speed_index = i;
     v->last_draw = v->last_title = -1.0;
+    v->tex_w = cfg->width, v->tex_h = cfg->height;
+    /* The text grows with the picture; a narrow window wraps it onto more lines. */
+    v->zoom = (scale + 1) / 2;
+    int columns = cfg->width * scale / (v->zoom * FONT_CELL_W);
+    v->strip_lines = columns >= 60 ? 1 : columns >= 30 ? 2 : 3;
+    v->strip_h = 2 * STRIP_PAD_Y + v->strip_lines * FONT_CELL_H - (FONT_CELL_H - FONT_GLYPH_H);
+    int window_w = cfg->width * scale, window_h = cfg->height * scale + v->strip_h * v->zoom;
 
     gb_error *err = NULL;
     v->window = SDL_CreateWindow(v->title, SDL_WINDOWPOS_UNDEFINED, SDL_WINDOWPOS_UNDEFINED,
-                                 cfg->width * scale, cfg->height * scale, SDL_WINDOW_RESIZABLE);
+                                 window_w, window_h, SDL_WINDOW_RESIZABLE);
     if (!v->window) {
-        err = gb_errorf("viewer: cannot create a %dx%d window: %s", cfg->width * scale,
-                        cfg->height * scale, SDL_GetError());
+        err = gb_errorf("viewer: cannot create a %dx%d window: %s", window_w, window_h,
+                        SDL_GetError());
     } else {
         /* No vsync: the pace is the viewer's own, and an uncapped env 0 must not wait on it. */
         v->renderer = SDL_CreateRenderer(v->window, -1, 0);
@@ -97,9 +119,6 @@ gb_error *viewer_open(viewer **out, const viewer_config *cfg)
         if (!v->renderer) err = gb_errorf("viewer: cannot create a renderer: %s", SDL_GetError());
     }
     if (!err) {
-        v->logical_w = cfg->width, v->logical_h = cfg->height;
-        SDL_RenderSetLogicalSize(v->renderer, cfg->width, cfg->height);
-        SDL_RenderSetIntegerScale(v->renderer, SDL_TRUE);
         SDL_SetRenderDrawColor(v->renderer, 0, 0, 0, 255);
         SDL_RenderClear(v->renderer);
         SDL_RenderPresent(v->renderer);
@@ -117,6 +136,8 @@ void viewer_close(viewer *v)
 {
     if (!v) return;
     if (v->texture) SDL_DestroyTexture(v->texture);
+    if (v->strip) SDL_DestroyTexture(v->strip);
+    free(v->strip_pixels);
     if (v->renderer) SDL_DestroyRenderer(v->renderer);
     if (v->window) SDL_DestroyWindow(v->window);
     free(v);
@@ -142,32 +163,107 @@ static void upload(viewer *v, const core_frame *f)
                                        SDL_TEXTUREACCESS_STREAMING, (int)f->width, (int)f->height);
         if (!v->texture) return; /* nothing to draw; the next frame tries again */
         v->tex_w = (int)f->width, v->tex_h = (int)f->height, v->tex_format = f->format;
-        v->logical_w = v->tex_w, v->logical_h = v->tex_h;
-        SDL_RenderSetLogicalSize(v->renderer, v->tex_w, v->tex_h);
     }
     SDL_UpdateTexture(v->texture, NULL, f->data, (int)f->pitch);
 }
 
+/* The strip fills the window's bottom; the picture, at the largest integer scale that fits
+ * above it, is centred in the rest (at the opening size: exactly, with no border). */
 static void render(viewer *v)
 {
+    int out_w, out_h;
+    if (SDL_GetRendererOutputSize(v->renderer, &out_w, &out_h) != 0) return;
+    int strip_h = v->strip_h * v->zoom, area_h = out_h - strip_h;
+    SDL_SetRenderDrawColor(v->renderer, 0, 0, 0, 255);
     SDL_RenderClear(v->renderer);
-    if (v->texture) SDL_RenderCopy(v->renderer, v->texture, NULL, NULL);
+    if (v->texture) {
+        int sx = out_w / v->tex_w, sy = area_h / v->tex_h;
+        int s = sx < sy ? sx : sy;
+        if (s < 1) s = 1;
+        SDL_Rect pic = {(out_w - v->tex_w * s) / 2, (area_h - v->tex_h * s) / 2, v->tex_w * s,
+                        v->tex_h * s};
+        if (pic.x < 0) pic.x = 0;
+        if (pic.y < 0) pic.y = 0;
+        SDL_RenderCopy(v->renderer, v->texture, NULL, &pic);
+    }
+    SDL_Rect bar = {0, area_h, out_w, strip_h};
+    SDL_SetRenderDrawColor(v->renderer, (STRIP_BG >> 16) & 255, (STRIP_BG >> 8) & 255,
+                           STRIP_BG & 255, 255);
+    SDL_RenderFillRect(v->renderer, &bar);
+    if (v->strip) {
+        bar.w = v->strip_w * v->zoom;
+        SDL_RenderCopy(v->renderer, v->strip, NULL, &bar);
+    }
 }
 
-static void update_title(viewer *v, const viewer_overlay *o)
+/* Lays the fields out left to right, wrapping between fields, with the pace (or PAUSED)
+ * right-aligned on the first line; fields that find no line left are dropped. Runs with the
+ * title (at most 10 times a second), so the per-frame cost is one texture copy. */
+static void update_strip(viewer *v, char fields[][FIELD_CHARS], int n_fields, const char *pace)
+{
+    int out_w, out_h;
+    if (SDL_GetRendererOutputSize(v->renderer, &out_w, &out_h) != 0) return;
+    int w = (out_w + v->zoom - 1) / v->zoom;
+    if (!v->strip || w != v->strip_w) {
+        if (v->strip) SDL_DestroyTexture(v->strip);
+        free(v->strip_pixels);
+        v->strip_pixels = malloc((size_t)w * (size_t)v->strip_h * sizeof *v->strip_pixels);
+        v->strip = v->strip_pixels ? SDL_CreateTexture(v->renderer, SDL_PIXELFORMAT_RGB888,
+                                                       SDL_TEXTUREACCESS_STREAMING, w, v->strip_h)
+                                   : NULL;
+        v->strip_w = w;
+        if (!v->strip) return; /* the bar stays plain; the next update tries again */
+    }
+    uint32_t *px = v->strip_pixels;
+    int h = v->strip_h;
+    for (int i = 0; i < w * h; i++) px[i] = STRIP_BG;
+    int pace_x = w - STRIP_PAD_X - (int)strlen(pace) * FONT_CELL_W + 1;
+    font_draw(px, w, h, w, pace_x, STRIP_PAD_Y, pace, v->paused ? STRIP_PAUSED : STRIP_TEXT);
+    int x = STRIP_PAD_X, line = 0;
+    for (int i = 0; i < n_fields && line < v->strip_lines; i++) {
+        int width = (int)strlen(fields[i]) * FONT_CELL_W - 1;
+        int right = line == 0 ? pace_x - FIELD_GAP : w - STRIP_PAD_X;
+        if (x + width > right && x > STRIP_PAD_X) {
+            x = STRIP_PAD_X;
+            if (++line == v->strip_lines) break;
+            right = w - STRIP_PAD_X;
+        }
+        font_draw(px, w, h, w, x, STRIP_PAD_Y + line * FONT_CELL_H, fields[i], STRIP_TEXT);
+        x += width + 1 + FIELD_GAP;
+    }
+    SDL_UpdateTexture(v->strip, NULL, px, w * (int)sizeof *px);
+}
+
+/* The title and the status strip: the same information, the strip's spelled shorter. */
+static void update_text(viewer *v, const viewer_overlay *o)
 {
     char pace[16], text[320];
     int speed = speeds[v->speed_index];
     if (v->paused) snprintf(pace, sizeof pace, "paused");
     else if (speed == 0) snprintf(pace, sizeof pace, "uncapped");
     else snprintf(pace, sizeof pace, "%dx", speed);
+    const char *action = o && o->action && o->action[0] ? o->action : "-";
     if (o)
         snprintf(text, sizeof text, "%s | step %lld | episode %lld | return %.2f | reward %+.2f | %s | %s",
                  v->title, (long long)o->step, (long long)o->episode, o->episode_return,
-                 (double)o->last_reward, o->action && o->action[0] ? o->action : "-", pace);
+                 (double)o->last_reward, action, pace);
     else
         snprintf(text, sizeof text, "%s | %s", v->title, pace);
     SDL_SetWindowTitle(v->window, text);
+
+    char fields[N_FIELDS][FIELD_CHARS];
+    int n = 0;
+    if (o) {
+        snprintf(fields[n++], FIELD_CHARS, "step %lld", (long long)o->step);
+        snprintf(fields[n++], FIELD_CHARS, "ep %lld", (long long)o->episode);
+        snprintf(fields[n++], FIELD_CHARS, "ret %.2f", o->episode_return);
+        snprintf(fields[n++], FIELD_CHARS, "r %+.2f", (double)o->last_reward);
+        snprintf(fields[n++], FIELD_CHARS, "%s", action);
+    }
+    if (v->paused) snprintf(pace, sizeof pace, "PAUSED");
+    else if (speed == 0) snprintf(pace, sizeof pace, "uncapped");
+    else snprintf(pace, sizeof pace, "x%d", speed);
+    update_strip(v, fields, n, pace);
 }
 
 static void poll(viewer *v, viewer_events *ev)
@@ -221,17 +317,17 @@ void viewer_frame(viewer *v, const core_frame *f, const viewer_overlay *o, viewe
     memset(ev, 0, sizeof *ev);
     poll(v, ev);
     double now = now_seconds();
-    if (!v->paused) {
-        if (f && f->data) upload(v, f);
-        if (now - v->last_draw >= DRAW_INTERVAL) {
-            render(v);
-            SDL_RenderPresent(v->renderer);
-            v->last_draw = now;
-        }
-    }
-    if (now - v->last_title >= TITLE_INTERVAL) {
-        update_title(v, o);
+    bool text_changed = now - v->last_title >= TITLE_INTERVAL;
+    if (text_changed) {
+        update_text(v, o);
         v->last_title = now;
+    }
+    if (!v->paused && f && f->data) upload(v, f);
+    /* Paused, the picture stays frozen but the strip still follows env 0 (and says PAUSED). */
+    if (text_changed || (!v->paused && now - v->last_draw >= DRAW_INTERVAL)) {
+        render(v);
+        SDL_RenderPresent(v->renderer);
+        v->last_draw = now;
     }
     int speed = speeds[v->speed_index];
     if (!v->paused && speed > 0 && o && o->frames > 0) {
@@ -255,11 +351,7 @@ gb_error *viewer_read_rgb(viewer *v, uint8_t **rgb, int *width, int *height)
     uint8_t *buf = malloc((size_t)w * (size_t)h * 3);
     if (!buf) return gb_errorf("viewer: out of memory for a %dx%d picture", w, h);
     render(v);
-    /* A logical size's viewport would clip the read to the picture: read the whole output. */
-    SDL_RenderSetLogicalSize(v->renderer, 0, 0);
-    int rc = SDL_RenderReadPixels(v->renderer, NULL, SDL_PIXELFORMAT_RGB24, buf, w * 3);
-    SDL_RenderSetLogicalSize(v->renderer, v->logical_w, v->logical_h);
-    if (rc != 0) {
+    if (SDL_RenderReadPixels(v->renderer, NULL, SDL_PIXELFORMAT_RGB24, buf, w * 3) != 0) {
         free(buf);
         return gb_errorf("viewer: cannot read the window's pixels: %s", SDL_GetError());
     }
