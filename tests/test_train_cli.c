@@ -1,11 +1,14 @@
 /* gbfarm train as a user runs it, on the bundled game: the run directory's files parse
- * (config.json, Monitor CSVs, TensorBoard events), SIGTERM checkpoints and exits 0, and a
- * run killed with SIGKILL at a random moment and resumed ends with the same weights as an
- * uninterrupted run. */
+ * (config.json, Monitor CSVs, TensorBoard events); SIGTERM and SIGINT finish the update,
+ * checkpoint and exit 0; a run killed with SIGKILL five times at random moments (some while
+ * the checkpoint's temporary file is being written), each time checked for a loadable
+ * latest.safetensors and resumed, ends with the same weights as an uninterrupted run. */
 #include <dirent.h>
 #include <jansson.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +41,42 @@ static int finish(pid_t pid)
     int status;
     REQUIRE(waitpid(pid, &status, 0) == pid);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+/* gbfarm train --resume DIR, in the background. */
+static pid_t start_resume(const char *dir)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "exec %s train --resume %s >>%s/log 2>&1", GBFARM_BIN, dir, tmp);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int loads(const char *path)
+{
+    safetensors *f = NULL;
+    gb_error *err = safetensors_read(&f, path);
+    if (err) fprintf(stderr, "%s\n", gb_error_msg(err));
+    gb_error_free(err);
+    safetensors_free(f);
+    return err == NULL;
+}
+
+/* Waits up to `seconds` for pid to exit; its status, or -1 while it runs on. */
+static int exited_within(pid_t pid, double seconds)
+{
+    for (int i = 0; i < (int)(seconds * 1000); i++) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        usleep(1000);
+    }
+    return -1;
 }
 
 static int run_sync(const char *args)
@@ -152,32 +191,60 @@ int main(void)
     snprintf(a, sizeof a, "%s/straight", tmp);
     check_run_files(a);
 
-    /* SIGKILL at a random moment after the first checkpoint, then --resume (again, until
-     * the run completes: a kill may land before any checkpoint of the resumed run). */
-    srand((unsigned)time(NULL));
+    /* SIGKILL five times: at a random moment, or as soon as the checkpoint's temporary file
+     * appears (mid-write); after each, the last checkpoint loads and --resume goes on. */
+    unsigned seed = (unsigned)time(NULL);
+    srand(seed);
+    char dir[128], tmpfile[300];
+    snprintf(dir, sizeof dir, "%s/killed", tmp);
+    snprintf(b, sizeof b, "%s/latest.safetensors", dir);
+    snprintf(tmpfile, sizeof tmpfile, "%s.tmp", b);
     pid_t pid = start(killed, "");
-    snprintf(b, sizeof b, "%s/killed/latest.safetensors", tmp);
-    for (int i = 0; i < 3000 && access(b, R_OK) != 0; i++) usleep(2000);
-    usleep((useconds_t)(rand() % 1500) * 1000);
-    kill(pid, SIGKILL);
-    finish(pid);
-    CHECKF(access(b, R_OK) == 0, "no checkpoint after the kill");
-    snprintf(args, sizeof args, "train --resume %s/killed", tmp);
-    CHECK(run_sync(args) == 0);
+    for (int i = 0; i < 5000 && access(b, R_OK) != 0; i++) usleep(2000);
+    int kills = 0, mid_write = 0, finished = 0;
+    for (int k = 0; k < 5 && !finished; k++) {
+        if (k % 2 == 1) { /* poll for the temporary file, up to 2 s */
+            for (int i = 0; i < 400000 && access(tmpfile, F_OK) != 0; i++)
+                if (i % 64 == 0) sched_yield();
+            mid_write += access(tmpfile, F_OK) == 0;
+        } else {
+            usleep((useconds_t)(rand() % 700) * 1000);
+        }
+        kill(pid, SIGKILL);
+        int status = finish(pid);
+        finished = status == 0; /* it got to the end first */
+        kills += !finished;
+        CHECKF(loads(b), "kill %d (seed %u): latest.safetensors does not load", k + 1, seed);
+        if (!finished) pid = start_resume(dir);
+        /* give the resumed run time to load and train a little */
+        if (!finished && exited_within(pid, 0.3) == 0) finished = 1;
+    }
+    if (!finished) CHECK(finish(pid) == 0);
+    printf("SIGKILL %d times (%d while the checkpoint was being written), resumed each time\n",
+           kills, mid_write);
+    CHECK(kills >= 3);
     snprintf(a, sizeof a, "%s/straight/latest.safetensors", tmp);
     CHECKF(same_weights(a, b), "a killed and resumed run ended with other weights");
 
-    /* SIGTERM: finish the update, write the checkpoint, exit 0. */
-    char term[128];
-    snprintf(term, sizeof term, "--run-dir %s/term", tmp);
-    pid = start(term, "");
-    snprintf(b, sizeof b, "%s/term/latest.safetensors", tmp);
-    for (int i = 0; i < 3000 && access(b, R_OK) != 0; i++) usleep(2000);
-    kill(pid, SIGTERM);
-    CHECK(finish(pid) == 0);
-    safetensors *f;
-    CHECK_OK(safetensors_read(&f, b));
-    safetensors_free(f);
+    /* SIGTERM and SIGINT: finish the update, write the checkpoint, exit 0; it resumes. */
+    const int sigs[] = {SIGTERM, SIGINT};
+    for (int k = 0; k < 2; k++) {
+        char term[128];
+        snprintf(term, sizeof term, "--run-dir %s/sig%d", tmp, sigs[k]);
+        pid = start(term, "");
+        snprintf(b, sizeof b, "%s/sig%d/latest.safetensors", tmp, sigs[k]);
+        for (int i = 0; i < 5000 && access(b, R_OK) != 0; i++) usleep(2000);
+        struct stat first;
+        CHECK(stat(b, &first) == 0);
+        usleep(100000);
+        kill(pid, sigs[k]);
+        CHECKF(finish(pid) == 0, "signal %d: not a clean exit", sigs[k]);
+        CHECK(loads(b));
+        snprintf(args, sizeof args, "%s/sig%d/latest.safetensors.tmp", tmp, sigs[k]);
+        CHECK(access(args, F_OK) != 0);
+    }
+    snprintf(args, sizeof args, "train --steps 7168 --resume %s/sig%d", tmp, SIGINT);
+    CHECK(run_sync(args) == 0);
 
     /* A resume of a directory that is not a run says so. */
     snprintf(args, sizeof args, "train --resume %s/nothing-here", tmp);
