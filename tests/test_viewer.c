@@ -122,8 +122,7 @@ static strip read_strip(viewer *v, int pic_h)
     int w, h;
     CHECK_OK(viewer_read_rgb(v, &rgb, &w, &h));
     if (!rgb) return s;
-    CHECKF(h > pic_h + 8, "no room for a status strip: window %dx%d, picture %d rows", w, h,
-           pic_h);
+    CHECKF(h > pic_h + 8, "no room for a status strip: window %dx%d, picture %d rows", w, h, pic_h);
     if (h > pic_h) {
         s.w = w, s.h = h - pic_h;
         s.bytes = (size_t)s.w * (size_t)s.h * 3;

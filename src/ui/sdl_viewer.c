@@ -21,14 +21,14 @@ static const int speeds[] = {1, 2, 4, 8, 0};
 #define TITLE_INTERVAL 0.1
 
 /* The status strip, in font pixels (each drawn as zoom x zoom screen pixels). */
-#define STRIP_PAD_X   3
-#define STRIP_PAD_Y   3
-#define STRIP_BG      0x202028u /* XRGB8888 */
-#define STRIP_TEXT    0xE8E8E8u
-#define STRIP_PAUSED  0xFFC040u
-#define FIELD_GAP     (2 * FONT_CELL_W)
-#define FIELD_CHARS   48
-#define N_FIELDS      6
+#define STRIP_PAD_X  3
+#define STRIP_PAD_Y  3
+#define STRIP_BG     0x202028u /* XRGB8888 */
+#define STRIP_TEXT   0xE8E8E8u
+#define STRIP_PAUSED 0xFFC040u
+#define FIELD_GAP    (2 * FONT_CELL_W)
+#define FIELD_CHARS  48
+#define N_FIELDS     6
 
 struct viewer {
     SDL_Window *window;
@@ -36,7 +36,7 @@ struct viewer {
     SDL_Texture *texture; /* the last frame, in the core's pixel format */
     int tex_w, tex_h;     /* the picture's native size (before the first frame: cfg's) */
     core_pixel_format tex_format;
-    SDL_Texture *strip;   /* the status strip's text, redrawn with the title */
+    SDL_Texture *strip; /* the status strip's text, redrawn with the title */
     uint32_t *strip_pixels;
     int strip_w, strip_h; /* in font pixels; strip_w follows the window's width */
     int zoom, strip_lines;
@@ -260,9 +260,12 @@ static void update_text(viewer *v, const viewer_overlay *o)
         snprintf(fields[n++], FIELD_CHARS, "r %+.2f", (double)o->last_reward);
         snprintf(fields[n++], FIELD_CHARS, "%s", action);
     }
-    if (v->paused) snprintf(pace, sizeof pace, "PAUSED");
-    else if (speed == 0) snprintf(pace, sizeof pace, "uncapped");
-    else snprintf(pace, sizeof pace, "x%d", speed);
+    if (v->paused)
+        snprintf(pace, sizeof pace, "PAUSED");
+    else if (speed == 0)
+        snprintf(pace, sizeof pace, "uncapped");
+    else
+        snprintf(pace, sizeof pace, "x%d", speed);
     update_strip(v, fields, n, pace);
 }
 
@@ -317,14 +320,14 @@ void viewer_frame(viewer *v, const core_frame *f, const viewer_overlay *o, viewe
     memset(ev, 0, sizeof *ev);
     poll(v, ev);
     double now = now_seconds();
-    bool text_changed = now - v->last_title >= TITLE_INTERVAL;
-    if (text_changed) {
+    bool text_redrawn = now - v->last_title >= TITLE_INTERVAL;
+    if (text_redrawn) {
         update_text(v, o);
         v->last_title = now;
     }
     if (!v->paused && f && f->data) upload(v, f);
     /* Paused, the picture stays frozen but the strip still follows env 0 (and says PAUSED). */
-    if (text_changed || (!v->paused && now - v->last_draw >= DRAW_INTERVAL)) {
+    if (text_redrawn || (!v->paused && now - v->last_draw >= DRAW_INTERVAL)) {
         render(v);
         SDL_RenderPresent(v->renderer);
         v->last_draw = now;
