@@ -15,8 +15,9 @@ gb_error *farm_start(farm **out, int n_workers, farm_work_fn work, void *ctx);
 void farm_round(farm *f);
 /* The watchdog. A worker calls farm_progress(f, index) as it gets on (a relaxed atomic store:
  * nothing in the hot path waits), and farm_round_watch runs a round like farm_round but stops
- * waiting when a worker that has not finished has made no progress for timeout_s seconds.
- * It returns that worker's index, or -1 when the round completed (timeout_s <= 0: no watch).
+ * waiting when every worker that has not finished has made no progress for timeout_s seconds.
+ * It returns the first such worker's index, or -1 when the round completed (timeout_s <= 0:
+ * no watch). Workers that finish are parked as usual; none but the stuck ones still run.
  * After a timeout the farm is stuck for good: a stuck thread cannot be joined, so run no more
  * rounds and do not farm_stop it; save what the main thread owns and exit. */
 void farm_progress(farm *f, int index);

@@ -142,18 +142,22 @@ static double monotonic_now(void)
 }
 
 /* The first worker, in index order, that has not finished this round and whose progress
- * counter has not moved for timeout_s; -1 when there is none. */
+ * counter has not moved for timeout_s; -1 when there is none, or while any other unfinished
+ * worker may still be moving (so that once main gives up, no worker but stuck ones runs). */
 static int find_stuck(farm *f, double timeout_s)
 {
     double t = monotonic_now();
+    int stuck = -1;
+    bool moving = false;
     for (int i = 0; i < f->n; i++) {
         worker *w = &f->workers[i];
         if (atomic_load_explicit(&w->finished, memory_order_relaxed) == f->round) continue;
         uint64_t p = atomic_load_explicit(&w->progress, memory_order_relaxed);
         if (p != w->seen) w->seen = p, w->seen_at = t;
-        else if (t - w->seen_at >= timeout_s) return i;
+        if (t - w->seen_at < timeout_s) moving = true;
+        else if (stuck < 0) stuck = i;
     }
-    return -1;
+    return moving ? -1 : stuck;
 }
 
 int farm_round_watch(farm *f, double timeout_s)

@@ -471,8 +471,8 @@ static gb_error *checkpoint_views(const train *t, checkpoint *c)
     c->counters[3] = t->total_episodes;
     c->st[n++] = (st_tensor){"train.counters", ST_I64, 1, {4}, c->counters};
     for (int i = 0; i < n_envs; i++) {
-        rng r;
-        if (i == t->stuck_env) rng_seed(&r, t->cfg.seed, (uint64_t)i); /* its thread owns it */
+        rng r; /* after the watchdog, stuck threads own theirs: fresh streams for all */
+        if (t->stuck_env >= 0) rng_seed(&r, t->cfg.seed + (uint64_t)t->update, (uint64_t)i);
         else r = t->workers[i].rng;
         c->rngs[2 * i] = r.state;
         c->rngs[2 * i + 1] = r.inc;
