@@ -29,7 +29,8 @@ typedef struct viewer_config {
     bool keyboard;     /* report the joypad keys (play); false: training view */
 } viewer_config;
 
-/* What env 0 is doing, shown in the window title (updated at most 10 times a second). */
+/* What env 0 is doing, shown in the window title and in a status strip below the picture
+ * (both updated at most 10 times a second). */
 typedef struct viewer_overlay {
     int64_t step;          /* env 0's steps since the start */
     int64_t episode;       /* env 0's episodes finished */
@@ -58,12 +59,13 @@ gb_error *viewer_open(viewer **out, const viewer_config *cfg);
 /* Draws f (scaled by an integer factor into the window; NULL or a frame with no data redraws
  * the last one), updates the title from o (may be NULL), polls the window's events into ev and,
  * at a real-time pace, sleeps until o->frames frames at cfg.fps x speed have passed since the
- * previous call. While paused it neither draws nor sleeps, so the caller runs at full speed. */
+ * previous call. While paused the picture stays frozen and nothing sleeps, so the caller runs
+ * at full speed; only the status strip is refreshed. */
 void viewer_frame(viewer *v, const core_frame *f, const viewer_overlay *o, viewer_events *ev);
 
-/* Reads back the picture the viewer shows (the last frame, drawn as viewer_frame draws it) as
- * packed RGB24 rows, *width x *height = the window's drawable size; free() the buffer. For
- * tests and screenshots. */
+/* Reads back what the viewer shows (the last frame, drawn as viewer_frame draws it, in the top
+ * height x scale rows, and the status strip below) as packed RGB24 rows, *width x *height =
+ * the window's drawable size; free() the buffer. For tests and screenshots. */
 gb_error *viewer_read_rgb(viewer *v, uint8_t **rgb, int *width, int *height);
 
 /* Closes the window and shuts SDL's video down; NULL is fine. Same thread as viewer_open. */
