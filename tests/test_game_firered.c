@@ -1,0 +1,233 @@
+/* states/pokemon-firered on the real game: needs the user's ROM, named by $GBFARM_ROM_FIRERED
+ * (Pokémon FireRed (USA) 1.0, SHA-1 41cb23d8dccc8ebd7c649cd8fbb58eeace6e2fdc); skipped without
+ * it.
+ *
+ * Checks: the folder loads and the ROM passes game_check_rom; the start script (start.txt)
+ * gives the same IWRAM and EWRAM on two fresh cores, and the documented start (the bedroom,
+ * in control, 3000 money once decrypted); scripted walking moves x/y; the START menu sets
+ * FLAG_OPENED_START_MENU and closes; taking the stairs changes the map, the game moves its
+ * save blocks, and the pointer variables follow them; a fixed env action sequence earns the
+ * same reward twice, explore only. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "gbfarm/core.h"
+#include "gbfarm/env_retro.h"
+#include "gbfarm/game.h"
+#include "gbfarm/script.h"
+
+#define GAME_DIR "states/pokemon-firered"
+#define SAVE_BLOCK1_PTR 0x03005008u /* gSaveBlock1Ptr */
+#define SAVE_BLOCK2_PTR 0x0300500Cu /* gSaveBlock2Ptr */
+/* FLAG_OPENED_START_MENU = SYS_FLAGS + 0x3E = 0x83E, in SaveBlock1.flags (offset 0xEE0) */
+#define FLAG_OPENED_START_MENU 0x83Eu
+
+static const char *rom;
+static game_spec *spec;
+
+static core *open_core(void)
+{
+    char path[4096];
+    gb_error *err = core_find(spec->core, path, sizeof path);
+    if (err) {
+        fprintf(stderr, "core %s not found: %s\n", spec->core, gb_error_msg(err));
+        gb_error_free(err);
+        return NULL;
+    }
+    core_config cfg = {.core_path = path, .rom_path = rom, .platform = spec->platform,
+                       .options = spec->core_options, .n_options = spec->n_core_options};
+    core *c = NULL;
+    REQUIRE_OK(core_open(&c, &cfg));
+    return c;
+}
+
+static void play(core *c, const char *text)
+{
+    script sc;
+    REQUIRE_OK(script_parse(&sc, text, "test script"));
+    for (int i = 0; i < sc.n_lines; i++) {
+        core_set_buttons(c, sc.lines[i].buttons);
+        for (uint32_t k = 0; k < sc.lines[i].frames; k++) core_run(c, false);
+    }
+    core_set_buttons(c, 0);
+    script_free(&sc);
+}
+
+static int64_t val(game_binding *b, const char *name)
+{
+    int i = game_var_index(spec, name);
+    REQUIRE(i >= 0);
+    return game_value(b, i);
+}
+
+static uint32_t bus32(core *c, uint32_t address)
+{
+    uint8_t *p;
+    REQUIRE_OK(core_resolve(c, address, 4, &p));
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint8_t bus8(core *c, uint32_t address)
+{
+    uint8_t *p;
+    REQUIRE_OK(core_resolve(c, address, 1, &p));
+    return *p;
+}
+
+static bool flag(core *c, uint32_t id)
+{
+    return (bus8(c, bus32(c, SAVE_BLOCK1_PTR) + 0xEE0 + id / 8) >> (id % 8)) & 1;
+}
+
+enum { IWRAM_SIZE = 0x8000, EWRAM_SIZE = 0x40000 };
+
+static void ram(core *c, uint8_t *out)
+{
+    uint8_t *iw, *ew;
+    REQUIRE_OK(core_resolve(c, 0x03000000, IWRAM_SIZE, &iw));
+    REQUIRE_OK(core_resolve(c, 0x02000000, EWRAM_SIZE, &ew));
+    memcpy(out, iw, IWRAM_SIZE);
+    memcpy(out + IWRAM_SIZE, ew, EWRAM_SIZE);
+}
+
+/* Reward of a fixed action sequence through the env. */
+static double env_reward(int64_t *explored, int64_t *x, int64_t *y)
+{
+    char path[4096];
+    REQUIRE_OK(core_find(spec->core, path, sizeof path));
+    env_retro_config cfg = {.game = spec, .core_path = path, .rom_path = rom, .seed = 7};
+    env *e = NULL;
+    REQUIRE_OK(env_retro_create(&e, &cfg));
+    e->obs = malloc(env_obs_bytes(&e->spec));
+    REQUIRE_OK(env_reset(e));
+    /* 0 UP 1 DOWN 2 LEFT 3 RIGHT 4 A 5 B 6 START: around the bedroom, a menu opened and
+     * closed, then down the stairs (a new map) and a step on 1F. */
+    static const int actions[] = {2, 2, 1, 3, 3, 3, 6, 5, 3, 3, 3, 0, 0, 0, 0, 2, 2, 1, 1};
+    double total = 0;
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+        REQUIRE_OK(env_step(e, actions[i]));
+        total += e->reward;
+        CHECK(!e->terminated);
+    }
+    const game_binding *b = env_retro_binding(e);
+    *explored = game_explored(b);
+    *x = game_value(b, game_var_index(spec, "x"));
+    *y = game_value(b, game_var_index(spec, "y"));
+    free(e->obs);
+    env_close(e);
+    return total;
+}
+
+int main(void)
+{
+    rom = getenv("GBFARM_ROM_FIRERED");
+    if (!rom || !*rom) return check_skip("GBFARM_ROM_FIRERED not set");
+
+    REQUIRE_OK(game_load(&spec, GAME_DIR));
+    CHECK_OK(game_check_rom(spec, rom));
+    CHECK(spec->platform == PLATFORM_GBA);
+    CHECK(!strcmp(spec->core, "mgba"));
+    CHECK(spec->n_states == 1 && strstr(spec->states[0], "start.txt"));
+    CHECK(spec->n_actions == 7 && spec->frame_skip == 24 && spec->press_frames == 8);
+
+    /* The start script on two fresh cores (as each env makes its start state): the same
+     * IWRAM and EWRAM. */
+    static uint8_t ram1[IWRAM_SIZE + EWRAM_SIZE], ram2[IWRAM_SIZE + EWRAM_SIZE];
+    core *c = open_core();
+    REQUIRE(c);
+    uint8_t *st = NULL;
+    size_t st_size = 0;
+    REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
+    ram(c, ram1);
+    free(st);
+    core_close(c);
+    c = open_core();
+    REQUIRE(c);
+    REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
+    ram(c, ram2);
+    free(st);
+    CHECKF(memcmp(ram1, ram2, sizeof ram1) == 0, "start script not reproducible");
+
+    game_binding *b = NULL;
+    REQUIRE_OK(game_bind(&b, spec, core_resolve, c));
+    /* The documented start: the bedroom (map group 4, number 1) at (6, 6), in control, no
+     * Pokémon yet, 3000 money (SaveBlock1.money XOR SaveBlock2.encryptionKey). */
+    uint32_t sb1 = bus32(c, SAVE_BLOCK1_PTR), sb2 = bus32(c, SAVE_BLOCK2_PTR);
+    CHECKF(sb1 >= 0x02000000 && sb1 < 0x02040000 && sb2 >= 0x02000000 && sb2 < 0x02040000,
+           "save blocks at 0x%X, 0x%X", sb1, sb2);
+    CHECKF(val(b, "map_group") == 4 && val(b, "map_num") == 1, "map %lld.%lld",
+           (long long)val(b, "map_group"), (long long)val(b, "map_num"));
+    CHECKF(val(b, "x") == 6 && val(b, "y") == 6, "at (%lld, %lld)", (long long)val(b, "x"),
+           (long long)val(b, "y"));
+    CHECK(val(b, "in_battle") == 0);
+    CHECK(val(b, "party_count") == 0 && val(b, "level1") == 0);
+    CHECK(val(b, "badges") == 0 && val(b, "badge_bits") == 0);
+    CHECK(val(b, "pokedex_owned") == 0 && val(b, "pokedex_seen") == 0);
+    CHECK(val(b, "money_key") != 0);
+    CHECKF((val(b, "money_enc") ^ val(b, "money_key")) == 3000, "money %lld",
+           (long long)(val(b, "money_enc") ^ val(b, "money_key")));
+    int64_t events0 = val(b, "events");
+    CHECK(events0 > 0);
+    /* a pointer variable reads what a manual dereference reads */
+    CHECK(val(b, "map_num") == bus8(c, sb1 + 5));
+
+    /* Walking: a step left, two right. */
+    play(c, "LEFT 20\n- 10\n");
+    CHECKF(val(b, "x") == 5 && val(b, "y") == 6, "after LEFT: (%lld, %lld)",
+           (long long)val(b, "x"), (long long)val(b, "y"));
+    /* facing left, RIGHT turns first: one tile for 20 frames; facing right, 10 frames walk one
+     * (a step started always ends on the next tile, 16 frames) */
+    play(c, "RIGHT 20\n- 10\n");
+    CHECKF(val(b, "x") == 6 && val(b, "y") == 6, "after RIGHT: (%lld, %lld)",
+           (long long)val(b, "x"), (long long)val(b, "y"));
+    play(c, "RIGHT 10\n- 20\n");
+    CHECKF(val(b, "x") == 7 && val(b, "y") == 6, "after RIGHT again: (%lld, %lld)",
+           (long long)val(b, "x"), (long long)val(b, "y"));
+
+    /* The START menu: opening it sets FLAG_OPENED_START_MENU; B closes it, nothing moves. */
+    CHECK(!flag(c, FLAG_OPENED_START_MENU));
+    play(c, "START 4\n- 40\nB 4\n- 40\n");
+    CHECK(flag(c, FLAG_OPENED_START_MENU));
+    CHECK(val(b, "x") == 7 && val(b, "y") == 6 && val(b, "map_num") == 1);
+    CHECK(val(b, "events") == events0); /* a system flag, outside the events range */
+
+    /* Down the stairs: house 1F (4.0). Loading the map moves the save blocks (by a random
+     * multiple of 4 below 128 bytes); the pointer variables follow. */
+    play(c, "RIGHT 48\n- 20\nUP 64\n- 20\nLEFT 20\n- 150\n");
+    uint32_t sb1_after = bus32(c, SAVE_BLOCK1_PTR);
+    fprintf(stderr, "gSaveBlock1Ptr 0x%X -> 0x%X after the stairs\n", sb1, sb1_after);
+    CHECKF(val(b, "map_group") == 4 && val(b, "map_num") == 0, "after the stairs: map %lld.%lld",
+           (long long)val(b, "map_group"), (long long)val(b, "map_num"));
+    CHECKF(val(b, "x") == 10 && val(b, "y") == 2, "after the stairs: (%lld, %lld)",
+           (long long)val(b, "x"), (long long)val(b, "y"));
+    CHECK(val(b, "map_num") == bus8(c, sb1_after + 5));
+    CHECKF((val(b, "money_enc") ^ val(b, "money_key")) == 3000, "money %lld after the stairs",
+           (long long)(val(b, "money_enc") ^ val(b, "money_key")));
+    CHECK(val(b, "events") >= events0);
+    /* a fresh binding agrees with the one that followed the move */
+    game_binding *b2 = NULL;
+    REQUIRE_OK(game_bind(&b2, spec, core_resolve, c));
+    for (int i = 0; i < game_var_count(spec); i++)
+        CHECKF(game_value(b2, i) == game_value(b, i), "%s differs from a fresh binding",
+               game_var_name(spec, i));
+    game_unbind(b2);
+    game_unbind(b);
+    core_close(c);
+
+    /* The same actions through the env, twice: the same reward, explore only. */
+    int64_t ex[2], x[2], y[2];
+    double r[2];
+    for (int k = 0; k < 2; k++) r[k] = env_reward(&ex[k], &x[k], &y[k]);
+    fprintf(stderr, "env reward %.4f (%lld tuples, at %lld,%lld), again %.4f\n", r[0],
+            (long long)ex[0], (long long)x[0], (long long)y[0], r[1]);
+    CHECK(ex[0] > 5);
+    CHECK(ex[0] == ex[1] && x[0] == x[1] && y[0] == y[1]);
+    CHECKF(fabs(r[0] - r[1]) < 1e-6, "%f vs %f", r[0], r[1]);
+    CHECKF(fabs(r[0] - 0.02 * (double)(ex[0] - 1)) < 1e-4, "reward %f for %lld tuples", r[0],
+           (long long)ex[0]);
+
+    game_free(spec);
+    return check_summary();
+}
