@@ -28,6 +28,7 @@ typedef struct env_episode {
     double ret;     /* sum of rewards */
     int64_t length; /* steps */
     double seconds; /* wall-clock time since the episode's reset */
+    int64_t explored; /* distinct places visited (a game's explore term), else 0 */
 } env_episode;
 
 typedef struct env env;

@@ -97,6 +97,7 @@ static gb_error *evaluate(const eval_options *o, game_args *a)
     rng r;
     rng_seed(&r, o->seed, 0xE7A1);
     double *ret = calloc((size_t)o->episodes, sizeof *ret), *len = calloc((size_t)o->episodes, sizeof *len);
+    double explored = 0;
     if (!err && (!ret || !len)) err = gb_errorf("out of memory");
     for (int k = 0; !err && k < o->episodes;) {
         int action;
@@ -111,6 +112,7 @@ static gb_error *evaluate(const eval_options *o, game_args *a)
         if (!err && (e->terminated || e->truncated)) {
             ret[k] = e->episode.ret;
             len[k] = (double)e->episode.length;
+            explored += (double)e->episode.explored;
             k++;
             if (gif) {
                 err = gif_close(gif);
@@ -128,8 +130,10 @@ static gb_error *evaluate(const eval_options *o, game_args *a)
             vr += (ret[k] - mr) * (ret[k] - mr), vl += (len[k] - ml) * (len[k] - ml);
         printf("%s policy%s on %s (%s): %d episodes\n", p ? "trained" : "random",
                p ? (o->greedy ? " (greedy)" : " (sampled)") : "", s.game->dir, s.core, o->episodes);
-        printf("return %.3f ± %.3f   length %.1f ± %.1f\n", mr, sqrt(vr / o->episodes), ml,
+        printf("return %.3f ± %.3f   length %.1f ± %.1f", mr, sqrt(vr / o->episodes), ml,
                sqrt(vl / o->episodes));
+        if (explored > 0) printf("   explored %.1f places per episode", explored / o->episodes);
+        printf("\n");
     }
     gb_error *gerr = gif_close(gif);
     if (!err) err = gerr;

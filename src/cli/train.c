@@ -337,10 +337,11 @@ static gb_error *log_update(run *r, const train_stats *s, int64_t total)
             r->monitor_errs[i] = NULL;
             return e;
         }
-    double ret = 0, len = 0;
+    double ret = 0, len = 0, explored = 0;
     for (int i = 0; i < s->n_episodes; i++) {
         ret += s->episodes[i].episode.ret;
         len += (double)s->episodes[i].episode.length;
+        explored += (double)s->episodes[i].episode.explored;
     }
     int64_t step = s->global_step;
     const struct {
@@ -349,6 +350,7 @@ static gb_error *log_update(run *r, const train_stats *s, int64_t total)
     } scalars[] = {
         {"charts/episodic_return", s->n_episodes ? ret / s->n_episodes : NAN},
         {"charts/episodic_length", s->n_episodes ? len / s->n_episodes : NAN},
+        {"charts/explored", s->n_episodes && explored > 0 ? explored / s->n_episodes : NAN},
         {"charts/mean_return_20", s->mean_return_20},
         {"charts/learning_rate", s->lr},
         {"charts/SPS", s->sps},

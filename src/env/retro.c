@@ -190,7 +190,10 @@ static gb_error *retro_step(env *e, int action)
     e->episode.length++;
     e->terminated = done;
     e->truncated = !done && g->max_episode_steps > 0 && e->episode.length >= g->max_episode_steps;
-    if (e->terminated || e->truncated) e->episode.seconds = now_seconds() - r->episode_start;
+    if (e->terminated || e->truncated) {
+        e->episode.seconds = now_seconds() - r->episode_start;
+        e->episode.explored = game_explored(r->binding);
+    }
     return NULL;
 }
 
