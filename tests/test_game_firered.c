@@ -3,11 +3,12 @@
  * it.
  *
  * Checks: the folder loads and the ROM passes game_check_rom; the start script (start.txt)
- * gives the same IWRAM and EWRAM on two fresh cores, and the documented start (the bedroom,
- * in control, 3000 money once decrypted); scripted walking moves x/y; the START menu sets
- * FLAG_OPENED_START_MENU and closes; taking the stairs changes the map, the game moves its
- * save blocks, and the pointer variables follow them; a fixed env action sequence earns the
- * same reward twice, explore only. */
+ * gives the same IWRAM and EWRAM on two fresh cores, and the documented start (Oak's lab, a
+ * level-5 BULBASAUR, 3000 money once decrypted); scripted walking moves x/y; the START menu
+ * sets FLAG_OPENED_START_MENU and closes; walking to the door starts the rival battle, whose
+ * start moves the save blocks while the pointer variables follow them, and mashing A ends it
+ * with one more event flag; a fixed env action sequence earns the same reward twice, explore
+ * only. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +54,14 @@ static void play(core *c, const char *text)
     }
     core_set_buttons(c, 0);
     script_free(&sc);
+}
+
+/* "BUTTON 4 / - 16" n times: advances text, picks the first entry of a menu. */
+static void mash(core *c, const char *button, int n)
+{
+    char line[64];
+    snprintf(line, sizeof line, "%s 4\n- 16\n", button);
+    for (int i = 0; i < n; i++) play(c, line);
 }
 
 static int64_t val(game_binding *b, const char *name)
@@ -102,9 +111,9 @@ static double env_reward(int64_t *explored, int64_t *x, int64_t *y)
     REQUIRE_OK(env_retro_create(&e, &cfg));
     e->obs = malloc(env_obs_bytes(&e->spec));
     REQUIRE_OK(env_reset(e));
-    /* 0 UP 1 DOWN 2 LEFT 3 RIGHT 4 A 5 B 6 START: around the bedroom, a menu opened and
-     * closed, then down the stairs (a new map) and a step on 1F. */
-    static const int actions[] = {2, 2, 1, 3, 3, 3, 6, 5, 3, 3, 3, 0, 0, 0, 0, 2, 2, 1, 1};
+    /* 0 UP 1 DOWN 2 LEFT 3 RIGHT 4 A 5 B 6 START: around the top of the lab, a menu opened
+     * and closed, staying above row 8 (the rival battle). */
+    static const int actions[] = {2, 2, 2, 1, 2, 2, 0, 6, 5, 3, 3, 3, 3, 1, 2, 2, 0};
     double total = 0;
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
         REQUIRE_OK(env_step(e, actions[i]));
@@ -152,19 +161,20 @@ int main(void)
 
     game_binding *b = NULL;
     REQUIRE_OK(game_bind(&b, spec, core_resolve, c));
-    /* The documented start: the bedroom (map group 4, number 1) at (6, 6), in control, no
-     * Pokémon yet, 3000 money (SaveBlock1.money XOR SaveBlock2.encryptionKey). */
+    /* The documented start: Oak's lab (map group 4, number 3) at (7, 4), in control, one
+     * level-5 BULBASAUR at full HP, 3000 money (SaveBlock1.money XOR SaveBlock2.encryptionKey). */
     uint32_t sb1 = bus32(c, SAVE_BLOCK1_PTR), sb2 = bus32(c, SAVE_BLOCK2_PTR);
     CHECKF(sb1 >= 0x02000000 && sb1 < 0x02040000 && sb2 >= 0x02000000 && sb2 < 0x02040000,
            "save blocks at 0x%X, 0x%X", sb1, sb2);
-    CHECKF(val(b, "map_group") == 4 && val(b, "map_num") == 1, "map %lld.%lld",
+    CHECKF(val(b, "map_group") == 4 && val(b, "map_num") == 3, "map %lld.%lld",
            (long long)val(b, "map_group"), (long long)val(b, "map_num"));
-    CHECKF(val(b, "x") == 6 && val(b, "y") == 6, "at (%lld, %lld)", (long long)val(b, "x"),
+    CHECKF(val(b, "x") == 7 && val(b, "y") == 4, "at (%lld, %lld)", (long long)val(b, "x"),
            (long long)val(b, "y"));
     CHECK(val(b, "in_battle") == 0);
-    CHECK(val(b, "party_count") == 0 && val(b, "level1") == 0);
+    CHECK(val(b, "party_count") == 1 && val(b, "level1") == 5 && val(b, "level2") == 0);
+    CHECK(val(b, "hp1") > 0 && val(b, "hp1") == val(b, "max_hp1"));
     CHECK(val(b, "badges") == 0 && val(b, "badge_bits") == 0);
-    CHECK(val(b, "pokedex_owned") == 0 && val(b, "pokedex_seen") == 0);
+    CHECK(val(b, "pokedex_owned") == 1 && val(b, "pokedex_seen") == 1);
     CHECK(val(b, "money_key") != 0);
     CHECKF((val(b, "money_enc") ^ val(b, "money_key")) == 3000, "money %lld",
            (long long)(val(b, "money_enc") ^ val(b, "money_key")));
@@ -173,39 +183,49 @@ int main(void)
     /* a pointer variable reads what a manual dereference reads */
     CHECK(val(b, "map_num") == bus8(c, sb1 + 5));
 
-    /* Walking: a step left, two right. */
+    /* Walking: a step left (a turn first: 20 frames make one tile), one back. */
     play(c, "LEFT 20\n- 10\n");
-    CHECKF(val(b, "x") == 5 && val(b, "y") == 6, "after LEFT: (%lld, %lld)",
+    CHECKF(val(b, "x") == 6 && val(b, "y") == 4, "after LEFT: (%lld, %lld)",
            (long long)val(b, "x"), (long long)val(b, "y"));
-    /* facing left, RIGHT turns first: one tile for 20 frames; facing right, 10 frames walk one
-     * (a step started always ends on the next tile, 16 frames) */
     play(c, "RIGHT 20\n- 10\n");
-    CHECKF(val(b, "x") == 6 && val(b, "y") == 6, "after RIGHT: (%lld, %lld)",
-           (long long)val(b, "x"), (long long)val(b, "y"));
-    play(c, "RIGHT 10\n- 20\n");
-    CHECKF(val(b, "x") == 7 && val(b, "y") == 6, "after RIGHT again: (%lld, %lld)",
+    CHECKF(val(b, "x") == 7 && val(b, "y") == 4, "after RIGHT: (%lld, %lld)",
            (long long)val(b, "x"), (long long)val(b, "y"));
 
     /* The START menu: opening it sets FLAG_OPENED_START_MENU; B closes it, nothing moves. */
     CHECK(!flag(c, FLAG_OPENED_START_MENU));
     play(c, "START 4\n- 40\nB 4\n- 40\n");
     CHECK(flag(c, FLAG_OPENED_START_MENU));
-    CHECK(val(b, "x") == 7 && val(b, "y") == 6 && val(b, "map_num") == 1);
+    CHECK(val(b, "x") == 7 && val(b, "y") == 4 && val(b, "map_num") == 3);
     CHECK(val(b, "events") == events0); /* a system flag, outside the events range */
 
-    /* Down the stairs: house 1F (4.0). Loading the map moves the save blocks (by a random
-     * multiple of 4 below 128 bytes); the pointer variables follow. */
-    play(c, "RIGHT 48\n- 20\nUP 64\n- 20\nLEFT 20\n- 150\n");
-    uint32_t sb1_after = bus32(c, SAVE_BLOCK1_PTR);
-    fprintf(stderr, "gSaveBlock1Ptr 0x%X -> 0x%X after the stairs\n", sb1, sb1_after);
-    CHECKF(val(b, "map_group") == 4 && val(b, "map_num") == 0, "after the stairs: map %lld.%lld",
-           (long long)val(b, "map_group"), (long long)val(b, "map_num"));
-    CHECKF(val(b, "x") == 10 && val(b, "y") == 2, "after the stairs: (%lld, %lld)",
+    /* Down towards the door: the rival stops the player at row 8 and battles (a trainer
+     * battle). The battle's start moves the save blocks (by a random multiple of 4 below 128
+     * bytes); the pointer variables follow. */
+    play(c, "DOWN 20\n- 10\nDOWN 64\n- 20\n");
+    mash(c, "B", 30);
+    uint32_t sb1_battle = bus32(c, SAVE_BLOCK1_PTR);
+    fprintf(stderr, "gSaveBlock1Ptr 0x%X -> 0x%X at the rival battle\n", sb1, sb1_battle);
+    CHECKF(val(b, "in_battle") != 0, "in_battle %lld", (long long)val(b, "in_battle"));
+    CHECKF(val(b, "x") == 7 && val(b, "y") == 8, "in battle: (%lld, %lld)",
            (long long)val(b, "x"), (long long)val(b, "y"));
-    CHECK(val(b, "map_num") == bus8(c, sb1_after + 5));
-    CHECKF((val(b, "money_enc") ^ val(b, "money_key")) == 3000, "money %lld after the stairs",
+    CHECK(val(b, "map_num") == bus8(c, sb1_battle + 5));
+    CHECK(val(b, "pokedex_seen") == 2); /* the rival's CHARMANDER */
+    CHECKF((val(b, "money_enc") ^ val(b, "money_key")) == 3000, "money %lld in battle",
            (long long)(val(b, "money_enc") ^ val(b, "money_key")));
-    CHECK(val(b, "events") >= events0);
+    /* Mash A (FIGHT, the first move) until the battle ends, won or lost. */
+    for (int k = 0; k < 20 && val(b, "in_battle") != 0; k++) mash(c, "A", 20);
+    CHECKF(val(b, "in_battle") == 0, "the battle did not end");
+    int64_t money = val(b, "money_enc") ^ val(b, "money_key");
+    fprintf(stderr, "after the rival battle: level1 %lld, hp %lld/%lld, money %lld, events +%lld, "
+            "map %lld.%lld (%lld, %lld)\n",
+            (long long)val(b, "level1"), (long long)val(b, "hp1"), (long long)val(b, "max_hp1"),
+            (long long)money, (long long)(val(b, "events") - events0),
+            (long long)val(b, "map_group"), (long long)val(b, "map_num"), (long long)val(b, "x"),
+            (long long)val(b, "y"));
+    CHECKF(val(b, "events") == events0 + 1, "events +%lld", (long long)(val(b, "events") - events0));
+    CHECK(val(b, "level1") >= 5 && val(b, "hp1") > 0);
+    CHECK(money != 3000); /* a prize won, or half lost */
+    CHECK(val(b, "map_num") == bus8(c, bus32(c, SAVE_BLOCK1_PTR) + 5));
     /* a fresh binding agrees with the one that followed the move */
     game_binding *b2 = NULL;
     REQUIRE_OK(game_bind(&b2, spec, core_resolve, c));
@@ -222,7 +242,7 @@ int main(void)
     for (int k = 0; k < 2; k++) r[k] = env_reward(&ex[k], &x[k], &y[k]);
     fprintf(stderr, "env reward %.4f (%lld tuples, at %lld,%lld), again %.4f\n", r[0],
             (long long)ex[0], (long long)x[0], (long long)y[0], r[1]);
-    CHECK(ex[0] > 5);
+    CHECK(ex[0] >= 4); /* a turn costs a step: 4 tuples on this path */
     CHECK(ex[0] == ex[1] && x[0] == x[1] && y[0] == y[1]);
     CHECKF(fabs(r[0] - r[1]) < 1e-6, "%f vs %f", r[0], r[1]);
     CHECKF(fabs(r[0] - 0.02 * (double)(ex[0] - 1)) < 1e-4, "reward %f for %lld tuples", r[0],
