@@ -31,7 +31,8 @@ typedef struct train_config {
     uint64_t seed;       /* 1 */
     int shared_trunk;    /* -1: the network's default (CNN shared, MLP separate), 0 or 1 */
     int hidden;          /* 0: the network's default (CNN 512 / small CNN 256, MLP 64) */
-    int cnn;             /* policy_cnn: POLICY_CNN_NATURE (0) or POLICY_CNN_SMALL */
+    int cnn;             /* policy_cnn: POLICY_CNN_SMALL (the default: Game Boy screens are
+                          * small and simple) or POLICY_CNN_NATURE */
     int blas_threads;    /* BLAS threads for the update; 0: every core */
     /* The watchdog: a round in which an env makes no progress (no step, no reset) for this
      * many seconds fails with an error and leaves the farm stuck (train_stuck_env); 0: off. */

@@ -25,6 +25,7 @@ train_config train_config_default(void)
                           .seed = 1,
                           .shared_trunk = -1,
                           .hidden = 0,
+                          .cnn = POLICY_CNN_SMALL,
                           .blas_threads = 0,
                           .watchdog_seconds = 120};
 }
