@@ -472,7 +472,11 @@ void core_close(core *c)
     if (c->loaded) c->api.unload_game();
     if (c->initialized) c->api.deinit();
     current = saved;
-    if (c->dl) dlclose(c->dl);
+    if (c->dl) { /* serialised like dlopen: ThreadSanitizer cannot see the loader's own lock */
+        pthread_mutex_lock(&load_mutex);
+        dlclose(c->dl);
+        pthread_mutex_unlock(&load_mutex);
+    }
     for (int i = 0; i < c->n_opts; i++) {
         free(c->opts[i].key);
         free(c->opts[i].value);
