@@ -210,12 +210,8 @@ static bool RETRO_CALLCONV on_environment(unsigned cmd, void *data)
     case RETRO_ENVIRONMENT_SET_SUBSYSTEM_INFO:
     case RETRO_ENVIRONMENT_SET_SUPPORT_NO_GAME:
     case RETRO_ENVIRONMENT_SET_SUPPORT_ACHIEVEMENTS:
-    case RETRO_ENVIRONMENT_SET_CONTENT_INFO_OVERRIDE:
-        /* A core that reads the ROM buffer after loading says so here; others copy it. */
-        for (const struct retro_system_content_info_override *o = data; o && o->extensions; o++)
-            if (o->persistent_data) c->keep_rom = true;
-        return true;
     case RETRO_ENVIRONMENT_SET_CORE_OPTIONS_DISPLAY:
+    case RETRO_ENVIRONMENT_SET_CONTENT_INFO_OVERRIDE:
     case RETRO_ENVIRONMENT_SET_MINIMUM_AUDIO_LATENCY:
         return true;
     default:
@@ -451,12 +447,6 @@ gb_error *core_open(core **out, const core_config *cfg)
                             cfg->rom_path, c->name, c->extensions);
         else
             c->loaded = true;
-        /* Cores copy the ROM at load unless they asked for persistent data: the buffer is
-         * the frontend's to free (16 MB per env for a large GBA game). */
-        if (c->loaded && !c->keep_rom) {
-            free(c->rom);
-            c->rom = NULL;
-        }
     }
     pthread_mutex_unlock(&load_mutex);
     if (!err) {

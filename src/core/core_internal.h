@@ -50,9 +50,8 @@ struct core {
     char library[32]; /* library name, lower-cased: the key of the option defaults */
     char system_dir[4096];
     game_platform platform;
-    uint8_t *rom; /* NULL after loading, unless the core keeps reading it (keep_rom) */
+    uint8_t *rom;
     size_t rom_size;
-    bool keep_rom;
     FILE *log;
 
     core_option_slot *opts;
