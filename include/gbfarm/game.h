@@ -9,6 +9,7 @@
 #define GBFARM_GAME_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "gbfarm/error.h"
@@ -21,6 +22,11 @@ enum {
     BUTTON_DOWN = 5, BUTTON_LEFT = 6, BUTTON_RIGHT = 7, BUTTON_A = 8, BUTTON_X = 9,
     BUTTON_L = 10, BUTTON_R = 11,
 };
+
+/* Button names (A B SELECT START UP DOWN LEFT RIGHT L R X Y) to BUTTON_* bits, or -1. */
+int game_button_bit(const char *name, size_t len, bool any_case);
+/* "A+RIGHT" for a mask of 1 << BUTTON_* ("-" for none). */
+void game_buttons_name(uint16_t mask, char *out, size_t size);
 
 /* A stable-retro type string ("|u1", "<u2", ">d4", ">n6", "<i4", ...), parsed. */
 typedef struct game_type {

@@ -39,20 +39,6 @@ typedef struct play_options {
 } play_options;
 
 /* "A+RIGHT" for a button mask; "-" for none. */
-static void buttons_name(uint16_t mask, char *out, size_t size)
-{
-    static const char *const names[] = {"B", "Y", "SELECT", "START", "UP", "DOWN",
-                                        "LEFT", "RIGHT", "A", "X", "L", "R"};
-    static const int order[] = {8, 0, 9, 1, 10, 11, 3, 2, 4, 5, 6, 7}; /* A B X Y L R ... */
-    size_t n = 0;
-    out[0] = '\0';
-    for (int i = 0; i < 12; i++)
-        if (mask & (1u << order[i]))
-            n += (size_t)snprintf(out + n, n < size ? size - n : 0, "%s%s", n ? "+" : "",
-                                  names[order[i]]);
-    if (!n) snprintf(out, size, "-");
-}
-
 /* Saves the core's state as DIR/start-N.state with the first N not taken, and prints it. */
 static gb_error *save_start_state(core *c, const char *dir)
 {
@@ -132,7 +118,7 @@ static gb_error *play_human(const game_setup *s, const game_args *a, const play_
             ov.last_reward = game_step(b, &done);
             ov.episode_return += ov.last_reward;
             ov.step = ++frame;
-            buttons_name(ev.buttons, action, sizeof action);
+            game_buttons_name(ev.buttons, action, sizeof action);
             ov.action = action;
         }
         viewer_frame(v, paused ? NULL : core_frame_get(c), &ov, &ev);
@@ -204,7 +190,7 @@ static gb_error *play_agent(const game_setup *s, const game_args *a, const play_
             ov.step++;
             ov.last_reward = e->reward;
             ov.episode_return = e->episode.ret;
-            buttons_name(s->game->actions[action], action_name, sizeof action_name);
+            game_buttons_name(s->game->actions[action], action_name, sizeof action_name);
             ov.action = action_name;
         }
         viewer_frame(v, paused ? NULL : core_frame_get(env_retro_core(e)), &ov, &ev);

@@ -251,17 +251,6 @@ static void on_episode(void *ctx, int i, const env_episode *ep)
     if (!r->monitor_errs[i]) r->monitor_errs[i] = monitor_episode(r->monitors[i], ep->ret, ep->length);
 }
 
-/* "A+RIGHT" for a button mask. */
-static void action_name(uint16_t mask, char *out, size_t n)
-{
-    static const char *names[12] = {"B", "Y", "SELECT", "START", "UP", "DOWN", "LEFT", "RIGHT",
-                                    "A", "X", "L", "R"};
-    size_t len = 0;
-    out[0] = '\0';
-    for (int b = 0; b < 12; b++)
-        if (mask & (1u << b)) len += (size_t)snprintf(out + len, len < n ? n - len : 0, "%s%s", len ? "+" : "", names[b]);
-}
-
 /* Env 0's thread, after each of its steps: the window. Pacing env 0 to real time makes the
  * other envs wait for it at the barrier, and nothing more: they are never stopped mid-rollout. */
 static void on_step(void *ctx, int i, env *e, int action)
@@ -287,7 +276,7 @@ static void on_step(void *ctx, int i, env *e, int action)
     }
     r->view_steps++;
     char buttons[64];
-    action_name(r->game->actions[action], buttons, sizeof buttons);
+    game_buttons_name(r->game->actions[action], buttons, sizeof buttons);
     viewer_overlay ov = {r->view_steps, r->view_episodes, e->episode.ret, e->reward, buttons,
                          r->game->frame_skip};
     viewer_events ev;

@@ -7,15 +7,6 @@
 
 #include "vars.h"
 
-static const struct {
-    const char *name;
-    int bit;
-} buttons[] = {
-    {"B", BUTTON_B},   {"Y", BUTTON_Y},       {"SELECT", BUTTON_SELECT}, {"START", BUTTON_START},
-    {"UP", BUTTON_UP}, {"DOWN", BUTTON_DOWN}, {"LEFT", BUTTON_LEFT},     {"RIGHT", BUTTON_RIGHT},
-    {"A", BUTTON_A},   {"X", BUTTON_X},       {"L", BUTTON_L},           {"R", BUTTON_R},
-};
-
 /* Game Boy pads have A B SELECT START and the d-pad; the Advance adds L and R. */
 static bool platform_has(game_platform p, int bit)
 {
@@ -50,9 +41,7 @@ static gb_error *read_actions(game_spec *spec, const char *file, const json_t *a
             snprintf(key, sizeof key, "actions[%zu][%zu]", i, j);
             const json_t *b = json_array_get(combo, j);
             const char *s = json_is_string(b) ? json_string_value(b) : "";
-            int bit = -1;
-            for (size_t k = 0; k < sizeof buttons / sizeof buttons[0]; k++)
-                if (!strcmp(s, buttons[k].name)) bit = buttons[k].bit;
+            int bit = game_button_bit(s, strlen(s), false);
             if (bit < 0 || !platform_has(spec->platform, bit))
                 return game_key_error(file, key,
                                       spec->platform == PLATFORM_GBA

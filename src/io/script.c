@@ -1,30 +1,16 @@
 #include "gbfarm/script.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "gbfarm/game.h"
 
 int script_button(const char *name, int len)
 {
-    static const struct {
-        const char *name;
-        int bit;
-    } buttons[] = {
-        {"A", BUTTON_A},       {"B", BUTTON_B},       {"SELECT", BUTTON_SELECT},
-        {"START", BUTTON_START}, {"UP", BUTTON_UP},   {"DOWN", BUTTON_DOWN},
-        {"LEFT", BUTTON_LEFT}, {"RIGHT", BUTTON_RIGHT}, {"L", BUTTON_L},
-        {"R", BUTTON_R},       {"X", BUTTON_X},       {"Y", BUTTON_Y},
-    };
-    for (size_t i = 0; i < sizeof buttons / sizeof buttons[0]; i++)
-        if ((int)strlen(buttons[i].name) == len && !strncasecmp(buttons[i].name, name, (size_t)len))
-            return buttons[i].bit;
-    return -1;
+    return len < 0 ? -1 : game_button_bit(name, (size_t)len, true);
 }
 
 static gb_error *parse_combo(const char *p, int len, uint16_t *out, const char *name, int line)

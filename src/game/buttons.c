@@ -1,0 +1,37 @@
+/* Joypad button names, one table for game.json, input scripts and the viewer. */
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "gbfarm/game.h"
+
+static const struct {
+    const char *name;
+    int bit;
+} buttons[] = {
+    /* In display order: face buttons, shoulders, START, SELECT, then the d-pad. */
+    {"A", BUTTON_A},         {"B", BUTTON_B},           {"X", BUTTON_X},
+    {"Y", BUTTON_Y},         {"L", BUTTON_L},           {"R", BUTTON_R},
+    {"START", BUTTON_START}, {"SELECT", BUTTON_SELECT}, {"UP", BUTTON_UP},
+    {"DOWN", BUTTON_DOWN},   {"LEFT", BUTTON_LEFT},     {"RIGHT", BUTTON_RIGHT},
+};
+
+int game_button_bit(const char *name, size_t len, bool any_case)
+{
+    for (size_t i = 0; i < sizeof buttons / sizeof buttons[0]; i++)
+        if (strlen(buttons[i].name) == len &&
+            !(any_case ? strncasecmp : strncmp)(buttons[i].name, name, len))
+            return buttons[i].bit;
+    return -1;
+}
+
+void game_buttons_name(uint16_t mask, char *out, size_t size)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof buttons / sizeof buttons[0]; i++)
+        if (mask & (1u << buttons[i].bit))
+            n += (size_t)snprintf(out + n, n < size ? size - n : 0, "%s%s", n ? "+" : "",
+                                  buttons[i].name);
+    if (!n) snprintf(out, size, "-");
+}
