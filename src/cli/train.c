@@ -475,15 +475,20 @@ static json_t *config_json(const train_config *c, const run_options *o, const em
 }
 
 /* --resume DIR: the stored command line, parsed again, gives the run's exact settings. */
-static gb_error *resume_args(const char *dir, int *argc, char ***argv)
+static gb_error *resume_args(const char *dir, int *argc, char ***argv, int *envs)
 {
     GB_TRY(rundir_check_resume(dir));
     json_t *cfg;
     GB_TRY(rundir_read_config(dir, &cfg));
     json_t *args = json_object_get(cfg, "argv");
-    if (!json_is_array(args)) {
+    /* The env count in force, even when it was the machine's core count: a checkpoint holds
+     * one snapshot per env. */
+    *envs = (int)json_integer_value(json_object_get(cfg, "envs"));
+    if (!json_is_array(args) || *envs < 1) {
         json_decref(cfg);
-        return gb_errorf("%s/config.json: argv: expected the run's command line (a list)", dir);
+        return gb_errorf("%s/config.json: argv, envs: expected the run's command line (a list) "
+                         "and env count",
+                         dir);
     }
     size_t n = json_array_size(args);
     char **v = calloc(n + 2, sizeof *v);
@@ -521,7 +526,8 @@ static gb_error *train_main(int argc, char **argv)
     bool extend = o.steps_given;
     if (resume) {
         game_args_free(&emu.args);
-        GB_TRY(resume_args(resume, &run_argc, &stored));
+        int envs = 0;
+        GB_TRY(resume_args(resume, &run_argc, &stored, &envs));
         run_argv = stored;
         o = (run_options){.log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3, .speed = 1};
         c = train_config_default();
@@ -532,6 +538,8 @@ static gb_error *train_main(int argc, char **argv)
             return gb_error_wrap(err, "%s/config.json: argv", resume);
         }
         if (extend) c.total_steps = steps;
+        c.n_envs = envs;
+        o.envs_given = 1;
         o.run_dir = resume;
         o.visualize = visualize, o.scale = scale, o.speed = speed; /* watching is not a setting */
     }
