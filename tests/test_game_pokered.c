@@ -41,11 +41,7 @@ static void play(core *c, const char *text)
 {
     script sc;
     REQUIRE_OK(script_parse(&sc, text, "test script"));
-    for (int i = 0; i < sc.n_lines; i++) {
-        core_set_buttons(c, sc.lines[i].buttons);
-        for (uint32_t k = 0; k < sc.lines[i].frames; k++) core_run(c, false);
-    }
-    core_set_buttons(c, 0);
+    script_play(&sc, c);
     script_free(&sc);
 }
 

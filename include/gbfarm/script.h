@@ -29,6 +29,10 @@ gb_error *script_parse(script *out, const char *text, const char *name);
 gb_error *script_load(script *out, const char *path);
 void script_free(script *s);
 
+typedef struct core core;
+/* Plays the script on the core, frame by frame, and releases every button at the end. */
+void script_play(const script *s, core *c);
+
 /* "UP", "a", ... -> BUTTON_* bit index, or -1. */
 int script_button(const char *name, int len);
 

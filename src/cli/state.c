@@ -32,11 +32,7 @@ static gb_error *make_state(core *c, const game_setup *s, const char *load, cons
     }
     script sc = {0};
     if (script_path) GB_TRY(script_load(&sc, script_path));
-    for (int i = 0; i < sc.n_lines; i++) {
-        core_set_buttons(c, sc.lines[i].buttons);
-        for (uint32_t k = 0; k < sc.lines[i].frames; k++) core_run(c, false);
-    }
-    core_set_buttons(c, 0);
+    script_play(&sc, c);
     for (long k = 0; k < frames; k++) core_run(c, false);
     size_t size = core_state_size(c);
     uint8_t *buf = malloc(size ? size : 1);

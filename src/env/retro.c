@@ -227,11 +227,7 @@ gb_error *env_retro_start_state(core *c, const char *path, uint8_t **out, size_t
     script sc;
     GB_TRY(script_load(&sc, path));
     if (core_frames_run(c) > 0) core_reset(c); /* a fresh core is at power-on already */
-    for (int i = 0; i < sc.n_lines; i++) {
-        core_set_buttons(c, sc.lines[i].buttons);
-        for (uint32_t k = 0; k < sc.lines[i].frames; k++) core_run(c, false);
-    }
-    core_set_buttons(c, 0);
+    script_play(&sc, c);
     script_free(&sc);
     *size = core_state_size(c);
     *out = malloc(*size ? *size : 1);
