@@ -1,7 +1,7 @@
 /* Learner benchmark: the machine's peak sgemm, CartPole PPO to 100k steps, and one PPO update
  * of the Nature CNN on 2048 stacked 4×80×72 uint8 screens (4 epochs × 4 minibatches), on 1
  * and 2 BLAS threads, with the GFLOP/s it achieves against the peak.
- *   bench_learner [--skip-cartpole]                      results: benchmarks/learner.md */
+ *   bench_learner [--skip-cartpole] [--only small|nature]      results: benchmarks/learner.md */
 #include <cblas.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -49,7 +49,7 @@ static void bench_cartpole(void)
     train_config c = train_config_default(); /* the tuned config of tests/test_train_cartpole */
     c.n_envs = 8, c.rollout_steps = 32, c.total_steps = 100000, c.lr = 1e-3f;
     c.gamma = 0.98f, c.gae_lambda = 0.8f, c.ppo.epochs = 20, c.ppo.minibatches = 1;
-    c.ppo.ent_coef = 0.0f, c.seed = 1, c.blas_threads = 1;
+    c.ppo.ent_coef = 0.0f, c.seed = 1, c.update_threads = 1;
     train *t;
     gb_error *err = train_create(&t, &c, make_cartpole, NULL, NULL);
     if (err) {
@@ -85,15 +85,18 @@ static void cnn_flops(const policy *p, double *fwd, double *bwd)
     *fwd += heads, *bwd += 2.0 * heads;
 }
 
-static void bench_cnn_update(double peak1, double peak2)
+static void bench_cnn_update(policy_cnn cnn, int envs, int T, int minibatches, double peak1,
+                             double peak2)
 {
     env_spec spec = {ENV_OBS_U8, 4, 72, 80, 8}; /* 4 stacked 80×72 screens, 8 actions */
     policy_config pc = policy_config_default(spec);
+    pc.cnn = cnn;
+    if (cnn == POLICY_CNN_SMALL) pc.hidden = 256;
     policy *p;
     ppo *o;
     rollout_buffer rb;
-    const int envs = 16, T = 128, batch = envs * T;
-    if (policy_create(&p, &pc, 1) || ppo_create(&o, p, batch, 4, 1) ||
+    const int batch = envs * T;
+    if (policy_create(&p, &pc, 1) || ppo_create(&o, p, batch, minibatches, 1) ||
         rollout_create(&rb, envs, T, env_obs_bytes(&spec))) {
         fprintf(stderr, "bench: setup failed\n");
         exit(1);
@@ -112,19 +115,22 @@ static void bench_cnn_update(double peak1, double peak2)
     cnn_flops(p, &fwd, &bwd);
     ppo_config c = ppo_config_default();
     double flop = (fwd + bwd) * batch * c.epochs;
-    printf("cnn update: %zu parameters, %.1f MFLOP forward + %.1f MFLOP backward per sample, "
-           "%.1f GFLOP per update\n",
-           p->n_params, fwd / 1e6, bwd / 1e6, flop / 1e9);
+    c.minibatches = minibatches;
+    const char *name = cnn == POLICY_CNN_SMALL ? "small" : "nature";
+    printf("%s cnn update (%d × %d samples, %d epochs × %d minibatches): %zu parameters, "
+           "%.1f MFLOP forward + %.1f MFLOP backward per sample, %.1f GFLOP per update\n",
+           name, envs, T, c.epochs, minibatches, p->n_params, fwd / 1e6, bwd / 1e6, flop / 1e9);
+    nn_set_threads(1); /* the update's threads each run single-threaded BLAS */
     for (int threads = 1; threads <= 2; threads++) {
-        nn_set_threads(threads);
+        if (ppo_set_threads(o, threads)) exit(1);
         ppo_stats st;
         ppo_update(o, &rb, &c, 2.5e-4f, &st); /* warm-up */
         double t0 = now();
         ppo_update(o, &rb, &c, 2.5e-4f, &st);
         double dt = now() - t0, peak = threads == 1 ? peak1 : peak2;
-        printf("cnn update, %d BLAS thread%s: %.2f s, %.1f GFLOP/s = %.0f%% of peak sgemm "
-               "(%.1f GFLOP/s)\n",
-               threads, threads > 1 ? "s" : " ", dt, flop / dt / 1e9,
+        printf("%s cnn update, %d update thread%s: %.3f s = %.3f ms per sample, %.1f GFLOP/s = "
+               "%.0f%% of peak sgemm (%.1f GFLOP/s)\n",
+               name, threads, threads > 1 ? "s" : " ", dt, 1e3 * dt / batch, flop / dt / 1e9,
                100.0 * flop / dt / 1e9 / peak, peak);
     }
     rollout_free(&rb);
@@ -134,11 +140,23 @@ static void bench_cnn_update(double peak1, double peak2)
 
 int main(int argc, char **argv)
 {
-    int skip_cartpole = argc > 1 && !strcmp(argv[1], "--skip-cartpole");
+    int skip_cartpole = 0, only = -1; /* --only small|nature: one update, e.g. under perf */
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--skip-cartpole"))
+            skip_cartpole = 1;
+        else if (!strcmp(argv[i], "--only") && i + 1 < argc)
+            only = !strcmp(argv[++i], "small") ? POLICY_CNN_SMALL : POLICY_CNN_NATURE;
+        else {
+            fprintf(stderr, "usage: bench_learner [--skip-cartpole] [--only small|nature]\n");
+            return 2;
+        }
+    }
     printf("cores: %d\n", nn_cpu_count());
     double p1 = peak_sgemm(1), p2 = peak_sgemm(2);
     printf("peak sgemm (2048³): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n", p1, p2);
-    if (!skip_cartpole) bench_cartpole();
-    bench_cnn_update(p1, p2);
+    if (!skip_cartpole && only < 0) bench_cartpole();
+    if (only != POLICY_CNN_SMALL) bench_cnn_update(POLICY_CNN_NATURE, 16, 128, 4, p1, p2);
+    /* What gbfarm train runs by default on screens: 2 envs × 128 steps, 4 minibatches of 64. */
+    if (only != POLICY_CNN_NATURE) bench_cnn_update(POLICY_CNN_SMALL, 2, 128, 4, p1, p2);
     return 0;
 }

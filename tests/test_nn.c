@@ -6,6 +6,7 @@
  * within 2e-3 + 1e-2·|g|, and each tensor's relative L2 error must be below 1e-3. A wrong
  * backward pass is off by O(1). */
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "check.h"
@@ -86,7 +87,8 @@ enum { CB = 2, CC = 3, CH = 9, CW = 8, COC = 4, CK = 3, CS = 2 };
 #define COH ((CH - CK) / CS + 1)
 #define COW ((CW - CK) / CS + 1)
 static float cx[CB * CC * CH * CW], cw[COC * CC * CK * CK], cb[COC];
-static float cout_[CB * COC * COH * COW], cr[CB * COC * COH * COW], ccol[CC * CK * CK * COH * COW];
+static float cout_[CB * COC * COH * COW], cr[CB * COC * COH * COW],
+    ccol[CB * (CC * CK * CK + COC) * COH * COW];
 
 static double conv_probe(void *ctx)
 {
@@ -96,7 +98,7 @@ static double conv_probe(void *ctx)
 
 static void test_conv(void)
 {
-    CHECK(nn_conv2d_col_floats(CC, CH, CW, CK, CS) == sizeof ccol / 4);
+    CHECK(nn_conv2d_scratch_floats(CC, CH, CW, COC, CK, CS, CB) == sizeof ccol / 4);
     fill(cx, sizeof cx / 4, 1.0f), fill(cw, sizeof cw / 4, 1.0f), fill(cb, COC, 1.0f);
     fill(cr, sizeof cr / 4, 1.0f);
     static float dx[sizeof cx / 4], dw[sizeof cw / 4], db[COC];
@@ -114,6 +116,42 @@ static void test_conv(void)
     check_grad("conv2d dx", conv_probe, NULL, cx, dx, sizeof cx / 4);
     check_grad("conv2d dw", conv_probe, NULL, cw, dw, sizeof cw / 4);
     check_grad("conv2d db", conv_probe, NULL, cb, db, COC);
+}
+
+/* A batch of screens spans several scratch chunks: it must equal the samples one at a time
+ * (forward outputs and input gradients exactly per sample, weight gradients summed). */
+static void test_conv_chunks(void)
+{
+    enum { B = 13, C = 4, H = 72, W = 80, OC = 16, K = 8, S = 4 };
+    size_t in_n = (size_t)C * H * W, out_n = (size_t)OC * ((H - K) / S + 1) * ((W - K) / S + 1);
+    size_t wn = (size_t)OC * C * K * K, sb = nn_conv2d_scratch_floats(C, H, W, OC, K, S, B);
+    CHECK(sb < (size_t)B * (C * K * K + OC) * (out_n / OC)); /* really in chunks */
+    CHECK(nn_conv2d_scratch_floats(C, H, W, OC, K, S, 1) < sb);
+    float *x = malloc(sizeof(float) * B * in_n), *w = malloc(sizeof(float) * wn), b[OC];
+    float *y = malloc(sizeof(float) * B * out_n), *y1 = malloc(sizeof(float) * out_n);
+    float *g = malloc(sizeof(float) * B * out_n), *dx = malloc(sizeof(float) * B * in_n);
+    float *dx1 = malloc(sizeof(float) * in_n), *dw = calloc(wn, sizeof(float));
+    float *dw1 = calloc(wn, sizeof(float)), db[OC] = {0}, db1[OC] = {0};
+    float *scratch = malloc(sizeof(float) * sb);
+    fill(x, B * in_n, 1.0f), fill(w, wn, 0.1f), fill(b, OC, 1.0f), fill(g, B * out_n, 1.0f);
+    nn_conv2d_forward(y, scratch, x, w, b, B, C, H, W, OC, K, S);
+    nn_conv2d_backward(dx, dw, db, scratch, g, x, w, B, C, H, W, OC, K, S);
+    float dy = 0.0f, ddx = 0.0f, ddw = 0.0f, wmax = 0.0f;
+    for (int i = 0; i < B; i++) {
+        nn_conv2d_forward(y1, scratch, x + i * in_n, w, b, 1, C, H, W, OC, K, S);
+        nn_conv2d_backward(dx1, dw1, db1, scratch, g + i * out_n, x + i * in_n, w, 1, C, H, W, OC,
+                           K, S);
+        for (size_t j = 0; j < out_n; j++) dy = fmaxf(dy, fabsf(y1[j] - y[i * out_n + j]));
+        for (size_t j = 0; j < in_n; j++) ddx = fmaxf(ddx, fabsf(dx1[j] - dx[i * in_n + j]));
+    }
+    for (size_t j = 0; j < wn; j++)
+        ddw = fmaxf(ddw, fabsf(dw1[j] - dw[j])), wmax = fmaxf(wmax, fabsf(dw[j]));
+    CHECKF(dy < 1e-4f && ddx < 1e-4f, "chunked conv differs per sample: y %g, dx %g", dy, ddx);
+    CHECKF(ddw < 1e-4f * wmax && wmax > 0.0f, "chunked conv dw differs by %g of %g", ddw, wmax);
+    for (int f = 0; f < OC; f++)
+        CHECKF(fabsf(db[f] - db1[f]) < 1e-3f, "db[%d] %g vs %g", f, db[f], db1[f]);
+    free(x), free(w), free(y), free(y1), free(g), free(dx), free(dx1), free(dw), free(dw1);
+    free(scratch);
 }
 
 /* ---- activations ---- */
@@ -195,6 +233,7 @@ int main(void)
     nn_set_threads(1);
     test_linear(LB);
     test_conv();
+    test_conv_chunks();
     test_activations();
     test_orthogonal(8, 20, 1.0f);
     test_orthogonal(20, 8, sqrtf(2.0f));

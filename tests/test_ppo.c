@@ -112,6 +112,27 @@ static void grad_check_ppo(const char *what, env_spec spec, int shared, int hidd
     float *grad = malloc(sizeof(float) * p->n_params);
     memcpy(grad, p->grads, sizeof(float) * p->n_params);
 
+    /* The same minibatch cut into 3 shards on 3 threads: the same loss and gradient up to
+     * float summation order, and bit-identical from one call to the next. */
+    REQUIRE_OK(ppo_set_threads(o, 3));
+    ppo_stats st3;
+    ppo_minibatch_loss(o, &c, &mb, B, 1, &st3);
+    float *grad3 = malloc(sizeof(float) * p->n_params);
+    memcpy(grad3, p->grads, sizeof(float) * p->n_params);
+    ppo_minibatch_loss(o, &c, &mb, B, 1, NULL);
+    CHECKF(!memcmp(grad3, p->grads, sizeof(float) * p->n_params),
+           "%s: 3 update threads are not deterministic", what);
+    float gmax = 0.0f, dmax = 0.0f;
+    for (size_t i = 0; i < p->n_params; i++)
+        gmax = fmaxf(gmax, fabsf(grad[i])), dmax = fmaxf(dmax, fabsf(grad3[i] - grad[i]));
+    CHECKF(dmax <= 1e-5f * gmax && gmax > 0.0f, "%s: 3 shards' gradient differs by %g of %g", what,
+           dmax, gmax);
+    CHECKF(fabsf(st3.loss - st.loss) <= 1e-5f * fabsf(st.loss) + 1e-7f &&
+               st3.clipfrac == st.clipfrac,
+           "%s: 3 shards' loss %g vs %g", what, st3.loss, st.loss);
+    free(grad3);
+    REQUIRE_OK(ppo_set_threads(o, 1));
+
     const float h = 1e-3f;
     int bad_tensors = 0;
     size_t checked = 0;

@@ -45,7 +45,7 @@ static train_config cartpole_config(uint64_t seed)
     c.ppo.minibatches = 1;
     c.ppo.ent_coef = 0.0f;
     c.seed = seed;
-    c.blas_threads = 1;
+    c.update_threads = 1;
     return c;
 }
 

@@ -68,7 +68,7 @@ int main(void)
     cfg.n_envs = 2;
     cfg.total_steps = 40960;
     cfg.seed = 3;
-    cfg.blas_threads = 1;
+    cfg.update_threads = 1;
     train *t;
     REQUIRE_OK(train_create(&t, &cfg, make_game, &g, NULL));
     train_stats s;

@@ -82,7 +82,7 @@ int main(void)
     cfg.rollout_steps = 48; /* episodes end mid-rollout and continue across the save */
     cfg.total_steps = 4 * 2 * 48;
     cfg.hidden = 64;
-    cfg.blas_threads = 1;
+    cfg.update_threads = 1;
     check_resume("catch-gb", &cfg, make_game, &g, 2);
     game_free(g.game);
 
@@ -90,7 +90,7 @@ int main(void)
     cfg.n_envs = 4;
     cfg.rollout_steps = 64;
     cfg.total_steps = 6 * 4 * 64;
-    cfg.blas_threads = 1;
+    cfg.update_threads = 1;
     check_resume("cartpole", &cfg, make_cartpole, NULL, 3);
     return check_summary();
 }

@@ -66,7 +66,7 @@ static float *run(uint64_t seed, int updates, float *last_mean, size_t *n)
     c.cnn = POLICY_CNN_NATURE; /* the toy screens are tuned for it; catch-gb runs the small one */
     c.hidden = 32, c.seed = seed, c.ppo.epochs = 2, c.ppo.minibatches = 2, c.lr = 2.5e-3f,
     c.ppo.ent_coef = 0.0f;
-    c.blas_threads = 2;
+    c.update_threads = 2;
     train *t;
     REQUIRE_OK(train_create(&t, &c, make_toy, NULL, NULL));
     train_stats s = {0};

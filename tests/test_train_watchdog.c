@@ -106,7 +106,7 @@ static train_config small_config(double watchdog)
     c.total_steps = 3 * 16 * 10;
     c.ppo.minibatches = 2;
     c.ppo.epochs = 2;
-    c.blas_threads = 1;
+    c.update_threads = 1;
     c.watchdog_seconds = watchdog;
     return c;
 }

@@ -89,8 +89,10 @@ void policy_work_free(policy_work *w);
  * Writes logits [B][n_actions] and values [B]; both point into w, valid until the next call. */
 void policy_forward(const policy *p, policy_work *w, const void *obs, int B, float **logits,
                     float **values);
-/* After policy_forward on the same w and B: grads += d(loss)/d(params). */
-void policy_backward(policy *p, policy_work *w, const float *dlogits, const float *dvalues, int B);
+/* After policy_forward on the same w and B: grads += d(loss)/d(params); grads is laid out as
+ * params (p->grads, or a thread's own buffer). */
+void policy_backward(const policy *p, policy_work *w, float *grads, const float *dlogits,
+                     const float *dvalues, int B);
 
 /* One observation: samples an action from r; returns its log-probability and the value. */
 void policy_act(const policy *p, policy_work *w, const void *obs, rng *r, int *action,

@@ -69,13 +69,17 @@ typedef struct ppo {
     int32_t *perm; /* [batch] */
     uint8_t *mb_obs;
     int32_t *mb_actions;
-    float *mb_f32;  /* logprobs, values, advantages, returns: 4 × mb_size */
-    float *scratch; /* dlogits, dvalues, logp, norm adv */
+    float *mb_f32;         /* logprobs, values, advantages, returns: 4 × mb_size */
+    float *adv;            /* the minibatch's normalised advantages */
+    struct ppo_pool *pool; /* the update's threads (ppo_set_threads) */
 } ppo;
 
 /* batch = n_envs * steps; the shuffle stream is derived from seed. */
 gb_error *ppo_create(ppo **out, policy *p, int batch, int minibatches, uint64_t seed);
 void ppo_free(ppo *o);
+/* Threads for the update (1 after create): each minibatch is split into n shards computed in
+ * parallel with single-threaded BLAS. Results depend on n, not on scheduling. */
+gb_error *ppo_set_threads(ppo *o, int n);
 
 /* The PPO loss of one minibatch at the current parameters; with backward, grads are zeroed
  * and set to its gradient. The loss is pg - ent_coef · entropy + vf_coef · v_loss. */

@@ -33,7 +33,7 @@ typedef struct train_config {
     int hidden;          /* 0: the network's default (CNN 512 / small CNN 256, MLP 64) */
     int cnn;             /* policy_cnn: POLICY_CNN_SMALL (the default: Game Boy screens are
                           * small and simple) or POLICY_CNN_NATURE */
-    int blas_threads;    /* BLAS threads for the update; 0: every core */
+    int update_threads;  /* threads for the update (minibatch shards); 0: every core */
     /* The watchdog: a round in which an env makes no progress (no step, no reset) for this
      * many seconds fails with an error and leaves the farm stuck (train_stuck_env); 0: off. */
     double watchdog_seconds; /* 120 */

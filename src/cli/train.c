@@ -52,7 +52,7 @@ static void usage(FILE *to)
             "  --hidden N            MLP width / CNN fc width (default: 64 / 512, small CNN 256)\n"
             "  --cnn small|nature    screen network: the 2013 DQN's (default: 16x8x8/4,\n"
             "                        32x4x4/2, fc 256) or the Nature DQN's (three times the work)\n"
-            "  --blas-threads N      BLAS threads during the update (0 = all cores)\n"
+            "  --update-threads N    threads for the PPO update (0 = all cores)\n"
             "  --log-interval S      seconds between progress lines when not on a terminal (10)\n"
             "  --run-dir DIR         where the run's files go (default: runs/<game>-<time>-<seed>)\n"
             "  --resume DIR          continue the run in DIR from its latest checkpoint, with\n"
@@ -171,8 +171,8 @@ static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, g
             GB_TRY(arg_int(f, v, 1, 1 << 16, &c->hidden));
         } else if (!strcmp(f, "--watchdog")) {
             GB_TRY(arg_double(f, v, 0.0, 1e9, &c->watchdog_seconds));
-        } else if (!strcmp(f, "--blas-threads")) {
-            GB_TRY(arg_int(f, v, 0, 1024, &c->blas_threads));
+        } else if (!strcmp(f, "--update-threads")) {
+            GB_TRY(arg_int(f, v, 0, 1024, &c->update_threads));
         } else if (!strcmp(f, "--log-interval")) {
             GB_TRY(arg_double(f, v, 0.0, 1e9, &o->log_interval));
         } else if (!strcmp(f, "--lr")) {
@@ -467,7 +467,7 @@ static json_t *config_json(const train_config *c, const run_options *o, const em
     json_object_set_new(j, "trunk", json_string(c->shared_trunk < 0 ? "default" : c->shared_trunk ? "shared" : "separate"));
     json_object_set_new(j, "hidden", json_integer(c->hidden));
     json_object_set_new(j, "cnn", json_string(c->cnn == POLICY_CNN_SMALL ? "small" : "nature"));
-    json_object_set_new(j, "blas_threads", json_integer(c->blas_threads));
+    json_object_set_new(j, "update_threads", json_integer(c->update_threads));
     json_object_set_new(j, "watchdog", json_real(c->watchdog_seconds));
     json_object_set_new(j, "checkpoint_every", json_integer(o->checkpoint_every));
     json_object_set_new(j, "keep_every", json_integer(o->keep_every));

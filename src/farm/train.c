@@ -26,7 +26,7 @@ train_config train_config_default(void)
                           .shared_trunk = -1,
                           .hidden = 0,
                           .cnn = POLICY_CNN_SMALL,
-                          .blas_threads = 0,
+                          .update_threads = 0,
                           .watchdog_seconds = 120};
 }
 
@@ -282,6 +282,9 @@ gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, v
     int batch = cfg->n_envs * cfg->rollout_steps;
     if (!err) err = ppo_create(&t->opt, t->pol, batch, cfg->ppo.minibatches, cfg->seed);
     if (!err)
+        err =
+            ppo_set_threads(t->opt, cfg->update_threads > 0 ? cfg->update_threads : nn_cpu_count());
+    if (!err)
         err = rollout_create(&t->rb, cfg->n_envs, cfg->rollout_steps, env_obs_bytes(&t->spec));
     if (err) {
         train_free(t);
@@ -320,18 +323,16 @@ gb_error *train_iteration(train *t, train_stats *st)
     float frac = c->anneal_lr ? 1.0f - (float)t->update / (float)t->num_updates : 1.0f;
     float lr = frac * c->lr;
 
-    nn_set_threads(1); /* env threads run single-threaded kernels */
     t->phase = PHASE_ROLLOUT;
     GB_TRY(run_round(t));
     GB_TRY(take_worker_error(t));
     GB_TRY(gather_episodes(t));
     double t1 = now();
 
-    /* The workers are parked: the update may use every core. */
-    nn_set_threads(c->blas_threads > 0 ? c->blas_threads : nn_cpu_count());
+    /* The workers are parked: the update's own threads take every core, each minibatch cut
+     * into one shard per thread. */
     ppo_stats ps;
     ppo_update(t->opt, &t->rb, &c->ppo, lr, &ps);
-    nn_set_threads(1);
     double t2 = now();
 
     t->update++;
@@ -473,8 +474,10 @@ static gb_error *checkpoint_views(const train *t, checkpoint *c)
     c->st[n++] = (st_tensor){"train.counters", ST_I64, 1, {4}, c->counters};
     for (int i = 0; i < n_envs; i++) {
         rng r; /* after the watchdog, stuck threads own theirs: fresh streams for all */
-        if (t->stuck_env >= 0) rng_seed(&r, t->cfg.seed + (uint64_t)t->update, (uint64_t)i);
-        else r = t->workers[i].rng;
+        if (t->stuck_env >= 0)
+            rng_seed(&r, t->cfg.seed + (uint64_t)t->update, (uint64_t)i);
+        else
+            r = t->workers[i].rng;
         c->rngs[2 * i] = r.state;
         c->rngs[2 * i + 1] = r.inc;
     }
@@ -482,7 +485,8 @@ static gb_error *checkpoint_views(const train *t, checkpoint *c)
     c->rngs[2 * n_envs + 1] = t->opt->shuffle_rng.inc;
     c->st[n++] = (st_tensor){"train.rng", ST_U64, 2, {n_envs + 1, 2}, c->rngs};
     c->st[n++] = (st_tensor){"train.last_returns", ST_F32, 1, {20}, t->last_returns};
-    for (int i = 0; i < n_envs; i++) snprintf(c->names[i], sizeof c->names[i], "env.%d.snapshot", i);
+    for (int i = 0; i < n_envs; i++)
+        snprintf(c->names[i], sizeof c->names[i], "env.%d.snapshot", i);
     c->n = n;
     return NULL;
 }
@@ -500,17 +504,20 @@ gb_error *train_save(train *t, const char *path)
     if (!err) err = checkpoint_views(t, &c);
     for (int i = 0; !err && i < t->cfg.n_envs; i++)
         if (t->workers[i].snap)
-            c.st[c.n++] = (st_tensor){c.names[i], ST_U8, 1, {(int64_t)t->workers[i].snap_size},
-                                      t->workers[i].snap};
+            c.st[c.n++] = (st_tensor){
+                c.names[i], ST_U8, 1, {(int64_t)t->workers[i].snap_size}, t->workers[i].snap};
     char envs[32], seed[32], trunk[8], hidden[16];
     snprintf(envs, sizeof envs, "%d", t->cfg.n_envs);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->cfg.seed);
     snprintf(trunk, sizeof trunk, "%d", t->pol->cfg.shared_trunk);
     snprintf(hidden, sizeof hidden, "%d", t->pol->cfg.hidden);
-    const char *meta[] = {"format", "gbfarm-learner", "version", GBFARM_VERSION,
-                          "n_envs", envs,             "seed",    seed,
-                          "shared_trunk", trunk,      "hidden",  hidden,
-                          "cnn", t->pol->cfg.cnn == POLICY_CNN_SMALL ? "small" : "nature"};
+    const char *meta[] = {"format",       "gbfarm-learner",
+                          "version",      GBFARM_VERSION,
+                          "n_envs",       envs,
+                          "seed",         seed,
+                          "shared_trunk", trunk,
+                          "hidden",       hidden,
+                          "cnn",          t->pol->cfg.cnn == POLICY_CNN_SMALL ? "small" : "nature"};
     if (!err) err = safetensors_write(path, c.st, c.n, meta, 7);
     for (int i = 0; i < t->cfg.n_envs; i++) {
         free(t->workers[i].snap);

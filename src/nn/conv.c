@@ -1,83 +1,128 @@
-/* Conv2d as im2col + GEMM, one sample at a time so the scratch stays one sample's size. */
+/* Conv2d as im2col + GEMM over chunks of samples: one GEMM per chunk rather than per sample,
+ * so conv1's 16 filters meet thousands of columns at once. The chunk is as many samples as
+ * fit a fixed scratch budget; it depends on the shapes alone, so results do not depend on
+ * how the scratch was sized. */
 #include <cblas.h>
 #include <string.h>
 
 #include "gbfarm/nn.h"
 
-size_t nn_conv2d_col_floats(int c, int h, int w, int k, int s)
+enum { CHUNK_FLOATS = 1 << 20 }; /* 4 MB: a chunk's im2col matrix and GEMM output */
+
+typedef struct geom {
+    int oh, ow, p, ckk;
+} geom;
+
+static geom geom_of(int c, int h, int w, int k, int s)
 {
-    size_t oh = (size_t)((h - k) / s + 1), ow = (size_t)((w - k) / s + 1);
-    return (size_t)c * k * k * oh * ow;
+    geom g = {(h - k) / s + 1, (w - k) / s + 1, 0, c * k * k};
+    g.p = g.oh * g.ow;
+    return g;
 }
 
-/* col[(ci*k + ki)*k + kj][oy*ow + ox] = in[ci][oy*s + ki][ox*s + kj] */
-static void im2col(float *col, const float *in, int c, int h, int w, int k, int s)
+static int chunk_of(geom g, int oc, int B)
 {
-    int oh = (h - k) / s + 1, ow = (w - k) / s + 1;
+    size_t per = (size_t)(g.ckk + oc) * g.p, n = CHUNK_FLOATS / per;
+    return n < 1 ? 1 : n > (size_t)B ? B : (int)n;
+}
+
+size_t nn_conv2d_scratch_floats(int c, int h, int w, int oc, int k, int s, int B)
+{
+    geom g = geom_of(c, h, w, k, s);
+    return (size_t)chunk_of(g, oc, B) * (g.ckk + oc) * g.p;
+}
+
+/* Sample i of a chunk fills columns [i*p, (i+1)*p) of col, whose rows are ld floats apart:
+ * col[(ci*k + ki)*k + kj][i*p + oy*ow + ox] = in[ci][oy*s + ki][ox*s + kj]. */
+static void im2col(float *col, size_t ld, const float *in, int c, int h, int w, int k, int s,
+                   geom g)
+{
     for (int ci = 0; ci < c; ci++)
         for (int ki = 0; ki < k; ki++)
             for (int kj = 0; kj < k; kj++) {
-                float *row = col + ((size_t)(ci * k + ki) * k + kj) * oh * ow;
-                for (int oy = 0; oy < oh; oy++) {
+                float *row = col + ((size_t)(ci * k + ki) * k + kj) * ld;
+                for (int oy = 0; oy < g.oh; oy++) {
                     const float *src = in + ((size_t)ci * h + oy * s + ki) * w + kj;
-                    for (int ox = 0; ox < ow; ox++) row[oy * ow + ox] = src[ox * s];
+                    float *dst = row + (size_t)oy * g.ow;
+                    for (int ox = 0; ox < g.ow; ox++) dst[ox] = src[ox * s];
                 }
             }
 }
 
 /* The adjoint of im2col: din += scatter(col). */
-static void col2im(float *din, const float *col, int c, int h, int w, int k, int s)
+static void col2im(float *din, const float *col, size_t ld, int c, int h, int w, int k, int s,
+                   geom g)
 {
-    int oh = (h - k) / s + 1, ow = (w - k) / s + 1;
     for (int ci = 0; ci < c; ci++)
         for (int ki = 0; ki < k; ki++)
             for (int kj = 0; kj < k; kj++) {
-                const float *row = col + ((size_t)(ci * k + ki) * k + kj) * oh * ow;
-                for (int oy = 0; oy < oh; oy++) {
+                const float *row = col + ((size_t)(ci * k + ki) * k + kj) * ld;
+                for (int oy = 0; oy < g.oh; oy++) {
                     float *dst = din + ((size_t)ci * h + oy * s + ki) * w + kj;
-                    for (int ox = 0; ox < ow; ox++) dst[ox * s] += row[oy * ow + ox];
+                    const float *src = row + (size_t)oy * g.ow;
+                    for (int ox = 0; ox < g.ow; ox++) dst[ox * s] += src[ox];
                 }
             }
 }
 
-void nn_conv2d_forward(float *out, float *col, const float *in, const float *w, const float *b,
+void nn_conv2d_forward(float *out, float *scratch, const float *in, const float *w, const float *b,
                        int B, int c, int h, int wd, int oc, int k, int s)
 {
-    int p = ((h - k) / s + 1) * ((wd - k) / s + 1), ckk = c * k * k;
-    for (int i = 0; i < B; i++) {
-        float *o = out + (size_t)i * oc * p;
-        im2col(col, in + (size_t)i * c * h * wd, c, h, wd, k, s);
-        for (int f = 0; f < oc; f++)
-            for (int j = 0; j < p; j++) o[(size_t)f * p + j] = b ? b[f] : 0.0f;
-        /* out[oc][p] = w[oc][ckk] · col[ckk][p] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, oc, p, ckk, 1.0f, w, ckk, col, p,
-                    1.0f, o, p);
+    geom g = geom_of(c, h, wd, k, s);
+    int cb = chunk_of(g, oc, B);
+    size_t in_n = (size_t)c * h * wd, out_n = (size_t)oc * g.p;
+    for (int i0 = 0; i0 < B; i0 += cb) {
+        int n = B - i0 < cb ? B - i0 : cb;
+        size_t ld = (size_t)n * g.p;
+        float *col = scratch, *y = scratch + (size_t)g.ckk * ld;
+        for (int i = 0; i < n; i++)
+            im2col(col + (size_t)i * g.p, ld, in + (i0 + i) * in_n, c, h, wd, k, s, g);
+        /* y[oc][n*p] = w[oc][ckk] · col[ckk][n*p], then out[i][f][·] = y[f][i*p + ·] + b[f] */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, oc, (int)ld, g.ckk, 1.0f, w, g.ckk,
+                    col, (int)ld, 0.0f, y, (int)ld);
+        for (int i = 0; i < n; i++)
+            for (int f = 0; f < oc; f++) {
+                float *o = out + (i0 + i) * out_n + (size_t)f * g.p, bf = b ? b[f] : 0.0f;
+                const float *src = y + (size_t)f * ld + (size_t)i * g.p;
+                for (int j = 0; j < g.p; j++) o[j] = src[j] + bf;
+            }
     }
 }
 
-void nn_conv2d_backward(float *din, float *dw, float *db, float *col, const float *dout,
+void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
                         const float *in, const float *w, int B, int c, int h, int wd, int oc, int k,
                         int s)
 {
-    int p = ((h - k) / s + 1) * ((wd - k) / s + 1), ckk = c * k * k;
-    for (int i = 0; i < B; i++) {
-        const float *d = dout + (size_t)i * oc * p;
-        im2col(col, in + (size_t)i * c * h * wd, c, h, wd, k, s);
-        /* dw[oc][ckk] += dout[oc][p] · colᵀ */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, oc, ckk, p, 1.0f, d, p, col, p, 1.0f,
-                    dw, ckk);
+    geom g = geom_of(c, h, wd, k, s);
+    int cb = chunk_of(g, oc, B);
+    size_t in_n = (size_t)c * h * wd, out_n = (size_t)oc * g.p;
+    for (int i0 = 0; i0 < B; i0 += cb) {
+        int n = B - i0 < cb ? B - i0 : cb;
+        size_t ld = (size_t)n * g.p;
+        float *col = scratch, *dy = scratch + (size_t)g.ckk * ld;
+        /* dy[f][i*p + ·] = dout[i][f][·]: the chunk's output gradient as one matrix */
+        for (int i = 0; i < n; i++)
+            for (int f = 0; f < oc; f++)
+                memcpy(dy + (size_t)f * ld + (size_t)i * g.p,
+                       dout + (i0 + i) * out_n + (size_t)f * g.p, sizeof(float) * g.p);
         if (db)
             for (int f = 0; f < oc; f++) {
                 float acc = 0.0f;
-                for (int j = 0; j < p; j++) acc += d[(size_t)f * p + j];
+                for (size_t j = 0; j < ld; j++) acc += dy[(size_t)f * ld + j];
                 db[f] += acc;
             }
+        for (int i = 0; i < n; i++)
+            im2col(col + (size_t)i * g.p, ld, in + (i0 + i) * in_n, c, h, wd, k, s, g);
+        /* dw[oc][ckk] += dy[oc][n*p] · colᵀ */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, oc, g.ckk, (int)ld, 1.0f, dy, (int)ld,
+                    col, (int)ld, 1.0f, dw, g.ckk);
         if (!din) continue;
-        /* dcol[ckk][p] = wᵀ · dout, reusing col now that dw is done */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, ckk, p, oc, 1.0f, w, ckk, d, p, 0.0f,
-                    col, p);
-        float *di = din + (size_t)i * c * h * wd;
-        memset(di, 0, sizeof(float) * (size_t)c * h * wd);
-        col2im(di, col, c, h, wd, k, s);
+        /* dcol[ckk][n*p] = wᵀ · dy, reusing col now that dw is done */
+        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g.ckk, (int)ld, oc, 1.0f, w, g.ckk, dy,
+                    (int)ld, 0.0f, col, (int)ld);
+        float *di = din + i0 * in_n;
+        memset(di, 0, sizeof(float) * n * in_n);
+        for (int i = 0; i < n; i++)
+            col2im(di + i * in_n, col + (size_t)i * g.p, ld, c, h, wd, k, s, g);
     }
 }

@@ -182,7 +182,8 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
             total += B * layer_out(l);
             if (layer_out(l) > widest) widest = layer_out(l);
             if (l->kind == POLICY_CONV) {
-                size_t c = nn_conv2d_col_floats(l->in_c, l->in_h, l->in_w, l->k, l->s);
+                size_t c = nn_conv2d_scratch_floats(l->in_c, l->in_h, l->in_w, l->out_c, l->k, l->s,
+                                                    max_batch);
                 if (c > col) col = c;
             }
         }
@@ -228,14 +229,14 @@ static void layer_forward(const policy *p, policy_work *w, const policy_layer *l
 }
 
 /* dout is the gradient w.r.t. l's (post-activation) output; it is overwritten on the way. */
-static void layer_backward(policy *p, policy_work *w, const policy_layer *l, float *din,
-                           float *dout, const float *in, const float *out, int B)
+static void layer_backward(const policy *p, policy_work *w, float *grads, const policy_layer *l,
+                           float *din, float *dout, const float *in, const float *out, int B)
 {
     size_t n = (size_t)B * layer_out(l);
     if (l->act == POLICY_ACT_RELU) nn_relu_backward(dout, dout, out, n);
     if (l->act == POLICY_ACT_TANH) nn_tanh_backward(dout, dout, out, n);
     const float *wt = p->params + l->w_off;
-    float *dw = p->grads + l->w_off, *db = p->grads + l->b_off;
+    float *dw = grads + l->w_off, *db = grads + l->b_off;
     if (l->kind == POLICY_CONV)
         nn_conv2d_backward(din, dw, db, w->col, dout, in, wt, B, l->in_c, l->in_h, l->in_w,
                            l->out_c, l->k, l->s);
@@ -271,31 +272,30 @@ void policy_forward(const policy *p, policy_work *w, const void *obs, int B, flo
     if (values) *values = w->values;
 }
 
-void policy_backward(policy *p, policy_work *w, const float *dlogits, const float *dvalues, int B)
+void policy_backward(const policy *p, policy_work *w, float *grads, const float *dlogits,
+                     const float *dvalues, int B)
 {
     /* The heads have no activation, so their output gradients are used read-only. */
     float *g[2] = {w->gbuf[0], w->gbuf[1]};
     if (p->n_trunks == 1) {
         size_t n = (size_t)B * p->pi_head.in_c;
-        nn_linear_backward(g[0], p->grads + p->pi_head.w_off, p->grads + p->pi_head.b_off, dlogits,
+        nn_linear_backward(g[0], grads + p->pi_head.w_off, grads + p->pi_head.b_off, dlogits,
                            trunk_out(p, w, 0), p->params + p->pi_head.w_off, B, p->pi_head.in_c,
                            p->pi_head.out_c);
-        nn_linear_backward(w->gbuf[2], p->grads + p->v_head.w_off, p->grads + p->v_head.b_off,
-                           dvalues, trunk_out(p, w, 0), p->params + p->v_head.w_off, B,
-                           p->v_head.in_c, 1);
+        nn_linear_backward(w->gbuf[2], grads + p->v_head.w_off, grads + p->v_head.b_off, dvalues,
+                           trunk_out(p, w, 0), p->params + p->v_head.w_off, B, p->v_head.in_c, 1);
         for (size_t i = 0; i < n; i++) g[0][i] += w->gbuf[2][i];
     }
     for (int t = 0; t < p->n_trunks; t++) {
         if (p->n_trunks == 2) {
             const policy_layer *h = t == 0 ? &p->pi_head : &p->v_head;
-            nn_linear_backward(g[0], p->grads + h->w_off, p->grads + h->b_off,
-                               t == 0 ? dlogits : dvalues, trunk_out(p, w, t), p->params + h->w_off,
-                               B, h->in_c, h->out_c);
+            nn_linear_backward(g[0], grads + h->w_off, grads + h->b_off, t == 0 ? dlogits : dvalues,
+                               trunk_out(p, w, t), p->params + h->w_off, B, h->in_c, h->out_c);
         }
         float *dout = g[0], *din = g[1];
         for (int i = p->trunk[t].n - 1; i >= 0; i--) {
             const float *in = i > 0 ? w->acts[t][i - 1] : w->input;
-            layer_backward(p, w, &p->trunk[t].layers[i], i > 0 ? din : NULL, dout, in,
+            layer_backward(p, w, grads, &p->trunk[t].layers[i], i > 0 ? din : NULL, dout, in,
                            w->acts[t][i], B);
             float *tmp = dout;
             dout = din, din = tmp;

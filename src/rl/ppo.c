@@ -1,6 +1,7 @@
 #include "gbfarm/ppo.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +21,121 @@ ppo_config ppo_config_default(void)
                         .adam_eps = 1e-5f};
 }
 
+/* The update's threads: each minibatch is cut into one shard per thread; shard k's forward,
+ * loss and backward run on thread k (thread 0 is the caller) with single-threaded BLAS, into
+ * its own gradient buffer, and the caller adds the buffers up in shard order. The sum's order
+ * is fixed, so an update depends on the thread count but never on scheduling. */
+typedef struct ppo_shard {
+    struct ppo_pool *pool;
+    int index;
+    policy_work *work;
+    float *grads;   /* shard 0: the policy's own */
+    float *scratch; /* dlogits, logp [n][A], dvalues [n] */
+    double sums[6]; /* pg, v, entropy, approx kl, old approx kl, clipped */
+} ppo_shard;
+
+struct ppo_pool {
+    int n; /* shards = threads, the caller included */
+    ppo_shard *shard;
+    pthread_t *thread;
+    pthread_mutex_t mu;
+    pthread_cond_t go, done;
+    unsigned gen;
+    int pending, quit, started;
+    /* the minibatch in flight */
+    ppo *o;
+    const ppo_config *c;
+    const ppo_batch *mb;
+    int B, backward;
+};
+
+static void shard_run(struct ppo_pool *pl, int k);
+
+static void *pool_main(void *arg)
+{
+    ppo_shard *sh = arg;
+    struct ppo_pool *pl = sh->pool;
+    unsigned seen = 0;
+    pthread_mutex_lock(&pl->mu);
+    for (;;) {
+        while (pl->gen == seen && !pl->quit) pthread_cond_wait(&pl->go, &pl->mu);
+        if (pl->quit) break;
+        seen = pl->gen;
+        pthread_mutex_unlock(&pl->mu);
+        shard_run(pl, sh->index);
+        pthread_mutex_lock(&pl->mu);
+        if (--pl->pending == 0) pthread_cond_signal(&pl->done);
+    }
+    pthread_mutex_unlock(&pl->mu);
+    return NULL;
+}
+
+static void pool_free(ppo *o)
+{
+    struct ppo_pool *pl = o->pool;
+    if (!pl) return;
+    pthread_mutex_lock(&pl->mu);
+    pl->quit = 1;
+    pthread_cond_broadcast(&pl->go);
+    pthread_mutex_unlock(&pl->mu);
+    for (int k = 1; k < pl->started; k++) pthread_join(pl->thread[k], NULL);
+    for (int k = 0; k < pl->n; k++) {
+        if (k > 0) policy_work_free(pl->shard[k].work), free(pl->shard[k].grads);
+        free(pl->shard[k].scratch);
+    }
+    pthread_mutex_destroy(&pl->mu);
+    pthread_cond_destroy(&pl->go);
+    pthread_cond_destroy(&pl->done);
+    free(pl->shard), free(pl->thread);
+    free(pl);
+    o->pool = NULL;
+}
+
+gb_error *ppo_set_threads(ppo *o, int n)
+{
+    if (n < 1) n = 1;
+    if (n > o->mb_size) n = o->mb_size;
+    pool_free(o);
+    policy *p = o->pol;
+    struct ppo_pool *pl = calloc(1, sizeof *pl);
+    if (!pl) return gb_errorf("ppo: out of memory for %d update threads", n);
+    o->pool = pl;
+    pl->o = o, pl->n = n;
+    pthread_mutex_init(&pl->mu, NULL);
+    pthread_cond_init(&pl->go, NULL);
+    pthread_cond_init(&pl->done, NULL);
+    pl->shard = calloc((size_t)n, sizeof *pl->shard);
+    pl->thread = calloc((size_t)n, sizeof *pl->thread);
+    if (!pl->shard || !pl->thread) {
+        pool_free(o);
+        return gb_errorf("ppo: out of memory for %d update threads", n);
+    }
+    int most = (o->mb_size + n - 1) / n, A = p->cfg.spec.n_actions;
+    gb_error *err = NULL;
+    for (int k = 0; k < n && !err; k++) {
+        ppo_shard *sh = &pl->shard[k];
+        sh->pool = pl, sh->index = k;
+        sh->scratch = malloc(sizeof(float) * ((size_t)2 * most * A + most));
+        if (k == 0) {
+            sh->work = o->work, sh->grads = p->grads;
+        } else {
+            sh->grads = malloc(sizeof(float) * p->n_params);
+            err = policy_work_create(&sh->work, p, most);
+        }
+        if (!err && (!sh->scratch || !sh->grads))
+            err = gb_errorf("ppo: out of memory for %d update threads", n);
+    }
+    pl->started = 1;
+    for (int k = 1; k < n && !err; k++) {
+        if (pthread_create(&pl->thread[k], NULL, pool_main, &pl->shard[k]))
+            err = gb_errorf("ppo: cannot start update thread %d", k);
+        else
+            pl->started++;
+    }
+    if (err) pool_free(o);
+    return err;
+}
+
 gb_error *ppo_create(ppo **out, policy *p, int batch, int minibatches, uint64_t seed)
 {
     *out = NULL;
@@ -31,17 +147,18 @@ gb_error *ppo_create(ppo **out, policy *p, int batch, int minibatches, uint64_t 
     o->batch = batch;
     o->mb_size = batch / minibatches;
     rng_seed(&o->shuffle_rng, seed, 0x7070ULL << 32); /* a stream no env index uses */
-    size_t mb = (size_t)o->mb_size, A = (size_t)p->cfg.spec.n_actions;
+    size_t mb = (size_t)o->mb_size;
     size_t obs_bytes = env_obs_bytes(&p->cfg.spec);
     o->perm = malloc(sizeof(int32_t) * (size_t)batch);
     o->mb_obs = malloc(mb * obs_bytes);
     o->mb_actions = malloc(mb * sizeof(int32_t));
     o->mb_f32 = malloc(4 * mb * sizeof(float));
-    o->scratch = malloc((2 * mb * A + 2 * mb) * sizeof(float));
+    o->adv = malloc(mb * sizeof(float));
     gb_error *err = NULL;
-    if (!o->perm || !o->mb_obs || !o->mb_actions || !o->mb_f32 || !o->scratch)
+    if (!o->perm || !o->mb_obs || !o->mb_actions || !o->mb_f32 || !o->adv)
         err = gb_errorf("ppo: out of memory for minibatches of %d", o->mb_size);
     if (!err) err = policy_work_create(&o->work, p, o->mb_size);
+    if (!err) err = ppo_set_threads(o, 1);
     if (err) {
         ppo_free(o);
         return err;
@@ -54,12 +171,13 @@ gb_error *ppo_create(ppo **out, policy *p, int batch, int minibatches, uint64_t 
 void ppo_free(ppo *o)
 {
     if (!o) return;
+    pool_free(o);
     policy_work_free(o->work);
     free(o->perm);
     free(o->mb_obs);
     free(o->mb_actions);
     free(o->mb_f32);
-    free(o->scratch);
+    free(o->adv);
     free(o);
 }
 
@@ -68,34 +186,34 @@ static float clampf(float x, float lo, float hi)
     return x < lo ? lo : x > hi ? hi : x;
 }
 
-float ppo_minibatch_loss(ppo *o, const ppo_config *c, const ppo_batch *mb, int B, int backward,
-                         ppo_stats *st)
+/* Shard k of the minibatch in flight: samples [k·B/n, (k+1)·B/n). Every term is scaled by the
+ * whole minibatch's 1/B, so the shards' gradients add up to the minibatch's. */
+static void shard_run(struct ppo_pool *pl, int k)
 {
-    policy *p = o->pol;
+    ppo *o = pl->o;
+    const ppo_config *c = pl->c;
+    const ppo_batch *mb = pl->mb;
+    ppo_shard *sh = &pl->shard[k];
+    const policy *p = o->pol;
+    int B = pl->B, lo = (int)((int64_t)B * k / pl->n), n = (int)((int64_t)B * (k + 1) / pl->n) - lo;
     int A = p->cfg.spec.n_actions;
+    memset(sh->sums, 0, sizeof sh->sums);
+    if (pl->backward) memset(sh->grads, 0, sizeof(float) * p->n_params);
+    if (n <= 0) return;
     float *logits, *values;
-    policy_forward(p, o->work, mb->obs, B, &logits, &values);
-    float *dlogits = o->scratch, *logp = dlogits + (size_t)B * A, *dvalues = logp + (size_t)B * A;
-    float *adv = dvalues + B;
-
-    /* Advantages normalised per minibatch, with torch's unbiased std. */
-    double mean = 0.0, var = 0.0;
-    for (int i = 0; i < B; i++) mean += mb->advantages[i];
-    mean /= B;
-    for (int i = 0; i < B; i++) var += (mb->advantages[i] - mean) * (mb->advantages[i] - mean);
-    float sd = (float)sqrt(var / (B > 1 ? B - 1 : 1));
-    for (int i = 0; i < B; i++)
-        adv[i] =
-            c->norm_adv ? (float)((mb->advantages[i] - mean) / (sd + 1e-8f)) : mb->advantages[i];
+    const uint8_t *obs = (const uint8_t *)mb->obs + (size_t)lo * env_obs_bytes(&p->cfg.spec);
+    policy_forward(p, sh->work, obs, n, &logits, &values);
+    float *dlogits = sh->scratch, *logp = dlogits + (size_t)n * A, *dvalues = logp + (size_t)n * A;
 
     double pg = 0.0, vl = 0.0, ent = 0.0, kl = 0.0, old_kl = 0.0, cf = 0.0;
     float eps = c->clip_coef, inv_b = 1.0f / (float)B;
-    for (int i = 0; i < B; i++) {
-        float *lp = logp + (size_t)i * A, *dl = dlogits + (size_t)i * A;
+    for (int i = 0; i < n; i++) {
+        int s = lo + i;
+        float *lp = logp + (size_t)i * A, *dl = dlogits + (size_t)i * A, adv = o->adv[s];
         policy_log_softmax(lp, logits + (size_t)i * A, A);
-        int a = mb->actions[i];
+        int a = mb->actions[s];
         float h = policy_entropy(lp, A);
-        float logratio = lp[a] - mb->logprobs[i], ratio = expf(logratio);
+        float logratio = lp[a] - mb->logprobs[s], ratio = expf(logratio);
         old_kl += -logratio;
         kl += (ratio - 1.0f) - logratio;
         cf += fabsf(ratio - 1.0f) > eps;
@@ -103,22 +221,22 @@ float ppo_minibatch_loss(ppo *o, const ppo_config *c, const ppo_batch *mb, int B
 
         /* Clipped surrogate: max(-A·r, -A·clip(r)); the clipped branch has no gradient
          * once r is outside [1-eps, 1+eps]. */
-        float pg1 = -adv[i] * ratio, pg2 = -adv[i] * clampf(ratio, 1.0f - eps, 1.0f + eps);
+        float pg1 = -adv * ratio, pg2 = -adv * clampf(ratio, 1.0f - eps, 1.0f + eps);
         int inside = ratio > 1.0f - eps && ratio < 1.0f + eps;
         pg += pg1 >= pg2 ? pg1 : pg2;
-        float dnewlp = (pg1 >= pg2 || inside) ? -adv[i] * ratio * inv_b : 0.0f;
+        float dnewlp = (pg1 >= pg2 || inside) ? -adv * ratio * inv_b : 0.0f;
         for (int j = 0; j < A; j++) {
             float pj = expf(lp[j]);
             /* d logp[a]/dz_j = 1[j=a] - p_j;  d H/dz_j = -p_j (log p_j + H) */
             dl[j] = dnewlp * ((j == a) - pj) + c->ent_coef * inv_b * pj * (lp[j] + h);
         }
 
-        float v = values[i], ret = mb->returns[i], dv;
+        float v = values[i], ret = mb->returns[s], dv;
         float vu = (v - ret) * (v - ret);
         if (c->clip_vloss) {
-            float vc = mb->values[i] + clampf(v - mb->values[i], -eps, eps);
+            float vc = mb->values[s] + clampf(v - mb->values[s], -eps, eps);
             float vcl = (vc - ret) * (vc - ret);
-            int vin = v - mb->values[i] > -eps && v - mb->values[i] < eps;
+            int vin = v - mb->values[s] > -eps && v - mb->values[s] < eps;
             vl += vu >= vcl ? vu : vcl;
             dv = vu >= vcl ? 2.0f * (v - ret) : (vin ? 2.0f * (vc - ret) : 0.0f);
         } else {
@@ -127,17 +245,55 @@ float ppo_minibatch_loss(ppo *o, const ppo_config *c, const ppo_batch *mb, int B
         }
         dvalues[i] = c->vf_coef * 0.5f * dv * inv_b;
     }
-    pg /= B, vl = 0.5 * vl / B, ent /= B;
+    double sums[6] = {pg, vl, ent, kl, old_kl, cf};
+    memcpy(sh->sums, sums, sizeof sums);
+    if (pl->backward) policy_backward(p, sh->work, sh->grads, dlogits, dvalues, n);
+}
+
+float ppo_minibatch_loss(ppo *o, const ppo_config *c, const ppo_batch *mb, int B, int backward,
+                         ppo_stats *st)
+{
+    policy *p = o->pol;
+    struct ppo_pool *pl = o->pool;
+
+    /* Advantages normalised over the whole minibatch, with torch's unbiased std. */
+    double mean = 0.0, var = 0.0;
+    for (int i = 0; i < B; i++) mean += mb->advantages[i];
+    mean /= B;
+    for (int i = 0; i < B; i++) var += (mb->advantages[i] - mean) * (mb->advantages[i] - mean);
+    float sd = (float)sqrt(var / (B > 1 ? B - 1 : 1));
+    for (int i = 0; i < B; i++)
+        o->adv[i] =
+            c->norm_adv ? (float)((mb->advantages[i] - mean) / (sd + 1e-8f)) : mb->advantages[i];
+
+    pl->c = c, pl->mb = mb, pl->B = B, pl->backward = backward;
+    if (pl->n > 1) {
+        pthread_mutex_lock(&pl->mu);
+        pl->pending = pl->n - 1;
+        pl->gen++;
+        pthread_cond_broadcast(&pl->go);
+        pthread_mutex_unlock(&pl->mu);
+    }
+    shard_run(pl, 0);
+    if (pl->n > 1) {
+        pthread_mutex_lock(&pl->mu);
+        while (pl->pending > 0) pthread_cond_wait(&pl->done, &pl->mu);
+        pthread_mutex_unlock(&pl->mu);
+    }
+
+    double sums[6] = {0};
+    for (int k = 0; k < pl->n; k++) {
+        for (int j = 0; j < 6; j++) sums[j] += pl->shard[k].sums[j];
+        if (backward && k > 0)
+            for (size_t i = 0; i < p->n_params; i++) p->grads[i] += pl->shard[k].grads[i];
+    }
+    double pg = sums[0] / B, vl = 0.5 * sums[1] / B, ent = sums[2] / B;
     float loss = (float)(pg - c->ent_coef * ent + c->vf_coef * vl);
     if (st) {
         st->loss = loss;
         st->pg_loss = (float)pg, st->v_loss = (float)vl, st->entropy = (float)ent;
-        st->approx_kl = (float)(kl / B), st->old_approx_kl = (float)(old_kl / B);
-        st->clipfrac = (float)(cf / B);
-    }
-    if (backward) {
-        memset(p->grads, 0, sizeof(float) * p->n_params);
-        policy_backward(p, o->work, dlogits, dvalues, B);
+        st->approx_kl = (float)(sums[3] / B), st->old_approx_kl = (float)(sums[4] / B);
+        st->clipfrac = (float)(sums[5] / B);
     }
     return loss;
 }
