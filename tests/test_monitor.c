@@ -103,6 +103,20 @@ static void test_append(void)
     CHECK(log.n == 1 && log.l[0] == 5);
     monitor_log_free(&log);
 
+    /* A resume from a checkpoint that had seen 2 of 4 episodes keeps those 2 and appends;
+     * asked to keep more than the file has, it keeps them all. */
+    REQUIRE_OK(monitor_open(&m, dir, 3, "k", MONITOR_CREATE));
+    for (int k = 1; k <= 4; k++) CHECK_OK(monitor_episode_at(m, k, 10 * k, k));
+    CHECK_OK(monitor_keep(m, 2));
+    CHECK_OK(monitor_episode_at(m, 9, 90, 9.0));
+    CHECK_OK(monitor_keep(m, 7));
+    monitor_close(m);
+    monitor_path(path, sizeof path, dir, 3);
+    REQUIRE_OK(monitor_read(path, &log));
+    CHECKF(log.n == 3 && log.r[0] == 1 && log.r[1] == 2 && log.r[2] == 9 && log.l[2] == 90,
+           "kept %lld episodes", (long long)log.n);
+    monitor_log_free(&log);
+
     /* Resuming with another game's id is a wrong run directory. */
     gb_error *err = monitor_open(&m, dir, 2, "y", MONITOR_APPEND);
     CHECK(err && strstr(gb_error_msg(err), "monitor_2.csv") && strstr(gb_error_msg(err), "\"y\""));

@@ -62,15 +62,16 @@ static void test_round_trip(void)
     memset(long_tag, 'x', sizeof long_tag - 1);
     long_tag[sizeof long_tag - 1] = '\0';
     CHECK_OK(tb_scalar(tb, long_tag, 7, 3.25f)); /* a tag over 127 bytes: 2-byte varint */
-    CHECK_OK(tb_flush(tb));
+    CHECK_OK(tb_restart(tb, 4097));              /* a resumed run: SessionLog { status: START } */
 
     char *saved = strdup(path);
     CHECK_OK(tb_close(tb));
     tb_events ev;
     REQUIRE_OK(tb_read(saved, &ev));
     CHECK(ev.file_version && strcmp(ev.file_version, "brain.Event:2") == 0);
-    CHECKF(ev.n_records == 1 + N_STEPS * 3 + 3, "%zu records", ev.n_records);
+    CHECKF(ev.n_records == 1 + N_STEPS * 3 + 4, "%zu records", ev.n_records);
     CHECK(ev.n == N_STEPS * 3 + 3);
+    CHECK(ev.n_restarts == 1 && ev.restarts[0] == 4097);
     int ok = 1;
     for (int s = 0; ok && s < N_STEPS; s++)
         for (int k = 0; ok && k < 3; k++) {
@@ -92,6 +93,8 @@ static void test_round_trip(void)
     long n;
     uint8_t *bytes = slurp(saved, &n);
     REQUIRE(bytes && n > 200);
+    /* The last record's Event ends in field 6 (LEN 2) holding field 1 = 1, then its CRC. */
+    CHECK(!memcmp(bytes + n - 8, "\x32\x02\x08\x01", 4));
     char bad[600];
     snprintf(bad, sizeof bad, "%s/corrupt", dir);
     bytes[n - 10] ^= 0x40;

@@ -5,6 +5,7 @@
  * latest.safetensors and resumed, ends with the same weights as an uninterrupted run. */
 #include <dirent.h>
 #include <jansson.h>
+#include <math.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -18,7 +19,9 @@
 #include "gbfarm/safetensors.h"
 #include "gbfarm/tensorboard.h"
 
-#define TRAIN_ARGS "--obs vars --envs 2 --steps 6144 --rollout-steps 128 --seed 7 --checkpoint-every 2 --log-interval 100"
+#define TRAIN_ARGS                                                                                 \
+    "--obs vars --envs 2 --steps 6144 --rollout-steps 128 --seed 7 --checkpoint-every 2 "          \
+    "--log-interval 100"
 
 static char tmp[64];
 
@@ -136,7 +139,8 @@ static void check_run_files(const char *dir)
     cfg = json_load_file(path, 0, NULL);
     CHECK(cfg && json_integer_value(json_object_get(cfg, "envs")) == 2 &&
           json_integer_value(json_object_get(cfg, "seed")) == 7 &&
-          json_is_number(json_object_get(cfg, "lr")) && json_is_string(json_object_get(cfg, "core")) &&
+          json_is_number(json_object_get(cfg, "lr")) &&
+          json_is_string(json_object_get(cfg, "core")) &&
           json_integer_value(json_object_get(cfg, "frame_skip")) == 4);
     json_decref(cfg);
 
@@ -169,13 +173,69 @@ static void check_run_files(const char *dir)
             sps += !strcmp(ev.scalars[k].tag, "charts/SPS");
             if (ev.scalars[k].step > last) last = ev.scalars[k].step;
         }
-        CHECKF(ret > 0 && loss >= 10 && sps >= 10, "tags: %d returns, %d losses, %d SPS", ret, loss, sps);
+        CHECKF(ret > 0 && loss >= 10 && sps >= 10, "tags: %d returns, %d losses, %d SPS", ret, loss,
+               sps);
         CHECK(last == 6144);
         tb_events_free(&ev);
         found++;
     }
     closedir(d);
     CHECK(found >= 1);
+}
+
+/* A run's monitor files and TensorBoard logs as a user reads them: monitor episodes (r, l)
+ * per env, and the value losses by step after TensorBoard's purge (event files in name
+ * order; a restart event at step S drops the earlier files' events at S and after). */
+static int same_logs(const char *a, const char *b)
+{
+    char path[512];
+    int same = 1;
+    for (int i = 0; i < 2; i++) {
+        monitor_log la, lb;
+        monitor_path(path, sizeof path, a, i);
+        CHECK_OK(monitor_read(path, &la));
+        monitor_path(path, sizeof path, b, i);
+        CHECK_OK(monitor_read(path, &lb));
+        int ok = la.n == lb.n;
+        for (int64_t k = 0; ok && k < la.n; k++) ok = la.r[k] == lb.r[k] && la.l[k] == lb.l[k];
+        CHECKF(ok, "monitor %d: %lld episodes uninterrupted, %lld resumed, or others", i,
+               (long long)la.n, (long long)lb.n);
+        same &= ok;
+        monitor_log_free(&la), monitor_log_free(&lb);
+    }
+    float loss[2][64];
+    int64_t last[2];
+    for (int run = 0; run < 2; run++) {
+        const char *dir = run ? b : a;
+        struct dirent **names;
+        int n = scandir(dir, &names, NULL, alphasort), restarts = 0;
+        REQUIRE(n >= 0);
+        for (int k = 0; k < 64; k++) loss[run][k] = NAN;
+        last[run] = 0;
+        for (int f = 0; f < n; f++) {
+            if (!strncmp(names[f]->d_name, "events.out.tfevents.", 20)) {
+                snprintf(path, sizeof path, "%s/%s", dir, names[f]->d_name);
+                tb_events ev;
+                CHECK_OK(tb_read(path, &ev));
+                for (size_t r = 0; r < ev.n_restarts; r++, restarts++)
+                    for (int64_t k = (ev.restarts[r] + 255) / 256; k < 64; k++) loss[run][k] = NAN;
+                for (size_t k = 0; k < ev.n; k++)
+                    if (!strcmp(ev.scalars[k].tag, "losses/value_loss")) {
+                        int64_t u = ev.scalars[k].step / 256; /* 2 envs x 128 steps an update */
+                        if (u < 64) loss[run][u] = ev.scalars[k].value;
+                        if (ev.scalars[k].step > last[run]) last[run] = ev.scalars[k].step;
+                    }
+                tb_events_free(&ev);
+            }
+            free(names[f]);
+        }
+        free(names);
+        if (run) CHECKF(restarts >= 3, "%d restart events after the kills", restarts);
+    }
+    int ok = last[0] == last[1];
+    for (int k = 1; ok && k <= last[0] / 256; k++) ok = loss[0][k] == loss[1][k];
+    CHECKF(ok, "TensorBoard's value losses differ after the resumes");
+    return same && ok;
 }
 
 int main(void)
@@ -225,6 +285,8 @@ int main(void)
     CHECK(kills >= 3);
     snprintf(a, sizeof a, "%s/straight/latest.safetensors", tmp);
     CHECKF(same_weights(a, b), "a killed and resumed run ended with other weights");
+    snprintf(a, sizeof a, "%s/straight", tmp);
+    CHECK(same_logs(a, dir));
 
     /* SIGTERM and SIGINT: finish the update, write the checkpoint, exit 0; it resumes. */
     const int sigs[] = {SIGTERM, SIGINT};

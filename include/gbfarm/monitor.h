@@ -34,6 +34,9 @@ gb_error *monitor_open(monitor **out, const char *run_dir, int env_index, const 
 gb_error *monitor_episode(monitor *m, double ret, int64_t length);
 /* The same with the time given (seconds since t_start): for tests and replays. */
 gb_error *monitor_episode_at(monitor *m, double ret, int64_t length, double t);
+/* Keeps the first `episodes` episode lines and drops the rest: a run resumed from a
+ * checkpoint writes the episodes after it again. A file with fewer is left as it is. */
+gb_error *monitor_keep(monitor *m, int64_t episodes);
 double monitor_t_start(const monitor *m);
 const char *monitor_file(const monitor *m);
 /* Closes the file; NULL is fine. */

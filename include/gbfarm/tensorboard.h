@@ -18,6 +18,9 @@ typedef struct tb_writer tb_writer;
 gb_error *tb_open(tb_writer **out, const char *dir);
 /* Appends a scalar to the in-memory buffer (written out at 64 KiB, tb_flush or tb_close). */
 gb_error *tb_scalar(tb_writer *tb, const char *tag, int64_t step, float value);
+/* A SessionLog START at step: TensorBoard then drops the events of earlier files with a step
+ * at or past it, which a resumed run is about to log again. Flushed at once. */
+gb_error *tb_restart(tb_writer *tb, int64_t step);
 gb_error *tb_flush(tb_writer *tb);
 /* Flushes, closes and frees; NULL is fine. An error still frees. */
 gb_error *tb_close(tb_writer *tb);
@@ -39,6 +42,8 @@ typedef struct tb_events {
     size_t n_records;   /* TFRecords in the file */
     size_t n;           /* scalar values, in file order */
     tb_scalar_event *scalars;
+    size_t n_restarts; /* SessionLog START records, */
+    int64_t *restarts; /* at these steps */
 } tb_events;
 
 gb_error *tb_read(const char *path, tb_events *out);

@@ -109,5 +109,8 @@ int train_stuck_env(const train *t);
 /* How many envs the last train_load restored from snapshots: 0 after a checkpoint written
  * without them (a watchdog's), whose envs start fresh episodes. */
 int train_restored_envs(const train *t);
+/* Episodes env_index has finished since the run began; after train_load, as many as the
+ * checkpoint had seen (a resumed run's logs keep those and drop the ones after). */
+int64_t train_env_episodes(const train *t, int env_index);
 
 #endif

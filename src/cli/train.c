@@ -591,6 +591,13 @@ static gb_error *train_main(int argc, char **argv)
         if (!err && train_restored_envs(t) == 0)
             printf("%s holds no env snapshots (the watchdog's checkpoint): the envs start fresh "
                    "episodes\n", path);
+        /* The logs go back to the checkpoint: the episodes and updates after it are played
+         * again. Monitor files are cut; TensorBoard drops the later steps on a restart event. */
+        for (int i = 0; !err && i < c.n_envs; i++)
+            err = monitor_keep(r.monitors[i], train_env_episodes(t, i));
+        int64_t done, frames;
+        if (!err) train_counts(t, &done, &frames);
+        if (!err) err = tb_restart(r.tb, done + 1);
     }
     if (!err) train_counts(t, &r.steps0, &r.frames0); /* rates count this process's work */
     if (!err) {

@@ -65,6 +65,7 @@ struct train {
     ppo *opt;
     rollout_buffer rb;
     int64_t update, num_updates, global_step, total_episodes;
+    int64_t *env_episodes; /* [env]: finished in completed rounds, checkpoints included */
     train_episode *eps; /* gathered for train_stats */
     int cap_eps;
     float last_returns[20]; /* ring of the last 20 episode returns */
@@ -251,7 +252,10 @@ gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, v
     if (cb) t->cb = *cb;
     t->num_updates = cfg->total_steps / ((int64_t)cfg->n_envs * cfg->rollout_steps);
     t->workers = calloc((size_t)cfg->n_envs, sizeof *t->workers);
-    if (!t->workers) {
+    t->env_episodes = calloc((size_t)cfg->n_envs, sizeof *t->env_episodes);
+    if (!t->workers || !t->env_episodes) {
+        free(t->workers);
+        free(t->env_episodes);
         free(t);
         return gb_errorf("train: out of memory for %d workers", cfg->n_envs);
     }
@@ -259,6 +263,7 @@ gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, v
     gb_error *err = farm_start(&t->farm, cfg->n_envs, worker_work, t);
     if (err) {
         free(t->workers);
+        free(t->env_episodes);
         free(t);
         return err;
     }
@@ -305,12 +310,14 @@ static gb_error *gather_episodes(train *t)
         t->eps = p, t->cap_eps = n;
     }
     n = 0;
-    for (int i = 0; i < t->cfg.n_envs; i++)
+    for (int i = 0; i < t->cfg.n_envs; i++) {
+        t->env_episodes[i] += t->workers[i].n_eps;
         for (int k = 0; k < t->workers[i].n_eps; k++) {
             t->eps[n++] = t->workers[i].eps[k];
             t->last_returns[t->total_episodes % 20] = (float)t->workers[i].eps[k].episode.ret;
             t->total_episodes++;
         }
+    }
     return NULL;
 }
 
@@ -396,6 +403,11 @@ int train_restored_envs(const train *t)
     return t->restored_envs;
 }
 
+int64_t train_env_episodes(const train *t, int env_index)
+{
+    return t->env_episodes[env_index];
+}
+
 void train_free(train *t)
 {
     if (!t) return;
@@ -414,6 +426,7 @@ void train_free(train *t)
         free(w->snap);
     }
     free(t->workers);
+    free(t->env_episodes);
     ppo_free(t->opt);
     policy_free(t->pol);
     rollout_free(&t->rb);
@@ -440,6 +453,7 @@ typedef struct checkpoint {
     st_tensor *st;
     int n;
     int64_t counters[4];
+    int64_t *env_episodes;
     uint64_t *rngs;
     char (*names)[32];
 } checkpoint;
@@ -448,6 +462,7 @@ static void checkpoint_free(checkpoint *c)
 {
     free(c->st);
     free(c->rngs);
+    free(c->env_episodes);
     free(c->names);
 }
 
@@ -456,10 +471,12 @@ static gb_error *checkpoint_views(const train *t, checkpoint *c)
 {
     const policy *p = t->pol;
     int n_envs = t->cfg.n_envs;
-    c->st = calloc((size_t)(p->n_tensors + 5 + n_envs), sizeof *c->st);
+    c->st = calloc((size_t)(p->n_tensors + 6 + n_envs), sizeof *c->st);
     c->rngs = malloc(sizeof(uint64_t) * 2 * ((size_t)n_envs + 1));
+    c->env_episodes = malloc(sizeof(int64_t) * (size_t)n_envs);
     c->names = calloc((size_t)n_envs, sizeof *c->names);
-    if (!c->st || !c->rngs || !c->names) return gb_errorf("checkpoint: out of memory");
+    if (!c->st || !c->rngs || !c->env_episodes || !c->names)
+        return gb_errorf("checkpoint: out of memory");
     int n = 0;
     for (int i = 0; i < p->n_tensors; i++) {
         const policy_tensor *pt = &p->tensors[i];
@@ -485,6 +502,9 @@ static gb_error *checkpoint_views(const train *t, checkpoint *c)
     c->rngs[2 * n_envs + 1] = t->opt->shuffle_rng.inc;
     c->st[n++] = (st_tensor){"train.rng", ST_U64, 2, {n_envs + 1, 2}, c->rngs};
     c->st[n++] = (st_tensor){"train.last_returns", ST_F32, 1, {20}, t->last_returns};
+    /* Each env's episodes so far: a resumed run cuts its monitor file back to them. */
+    memcpy(c->env_episodes, t->env_episodes, sizeof(int64_t) * (size_t)n_envs);
+    c->st[n++] = (st_tensor){"train.env_episodes", ST_I64, 1, {n_envs}, c->env_episodes};
     for (int i = 0; i < n_envs; i++)
         snprintf(c->names[i], sizeof c->names[i], "env.%d.snapshot", i);
     c->n = n;
@@ -541,6 +561,7 @@ gb_error *train_load(train *t, const char *path)
         t->global_step = c.counters[0], t->update = c.counters[1], t->opt->adam_t = c.counters[2];
         t->total_episodes = c.counters[3];
         for (int i = 0; i < t->cfg.n_envs; i++) {
+            t->env_episodes[i] = c.env_episodes[i];
             t->workers[i].rng.state = c.rngs[2 * i];
             t->workers[i].rng.inc = c.rngs[2 * i + 1];
         }

@@ -171,6 +171,28 @@ gb_error *monitor_open(monitor **out, const char *run_dir, int env_index, const 
     return NULL;
 }
 
+gb_error *monitor_keep(monitor *m, int64_t episodes)
+{
+    if (fflush(m->fp) != 0)
+        return gb_errorf("%s: write failed: %s (is the disk full?)", m->path, strerror(errno));
+    FILE *fp = fopen(m->path, "r");
+    if (!fp) return gb_errorf("%s: cannot read: %s", m->path, strerror(errno));
+    /* The offset just past the header's two lines and the first `episodes` lines. */
+    int64_t lines = 0, want = 2 + episodes;
+    off_t at = 0;
+    for (int ch; lines < want && (ch = getc(fp)) != EOF;) {
+        at++;
+        if (ch == '\n') lines++;
+    }
+    int err = ferror(fp);
+    fclose(fp);
+    if (err) return gb_errorf("%s: cannot read: %s", m->path, strerror(errno));
+    if (lines == want && (ftruncate(fileno(m->fp), at) != 0 || fseeko(m->fp, 0, SEEK_END) != 0))
+        return gb_errorf("%s: cannot cut back to %lld episodes: %s", m->path, (long long)episodes,
+                         strerror(errno));
+    return NULL;
+}
+
 gb_error *monitor_episode_at(monitor *m, double ret, int64_t length, double t)
 {
     if (fprintf(m->fp, "%.6f,%" PRId64 ",%.6f\n", ret, length, t) < 0 || fflush(m->fp) != 0)

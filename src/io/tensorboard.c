@@ -90,8 +90,10 @@ static size_t varint_size(uint64_t v)
 }
 
 /* Event { double wall_time = 1; int64 step = 2; oneof { string file_version = 3;
- *         Summary summary = 5; } }; Summary { repeated Value value = 1; };
- * Value { string tag = 1; float simple_value = 2; }. tag is NULL for the version record. */
+ *         Summary summary = 5; SessionLog session_log = 6; } };
+ * Summary { repeated Value value = 1; }; Value { string tag = 1; float simple_value = 2; };
+ * SessionLog { SessionStatus status = 1; } with START = 1. The version record has a
+ * file_version, a restart neither file_version nor tag, a scalar a tag. */
 static size_t encode_event(uint8_t *p, double wall_time, int64_t step, const char *file_version,
                            const char *tag, float value)
 {
@@ -102,6 +104,10 @@ static size_t encode_event(uint8_t *p, double wall_time, int64_t step, const cha
     k += put_key(p + k, 2, WIRE_VARINT);
     k += put_varint(p + k, (uint64_t)step);
     if (file_version) return k + put_bytes(p + k, 3, file_version, strlen(file_version));
+    if (!tag) {
+        static const uint8_t start[2] = {(1 << 3) | WIRE_VARINT, 1};
+        return k + put_bytes(p + k, 6, start, sizeof start);
+    }
 
     size_t tag_len = strlen(tag);
     size_t value_len = 1 + varint_size(tag_len) + tag_len + 1 + 4;
@@ -128,7 +134,7 @@ static double unix_now(void)
 static gb_error *append_event(tb_writer *tb, double wall_time, int64_t step,
                               const char *file_version, const char *tag, float value)
 {
-    size_t text = strlen(file_version ? file_version : tag);
+    size_t text = file_version ? strlen(file_version) : tag ? strlen(tag) : 0;
     size_t most = 8 + 4 + 64 + text + 4; /* fixed fields take < 50 bytes */
     if (tb->len + most > tb->cap) {
         size_t cap = tb->cap ? tb->cap : TB_FLUSH_BYTES;
@@ -185,6 +191,12 @@ gb_error *tb_open(tb_writer **out, const char *dir)
 gb_error *tb_scalar(tb_writer *tb, const char *tag, int64_t step, float value)
 {
     return append_event(tb, unix_now(), step, NULL, tag, value);
+}
+
+gb_error *tb_restart(tb_writer *tb, int64_t step)
+{
+    GB_TRY(append_event(tb, unix_now(), step, NULL, NULL, 0));
+    return tb_flush(tb);
 }
 
 gb_error *tb_flush(tb_writer *tb)
@@ -294,6 +306,15 @@ static gb_error *push_scalar(tb_events *ev, size_t *cap, const tb_scalar_event *
 }
 
 /* Summary { repeated Value { tag = 1; simple_value = 2 } = 1 }: one scalar per value. */
+static gb_error *push_restart(tb_events *ev, int64_t step)
+{
+    int64_t *r = realloc(ev->restarts, sizeof *r * (ev->n_restarts + 1));
+    if (!r) return gb_errorf("out of memory");
+    ev->restarts = r;
+    r[ev->n_restarts++] = step;
+    return NULL;
+}
+
 static gb_error *decode_summary(pb_reader r, double wall_time, int64_t step, tb_events *ev,
                                 size_t *cap, const char *where)
 {
@@ -351,6 +372,14 @@ static gb_error *decode_event(pb_reader r, tb_events *ev, size_t *cap, const cha
             if (!ev->file_version) return gb_errorf("out of memory");
         } else if (f.field == 5 && f.wire == WIRE_LEN) {
             summary = f.sub;
+        } else if (f.field == 6 && f.wire == WIRE_LEN) {
+            pb_field g;
+            int start = 0;
+            while (f.sub.p < f.sub.end) {
+                if (!next_field(&f.sub, &g)) return gb_errorf("%s: malformed SessionLog", where);
+                if (g.field == 1 && g.wire == WIRE_VARINT) start = g.bits == 1;
+            }
+            if (start) GB_TRY(push_restart(ev, step));
         }
     }
     return summary.p ? decode_summary(summary, wall_time, step, ev, cap, where) : NULL;
@@ -419,6 +448,7 @@ void tb_events_free(tb_events *ev)
 {
     for (size_t i = 0; i < ev->n; i++) free(ev->scalars[i].tag);
     free(ev->scalars);
+    free(ev->restarts);
     free(ev->file_version);
     memset(ev, 0, sizeof *ev);
 }
