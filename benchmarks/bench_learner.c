@@ -152,7 +152,8 @@ int main(int argc, char **argv)
         }
     }
     printf("cores: %d\n", nn_cpu_count());
-    double p1 = peak_sgemm(1), p2 = peak_sgemm(2);
+    /* With --only (a profile of one update), the peak is not measured. */
+    double p1 = only < 0 ? peak_sgemm(1) : 0.0, p2 = only < 0 ? peak_sgemm(2) : 0.0;
     printf("peak sgemm (2048³): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n", p1, p2);
     if (!skip_cartpole && only < 0) bench_cartpole();
     if (only != POLICY_CNN_SMALL) bench_cnn_update(POLICY_CNN_NATURE, 16, 128, 4, p1, p2);
