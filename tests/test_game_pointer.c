@@ -1,6 +1,7 @@
 /* Pointer variables ("pointer" + "offset") over a fake GBA bus: the value follows the pointer
  * when it moves, a NULL or unmapped target reads 0, the target is resolved again only when the
- * pointer changes, and the parse / bind errors. */
+ * pointer changes, and the parse / bind errors. Variables stored XOR a key variable ("xor"), and
+ * their errors. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -143,8 +144,68 @@ static void follows_pointer(void)
     game_free(spec);
 }
 
-/* Writes a game.json with one variable into a fresh folder and loads it. */
-static gb_error *load_one(const char *var, game_spec **out, char *dir, size_t n)
+/* Variables stored XOR a key variable ("xor"), as FireRed keeps money and coins: the value is
+ * decoded with the key's current value at each read, wherever either block sits, and then
+ * masked; rewards and done see the decoded value. */
+static void xor_key(void)
+{
+    game_spec *spec;
+    REQUIRE_OK(game_load(&spec, "tests/data/games/xor"));
+    memset(iwram, 0, sizeof iwram);
+    memset(ewram, 0, sizeof ewram);
+    int money = game_var_index(spec, "money"), coins = game_var_index(spec, "coins");
+    int key = game_var_index(spec, "money_key");
+    REQUIRE(money >= 0 && coins >= 0 && key >= 0);
+
+    /* NULL pointers: the value and its key read 0 */
+    int calls = 0;
+    game_binding *b;
+    REQUIRE_OK(game_bind(&b, spec, fake_resolve, &calls));
+    CHECK(game_value(b, money) == 0 && game_value(b, key) == 0);
+
+    /* the game sets its blocks: 3000 money, 7 coins (the key's low half) */
+    uint32_t k = 0xA5A5F00F;
+    put32(0x03005008, 0x02025000);
+    put32(0x0300500C, 0x02024000);
+    put32(0x02024000 + 0xF20, k);
+    put32(0x02025000 + 0x290, 3000 ^ k);
+    put16(0x02000010, (uint16_t)(7 ^ k));
+    CHECK(game_value(b, key) == k);
+    CHECKF(game_value(b, money) == 3000, "money %lld", (long long)game_value(b, money));
+    CHECKF(game_value(b, coins) == 7, "coins %lld (the mask applies after the XOR)",
+           (long long)game_value(b, coins));
+    bool done = true;
+    CHECK_NEAR(game_step(b, &done), 3.0f); /* 0 -> 3000: the key is read though no term uses it */
+    CHECK(!done);
+
+    /* a new key with money encrypted again: the same money, nothing paid */
+    k = 0x1234ABCD;
+    put32(0x02024000 + 0xF20, k);
+    put32(0x02025000 + 0x290, 3000 ^ k);
+    put16(0x02000010, (uint16_t)(7 ^ k));
+    CHECK_NEAR(game_step(b, &done), 0.0f);
+    CHECK(game_value(b, money) == 3000 && game_value(b, coins) == 7);
+
+    /* both blocks move: the key follows its pointer */
+    put32(0x02024100 + 0xF20, k);
+    put32(0x0300500C, 0x02024100);
+    put32(0x02024000 + 0xF20, 0);
+    put32(0x02025040 + 0x290, 3000 ^ k);
+    put32(0x03005008, 0x02025040);
+    CHECK_NEAR(game_step(b, &done), 0.0f);
+    CHECK(game_value(b, money) == 3000);
+
+    /* 500 spent costs its size times the penalty; 100 coins is done */
+    put32(0x02025040 + 0x290, 2500 ^ k);
+    put16(0x02000010, (uint16_t)(100 ^ k));
+    CHECK_NEAR(game_step(b, &done), -0.5f);
+    CHECK(done && game_value(b, money) == 2500 && game_value(b, coins) == 100);
+    game_unbind(b);
+    game_free(spec);
+}
+
+/* Writes a game.json with the given info entries into a fresh folder and loads it. */
+static gb_error *load_info(const char *info, game_spec **out, char *dir, size_t n)
 {
     snprintf(dir, n, "%s", "/tmp/gbfarm-pointer-XXXXXX");
     if (!mkdtemp(dir)) return gb_errorf("mkdtemp failed");
@@ -157,10 +218,18 @@ static gb_error *load_one(const char *var, game_spec **out, char *dir, size_t n)
     if (!f) return gb_errorf("cannot write %s", path);
     fprintf(f,
             "{ \"platform\": \"gba\", \"states\": [\"start.state\"], \"actions\": [[]],\n"
-            "  \"info\": { \"v\": %s } }\n",
-            var);
+            "  \"info\": { %s } }\n",
+            info);
     fclose(f);
     return game_load(out, dir);
+}
+
+/* The same with one variable, "v". */
+static gb_error *load_one(const char *var, game_spec **out, char *dir, size_t n)
+{
+    char info[512];
+    snprintf(info, sizeof info, "\"v\": %s", var);
+    return load_info(info, out, dir, n);
 }
 
 static void cleanup(const char *dir)
@@ -173,19 +242,28 @@ static void cleanup(const char *dir)
     rmdir(dir);
 }
 
-static void expect_error(const char *var, const char *want1, const char *want2)
+static void expect_info_error(const char *info, const char *want1, const char *want2)
 {
     char dir[64];
     game_spec *spec = NULL;
-    gb_error *err = load_one(var, &spec, dir, sizeof dir);
-    CHECKF(err != NULL, "%s: loaded, want an error", var);
+    gb_error *err = load_info(info, &spec, dir, sizeof dir);
+    CHECKF(err != NULL, "%s: loaded, want an error", info);
     if (err) {
         const char *msg = gb_error_msg(err);
-        CHECKF(strstr(msg, want1) && strstr(msg, want2), "%s: %s", var, msg);
+        CHECKF(strstr(msg, "game.json: ") && strstr(msg, want1) && strstr(msg, want2) &&
+                   !strchr(msg, '\n'),
+               "%s: %s", info, msg);
         gb_error_free(err);
     }
     game_free(spec);
     cleanup(dir);
+}
+
+static void expect_error(const char *var, const char *want1, const char *want2)
+{
+    char info[512];
+    snprintf(info, sizeof info, "\"v\": %s", var);
+    expect_info_error(info, want1, want2);
 }
 
 static void parse_errors(void)
@@ -204,6 +282,21 @@ static void parse_errors(void)
                  "info.v.end", "end offset above offset 0x10");
     expect_error("{ \"pointer\": 0, \"offset\": 16, \"type\": \"bits\" }", "info.v.end",
                  "end offset");
+
+    /* xor: a variable of the file, which has no xor of its own (so no cycles either) */
+    expect_error("{ \"address\": 1, \"type\": \"|u1\", \"xor\": \"key\" }", "info.v.xor",
+                 "unknown variable 'key'");
+    expect_error("{ \"address\": 1, \"type\": \"|u1\", \"xor\": 5 }", "info.v.xor",
+                 "name of a variable");
+    expect_error("{ \"address\": 1, \"type\": \"|u1\", \"xor\": \"v\" }", "info.v.xor",
+                 "'v', which has one");
+    expect_info_error("\"v\": { \"address\": 1, \"type\": \"|u1\", \"xor\": \"k\" },\n"
+                      "\"k\": { \"address\": 2, \"type\": \"|u1\", \"xor\": \"v\" }",
+                      "info.v.xor", "'k', which has one");
+    expect_info_error("\"v\": { \"address\": 1, \"type\": \"|u1\", \"xor\": \"k\" },\n"
+                      "\"k\": { \"address\": 2, \"type\": \"|u1\", \"xor\": \"k2\" },\n"
+                      "\"k2\": { \"address\": 3, \"type\": \"|u1\" }",
+                      "info.v.xor", "'k', which has one");
 
     /* the pointer's own address must be mapped: an error at bind naming it */
     char dir[64];
@@ -228,6 +321,7 @@ static void parse_errors(void)
 int main(void)
 {
     follows_pointer();
+    xor_key();
     parse_errors();
     return check_summary();
 }

@@ -101,7 +101,8 @@ typedef struct game_binding game_binding; /* one per env */
  * Pointer variables ("pointer" + "offset" in game.json): bind resolves the pointer's own 4 bytes;
  * the binding keeps resolve and ctx (which must outlive it) and, at each read, resolves the
  * target (pointer value + offset) again when the pointer's value changed since the last read. A
- * target that does not resolve (NULL pointer, address outside RAM) reads as 0. */
+ * target that does not resolve (NULL pointer, address outside RAM) reads as 0. A variable with
+ * "xor" reads its key variable at each read too: value = (decoded ^ key's value) & mask. */
 gb_error *game_bind(game_binding **out, const game_spec *spec, game_resolve_fn resolve, void *ctx);
 void game_unbind(game_binding *b);
 

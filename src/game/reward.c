@@ -5,7 +5,10 @@
  * Pointer variables: the pointer's own 4 bytes resolve at bind time; its target moves with the
  * game, so each read loads the pointer and, only when its value differs from the last one seen,
  * asks the resolver again (kept in the binding for that). A target that does not resolve (a NULL
- * pointer, an address outside the core's RAM) reads as 0 until the pointer changes. */
+ * pointer, an address outside the core's RAM) reads as 0 until the pointer changes.
+ *
+ * A variable with a key ("xor") reads the key variable at each of its own reads, so a key
+ * that changes or moves is followed like any value. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +35,8 @@ struct game_binding {
     size_t seen_cap, seen_count;
 };
 
-static int64_t read_var(const game_var *v, const uint8_t *p)
+/* The bytes at p decoded (or counted), before any XOR and mask. */
+static int64_t read_raw(const game_var *v, const uint8_t *p)
 {
     if (!p) return 0; /* a pointer variable whose target does not resolve */
     if (v->bits) {
@@ -40,8 +44,7 @@ static int64_t read_var(const game_var *v, const uint8_t *p)
         for (uint32_t i = 0; i < v->length; i++) n += __builtin_popcount(p[i]);
         return n;
     }
-    /* stable-retro masks the decoded value, not the raw bytes */
-    return (int64_t)((uint64_t)game_decode(&v->type, p) & v->mask);
+    return game_decode(&v->type, p);
 }
 
 /* The host address of a pointer variable's target for pointer value `value`, or NULL. A failed
@@ -75,6 +78,17 @@ static const uint8_t *var_ptr(game_binding *b, int i)
         b->ptr[i] = resolve_target(b, v, value);
     }
     return b->ptr[i];
+}
+
+/* Variable i's value now: decoded, XOR its key's value (read now too; a key has no key of its
+ * own, so this recurses once at most), then masked: stable-retro masks the decoded value, not
+ * the raw bytes. */
+static int64_t var_value(game_binding *b, int i)
+{
+    const game_var *v = &b->gv->vars[i];
+    int64_t x = read_raw(v, var_ptr(b, i));
+    if (v->xor_var >= 0) x ^= var_value(b, v->xor_var);
+    return (int64_t)((uint64_t)x & v->mask);
 }
 
 static void mark_node(const game_done_node *node, bool *used)
@@ -208,11 +222,7 @@ static bool seen_insert(game_binding *b, uint64_t key)
 
 static void read_live(game_binding *b)
 {
-    const game_vars *gv = b->gv;
-    for (int k = 0; k < b->n_live; k++) {
-        int i = b->live[k];
-        b->cur[i] = read_var(&gv->vars[i], var_ptr(b, i));
-    }
+    for (int k = 0; k < b->n_live; k++) b->cur[b->live[k]] = var_value(b, b->live[k]);
 }
 
 static bool explore_allowed(const game_binding *b)
@@ -282,8 +292,7 @@ int64_t game_value(const game_binding *b, int index)
 {
     if (index < 0 || index >= b->gv->n_vars) return 0;
     /* a binding is never shared between threads; a pointer variable updates its cache */
-    game_binding *m = (game_binding *)b;
-    return read_var(&b->gv->vars[index], var_ptr(m, index));
+    return var_value((game_binding *)b, index);
 }
 
 int64_t game_explored(const game_binding *b)

@@ -110,6 +110,25 @@ static gb_error *find_var(const game_vars *gv, const char *file, const char *key
     return NULL;
 }
 
+/* "xor": the name of a key variable (it may come later in the file, so this runs once all are
+ * read). A key is read as it is: one with its own xor is an error, which also rules out cycles. */
+static gb_error *read_xor(game_vars *gv, const char *file, const json_t *info, const char *name,
+                          game_var *v)
+{
+    const json_t *x = json_object_get(json_object_get(info, name), "xor");
+    if (!x) return NULL;
+    char key[320];
+    snprintf(key, sizeof key, "info.%s.xor", name);
+    if (!json_is_string(x)) return game_key_error(file, key, "the name of a variable in info", x);
+    const char *key_name = json_string_value(x);
+    GB_TRY(find_var(gv, file, key, file, key_name, &v->xor_var));
+    if (json_object_get(json_object_get(info, key_name), "xor"))
+        return gb_errorf("%s: %s: expected a key variable without an xor of its own, found "
+                         "'%s', which has one",
+                         file, key, key_name);
+    return NULL;
+}
+
 gb_error *game_parse_info(game_vars *gv, const char *file, const json_t *info, bool strict)
 {
     GB_TRY(expect_object(file, "info", info));
@@ -117,7 +136,7 @@ gb_error *game_parse_info(game_vars *gv, const char *file, const json_t *info, b
     gv->vars = calloc(n ? n : 1, sizeof *gv->vars);
     if (!gv->vars) return gb_errorf("%s: out of memory", file);
     static const char *const allowed[] = {"address", "pointer", "offset", "type",
-                                          "mask",    "end",     NULL};
+                                          "mask",    "end",     "xor",    NULL};
     const char *name;
     json_t *obj;
     json_object_foreach((json_t *)info, name, obj)
@@ -128,6 +147,7 @@ gb_error *game_parse_info(game_vars *gv, const char *file, const json_t *info, b
         GB_TRY(check_keys(file, key, obj, allowed, strict));
         game_var *v = &gv->vars[gv->n_vars];
         v->mask = UINT64_MAX;
+        v->xor_var = -1;
 
         /* Either a fixed address, or a pointer (its own bus address) plus an offset. */
         const json_t *address = json_object_get(obj, "address");
@@ -207,6 +227,8 @@ gb_error *game_parse_info(game_vars *gv, const char *file, const json_t *info, b
         if (!v->name) return gb_errorf("%s: out of memory", file);
         gv->n_vars++;
     }
+    for (int i = 0; i < gv->n_vars; i++)
+        GB_TRY(read_xor(gv, file, info, gv->vars[i].name, &gv->vars[i]));
     return NULL;
 }
 

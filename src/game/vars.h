@@ -16,7 +16,8 @@ typedef struct game_var {
                        * resolved again whenever the pointer's value changes */
     uint32_t offset;  /* pointer variables only */
     game_type type;
-    uint64_t mask; /* ANDed with the decoded value; all ones when none */
+    uint64_t mask; /* ANDed with the decoded value (after the XOR); all ones when none */
+    int xor_var;   /* index of the variable whose value is XORed in (a key), -1 when none */
 } game_var;
 
 /* stable-retro's operations (utils.cpp calculate()), applied after the measurement. */
