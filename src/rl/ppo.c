@@ -79,7 +79,7 @@ static void pool_free(ppo *o)
     pthread_cond_broadcast(&pl->go);
     pthread_mutex_unlock(&pl->mu);
     for (int k = 1; k < pl->started; k++) pthread_join(pl->thread[k], NULL);
-    for (int k = 0; k < pl->n; k++) {
+    for (int k = 0; pl->shard && k < pl->n; k++) {
         if (k > 0) policy_work_free(pl->shard[k].work), free(pl->shard[k].grads);
         free(pl->shard[k].scratch);
     }
