@@ -6,7 +6,10 @@
  * work RAM on two fresh cores and the documented start (Tarin's house, 3 hearts); walking
  * moves Link; START opens and closes the inventory; the env's explore
  * term pays for a scripted walk; on gambatte the spec fails to bind with a clear error
- * (its libretro memory map has no HRAM, where the room and Link's position live). */
+ * (its libretro memory map has no HRAM, where the room and Link's position live). With
+ * $GBFARM_CORE_SAMEBOY (the .so's path; skipped when unset) also SameBoy, whose map has HRAM:
+ * the documented start, and the scripted walk's end and the env walk's reward equal to
+ * mgba's. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +61,43 @@ static void wram(core *c, uint8_t out[0x2000])
     memcpy(out + 0x1000, hi, 0x1000);
 }
 
+/* Tarin's house: indoor map 0x10, room 0xA3; Link at (56, 52); 3 hearts, full. */
+static void check_start(game_binding *b, const char *core_name)
+{
+    CHECKF(val(b, "indoor") == 1 && val(b, "map_id") == 16 && val(b, "room") == 163,
+           "%s: indoor %lld, map %lld, room %lld", core_name, (long long)val(b, "indoor"),
+           (long long)val(b, "map_id"), (long long)val(b, "room"));
+    CHECKF(val(b, "x") == 56 && val(b, "y") == 52, "%s: at (%lld, %lld)", core_name,
+           (long long)val(b, "x"), (long long)val(b, "y"));
+    CHECK(val(b, "x_tile") == 48 && val(b, "y_tile") == 48);
+    CHECK(val(b, "health") == 24 && val(b, "max_hearts") == 3);
+    CHECK(val(b, "gameplay_type") == 0x0B); /* GAMEPLAY_WORLD */
+    CHECK(val(b, "rupees") == 0 && val(b, "sword") == 0 && val(b, "shield") == 0);
+    CHECK(val(b, "deaths") == 0 && val(b, "instruments") == 0);
+    CHECK(val(b, "room_flags") > 0);
+}
+
+/* The env on one core: a walk around the room, which pays the explore term only. */
+static double env_walk(const char *core_path, int64_t *explored)
+{
+    env_retro_config cfg = {.game = spec, .core_path = core_path, .rom_path = rom, .seed = 3};
+    env *e = NULL;
+    REQUIRE_OK(env_retro_create(&e, &cfg));
+    e->obs = malloc(env_obs_bytes(&e->spec));
+    REQUIRE_OK(env_reset(e));
+    static const int actions[] = {2, 2, 2, 2, 4, 4, 4, 4, 4, 4, 1, 1, 1, 3, 3, 3, 1, 1};
+    double total = 0;
+    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
+        REQUIRE_OK(env_step(e, actions[i]));
+        total += e->reward;
+        CHECK(!e->terminated);
+    }
+    *explored = game_explored(env_retro_binding(e));
+    free(e->obs);
+    env_close(e);
+    return total;
+}
+
 int main(void)
 {
     rom = getenv("GBFARM_ROM_LADX");
@@ -85,16 +125,7 @@ int main(void)
 
     game_binding *b = NULL;
     REQUIRE_OK(game_bind(&b, spec, core_resolve, c));
-    /* Tarin's house: indoor map 0x10, room 0xA3; Link at (56, 52); 3 hearts, full. */
-    CHECK(val(b, "indoor") == 1 && val(b, "map_id") == 16 && val(b, "room") == 163);
-    CHECKF(val(b, "x") == 56 && val(b, "y") == 52, "at (%lld, %lld)", (long long)val(b, "x"),
-           (long long)val(b, "y"));
-    CHECK(val(b, "x_tile") == 48 && val(b, "y_tile") == 48);
-    CHECK(val(b, "health") == 24 && val(b, "max_hearts") == 3);
-    CHECK(val(b, "gameplay_type") == 0x0B); /* GAMEPLAY_WORLD */
-    CHECK(val(b, "rupees") == 0 && val(b, "sword") == 0 && val(b, "shield") == 0);
-    CHECK(val(b, "deaths") == 0 && val(b, "instruments") == 0);
-    CHECK(val(b, "room_flags") > 0);
+    check_start(b, "mgba");
 
     /* Walking moves Link down and right. */
     play(c, "DOWN 30\nRIGHT 30\n- 10\n");
@@ -103,7 +134,7 @@ int main(void)
     CHECK(val(b, "room") == 163);
     /* START opens the inventory subscreen and START closes it: Link has not moved and the
      * game is back in GAMEPLAY_WORLD. */
-    int64_t x0 = val(b, "x"), y0 = val(b, "y");
+    int64_t x0 = val(b, "x"), y0 = val(b, "y"); /* also SameBoy's goal, below */
     play(c, "START 6\n- 90\nSTART 6\n- 90\n");
     CHECK(val(b, "gameplay_type") == 0x0B);
     CHECK(val(b, "x") == x0 && val(b, "y") == y0 && val(b, "room") == 163);
@@ -113,24 +144,36 @@ int main(void)
     /* The env: a walk around the room pays the explore term only. */
     char path[4096];
     REQUIRE_OK(core_find("mgba", path, sizeof path));
-    env_retro_config cfg = {.game = spec, .core_path = path, .rom_path = rom, .seed = 3};
-    env *e = NULL;
-    REQUIRE_OK(env_retro_create(&e, &cfg));
-    e->obs = malloc(env_obs_bytes(&e->spec));
-    REQUIRE_OK(env_reset(e));
-    static const int actions[] = {2, 2, 2, 2, 4, 4, 4, 4, 4, 4, 1, 1, 1, 3, 3, 3, 1, 1};
-    double total = 0;
-    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
-        REQUIRE_OK(env_step(e, actions[i]));
-        total += e->reward;
-        CHECK(!e->terminated);
-    }
-    int64_t explored = game_explored(env_retro_binding(e));
+    int64_t explored;
+    double total = env_walk(path, &explored);
     fprintf(stderr, "env: reward %.4f, %lld tiles\n", total, (long long)explored);
     CHECK(explored > 2);
     CHECK(fabs(total - 0.01 * (double)(explored - 1)) < 1e-4);
-    free(e->obs);
-    env_close(e);
+
+    /* SameBoy, when given: the same start, the same walk's end, and the env walk's reward. */
+    const char *sameboy = getenv("GBFARM_CORE_SAMEBOY");
+    if (sameboy && *sameboy) {
+        c = open_core(sameboy);
+        REQUIRE(c);
+        REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
+        free(st);
+        REQUIRE_OK(game_bind(&b, spec, core_resolve, c));
+        check_start(b, "sameboy");
+        play(c, "DOWN 30\nRIGHT 30\n- 10\n");
+        CHECKF(val(b, "x") == x0 && val(b, "y") == y0,
+               "sameboy: at (%lld, %lld), mgba (%lld, %lld)", (long long)val(b, "x"),
+               (long long)val(b, "y"), (long long)x0, (long long)y0);
+        game_unbind(b);
+        core_close(c);
+        int64_t sb_explored;
+        double sb_total = env_walk(sameboy, &sb_explored);
+        fprintf(stderr, "env on sameboy: reward %.4f, %lld tiles\n", sb_total,
+                (long long)sb_explored);
+        CHECK(sb_explored == explored);
+        CHECKF(fabs(sb_total - total) < 1e-6, "sameboy %f vs mgba %f", sb_total, total);
+    } else {
+        fprintf(stderr, "SameBoy checks skipped: GBFARM_CORE_SAMEBOY not set\n");
+    }
 
     /* gambatte: binding fails, naming the HRAM address. */
     c = open_core("gambatte");

@@ -6,7 +6,7 @@
  * mgba and gambatte; scripted walking moves x/y; the START menu opens and closes; walking
  * to the lab's exit starts the rival battle (in_battle = 2, a second species seen) and
  * mashing A ends it with one more event flag; the same env action sequence earns the same
- * reward on both cores. */
+ * reward on both cores. With $GBFARM_CORE_SAMEBOY also SameBoy: see sameboy_checks below. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,6 +96,47 @@ static double env_reward(const char *core_name, int64_t *explored, int64_t *x, i
     env_close(e);
     return total;
 }
+
+/* ---- SameBoy ($GBFARM_CORE_SAMEBOY, the .so's path; skipped when unset) -------------------
+ * The same folder on a third core: start.txt reaches the documented start (SameBoy runs its
+ * boot ROM first and lags on other frames than mgba, so the script's walks keep margins), a
+ * scripted step moves x, and the env's action sequence earns mgba's reward at mgba's tile. */
+static void sameboy_checks(double mgba_reward, int64_t mgba_explored, int64_t mgba_x,
+                           int64_t mgba_y)
+{
+    const char *sameboy = getenv("GBFARM_CORE_SAMEBOY");
+    if (!sameboy || !*sameboy) {
+        fprintf(stderr, "SameBoy checks skipped: GBFARM_CORE_SAMEBOY not set\n");
+        return;
+    }
+    core *c = open_core(sameboy);
+    REQUIRE(c);
+    uint8_t *st = NULL;
+    size_t st_size = 0;
+    REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
+    free(st);
+    game_binding *b = NULL;
+    REQUIRE_OK(game_bind(&b, spec, core_resolve, c));
+    CHECKF(val(b, "map") == 40 && val(b, "x") == 7 && val(b, "y") == 4,
+           "sameboy: map %lld at (%lld, %lld)", (long long)val(b, "map"), (long long)val(b, "x"),
+           (long long)val(b, "y"));
+    CHECK(val(b, "party_count") == 1 && val(b, "level1") == 5 && val(b, "level2") == 0);
+    CHECK(val(b, "hp1") > 0 && val(b, "hp1") == val(b, "max_hp1"));
+    CHECK(val(b, "in_battle") == 0 && val(b, "money") == 3000 && val(b, "pokedex_owned") == 1);
+    play(c, "LEFT 20\n- 10\n");
+    CHECKF(val(b, "x") == 6 && val(b, "y") == 4, "sameboy after LEFT: (%lld, %lld)",
+           (long long)val(b, "x"), (long long)val(b, "y"));
+    game_unbind(b);
+    core_close(c);
+
+    int64_t ex, x, y;
+    double r = env_reward(sameboy, &ex, &x, &y);
+    fprintf(stderr, "env reward sameboy %.4f (%lld tiles, at %lld,%lld)\n", r, (long long)ex,
+            (long long)x, (long long)y);
+    CHECK(ex == mgba_explored && x == mgba_x && y == mgba_y);
+    CHECKF(fabs(r - mgba_reward) < 1e-6, "sameboy %f vs mgba %f", r, mgba_reward);
+}
+/* ---- end of SameBoy ------------------------------------------------------------------------ */
 
 int main(void)
 {
@@ -188,6 +229,7 @@ int main(void)
     CHECK(ex[0] == ex[1] && x[0] == x[1] && y[0] == y[1]);
     CHECKF(fabs(r0 - r1) < 1e-6, "mgba %f vs gambatte %f", r0, r1);
     CHECK(fabs(r0 - 0.02 * (double)(ex[0] - 1)) < 1e-4);
+    sameboy_checks(r0, ex[0], x[0], y[0]);
 
     game_free(spec);
     return check_summary();
