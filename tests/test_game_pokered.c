@@ -5,8 +5,9 @@
  * gives the same work RAM twice, and the documented start (Oak's lab, a level-5 SQUIRTLE) on
  * mgba and gambatte; scripted walking moves x/y; the START menu opens and closes; walking
  * to the lab's exit starts the rival battle (in_battle = 2, a second species seen) and
- * mashing A ends it with one more event flag; the same env action sequence earns the same
- * reward on both cores. With $GBFARM_CORE_SAMEBOY also SameBoy: see sameboy_checks below. */
+ * mashing A ends it with one more event flag and the enemy's HP lowered; the same env action
+ * sequence earns the same reward on both cores. With $GBFARM_CORE_SAMEBOY also SameBoy: see
+ * sameboy_checks below. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,7 @@
 #include "gbfarm/script.h"
 
 #define GAME_DIR "states/pokemon-red"
+#define EXPLORE_REWARD 0.1 /* game.json: reward.explore.reward */
 
 static const char *rom;
 static game_spec *spec;
@@ -79,9 +81,9 @@ static double env_reward(const char *core_name, int64_t *explored, int64_t *x, i
     REQUIRE_OK(env_retro_create(&e, &cfg));
     e->obs = malloc(env_obs_bytes(&e->spec));
     REQUIRE_OK(env_reset(e));
-    /* 0 UP 1 DOWN 2 LEFT 3 RIGHT 4 A 5 B 6 START; stays on rows 4-5 (row 6 starts the
-     * rival battle, whose outcome depends on the core's RNG). */
-    static const int actions[] = {2, 2, 2, 3, 3, 1, 2, 2, 2, 3, 3, 3, 3, 6, 5, 0, 2, 2};
+    /* 0 UP 1 DOWN 2 LEFT 3 RIGHT 4 A 5 B; stays on rows 4-5 (row 6 starts the rival battle,
+     * whose outcome depends on the core's RNG). */
+    static const int actions[] = {2, 2, 2, 3, 3, 1, 2, 2, 2, 3, 3, 3, 3, 5, 0, 2, 2};
     double total = 0;
     for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
         REQUIRE_OK(env_step(e, actions[i]));
@@ -147,7 +149,7 @@ int main(void)
     CHECK_OK(game_check_rom(spec, rom));
     CHECK(spec->platform == PLATFORM_GB);
     CHECK(spec->n_states == 1 && strstr(spec->states[0], "start.txt"));
-    CHECK(spec->n_actions == 7 && spec->frame_skip == 24 && spec->press_frames == 8);
+    CHECK(spec->n_actions == 6 && spec->frame_skip == 24 && spec->press_frames == 8);
 
     const char *cores[] = {"mgba", "gambatte"};
     int64_t battle_events[2] = {0, 0};
@@ -206,12 +208,17 @@ int main(void)
         CHECKF(val(b, "in_battle") == 2, "%s: in_battle %lld", cores[ci], (long long)val(b, "in_battle"));
         CHECK(val(b, "y") == 6);
         CHECK(val(b, "pokedex_seen") == 2);
+        int64_t enemy_hp0 = val(b, "enemy_hp"); /* the rival's BULBASAUR, full HP */
+        CHECKF(enemy_hp0 > 0, "%s: enemy_hp %lld", cores[ci], (long long)enemy_hp0);
         /* Mash A (FIGHT, first move) until the battle ends, won or lost. */
         for (int k = 0; k < 40 && val(b, "in_battle") != 0; k++) mash(c, "A", 50);
         CHECKF(val(b, "in_battle") == 0, "%s: battle did not end", cores[ci]);
         battle_events[ci] = val(b, "events") - events0;
         CHECKF(battle_events[ci] == 1, "%s: events +%lld", cores[ci], (long long)battle_events[ci]);
         CHECK(val(b, "hp1") > 0); /* healed after a loss, or survived a win */
+        /* Tackles landed: the enemy's HP went down (what the enemy_hp reward term pays for). */
+        CHECKF(val(b, "enemy_hp") < enemy_hp0, "%s: enemy_hp %lld -> %lld", cores[ci],
+               (long long)enemy_hp0, (long long)val(b, "enemy_hp"));
         fprintf(stderr, "%s: after the rival battle: level1 %lld, money %lld\n", cores[ci],
                 (long long)val(b, "level1"), (long long)val(b, "money"));
 
@@ -228,7 +235,7 @@ int main(void)
     CHECK(ex[0] > 3);
     CHECK(ex[0] == ex[1] && x[0] == x[1] && y[0] == y[1]);
     CHECKF(fabs(r0 - r1) < 1e-6, "mgba %f vs gambatte %f", r0, r1);
-    CHECK(fabs(r0 - 0.02 * (double)(ex[0] - 1)) < 1e-4);
+    CHECK(fabs(r0 - EXPLORE_REWARD * (double)(ex[0] - 1)) < 1e-4);
     sameboy_checks(r0, ex[0], x[0], y[0]);
 
     game_free(spec);
