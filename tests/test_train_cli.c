@@ -141,7 +141,8 @@ static void check_run_files(const char *dir)
           json_integer_value(json_object_get(cfg, "seed")) == 7 &&
           json_is_number(json_object_get(cfg, "lr")) &&
           json_is_string(json_object_get(cfg, "core")) &&
-          json_integer_value(json_object_get(cfg, "frame_skip")) == 4);
+          json_integer_value(json_object_get(cfg, "frame_skip")) == 4 &&
+          json_integer_value(json_object_get(cfg, "update_threads")) >= 1);
     json_decref(cfg);
 
     for (int i = 0; i < 2; i++) {

@@ -475,15 +475,16 @@ static json_t *config_json(const train_config *c, const run_options *o, const em
 }
 
 /* --resume DIR: the stored command line, parsed again, gives the run's exact settings. */
-static gb_error *resume_args(const char *dir, int *argc, char ***argv, int *envs)
+static gb_error *resume_args(const char *dir, int *argc, char ***argv, int *envs, int *threads)
 {
     GB_TRY(rundir_check_resume(dir));
     json_t *cfg;
     GB_TRY(rundir_read_config(dir, &cfg));
     json_t *args = json_object_get(cfg, "argv");
-    /* The env count in force, even when it was the machine's core count: a checkpoint holds
-     * one snapshot per env. */
+    /* The env and update-thread counts in force, even when they were the machine's core
+     * count: a checkpoint holds one snapshot per env, and an update depends on its threads. */
     *envs = (int)json_integer_value(json_object_get(cfg, "envs"));
+    *threads = (int)json_integer_value(json_object_get(cfg, "update_threads")); /* 0: absent */
     if (!json_is_array(args) || *envs < 1) {
         json_decref(cfg);
         return gb_errorf("%s/config.json: argv, envs: expected the run's command line (a list) "
@@ -526,8 +527,8 @@ static gb_error *train_main(int argc, char **argv)
     bool extend = o.steps_given;
     if (resume) {
         game_args_free(&emu.args);
-        int envs = 0;
-        GB_TRY(resume_args(resume, &run_argc, &stored, &envs));
+        int envs = 0, threads = 0;
+        GB_TRY(resume_args(resume, &run_argc, &stored, &envs, &threads));
         run_argv = stored;
         o = (run_options){.log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3, .speed = 1};
         c = train_config_default();
@@ -539,6 +540,7 @@ static gb_error *train_main(int argc, char **argv)
         }
         if (extend) c.total_steps = steps;
         c.n_envs = envs;
+        if (threads > 0) c.update_threads = threads;
         o.envs_given = 1;
         o.run_dir = resume;
         o.visualize = visualize, o.scale = scale, o.speed = speed; /* watching is not a setting */
@@ -550,6 +552,8 @@ static gb_error *train_main(int argc, char **argv)
     bool is_emulator = ctx == &emu;
     /* One env per core by default: each env thread keeps one core busy. */
     if (!err && is_emulator && !o.envs_given) c.n_envs = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    /* The count in force goes into config.json: an update's result depends on it. */
+    if (!c.update_threads) c.update_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
 
     if (!err && o.visualize && !is_emulator)
         err = gb_errorf("--visualize: shows an emulator env; %s has no screen", o.env_name);

@@ -49,6 +49,14 @@ static void im2col(float *col, size_t ld, const float *in, int c, int h, int w, 
             }
 }
 
+/* The im2col matrix of n consecutive samples: [ckk][n*p], sample i in columns [i*p, (i+1)*p). */
+static void chunk_im2col(float *col, const float *in, int n, int c, int h, int w, int k, int s,
+                         geom g)
+{
+    size_t ld = (size_t)n * g.p, in_n = (size_t)c * h * w;
+    for (int i = 0; i < n; i++) im2col(col + (size_t)i * g.p, ld, in + i * in_n, c, h, w, k, s, g);
+}
+
 /* The adjoint of im2col: din += scatter(col). */
 static void col2im(float *din, const float *col, size_t ld, int c, int h, int w, int k, int s,
                    geom g)
@@ -75,8 +83,7 @@ void nn_conv2d_forward(float *out, float *scratch, const float *in, const float 
         int n = B - i0 < cb ? B - i0 : cb;
         size_t ld = (size_t)n * g.p;
         float *col = scratch, *y = scratch + (size_t)g.ckk * ld;
-        for (int i = 0; i < n; i++)
-            im2col(col + (size_t)i * g.p, ld, in + (i0 + i) * in_n, c, h, wd, k, s, g);
+        chunk_im2col(col, in + i0 * in_n, n, c, h, wd, k, s, g);
         /* y[oc][n*p] = w[oc][ckk] · col[ckk][n*p], then out[i][f][·] = y[f][i*p + ·] + b[f] */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, oc, (int)ld, g.ckk, 1.0f, w, g.ckk,
                     col, (int)ld, 0.0f, y, (int)ld);
@@ -111,8 +118,7 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
                 for (size_t j = 0; j < ld; j++) acc += dy[(size_t)f * ld + j];
                 db[f] += acc;
             }
-        for (int i = 0; i < n; i++)
-            im2col(col + (size_t)i * g.p, ld, in + (i0 + i) * in_n, c, h, wd, k, s, g);
+        chunk_im2col(col, in + i0 * in_n, n, c, h, wd, k, s, g);
         /* dw[oc][ckk] += dy[oc][n*p] · colᵀ */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, oc, g.ckk, (int)ld, 1.0f, dy, (int)ld,
                     col, (int)ld, 1.0f, dw, g.ckk);
