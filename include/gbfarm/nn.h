@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 
+#include "gbfarm/error.h"
 #include "gbfarm/rng.h"
 
 /* out[B][out_dim] = in[B][in_dim] · wᵀ + b. */
@@ -45,6 +46,21 @@ void nn_adam_step(float *p, const float *g, float *m, float *v, size_t n, float 
                   float beta2, float eps, long t);
 /* Scales g so that its global L2 norm is at most max_norm; returns the norm before clipping. */
 float nn_clip_grad_norm(float *g, size_t n, float max_norm);
+
+/* The BLAS (OpenBLAS, loaded at first use): gbfarm chooses its kernels from cpuid, sets
+ * OPENBLAS_CORETYPE, then loads it (GBFARM_BLAS_CORETYPE=NAME forces a kernel set).
+ * nn_blas_init loads it now and says why it cannot; the other functions load it on first use
+ * and end the process with that message if it cannot be loaded. */
+gb_error *nn_blas_init(void);
+/* The kernels in use, as a line for logs: "OpenBLAS SkylakeX (from the CPU: avx512f, ...)". */
+const char *nn_blas_kernels(void);
+int nn_blas_generic(void); /* 1 when the kernels in use are pre-AVX2 ones */
+/* Row-major c[m][n] = alpha · op(a) · op(b) + beta · c, op = transpose where trans_* is set. */
+void nn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a, int lda,
+              const float *b, int ldb, float beta, float *c, int ldc);
+/* y[m] = alpha · a[m][n] · x + beta · y. */
+void nn_sgemv(int m, int n, float alpha, const float *a, int lda, const float *x, float beta,
+              float *y);
 
 /* BLAS threads for the calling process: env threads run single-threaded kernels, the update
  * may use every core while the env threads are parked. */

@@ -4,16 +4,20 @@
 #include <string.h>
 
 #include "commands.h"
+#include "gbfarm/nn.h"
 #include "rom_core.h"
 
-static const char help[] = "usage: gbfarm info [--rom FILE] [--core NAME|PATH] [--game DIR]\n"
-                           "Loads the ROM in the core and prints the core's name and version, the\n"
-                           "platform, screen geometry, frame rate, pixel format, memory regions and\n"
-                           "save-state size.\n\n";
+static const char help[] =
+    "usage: gbfarm info [--rom FILE] [--core NAME|PATH] [--game DIR]\n"
+    "Loads the ROM in the core and prints the core's name and version, the\n"
+    "platform, screen geometry, frame rate, pixel format, memory regions and\n"
+    "save-state size.\n\n";
 
 static const char *platform_name(game_platform p)
 {
-    return p == PLATFORM_GBA ? "Game Boy Advance" : p == PLATFORM_GBC ? "Game Boy Color" : "Game Boy";
+    return p == PLATFORM_GBA   ? "Game Boy Advance"
+           : p == PLATFORM_GBC ? "Game Boy Color"
+                               : "Game Boy";
 }
 
 int cmd_info(int argc, char **argv)
@@ -51,6 +55,7 @@ int cmd_info(int argc, char **argv)
     printf("timing        %.4f fps, audio %.0f Hz\n", in.fps, in.sample_rate);
     printf("pixel format  %s\n", core_pixel_format_name(in.format));
     printf("state size    %zu bytes\n", core_state_size(c));
+    printf("blas          %s, %d cores\n", nn_blas_kernels(), nn_cpu_count());
     printf("memory        %s, %d regions:\n",
            in.memory_map ? "memory map (SET_MEMORY_MAPS)" : "fallback (retro_get_memory_data)",
            in.n_regions);

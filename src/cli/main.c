@@ -2,18 +2,21 @@
 #include <string.h>
 
 #include "commands.h"
+#include "gbfarm/nn.h"
 
 static const struct {
     const char *name;
     int (*run)(int argc, char **argv);
     const char *summary;
+    int blas; /* runs a policy: load the BLAS first, so that a missing one is a plain error */
 } commands[] = {
-    {"train", cmd_train, "train a PPO agent on a game (default: the bundled Game Boy game)"},
-    {"eval", cmd_eval, "run episodes with a trained (or random) agent and report the returns"},
-    {"bench", cmd_bench, "measure frames/s and steps/s for several env counts"},
-    {"info", cmd_info, "describe a core and a ROM: platform, geometry, memory map, state size"},
-    {"state", cmd_state, "make a start state: boot a ROM or load a state, run, save"},
-    {"play", cmd_play, "watch an agent play in a window, or play by keyboard and save start states"},
+    {"train", cmd_train, "train a PPO agent on a game (default: the bundled Game Boy game)", 1},
+    {"eval", cmd_eval, "run episodes with a trained (or random) agent and report the returns", 1},
+    {"bench", cmd_bench, "measure frames/s and steps/s for several env counts", 0},
+    {"info", cmd_info, "describe a core and a ROM: platform, geometry, memory map, state size", 1},
+    {"state", cmd_state, "make a start state: boot a ROM or load a state, run, save", 0},
+    {"play", cmd_play, "watch an agent play in a window, or play by keyboard and save start states",
+     1},
 };
 
 static void usage(FILE *to)
@@ -45,9 +48,14 @@ int main(int argc, char **argv)
         printf("gbfarm %s\n", GBFARM_VERSION);
         return 0;
     }
-    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "gbfarm: unknown command '%s' (expected one of: train, play, eval, bench, info, state)\n",
-            argv[1]);
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i].name)) continue;
+        gb_error *err = commands[i].blas ? nn_blas_init() : NULL;
+        return err ? cli_fail(err) : commands[i].run(argc - 1, argv + 1);
+    }
+    fprintf(
+        stderr,
+        "gbfarm: unknown command '%s' (expected one of: train, play, eval, bench, info, state)\n",
+        argv[1]);
     return 2;
 }

@@ -2,7 +2,6 @@
  * so conv1's 16 filters meet thousands of columns at once. The chunk is as many samples as
  * fit a fixed scratch budget; it depends on the shapes alone, so results do not depend on
  * how the scratch was sized. */
-#include <cblas.h>
 #include <string.h>
 
 #include "gbfarm/nn.h"
@@ -85,8 +84,7 @@ void nn_conv2d_forward(float *out, float *scratch, const float *in, const float 
         float *col = scratch, *y = scratch + (size_t)g.ckk * ld;
         chunk_im2col(col, in + i0 * in_n, n, c, h, wd, k, s, g);
         /* y[oc][n*p] = w[oc][ckk] · col[ckk][n*p], then out[i][f][·] = y[f][i*p + ·] + b[f] */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, oc, (int)ld, g.ckk, 1.0f, w, g.ckk,
-                    col, (int)ld, 0.0f, y, (int)ld);
+        nn_sgemm(0, 0, oc, (int)ld, g.ckk, 1.0f, w, g.ckk, col, (int)ld, 0.0f, y, (int)ld);
         for (int i = 0; i < n; i++)
             for (int f = 0; f < oc; f++) {
                 float *o = out + (i0 + i) * out_n + (size_t)f * g.p, bf = b ? b[f] : 0.0f;
@@ -120,12 +118,10 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
             }
         chunk_im2col(col, in + i0 * in_n, n, c, h, wd, k, s, g);
         /* dw[oc][ckk] += dy[oc][n*p] · colᵀ */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, oc, g.ckk, (int)ld, 1.0f, dy, (int)ld,
-                    col, (int)ld, 1.0f, dw, g.ckk);
+        nn_sgemm(0, 1, oc, g.ckk, (int)ld, 1.0f, dy, (int)ld, col, (int)ld, 1.0f, dw, g.ckk);
         if (!din) continue;
         /* dcol[ckk][n*p] = wᵀ · dy, reusing col now that dw is done */
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, g.ckk, (int)ld, oc, 1.0f, w, g.ckk, dy,
-                    (int)ld, 0.0f, col, (int)ld);
+        nn_sgemm(1, 0, g.ckk, (int)ld, oc, 1.0f, w, g.ckk, dy, (int)ld, 0.0f, col, (int)ld);
         float *di = din + i0 * in_n;
         memset(di, 0, sizeof(float) * n * in_n);
         for (int i = 0; i < n; i++)

@@ -1,5 +1,3 @@
-#include <cblas.h>
-
 #include "gbfarm/nn.h"
 
 void nn_linear_forward(float *out, const float *in, const float *w, const float *b, int B,
@@ -9,24 +7,19 @@ void nn_linear_forward(float *out, const float *in, const float *w, const float 
         for (int o = 0; o < out_dim; o++) out[(size_t)i * out_dim + o] = b ? b[o] : 0.0f;
     /* Batch 1 is the per-step forward on env threads: a matrix-vector product. */
     if (B == 1)
-        cblas_sgemv(CblasRowMajor, CblasNoTrans, out_dim, in_dim, 1.0f, w, in_dim, in, 1, 1.0f, out,
-                    1);
+        nn_sgemv(out_dim, in_dim, 1.0f, w, in_dim, in, 1.0f, out);
     else
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, B, out_dim, in_dim, 1.0f, in, in_dim,
-                    w, in_dim, 1.0f, out, out_dim);
+        nn_sgemm(0, 1, B, out_dim, in_dim, 1.0f, in, in_dim, w, in_dim, 1.0f, out, out_dim);
 }
 
 void nn_linear_backward(float *din, float *dw, float *db, const float *dout, const float *in,
                         const float *w, int B, int in_dim, int out_dim)
 {
     /* dw[out][in] += doutᵀ · in */
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, out_dim, in_dim, B, 1.0f, dout, out_dim,
-                in, in_dim, 1.0f, dw, in_dim);
+    nn_sgemm(1, 0, out_dim, in_dim, B, 1.0f, dout, out_dim, in, in_dim, 1.0f, dw, in_dim);
     if (db)
         for (int i = 0; i < B; i++)
             for (int o = 0; o < out_dim; o++) db[o] += dout[(size_t)i * out_dim + o];
     /* din[B][in] = dout · w */
-    if (din)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, B, in_dim, out_dim, 1.0f, dout,
-                    out_dim, w, in_dim, 0.0f, din, in_dim);
+    if (din) nn_sgemm(0, 0, B, in_dim, out_dim, 1.0f, dout, out_dim, w, in_dim, 0.0f, din, in_dim);
 }

@@ -1,8 +1,6 @@
 /* Initialisation, Adam and gradient clipping: each one loop over one flat array. */
-#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 #include "gbfarm/nn.h"
 
@@ -59,13 +57,3 @@ float nn_clip_grad_norm(float *g, size_t n, float max_norm)
     return norm;
 }
 
-void nn_set_threads(int n)
-{
-    openblas_set_num_threads(n < 1 ? 1 : n);
-}
-
-int nn_cpu_count(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : (int)n;
-}
