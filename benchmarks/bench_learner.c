@@ -2,6 +2,7 @@
  * of the Nature CNN on 2048 stacked 4×80×72 uint8 screens (4 epochs × 4 minibatches), on 1
  * and 2 BLAS threads, with the GFLOP/s it achieves against the peak.
  *   bench_learner [--skip-cartpole] [--only small|nature]      results: benchmarks/learner.md */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,19 +84,40 @@ static void cnn_flops(const policy *p, double *fwd, double *bwd)
     *fwd += heads, *bwd += 2.0 * heads;
 }
 
-static void bench_cnn_update(policy_cnn cnn, int envs, int T, int minibatches, double peak1,
-                             double peak2)
+typedef struct cnn_case {
+    const char *name;
+    policy_cnn cnn;
+    int hidden, stack, actions, envs, T, epochs, minibatches;
+} cnn_case;
+
+static double time_passes(const policy *p, policy_work *w, const uint8_t *obs, int B, int reps,
+                          int backward, float *grads, const float *dl, const float *dv)
 {
-    env_spec spec = {ENV_OBS_U8, 4, 72, 80, 8}; /* 4 stacked 80×72 screens, 8 actions */
+    double best = 1e30;
+    for (int r = 0; r <= reps; r++) {
+        double t0 = now();
+        policy_forward(p, w, obs, B, NULL, NULL);
+        if (backward) policy_backward(p, w, grads, dl, dv, B);
+        double dt = now() - t0;
+        if (r > 0 && dt < best) best = dt; /* the first pass warms up */
+    }
+    return best;
+}
+
+/* One PPO update at a case's settings on 1 and 2 threads, its forward and backward passes
+ * apart on one thread (a minibatch as one shard), and the rollout's batch-1 forward. */
+static void bench_cnn(const cnn_case *k, double peak1, double peak2)
+{
+    env_spec spec = {ENV_OBS_U8, k->stack, 72, 80, k->actions};
     policy_config pc = policy_config_default(spec);
-    pc.cnn = cnn;
-    if (cnn == POLICY_CNN_SMALL) pc.hidden = 256;
+    pc.cnn = k->cnn, pc.hidden = k->hidden;
     policy *p;
     ppo *o;
     rollout_buffer rb;
-    const int batch = envs * T;
-    if (policy_create(&p, &pc, 1) || ppo_create(&o, p, batch, minibatches, 1) ||
-        rollout_create(&rb, envs, T, env_obs_bytes(&spec))) {
+    const int batch = k->envs * k->T, mb = batch / k->minibatches;
+    policy_work *w;
+    if (policy_create(&p, &pc, 1) || ppo_create(&o, p, batch, k->minibatches, 1) ||
+        rollout_create(&rb, k->envs, k->T, env_obs_bytes(&spec)) || policy_work_create(&w, p, mb)) {
         fprintf(stderr, "bench: setup failed\n");
         exit(1);
     }
@@ -103,8 +125,8 @@ static void bench_cnn_update(policy_cnn cnn, int envs, int T, int minibatches, d
     rng_seed(&r, 1, 0);
     for (size_t i = 0; i < (size_t)batch * rb.obs_bytes; i++) rb.obs[i] = (uint8_t)rng_u32(&r);
     for (int i = 0; i < batch; i++) {
-        rb.actions[i] = (int32_t)rng_below(&r, 8);
-        rb.logprobs[i] = -2.08f + 0.1f * rng_normal(&r);
+        rb.actions[i] = (int32_t)rng_below(&r, (uint32_t)k->actions);
+        rb.logprobs[i] = -logf((float)k->actions) + 0.1f * rng_normal(&r);
         rb.values[i] = rng_normal(&r);
         rb.advantages[i] = rng_normal(&r);
         rb.returns[i] = rb.values[i] + rb.advantages[i];
@@ -112,13 +134,28 @@ static void bench_cnn_update(policy_cnn cnn, int envs, int T, int minibatches, d
     double fwd, bwd;
     cnn_flops(p, &fwd, &bwd);
     ppo_config c = ppo_config_default();
+    c.epochs = k->epochs, c.minibatches = k->minibatches;
     double flop = (fwd + bwd) * batch * c.epochs;
-    c.minibatches = minibatches;
-    const char *name = cnn == POLICY_CNN_SMALL ? "small" : "nature";
-    printf("%s cnn update (%d × %d samples, %d epochs × %d minibatches): %zu parameters, "
-           "%.1f MFLOP forward + %.1f MFLOP backward per sample, %.1f GFLOP per update\n",
-           name, envs, T, c.epochs, minibatches, p->n_params, fwd / 1e6, bwd / 1e6, flop / 1e9);
+    printf("\n%s: %s CNN, fc %d, %d×80×72 screens, %d actions, %zu parameters; %d envs × %d "
+           "steps, %d epochs × %d minibatches of %d; %.2f MFLOP forward + %.2f backward a "
+           "sample, %.1f GFLOP an update\n",
+           k->name, k->cnn == POLICY_CNN_SMALL ? "small" : "Nature", k->hidden, k->stack,
+           k->actions, p->n_params, k->envs, k->T, c.epochs, c.minibatches, mb, fwd / 1e6,
+           bwd / 1e6, flop / 1e9);
     nn_set_threads(1); /* the update's threads each run single-threaded BLAS */
+
+    float *dl = malloc(sizeof(float) * mb * k->actions), *dv = malloc(sizeof(float) * mb);
+    for (int i = 0; i < mb * k->actions; i++) dl[i] = 1e-3f * rng_normal(&r);
+    for (int i = 0; i < mb; i++) dv[i] = 1e-3f * rng_normal(&r);
+    int reps = mb >= 256 ? 3 : 20;
+    double tf = time_passes(p, w, rb.obs, mb, reps, 0, NULL, NULL, NULL);
+    double tfb = time_passes(p, w, rb.obs, mb, reps, 1, p->grads, dl, dv), tb = tfb - tf;
+    printf("  forward,  batch %3d, 1 thread: %7.3f ms = %6.1f GFLOP/s = %3.0f%% of peak\n", mb,
+           1e3 * tf, fwd * mb / tf / 1e9, 100.0 * fwd * mb / tf / 1e9 / peak1);
+    printf("  backward, batch %3d, 1 thread: %7.3f ms = %6.1f GFLOP/s = %3.0f%% of peak\n", mb,
+           1e3 * tb, bwd * mb / tb / 1e9, 100.0 * bwd * mb / tb / 1e9 / peak1);
+    double t1 = time_passes(p, w, rb.obs, 1, 200, 0, NULL, NULL, NULL);
+    printf("  forward,  batch   1, 1 thread: %7.3f ms (the rollout's, per env step)\n", 1e3 * t1);
     for (int threads = 1; threads <= 2; threads++) {
         if (ppo_set_threads(o, threads)) exit(1);
         ppo_stats st;
@@ -126,11 +163,13 @@ static void bench_cnn_update(policy_cnn cnn, int envs, int T, int minibatches, d
         double t0 = now();
         ppo_update(o, &rb, &c, 2.5e-4f, &st);
         double dt = now() - t0, peak = threads == 1 ? peak1 : peak2;
-        printf("%s cnn update, %d update thread%s: %.3f s = %.3f ms per sample, %.1f GFLOP/s = "
-               "%.0f%% of peak sgemm (%.1f GFLOP/s)\n",
-               name, threads, threads > 1 ? "s" : " ", dt, 1e3 * dt / batch, flop / dt / 1e9,
+        printf("  update, %d thread%s: %.3f s = %.3f ms a sample, %6.1f GFLOP/s = %3.0f%% of "
+               "peak (%.1f GFLOP/s)\n",
+               threads, threads > 1 ? "s" : " ", dt, 1e3 * dt / batch, flop / dt / 1e9,
                100.0 * flop / dt / 1e9 / peak, peak);
     }
+    free(dl), free(dv);
+    policy_work_free(w);
     rollout_free(&rb);
     ppo_free(o);
     policy_free(p);
@@ -154,8 +193,15 @@ int main(int argc, char **argv)
     double p1 = only < 0 ? peak_sgemm(1) : 0.0, p2 = only < 0 ? peak_sgemm(2) : 0.0;
     printf("peak sgemm (2048³): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n", p1, p2);
     if (!skip_cartpole && only < 0) bench_cartpole();
-    if (only != POLICY_CNN_SMALL) bench_cnn_update(POLICY_CNN_NATURE, 16, 128, 4, p1, p2);
-    /* What gbfarm train runs by default on screens: 2 envs × 128 steps, 4 minibatches of 64. */
-    if (only != POLICY_CNN_NATURE) bench_cnn_update(POLICY_CNN_SMALL, 2, 128, 4, p1, p2);
+    /* Pokémon Red as its users train it (Nature CNN, fc 512, 3 stacked screens, batch 512, one
+     * epoch), the Nature CNN at PPO's Atari defaults, and what gbfarm train runs by default on
+     * screens (the small CNN, 2 envs × 128 steps, 4 epochs × 4 minibatches of 64). */
+    static const cnn_case cases[] = {
+        {"pokemon-red", POLICY_CNN_NATURE, 512, 3, 6, 2, 2048, 1, 8},
+        {"nature, defaults", POLICY_CNN_NATURE, 512, 4, 8, 16, 128, 4, 4},
+        {"small, defaults", POLICY_CNN_SMALL, 256, 4, 5, 2, 128, 4, 4},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (only < 0 || (int)cases[i].cnn == only) bench_cnn(&cases[i], p1, p2);
     return 0;
 }

@@ -87,8 +87,7 @@ enum { CB = 2, CC = 3, CH = 9, CW = 8, COC = 4, CK = 3, CS = 2 };
 #define COH ((CH - CK) / CS + 1)
 #define COW ((CW - CK) / CS + 1)
 static float cx[CB * CC * CH * CW], cw[COC * CC * CK * CK], cb[COC];
-static float cout_[CB * COC * COH * COW], cr[CB * COC * COH * COW],
-    ccol[CB * (CC * CK * CK + COC) * COH * COW];
+static float cout_[CB * COC * COH * COW], cr[CB * COC * COH * COW], ccol[4096];
 
 static double conv_probe(void *ctx)
 {
@@ -98,7 +97,7 @@ static double conv_probe(void *ctx)
 
 static void test_conv(void)
 {
-    CHECK(nn_conv2d_scratch_floats(CC, CH, CW, COC, CK, CS, CB) == sizeof ccol / 4);
+    CHECK(nn_conv2d_scratch_floats(CC, CH, CW, COC, CK, CS, CB) <= sizeof ccol / 4);
     fill(cx, sizeof cx / 4, 1.0f), fill(cw, sizeof cw / 4, 1.0f), fill(cb, COC, 1.0f);
     fill(cr, sizeof cr / 4, 1.0f);
     static float dx[sizeof cx / 4], dw[sizeof cw / 4], db[COC];
@@ -122,11 +121,12 @@ static void test_conv(void)
  * (forward outputs and input gradients exactly per sample, weight gradients summed). */
 static void test_conv_chunks(void)
 {
-    enum { B = 13, C = 4, H = 72, W = 80, OC = 16, K = 8, S = 4 };
+    enum { B = 40, C = 4, H = 72, W = 80, OC = 16, K = 8, S = 4 };
     size_t in_n = (size_t)C * H * W, out_n = (size_t)OC * ((H - K) / S + 1) * ((W - K) / S + 1);
     size_t wn = (size_t)OC * C * K * K, sb = nn_conv2d_scratch_floats(C, H, W, OC, K, S, B);
-    CHECK(sb < (size_t)B * (C * K * K + OC) * (out_n / OC)); /* really in chunks */
-    CHECK(nn_conv2d_scratch_floats(C, H, W, OC, K, S, 1) < sb);
+    size_t sb1 = nn_conv2d_scratch_floats(C, H, W, OC, K, S, 1);
+    CHECK(sb < (size_t)B / 2 * sb1); /* really in chunks */
+    CHECK(sb1 < sb);
     float *x = malloc(sizeof(float) * B * in_n), *w = malloc(sizeof(float) * wn), b[OC];
     float *y = malloc(sizeof(float) * B * out_n), *y1 = malloc(sizeof(float) * out_n);
     float *g = malloc(sizeof(float) * B * out_n), *dx = malloc(sizeof(float) * B * in_n);

@@ -1,95 +1,173 @@
-/* Conv2d as im2col + GEMM over chunks of samples: one GEMM per chunk rather than per sample,
- * so conv1's 16 filters meet thousands of columns at once. The chunk is as many samples as
- * fit a fixed scratch budget; it depends on the shapes alone, so results do not depend on
- * how the scratch was sized. */
+/* Conv2d as a few GEMMs over the input itself, with no im2col matrix.
+ *
+ * Space-to-depth by the stride s turns a k×k, stride-s convolution into a q×q, stride-1 one
+ * over c·s² channels (q = ceil(k/s); taps past k get zero weights). A chunk of n samples is
+ * laid out as X[c·s²][n·hq·wq], hq = oh+q-1 and wq = ow+q-1, and the stride-1 convolution is
+ * then q² GEMMs: tap (dy, dx) multiplies its weights Wt[oc][c·s²] with X read from column
+ * dy·wq+dx on, adding into Y[oc][n·hq·wq]. Output column (i, y, x) so sums X over (i, y+dy,
+ * x+dx); columns with y ≥ oh or x ≥ ow read across rows or samples and are dropped. The GEMMs
+ * read an X the size of the input where im2col wrote k²/s² times as much (3.6× for 8×8/4),
+ * and the chunk is as many samples as fit a fixed scratch budget: it depends on the shapes
+ * alone, so results do not depend on how the scratch was sized. */
 #include <string.h>
 
 #include "gbfarm/nn.h"
+#include "vector.h"
 
-enum { CHUNK_FLOATS = 1 << 20 }; /* 4 MB: a chunk's im2col matrix and GEMM output */
+enum { CHUNK_FLOATS = 1 << 20 }; /* 4 MB: a chunk's X, Y (and dX) */
 
 typedef struct geom {
-    int oh, ow, p, ckk;
+    int oh, ow, q, hq, wq, cs; /* cs = c·s²: X's rows */
+    size_t cols, pad, taps;    /* columns a sample; X's overreach past the last; q²·oc·cs */
 } geom;
 
-static geom geom_of(int c, int h, int w, int k, int s)
+static geom geom_of(int c, int h, int w, int oc, int k, int s)
 {
-    geom g = {(h - k) / s + 1, (w - k) / s + 1, 0, c * k * k};
-    g.p = g.oh * g.ow;
+    geom g = {.oh = (h - k) / s + 1, .ow = (w - k) / s + 1, .q = (k + s - 1) / s, .cs = c * s * s};
+    g.hq = g.oh + g.q - 1, g.wq = g.ow + g.q - 1;
+    g.cols = (size_t)g.hq * g.wq;
+    g.pad = (size_t)(g.q - 1) * (g.wq + 1);
+    g.taps = (size_t)g.q * g.q * oc * g.cs;
     return g;
+}
+
+/* A chunk of n samples needs X and dX [cs][n·cols + pad] and Y [oc][n·cols]. */
+static size_t chunk_floats(geom g, int oc, int n)
+{
+    size_t ld = (size_t)n * g.cols + g.pad;
+    return 2 * (size_t)g.cs * ld + (size_t)oc * n * g.cols;
 }
 
 static int chunk_of(geom g, int oc, int B)
 {
-    size_t per = (size_t)(g.ckk + oc) * g.p, n = CHUNK_FLOATS / per;
-    return n < 1 ? 1 : n > (size_t)B ? B : (int)n;
+    int n = 1;
+    while (n < B && chunk_floats(g, oc, n + 1) <= CHUNK_FLOATS) n++;
+    return n;
 }
 
 size_t nn_conv2d_scratch_floats(int c, int h, int w, int oc, int k, int s, int B)
 {
-    geom g = geom_of(c, h, w, k, s);
-    return (size_t)chunk_of(g, oc, B) * (g.ckk + oc) * g.p;
+    geom g = geom_of(c, h, w, oc, k, s);
+    return 2 * g.taps + chunk_floats(g, oc, chunk_of(g, oc, B));
 }
 
-/* Sample i of a chunk fills columns [i*p, (i+1)*p) of col, whose rows are ld floats apart:
- * col[(ci*k + ki)*k + kj][i*p + oy*ow + ox] = in[ci][oy*s + ki][ox*s + kj]. */
-static void im2col(float *col, size_t ld, const float *in, int c, int h, int w, int k, int s,
-                   geom g)
+/* Wt[dy·q+dx][f][(ci·s+sy)·s+sx] = w[f][ci][dy·s+sy][dx·s+sx], 0 past the kernel. */
+static void tap_weights(float *wt, const float *w, int c, int oc, int k, int s, geom g)
+{
+    for (int dy = 0; dy < g.q; dy++)
+        for (int dx = 0; dx < g.q; dx++)
+            for (int f = 0; f < oc; f++)
+                for (int ci = 0; ci < c; ci++)
+                    for (int sy = 0; sy < s; sy++)
+                        for (int sx = 0; sx < s; sx++) {
+                            int ky = dy * s + sy, kx = dx * s + sx;
+                            *wt++ = ky < k && kx < k ? w[((f * c + ci) * k + ky) * k + kx] : 0.0f;
+                        }
+}
+
+/* The adjoint: dw[f][ci][ky][kx] += dWt[...]; taps past the kernel are dropped. */
+static void add_tap_grads(float *dw, const float *dwt, int c, int oc, int k, int s, geom g)
+{
+    for (int dy = 0; dy < g.q; dy++)
+        for (int dx = 0; dx < g.q; dx++)
+            for (int f = 0; f < oc; f++)
+                for (int ci = 0; ci < c; ci++)
+                    for (int sy = 0; sy < s; sy++)
+                        for (int sx = 0; sx < s; sx++, dwt++) {
+                            int ky = dy * s + sy, kx = dx * s + sx;
+                            if (ky < k && kx < k) dw[((f * c + ci) * k + ky) * k + kx] += *dwt;
+                        }
+}
+
+/* dst[j] = src[j·s], with s a constant in each case so that the loop vectorises. */
+static inline void gather(float *dst, const float *src, int s, int n)
+{
+    switch (s) {
+    case 1:
+        memcpy(dst, src, sizeof(float) * n);
+        break;
+    case 2:
+        for (int j = 0; j < n; j++) dst[j] = src[2 * j];
+        break;
+    case 4:
+        for (int j = 0; j < n; j++) dst[j] = src[4 * j];
+        break;
+    default:
+        for (int j = 0; j < n; j++) dst[j] = src[j * s];
+    }
+}
+
+static inline void scatter(float *dst, const float *src, int s, int n)
+{
+    switch (s) {
+    case 1:
+        memcpy(dst, src, sizeof(float) * n);
+        break;
+    case 2:
+        for (int j = 0; j < n; j++) dst[2 * j] = src[j];
+        break;
+    case 4:
+        for (int j = 0; j < n; j++) dst[4 * j] = src[j];
+        break;
+    default:
+        for (int j = 0; j < n; j++) dst[j * s] = src[j];
+    }
+}
+
+/* Space-to-depth puts pixel (i, ci, y, x) of a chunk at X[(ci·s + y%s)·s + x%s][i·cols +
+ * (y/s)·wq + x/s]. to_x: X = the pixels, 0 where none lands (past the image, the pad);
+ * otherwise its adjoint, img = X's entries, where img was zeroed for the pixels X lacks. */
+NN_VECTOR static void space_to_depth(float *x, size_t ld, float *img, int n, int c, int h, int w,
+                                     int s, geom g, int to_x)
 {
     for (int ci = 0; ci < c; ci++)
-        for (int ki = 0; ki < k; ki++)
-            for (int kj = 0; kj < k; kj++) {
-                float *row = col + ((size_t)(ci * k + ki) * k + kj) * ld;
-                for (int oy = 0; oy < g.oh; oy++) {
-                    const float *src = in + ((size_t)ci * h + oy * s + ki) * w + kj;
-                    float *dst = row + (size_t)oy * g.ow;
-                    for (int ox = 0; ox < g.ow; ox++) dst[ox] = src[ox * s];
-                }
-            }
-}
-
-/* The im2col matrix of n consecutive samples: [ckk][n*p], sample i in columns [i*p, (i+1)*p). */
-static void chunk_im2col(float *col, const float *in, int n, int c, int h, int w, int k, int s,
-                         geom g)
-{
-    size_t ld = (size_t)n * g.p, in_n = (size_t)c * h * w;
-    for (int i = 0; i < n; i++) im2col(col + (size_t)i * g.p, ld, in + i * in_n, c, h, w, k, s, g);
-}
-
-/* The adjoint of im2col: din += scatter(col). */
-static void col2im(float *din, const float *col, size_t ld, int c, int h, int w, int k, int s,
-                   geom g)
-{
-    for (int ci = 0; ci < c; ci++)
-        for (int ki = 0; ki < k; ki++)
-            for (int kj = 0; kj < k; kj++) {
-                const float *row = col + ((size_t)(ci * k + ki) * k + kj) * ld;
-                for (int oy = 0; oy < g.oh; oy++) {
-                    float *dst = din + ((size_t)ci * h + oy * s + ki) * w + kj;
-                    const float *src = row + (size_t)oy * g.ow;
-                    for (int ox = 0; ox < g.ow; ox++) dst[ox * s] += src[ox];
-                }
+        for (int sy = 0; sy < s; sy++)
+            for (int sx = 0; sx < s; sx++) {
+                float *row = x + ((size_t)(ci * s + sy) * s + sx) * ld;
+                int xn = (w - sx + s - 1) / s; /* columns xq with xq·s+sx < w */
+                if (xn > g.wq) xn = g.wq;
+                for (int i = 0; i < n; i++)
+                    for (int yq = 0; yq < g.hq; yq++, row += g.wq) {
+                        int y = yq * s + sy;
+                        float *px = img + (((size_t)i * c + ci) * h + y) * w + sx;
+                        if (!to_x) {
+                            if (y < h) scatter(px, row, s, xn);
+                        } else if (y < h) {
+                            gather(row, px, s, xn);
+                            memset(row + xn, 0, sizeof(float) * (g.wq - xn));
+                        } else {
+                            memset(row, 0, sizeof(float) * g.wq);
+                        }
+                    }
+                if (to_x) memset(row, 0, sizeof(float) * g.pad);
             }
 }
 
 void nn_conv2d_forward(float *out, float *scratch, const float *in, const float *w, const float *b,
                        int B, int c, int h, int wd, int oc, int k, int s)
 {
-    geom g = geom_of(c, h, wd, k, s);
+    geom g = geom_of(c, h, wd, oc, k, s);
     int cb = chunk_of(g, oc, B);
-    size_t in_n = (size_t)c * h * wd, out_n = (size_t)oc * g.p;
+    size_t in_n = (size_t)c * h * wd, out_n = (size_t)oc * g.oh * g.ow;
+    float *wt = scratch, *x = wt + 2 * g.taps;
+    tap_weights(wt, w, c, oc, k, s, g);
     for (int i0 = 0; i0 < B; i0 += cb) {
         int n = B - i0 < cb ? B - i0 : cb;
-        size_t ld = (size_t)n * g.p;
-        float *col = scratch, *y = scratch + (size_t)g.ckk * ld;
-        chunk_im2col(col, in + i0 * in_n, n, c, h, wd, k, s, g);
-        /* y[oc][n*p] = w[oc][ckk] · col[ckk][n*p], then out[i][f][·] = y[f][i*p + ·] + b[f] */
-        nn_sgemm(0, 0, oc, (int)ld, g.ckk, 1.0f, w, g.ckk, col, (int)ld, 0.0f, y, (int)ld);
+        size_t cols = (size_t)n * g.cols, ld = cols + g.pad;
+        float *y = x + (size_t)g.cs * ld;
+        space_to_depth(x, ld, (float *)(in + i0 * in_n), n, c, h, wd, s, g, 1);
+        for (int t = 0; t < g.q * g.q; t++) {
+            size_t off = (size_t)(t / g.q) * g.wq + t % g.q;
+            nn_sgemm(0, 0, oc, (int)cols, g.cs, 1.0f, wt + t * (g.taps / (g.q * g.q)), g.cs,
+                     x + off, (int)ld, t ? 1.0f : 0.0f, y, (int)cols);
+        }
+        /* out[i][f][oy][ox] = y[f][i·cols + oy·wq + ox] + b[f] */
         for (int i = 0; i < n; i++)
             for (int f = 0; f < oc; f++) {
-                float *o = out + (i0 + i) * out_n + (size_t)f * g.p, bf = b ? b[f] : 0.0f;
-                const float *src = y + (size_t)f * ld + (size_t)i * g.p;
-                for (int j = 0; j < g.p; j++) o[j] = src[j] + bf;
+                float *o = out + (i0 + i) * out_n + (size_t)f * g.oh * g.ow, bf = b ? b[f] : 0.0f;
+                const float *src = y + (size_t)f * cols + (size_t)i * g.cols;
+                for (int oy = 0; oy < g.oh; oy++, o += g.ow, src += g.wq)
+                    for (int ox = 0; ox < g.ow; ox++) o[ox] = src[ox] + bf;
             }
     }
 }
@@ -98,33 +176,47 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
                         const float *in, const float *w, int B, int c, int h, int wd, int oc, int k,
                         int s)
 {
-    geom g = geom_of(c, h, wd, k, s);
+    geom g = geom_of(c, h, wd, oc, k, s);
     int cb = chunk_of(g, oc, B);
-    size_t in_n = (size_t)c * h * wd, out_n = (size_t)oc * g.p;
+    size_t in_n = (size_t)c * h * wd, out_n = (size_t)oc * g.oh * g.ow,
+           per_tap = g.taps / (g.q * g.q);
+    float *wt = scratch, *dwt = wt + g.taps, *x = dwt + g.taps;
+    tap_weights(wt, w, c, oc, k, s, g);
+    memset(dwt, 0, sizeof(float) * g.taps);
     for (int i0 = 0; i0 < B; i0 += cb) {
         int n = B - i0 < cb ? B - i0 : cb;
-        size_t ld = (size_t)n * g.p;
-        float *col = scratch, *dy = scratch + (size_t)g.ckk * ld;
-        /* dy[f][i*p + ·] = dout[i][f][·]: the chunk's output gradient as one matrix */
+        size_t cols = (size_t)n * g.cols, ld = cols + g.pad;
+        float *dx = x + (size_t)g.cs * ld, *dy = dx + (size_t)g.cs * ld;
+        /* dy[f][i·cols + oy·wq + ox] = dout[i][f][oy][ox], 0 in the dropped columns */
+        memset(dy, 0, sizeof(float) * oc * cols);
         for (int i = 0; i < n; i++)
-            for (int f = 0; f < oc; f++)
-                memcpy(dy + (size_t)f * ld + (size_t)i * g.p,
-                       dout + (i0 + i) * out_n + (size_t)f * g.p, sizeof(float) * g.p);
+            for (int f = 0; f < oc; f++) {
+                const float *src = dout + (i0 + i) * out_n + (size_t)f * g.oh * g.ow;
+                float *d = dy + (size_t)f * cols + (size_t)i * g.cols;
+                for (int oy = 0; oy < g.oh; oy++, src += g.ow, d += g.wq)
+                    memcpy(d, src, sizeof(float) * g.ow);
+            }
         if (db)
             for (int f = 0; f < oc; f++) {
                 float acc = 0.0f;
-                for (size_t j = 0; j < ld; j++) acc += dy[(size_t)f * ld + j];
+                for (size_t j = 0; j < cols; j++) acc += dy[(size_t)f * cols + j];
                 db[f] += acc;
             }
-        chunk_im2col(col, in + i0 * in_n, n, c, h, wd, k, s, g);
-        /* dw[oc][ckk] += dy[oc][n*p] · colᵀ */
-        nn_sgemm(0, 1, oc, g.ckk, (int)ld, 1.0f, dy, (int)ld, col, (int)ld, 1.0f, dw, g.ckk);
-        if (!din) continue;
-        /* dcol[ckk][n*p] = wᵀ · dy, reusing col now that dw is done */
-        nn_sgemm(1, 0, g.ckk, (int)ld, oc, 1.0f, w, g.ckk, dy, (int)ld, 0.0f, col, (int)ld);
-        float *di = din + i0 * in_n;
-        memset(di, 0, sizeof(float) * n * in_n);
-        for (int i = 0; i < n; i++)
-            col2im(di + i * in_n, col + (size_t)i * g.p, ld, c, h, wd, k, s, g);
+        space_to_depth(x, ld, (float *)(in + i0 * in_n), n, c, h, wd, s, g, 1);
+        if (din) memset(dx, 0, sizeof(float) * g.cs * ld);
+        for (int t = 0; t < g.q * g.q; t++) {
+            size_t off = (size_t)(t / g.q) * g.wq + t % g.q;
+            /* dWt[t][oc][cs] += dy · X[:, off:]ᵀ;  dX[:, off:] += Wt[t]ᵀ · dy */
+            nn_sgemm(0, 1, oc, g.cs, (int)cols, 1.0f, dy, (int)cols, x + off, (int)ld, 1.0f,
+                     dwt + t * per_tap, g.cs);
+            if (din)
+                nn_sgemm(1, 0, g.cs, (int)cols, oc, 1.0f, wt + t * per_tap, g.cs, dy, (int)cols,
+                         1.0f, dx + off, (int)ld);
+        }
+        if (din) {
+            memset(din + i0 * in_n, 0, sizeof(float) * n * in_n);
+            space_to_depth(dx, ld, din + i0 * in_n, n, c, h, wd, s, g, 0);
+        }
     }
+    add_tap_grads(dw, dwt, c, oc, k, s, g);
 }

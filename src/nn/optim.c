@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "gbfarm/nn.h"
+#include "vector.h"
 
 void nn_orthogonal_init(float *w, int rows, int cols, float gain, rng *r)
 {
@@ -33,8 +34,8 @@ void nn_orthogonal_init(float *w, int rows, int cols, float gain, rng *r)
     free(q);
 }
 
-void nn_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
-                  float beta2, float eps, long t)
+NN_VECTOR void nn_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr,
+                            float beta1, float beta2, float eps, long t)
 {
     /* PyTorch's formulation: eps is added after bias-correcting sqrt(v). */
     float c1 = 1.0f - powf(beta1, (float)t), c2 = 1.0f - powf(beta2, (float)t);
@@ -56,4 +57,3 @@ float nn_clip_grad_norm(float *g, size_t n, float max_norm)
         for (size_t i = 0; i < n; i++) g[i] *= coef;
     return norm;
 }
-
