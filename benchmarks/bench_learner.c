@@ -108,7 +108,7 @@ static double time_passes(const policy *p, policy_work *w, const uint8_t *obs, i
  * apart on one thread (a minibatch as one shard), and the rollout's batch-1 forward. */
 static void bench_cnn(const cnn_case *k, double peak1, double peak2)
 {
-    env_spec spec = {ENV_OBS_U8, k->stack, 72, 80, k->actions};
+    env_spec spec = {ENV_OBS_U8, k->stack, 72, 80, k->actions, 0};
     policy_config pc = policy_config_default(spec);
     pc.cnn = k->cnn, pc.hidden = k->hidden;
     policy *p;

@@ -1,5 +1,6 @@
 /* The emulator env on real cores and the bundled games: observation shape and stacking,
  * RAM variables following scripted play, rewards, done and truncation, and determinism. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -149,8 +150,52 @@ static void test_game(const char *dir, const char *core_name, const char *state,
     close_env(&c);
 }
 
+/* Screen and variables: the screens are the screen-only env's, the variables follow RAM,
+ * scaled from their ranges to [0, 1]. */
+static void test_screen_vars(void)
+{
+    run a, b;
+    open_env(&a, "states/catch-gb", NULL, NULL, 5, 0);
+    open_env(&b, "states/catch-gb", NULL, NULL, 5, 0);
+    env_close(b.env);
+    free(b.obs);
+    b.game->obs = GAME_OBS_SCREEN_VARS;
+    env_retro_config cfg = {b.game, b.core, b.game->rom, NULL, 0, NULL, 5, 0};
+    REQUIRE_OK(env_retro_create(&b.env, &cfg));
+    const env_spec *s = &b.env->spec;
+    CHECK(s->obs_type == ENV_OBS_U8 && s->obs_vars == 6 && s->obs_c == 4);
+    size_t screens = env_obs_bytes(&a.env->spec);
+    CHECK(env_obs_vars_offset(s) == screens && env_obs_bytes(s) == screens + 6 * sizeof(float));
+    b.obs = malloc(env_obs_bytes(s));
+    b.env->obs = b.obs;
+    REQUIRE_OK(env_reset(b.env));
+    static const char *const names[6] = {"player_x", "player_y", "coin_x",
+                                         "coin_y",   "enemy_x",  "enemy_y"};
+    int same = 1, scaled = 1, moved = 0;
+    float first = -1.0f;
+    for (int t = 0; t < 40 && !a.env->terminated && !b.env->terminated; t++) {
+        int act = greedy(&a);
+        CHECK_OK(env_step(a.env, act));
+        CHECK_OK(env_step(b.env, act));
+        same &= !memcmp(a.obs, b.obs, screens);
+        const float *v = (const float *)(b.obs + env_obs_vars_offset(s));
+        for (int k = 0; k < 6; k++) {
+            float want = (float)var(&b, names[k]) / (k % 2 ? 8.0f : 9.0f);
+            scaled &= fabsf(v[k] - want) < 1e-6f;
+        }
+        if (first < 0.0f) first = v[0];
+        moved |= v[0] != first;
+    }
+    CHECK(same);
+    CHECKF(scaled, "variables not scaled from their ranges");
+    CHECK(moved);
+    close_env(&a);
+    close_env(&b);
+}
+
 int main(void)
 {
+    test_screen_vars();
     test_game("states/catch-gb", NULL, NULL, 80, 72);
     test_game("states/catch-gb", "mgba", "states/catch-gb/start.txt", 80, 72);
     test_game("states/catch-gba", NULL, NULL, 120, 80);

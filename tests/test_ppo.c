@@ -87,6 +87,9 @@ static void grad_check_ppo(const char *what, env_spec spec, int shared, int hidd
     for (size_t i = 0; i < (size_t)B * ob; i++) obs[i] = (uint8_t)rng_u32(&r);
     if (spec.obs_type == ENV_OBS_F32)
         for (size_t i = 0; i < (size_t)B * ob / 4; i++) ((float *)obs)[i] = rng_normal(&r);
+    for (int i = 0; i < B && spec.obs_vars; i++) /* variables beside the screens, in [0, 1] */
+        for (int k = 0; k < spec.obs_vars; k++)
+            ((float *)(obs + i * ob + env_obs_vars_offset(&spec)))[k] = rng_uniform(&r);
     float *logits, *values;
     policy_work *w;
     REQUIRE_OK(policy_work_create(&w, p, B));
@@ -180,16 +183,20 @@ int main(void)
     /* MLP, separate actor and critic (CartPole's net): every parameter */
     /* Each term gets a check where it dominates: the surrogate alone, the entropy bonus with a
      * large coefficient, and the default mix (clipped value loss included). */
-    env_spec vec = {ENV_OBS_F32, 1, 1, 4, 3};
+    env_spec vec = {ENV_OBS_F32, 1, 1, 4, 3, 0};
     grad_check_ppo("mlp separate, pg only", vec, 0, 16, 16, 1 << 30, 1e-3, 5e-2, 0.0f, 0.0f);
     grad_check_ppo("mlp separate, entropy", vec, 0, 16, 16, 1 << 30, 1e-3, 5e-2, 1.0f, 0.0f);
     grad_check_ppo("mlp separate", vec, 0, 16, 16, 1 << 30, 1e-3, 5e-2, 0.01f, 0.5f);
-    grad_check_ppo("mlp shared", (env_spec){ENV_OBS_F32, 1, 1, 6, 5}, 1, 12, 16, 1 << 30, 1e-3,
+    grad_check_ppo("mlp shared", (env_spec){ENV_OBS_F32, 1, 1, 6, 5, 0}, 1, 12, 16, 1 << 30, 1e-3,
                    5e-2, 0.1f, 0.5f);
     /* Nature CNN, shared trunk, on a small screen: up to 150 entries of every tensor. Four
      * ReLU layers in float32 scatter the first layer's differences by ~2e-3 (forward noise
      * and kinks), so entries get 5e-3 and tensors 6e-2; a wrong backward is still O(1). */
-    grad_check_ppo("cnn shared", (env_spec){ENV_OBS_U8, 2, 36, 40, 4}, 1, 32, 4, 150, 5e-3, 6e-2,
+    grad_check_ppo("cnn shared", (env_spec){ENV_OBS_U8, 2, 36, 40, 4, 0}, 1, 32, 4, 150, 5e-3, 6e-2,
                    0.1f, 0.5f);
+    /* The same with 6 variables beside the screens (Catch's), whose embedding joins the CNN's
+     * features. A screen of 2×36×39 bytes makes the variables' offset a rounded-up one. */
+    grad_check_ppo("cnn + vars shared", (env_spec){ENV_OBS_U8, 2, 36, 39, 4, 6}, 1, 32, 4, 150,
+                   5e-3, 6e-2, 0.1f, 0.5f);
     return check_summary();
 }

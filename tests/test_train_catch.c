@@ -61,13 +61,14 @@ int main(void)
     game_ctx g;
     REQUIRE_OK(game_load(&g.game, "states/catch-gb"));
     REQUIRE(g.game->n_obs_vars > 0);
-    g.game->obs_vars_only = true;
+    g.game->obs = GAME_OBS_VARS;
     REQUIRE_OK(core_find(g.game->core, g.core, sizeof g.core));
 
     train_config cfg = train_config_default();
     cfg.n_envs = 2;
     cfg.total_steps = 40960;
     cfg.seed = 3;
+    cfg.lr = 1e-3f; /* the variables are scaled to [0, 1]: a cell is 1/9 */
     cfg.update_threads = 1;
     train *t;
     REQUIRE_OK(train_create(&t, &cfg, make_game, &g, NULL));

@@ -53,7 +53,7 @@ static gb_error *make_toy(void *ctx, int index, uint64_t seed, env **out)
     toy *t = calloc(1, sizeof *t);
     if (!t) return gb_errorf("toy: out of memory");
     t->base.ops = &toy_ops;
-    t->base.spec = (env_spec){ENV_OBS_U8, 2, 36, 36, 2};
+    t->base.spec = (env_spec){ENV_OBS_U8, 2, 36, 36, 2, 0};
     rng_seed(&t->r, seed, (uint64_t)index);
     *out = &t->base;
     return NULL;

@@ -84,7 +84,7 @@ static gb_error *make_test_env(void *ctx, int index, uint64_t seed, env **out)
     test_env *t = calloc(1, sizeof *t);
     if (!t) return gb_errorf("out of memory");
     t->base.ops = &test_ops;
-    t->base.spec = (env_spec){ENV_OBS_F32, 1, 1, 4, 3};
+    t->base.spec = (env_spec){ENV_OBS_F32, 1, 1, 4, 3, 0};
     t->index = index;
     t->plan = ctx;
     *out = &t->base;

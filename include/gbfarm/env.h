@@ -22,6 +22,7 @@ typedef struct env_spec {
     env_obs_type obs_type;
     int obs_c, obs_h, obs_w;
     int n_actions;
+    int obs_vars; /* ENV_OBS_U8 only: floats after the screens (env_obs_vars_offset) */
 } env_spec;
 
 typedef struct env_episode {
@@ -55,10 +56,18 @@ struct env {
     uint64_t frames;     /* emulated frames since creation (0 for non-emulator envs) */
 };
 
+/* An observation: uint8 screens [c][h][w], then (obs_vars > 0) float vars from the next
+ * multiple of 4 bytes on; or float [c*h*w]. */
+static inline size_t env_obs_vars_offset(const env_spec *s)
+{
+    return ((size_t)s->obs_c * (size_t)s->obs_h * (size_t)s->obs_w + 3) & ~(size_t)3;
+}
+
 static inline size_t env_obs_bytes(const env_spec *s)
 {
     size_t n = (size_t)s->obs_c * (size_t)s->obs_h * (size_t)s->obs_w;
-    return s->obs_type == ENV_OBS_U8 ? n : n * sizeof(float);
+    if (s->obs_type == ENV_OBS_F32) return n * sizeof(float);
+    return s->obs_vars ? env_obs_vars_offset(s) + (size_t)s->obs_vars * sizeof(float) : n;
 }
 
 static inline gb_error *env_reset(env *e) { return e->ops->reset(e); }

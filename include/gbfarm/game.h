@@ -49,6 +49,18 @@ typedef struct game_option {
 
 typedef struct game_vars game_vars; /* variables, reward terms and done conditions */
 
+/* The observation: the screen stack, the variables observation.vars names, or both (the
+ * policy joins a CNN over the screens and an MLP embedding of the variables). */
+typedef enum game_obs { GAME_OBS_SCREEN, GAME_OBS_VARS, GAME_OBS_SCREEN_VARS } game_obs;
+
+/* An observed variable: its index, and the range [lo, hi] scaled to [0, 1] (clamped), when
+ * the folder gives one ("range"; required beside the screen), else the raw value. */
+typedef struct game_obs_var {
+    int var;
+    bool scaled;
+    double lo, hi;
+} game_obs_var;
+
 typedef struct game_spec {
     char *dir;      /* the folder, as given */
     char *name;
@@ -68,13 +80,18 @@ typedef struct game_spec {
     int noop_max;          /* reset adds 0..noop_max no-op frames */
     int obs_stack;         /* screens stacked per observation */
     int obs_downsample;    /* 1 or 2 */
-    bool obs_vars_only;    /* observe the variables obs_vars instead of the screen */
-    int *obs_vars;         /* observation.vars: variable indices */
+    game_obs obs;          /* what the policy observes */
+    game_obs_var *obs_vars; /* observation.vars */
     int n_obs_vars;
     game_vars *vars;
 } game_spec;
 
 gb_error *game_load(game_spec **out, const char *dir);
+/* Parses "screen", "vars" or "screen+vars"; the error names what was expected. */
+gb_error *game_obs_parse(const char *name, game_obs *out);
+const char *game_obs_name(game_obs obs);
+/* Whether spec can observe obs (vars listed; every one with a range beside the screen). */
+gb_error *game_obs_check(const game_spec *spec, game_obs obs);
 void game_free(game_spec *spec);
 
 /* Reads the ROM and compares its SHA-1 with spec->rom_sha1 (when set): a mismatch names the

@@ -1,5 +1,7 @@
 /* The actor-critic network: a trunk (Nature CNN over uint8 screen stacks, or an MLP over float
  * vectors), shared by both heads or one per head, a categorical policy head and a value head.
+ * A screen observation with variables beside it (spec.obs_vars) adds a one-layer MLP embedding
+ * of the variables ("vars.0"), joined to the CNN's features before the heads.
  *
  * Parameters live in one allocation (params); grads, adam_m and adam_v mirror its layout, so
  * the optimizer is one loop and a checkpoint is one write. `tensors` names each view with
@@ -70,7 +72,9 @@ typedef struct policy {
     int n_trunks; /* 1 (shared) or 2: trunk[0] feeds the policy head, trunk[n-1] the value */
     policy_trunk trunk[2];
     policy_layer pi_head, v_head;
-    size_t in_floats; /* one observation as floats */
+    policy_layer vars; /* the variables' embedding (vars.out_c = 0: none) */
+    int feat;          /* the heads' input: the trunk's output, then the embedding */
+    size_t in_floats;  /* one observation's screens (or vector) as floats */
     size_t n_params;
     float *params, *grads, *adam_m, *adam_v;
     policy_tensor tensors[POLICY_MAX_TENSORS];
@@ -85,7 +89,8 @@ typedef struct policy_work policy_work;
 gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch);
 void policy_work_free(policy_work *w);
 
-/* obs: B observations back to back (uint8 scaled by 1/255 inside, or float).
+/* obs: B observations back to back, env_obs_bytes(&spec) apart (uint8 scaled by 1/255 inside,
+ * or float).
  * Writes logits [B][n_actions] and values [B]; both point into w, valid until the next call. */
 void policy_forward(const policy *p, policy_work *w, const void *obs, int B, float **logits,
                     float **values);

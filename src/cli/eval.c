@@ -25,13 +25,30 @@ static const char help[] =
     "  --greedy            take the most likely action (default: sample from the policy)\n"
     "  --seed N            seed of the env and the action sampling (default: 1)\n"
     "  --hidden N          the network's width, when the checkpoint's run is not at hand\n"
-    "  --record FILE.gif   record env 0's first episode as an animated GIF\n";
+    "  --record FILE.gif   record env 0's first episode as an animated GIF\n"
+    "  --var NAME          also report an info variable's value at each episode's end, e.g.\n"
+    "                      --var score: coins, beside a return that includes shaping\n"
+    "                      (repeatable, up to 8)\n";
+
+enum { MAX_VARS = 8 };
 
 typedef struct eval_options {
     const char *checkpoint, *record;
     int episodes, greedy, random, hidden;
     uint64_t seed;
+    const char *vars[MAX_VARS];
+    int n_vars;
 } eval_options;
+
+/* Mean and standard deviation of x[0..n). */
+static void mean_std(const double *x, int n, double *mean, double *std)
+{
+    double m = 0, v = 0;
+    for (int k = 0; k < n; k++) m += x[k];
+    m /= n;
+    for (int k = 0; k < n; k++) v += (x[k] - m) * (x[k] - m);
+    *mean = m, *std = sqrt(v / n);
+}
 
 /* The game options of the checkpoint's run (its config.json's argv), so that a checkpoint
  * evaluates on the game it was trained on. */
@@ -96,9 +113,15 @@ static gb_error *evaluate(const eval_options *o, game_args *a)
     }
     rng r;
     rng_seed(&r, o->seed, 0xE7A1);
-    double *ret = calloc((size_t)o->episodes, sizeof *ret), *len = calloc((size_t)o->episodes, sizeof *len);
+    int var_index[MAX_VARS];
+    for (int i = 0; !err && i < o->n_vars; i++)
+        if ((var_index[i] = game_var_index(s.game, o->vars[i])) < 0)
+            err = gb_errorf("--var %s: %s/game.json has no such variable in info", o->vars[i],
+                            s.game->dir);
+    size_t per = (size_t)o->episodes;
+    double *ret = calloc(per * (2 + MAX_VARS), sizeof *ret), *len = ret + per, *val = len + per;
     double explored = 0;
-    if (!err && (!ret || !len)) err = gb_errorf("out of memory");
+    if (!err && !ret) err = gb_errorf("out of memory");
     for (int k = 0; !err && k < o->episodes;) {
         int action;
         if (!p) action = (int)rng_below(&r, (uint32_t)e->spec.n_actions);
@@ -112,6 +135,8 @@ static gb_error *evaluate(const eval_options *o, game_args *a)
         if (!err && (e->terminated || e->truncated)) {
             ret[k] = e->episode.ret;
             len[k] = (double)e->episode.length;
+            for (int i = 0; i < o->n_vars; i++)
+                val[i * per + k] = (double)game_value(env_retro_binding(e), var_index[i]);
             explored += (double)e->episode.explored;
             k++;
             if (gif) {
@@ -123,23 +148,23 @@ static gb_error *evaluate(const eval_options *o, game_args *a)
         }
     }
     if (!err) {
-        double mr = 0, ml = 0, vr = 0, vl = 0;
-        for (int k = 0; k < o->episodes; k++) mr += ret[k], ml += len[k];
-        mr /= o->episodes, ml /= o->episodes;
-        for (int k = 0; k < o->episodes; k++)
-            vr += (ret[k] - mr) * (ret[k] - mr), vl += (len[k] - ml) * (len[k] - ml);
+        double mr, sr, ml, sl;
+        mean_std(ret, o->episodes, &mr, &sr);
+        mean_std(len, o->episodes, &ml, &sl);
         printf("%s policy%s on %s (%s): %d episodes\n", p ? "trained" : "random",
                p ? (o->greedy ? " (greedy)" : " (sampled)") : "", s.game->dir, s.core, o->episodes);
-        printf("return %.3f ± %.3f   length %.1f ± %.1f", mr, sqrt(vr / o->episodes), ml,
-               sqrt(vl / o->episodes));
+        printf("return %.3f ± %.3f   length %.1f ± %.1f", mr, sr, ml, sl);
         if (explored > 0) printf("   explored %.1f places per episode", explored / o->episodes);
+        for (int i = 0; i < o->n_vars; i++) {
+            mean_std(val + i * per, o->episodes, &mr, &sr);
+            printf("   %s %.2f ± %.2f", o->vars[i], mr, sr);
+        }
         printf("\n");
     }
     gb_error *gerr = gif_close(gif);
     if (!err) err = gerr;
     else gb_error_free(gerr);
     free(ret);
-    free(len);
     free(obs);
     policy_work_free(w);
     policy_free(p);
@@ -172,6 +197,14 @@ int cmd_eval(int argc, char **argv)
             err = arg_int(f, v, 1, 1 << 16, &o.hidden), i++;
         } else if (!strcmp(f, "--seed")) {
             err = arg_u64(f, v, &o.seed), i++;
+        } else if (!strcmp(f, "--var")) {
+            if (!v)
+                err = gb_errorf("--var: expected an info variable's name, found nothing");
+            else if (o.n_vars == MAX_VARS)
+                err = gb_errorf("--var: at most %d variables", MAX_VARS);
+            else
+                o.vars[o.n_vars++] = v;
+            i++;
         } else if (!strcmp(f, "--greedy")) {
             o.greedy = 1;
         } else if (!strcmp(f, "--random")) {

@@ -22,8 +22,9 @@ const char game_args_help[] =
     "  --frame-skip N      frames per step (default: the game's)\n"
     "  --press-frames N    frames of a step the buttons are held (default: the game's)\n"
     "  --noop-max N        reset runs 0..N random no-op frames (default: the game's)\n"
-    "  --obs screen|vars   observe the screen, or the game's observation.vars from RAM\n"
-    "                      (default: the game's)\n";
+    "  --obs screen|vars|screen+vars\n"
+    "                      observe the screen, the game's observation.vars from RAM,\n"
+    "                      or both (default: the game's)\n";
 
 void game_args_init(game_args *a)
 {
@@ -108,12 +109,11 @@ gb_error *game_setup_open(game_setup *s, const game_args *a)
     }
     if (a->noop_max >= 0) g->noop_max = a->noop_max;
     if (!err && a->obs) {
-        if (strcmp(a->obs, "screen") && strcmp(a->obs, "vars"))
-            err = gb_errorf("--obs: expected 'screen' or 'vars', found '%s'", a->obs);
-        else if (!strcmp(a->obs, "vars") && g->n_obs_vars == 0)
-            err = gb_errorf("--obs vars: game %s lists no observation.vars in its game.json", g->dir);
-        else
-            g->obs_vars_only = !strcmp(a->obs, "vars");
+        game_obs obs;
+        err = game_obs_parse(a->obs, &obs);
+        if (!err) err = game_obs_check(g, obs);
+        if (err) err = gb_error_wrap(err, "--obs %s", a->obs);
+        if (!err) g->obs = obs;
     }
     if (!err && a->n_states > 0) {
         char **states = calloc((size_t)a->n_states, sizeof *states);

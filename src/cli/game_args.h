@@ -14,7 +14,7 @@ typedef struct game_args {
     game_option options[GAME_ARGS_MAX_OPTIONS]; /* --option key=value, over the game's own */
     int n_options;
     int frame_skip, press_frames, noop_max; /* -1: the game's own */
-    const char *obs;                        /* "screen" or "vars"; NULL: the game's own */
+    const char *obs;                        /* "screen", "vars", "screen+vars"; NULL: the game's */
     const char *states[GAME_ARGS_MAX_OPTIONS]; /* --state: over the game's start states */
     int n_states;
     char *option_text[GAME_ARGS_MAX_OPTIONS];

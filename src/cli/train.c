@@ -459,6 +459,11 @@ static json_t *config_json(const train_config *c, const run_options *o, const em
         json_object_set_new(j, "noop_max", json_integer(g->noop_max));
         json_object_set_new(j, "obs_stack", json_integer(g->obs_stack));
         json_object_set_new(j, "obs_downsample", json_integer(g->obs_downsample));
+        json_object_set_new(j, "obs", json_string(game_obs_name(g->obs)));
+        json_t *vars = json_array();
+        for (int i = 0; g->obs != GAME_OBS_SCREEN && i < g->n_obs_vars; i++)
+            json_array_append_new(vars, json_string(game_var_name(g, g->obs_vars[i].var)));
+        json_object_set_new(j, "obs_vars", vars);
     }
     json_object_set_new(j, "envs", json_integer(c->n_envs));
     json_object_set_new(j, "steps", json_integer(c->total_steps));

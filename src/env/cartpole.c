@@ -121,7 +121,7 @@ gb_error *cartpole_create(env **out, uint64_t seed, int index)
     cartpole *c = calloc(1, sizeof *c);
     if (!c) return gb_errorf("cartpole: out of memory");
     c->base.ops = &cartpole_ops;
-    c->base.spec = (env_spec){ENV_OBS_F32, 1, 1, 4, 2};
+    c->base.spec = (env_spec){ENV_OBS_F32, 1, 1, 4, 2, 0};
     rng_seed(&c->rng, seed, (uint64_t)index);
     *out = &c->base;
     return NULL;

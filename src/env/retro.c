@@ -42,9 +42,12 @@ env_spec env_retro_spec(const game_spec *game)
 {
     int w, h;
     env_retro_screen(game->platform, &w, &h);
-    if (game->obs_vars_only) return (env_spec){ENV_OBS_F32, 1, 1, game->n_obs_vars, game->n_actions};
+    if (game->obs == GAME_OBS_VARS)
+        return (env_spec){ENV_OBS_F32, 1, 1, game->n_obs_vars, game->n_actions, 0};
     int d = game->obs_downsample > 0 ? game->obs_downsample : 1;
-    return (env_spec){ENV_OBS_U8, game->obs_stack, h / d, w / d, game->n_actions};
+    return (env_spec){ENV_OBS_U8,      game->obs_stack,
+                      h / d,           w / d,
+                      game->n_actions, game->obs == GAME_OBS_SCREEN_VARS ? game->n_obs_vars : 0};
 }
 
 static inline uint8_t gray(unsigned r, unsigned g, unsigned b)
@@ -120,11 +123,17 @@ void env_frame_to_gray(const core_frame *f, int factor, uint8_t *out)
  * variables' values, or the stack shifted one screen older with the newest screen last. */
 static gb_error *observe(retro_env *r, bool fill)
 {
-    if (r->game->obs_vars_only) {
-        float *obs = r->base.obs;
-        for (int i = 0; i < r->game->n_obs_vars; i++)
-            obs[i] = (float)game_value(r->binding, r->game->obs_vars[i]);
-        return NULL;
+    if (r->game->obs != GAME_OBS_SCREEN) {
+        float *v = r->game->obs == GAME_OBS_VARS
+                       ? r->base.obs
+                       : (float *)((uint8_t *)r->base.obs + env_obs_vars_offset(&r->base.spec));
+        for (int i = 0; i < r->game->n_obs_vars; i++) {
+            const game_obs_var *o = &r->game->obs_vars[i];
+            double x = (double)game_value(r->binding, o->var);
+            if (o->scaled) x = x <= o->lo ? 0.0 : x >= o->hi ? 1.0 : (x - o->lo) / (o->hi - o->lo);
+            v[i] = (float)x;
+        }
+        if (r->game->obs == GAME_OBS_VARS) return NULL;
     }
     const core_frame *f = core_frame_get(r->core);
     if (!f->data) return gb_errorf("core %s gave no picture", core_path(r->core));

@@ -526,19 +526,21 @@ gb_error *train_save(train *t, const char *path)
         if (t->workers[i].snap)
             c.st[c.n++] = (st_tensor){
                 c.names[i], ST_U8, 1, {(int64_t)t->workers[i].snap_size}, t->workers[i].snap};
-    char envs[32], seed[32], trunk[8], hidden[16];
+    char envs[32], seed[32], trunk[8], hidden[16], vars[16];
     snprintf(envs, sizeof envs, "%d", t->cfg.n_envs);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->cfg.seed);
     snprintf(trunk, sizeof trunk, "%d", t->pol->cfg.shared_trunk);
     snprintf(hidden, sizeof hidden, "%d", t->pol->cfg.hidden);
+    snprintf(vars, sizeof vars, "%d", t->pol->cfg.spec.obs_vars);
     const char *meta[] = {"format",       "gbfarm-learner",
                           "version",      GBFARM_VERSION,
                           "n_envs",       envs,
                           "seed",         seed,
                           "shared_trunk", trunk,
                           "hidden",       hidden,
-                          "cnn",          t->pol->cfg.cnn == POLICY_CNN_SMALL ? "small" : "nature"};
-    if (!err) err = safetensors_write(path, c.st, c.n, meta, 7);
+                          "cnn",          t->pol->cfg.cnn == POLICY_CNN_SMALL ? "small" : "nature",
+                          "obs_vars",     vars};
+    if (!err) err = safetensors_write(path, c.st, c.n, meta, 8);
     for (int i = 0; i < t->cfg.n_envs; i++) {
         free(t->workers[i].snap);
         t->workers[i].snap = NULL;

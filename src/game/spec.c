@@ -55,14 +55,41 @@ static gb_error *read_actions(game_spec *spec, const char *file, const json_t *a
     return NULL;
 }
 
-/* observation.vars: names of info variables, observed as floats with --obs vars. */
+gb_error *game_obs_parse(const char *name, game_obs *out)
+{
+    static const char *const names[] = {"screen", "vars", "screen+vars"};
+    for (int i = 0; name && i < 3; i++)
+        if (!strcmp(name, names[i])) {
+            *out = (game_obs)i;
+            return NULL;
+        }
+    return gb_errorf("expected \"screen\", \"vars\" or \"screen+vars\", found %s%s%s",
+                     name ? "\"" : "", name ? name : "none", name ? "\"" : "");
+}
+
+const char *game_obs_name(game_obs obs)
+{
+    return obs == GAME_OBS_VARS ? "vars" : obs == GAME_OBS_SCREEN_VARS ? "screen+vars" : "screen";
+}
+
+gb_error *game_obs_check(const game_spec *spec, game_obs obs)
+{
+    if (obs == GAME_OBS_SCREEN) return NULL;
+    if (spec->n_obs_vars == 0)
+        return gb_errorf("%s/game.json: observation %s: the folder lists no observation.vars",
+                         spec->dir, game_obs_name(obs));
+    for (int i = 0; obs == GAME_OBS_SCREEN_VARS && i < spec->n_obs_vars; i++)
+        if (!spec->obs_vars[i].scaled)
+            return gb_errorf("%s/game.json: observation.vars[%d] (%s): observed beside the screen, "
+                             "a variable needs its \"range\": [lo, hi]",
+                             spec->dir, i, game_var_name(spec, spec->obs_vars[i].var));
+    return NULL;
+}
+
+/* observation.vars: info variables, each a name or {"name": ..., "range": [lo, hi]}. */
 static gb_error *read_obs_vars(game_spec *spec, const char *file, const json_t *vars)
 {
-    if (!vars) {
-        if (spec->obs_vars_only)
-            return game_missing_key(file, "observation.vars", "the variables to observe");
-        return NULL;
-    }
+    if (!vars) return NULL;
     if (!json_is_array(vars) || json_array_size(vars) == 0)
         return game_key_error(file, "observation.vars", "a non-empty list of variable names", vars);
     spec->obs_vars = calloc(json_array_size(vars), sizeof *spec->obs_vars);
@@ -70,10 +97,33 @@ static gb_error *read_obs_vars(game_spec *spec, const char *file, const json_t *
     for (size_t i = 0; i < json_array_size(vars); i++) {
         char key[64];
         snprintf(key, sizeof key, "observation.vars[%zu]", i);
-        const json_t *name = json_array_get(vars, i);
-        int k = json_is_string(name) ? game_var_index(spec, json_string_value(name)) : -1;
-        if (k < 0) return game_key_error(file, key, "the name of a variable in info", name);
-        spec->obs_vars[spec->n_obs_vars++] = k;
+        const json_t *x = json_array_get(vars, i), *name = x, *range = NULL;
+        game_obs_var *o = &spec->obs_vars[spec->n_obs_vars];
+        if (json_is_object(x)) {
+            const char *k;
+            json_t *y;
+            json_object_foreach((json_t *)x, k, y)
+            {
+                if (strcmp(k, "name") && strcmp(k, "range") && k[0] != '_')
+                    return gb_errorf("%s: %s.%s: unknown key (expected name, range)", file, key, k);
+            }
+            name = json_object_get(x, "name"), range = json_object_get(x, "range");
+        }
+        o->var = json_is_string(name) ? game_var_index(spec, json_string_value(name)) : -1;
+        if (o->var < 0)
+            return game_key_error(file, key,
+                                  "the name of a variable in info, or {\"name\": ..., \"range\": "
+                                  "[lo, hi]}",
+                                  x);
+        if (range) {
+            const json_t *lo = json_array_get(range, 0), *hi = json_array_get(range, 1);
+            if (json_array_size(range) != 2 || !json_is_number(lo) || !json_is_number(hi) ||
+                json_number_value(lo) >= json_number_value(hi))
+                return game_key_error(file, key, "a \"range\" [lo, hi] of two numbers, lo < hi",
+                                      range);
+            o->scaled = true, o->lo = json_number_value(lo), o->hi = json_number_value(hi);
+        }
+        spec->n_obs_vars++;
     }
     return NULL;
 }
@@ -205,10 +255,11 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
                                  file, name);
         }
         if ((x = json_object_get(v, "type"))) {
-            const char *t = json_string_value(x);
-            if (!t || (strcmp(t, "screen") && strcmp(t, "vars")))
-                return game_key_error(file, "observation.type", "\"screen\" or \"vars\"", x);
-            spec->obs_vars_only = !strcmp(t, "vars");
+            gb_error *bad = game_obs_parse(json_string_value(x), &spec->obs);
+            gb_error_free(bad);
+            if (bad)
+                return game_key_error(file, "observation.type",
+                                      "\"screen\", \"vars\" or \"screen+vars\"", x);
         }
         GB_TRY(read_int_key(file, v, "stack", "observation.stack", 1, 64, &spec->obs_stack));
         GB_TRY(read_int_key(file, v, "downsample", "observation.downsample", 1, 2,
@@ -221,7 +272,9 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
     if ((v = json_object_get(root, "info"))) GB_TRY(game_parse_info(gv, file, v, true));
     if ((v = json_object_get(root, "reward"))) GB_TRY(game_parse_reward(gv, file, file, v, true));
     if ((v = json_object_get(root, "done"))) GB_TRY(game_parse_done(gv, file, file, v, true));
-    return read_obs_vars(spec, file, json_object_get(json_object_get(root, "observation"), "vars"));
+    GB_TRY(
+        read_obs_vars(spec, file, json_object_get(json_object_get(root, "observation"), "vars")));
+    return game_obs_check(spec, spec->obs);
 }
 
 /* The folder's last path component, without trailing slashes. */

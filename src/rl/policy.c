@@ -108,6 +108,10 @@ static void init_layer(policy *p, const policy_layer *l, float gain, rng *r)
     memset(p->params + l->b_off, 0, sizeof(float) * (size_t)l->out_c);
 }
 
+/* The variables' embedding: small beside the CNN's 256-512 features, wide enough for a few
+ * coordinates and flags. */
+enum { VARS_EMBED = 64 };
+
 gb_error *policy_create(policy **out, const policy_config *cfg, uint64_t seed)
 {
     *out = NULL;
@@ -126,7 +130,22 @@ gb_error *policy_create(policy **out, const policy_config *cfg, uint64_t seed)
         free(p);
         return err;
     }
-    int feat = p->trunk[0].layers[p->trunk[0].n - 1].out_c;
+    p->feat = p->trunk[0].layers[p->trunk[0].n - 1].out_c;
+    if (s->obs_type == ENV_OBS_U8 && s->obs_vars > 0) {
+        if (p->n_trunks != 1) {
+            free(p);
+            return gb_errorf(
+                "policy: screens with variables need one shared trunk (--trunk shared)");
+        }
+        p->vars = (policy_layer){
+            POLICY_LINEAR, POLICY_ACT_RELU, s->obs_vars, 1, 1, VARS_EMBED, 1, 1, 0, 0, 0, 0};
+        p->feat += VARS_EMBED;
+        if ((err = add_tensors(p, &p->vars, "vars.0"))) {
+            free(p);
+            return err;
+        }
+    }
+    int feat = p->feat;
     p->pi_head =
         (policy_layer){POLICY_LINEAR, POLICY_ACT_NONE, feat, 1, 1, s->n_actions, 1, 1, 0, 0, 0, 0};
     p->v_head = (policy_layer){POLICY_LINEAR, POLICY_ACT_NONE, feat, 1, 1, 1, 1, 1, 0, 0, 0, 0};
@@ -149,6 +168,7 @@ gb_error *policy_create(policy **out, const policy_config *cfg, uint64_t seed)
     for (int t = 0; t < p->n_trunks; t++)
         for (int i = 0; i < p->trunk[t].n; i++)
             init_layer(p, &p->trunk[t].layers[i], sqrtf(2.0f), &r);
+    if (p->vars.out_c) init_layer(p, &p->vars, sqrtf(2.0f), &r);
     init_layer(p, &p->pi_head, 0.01f, &r);
     init_layer(p, &p->v_head, 1.0f, &r);
     *out = p;
@@ -164,8 +184,9 @@ void policy_free(policy *p)
 
 struct policy_work {
     int max_batch;
-    float *input;                           /* [B][in_floats] */
-    float *acts[2][POLICY_MAX_LAYERS];      /* post-activation output of each trunk layer */
+    float *input;                      /* [B][in_floats] */
+    float *acts[2][POLICY_MAX_LAYERS]; /* post-activation output of each trunk layer */
+    float *vars_in, *vars_out, *feat;  /* with variables: [B][obs_vars], embedding, heads' input */
     float *logits, *values, *gbuf[3], *col; /* gbuf: backward ping-pong + head sum */
     float *mem;
 };
@@ -187,6 +208,9 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
                 if (c > col) col = c;
             }
         }
+    size_t nv = (size_t)p->vars.in_c;
+    if ((size_t)p->feat > widest) widest = (size_t)p->feat;
+    if (nv) total += B * nv + B * VARS_EMBED + B * (size_t)p->feat;
     total += B * (size_t)p->cfg.spec.n_actions + B + 3 * B * widest + col;
     w->mem = malloc(total * sizeof(float));
     if (!w->mem) {
@@ -199,6 +223,11 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
     for (int t = 0; t < p->n_trunks; t++)
         for (int i = 0; i < p->trunk[t].n; i++)
             w->acts[t][i] = m, m += B * layer_out(&p->trunk[t].layers[i]);
+    if (nv) {
+        w->vars_in = m, m += B * nv;
+        w->vars_out = m, m += B * VARS_EMBED;
+        w->feat = m, m += B * (size_t)p->feat;
+    }
     w->logits = m, m += B * (size_t)p->cfg.spec.n_actions;
     w->values = m, m += B;
     for (int i = 0; i < 3; i++) w->gbuf[i] = m, m += B * widest;
@@ -249,15 +278,31 @@ static const float *trunk_out(const policy *p, const policy_work *w, int t)
     return w->acts[t][p->trunk[t].n - 1];
 }
 
+/* What head t reads: the trunk's output, or the trunk's output joined with the variables'
+ * embedding (one shared trunk). */
+static const float *head_in(const policy *p, const policy_work *w, int t)
+{
+    return p->vars.out_c ? w->feat : trunk_out(p, w, t);
+}
+
 void policy_forward(const policy *p, policy_work *w, const void *obs, int B, float **logits,
                     float **values)
 {
-    size_t n = (size_t)B * p->in_floats;
-    if (p->cfg.spec.obs_type == ENV_OBS_U8) {
+    const env_spec *s = &p->cfg.spec;
+    size_t n = p->in_floats, nv = (size_t)p->vars.in_c;
+    if (s->obs_type == ENV_OBS_U8 && !nv) {
         const uint8_t *o = obs;
-        for (size_t i = 0; i < n; i++) w->input[i] = (float)o[i] * (1.0f / 255.0f);
+        for (size_t i = 0; i < (size_t)B * n; i++) w->input[i] = (float)o[i] * (1.0f / 255.0f);
+    } else if (s->obs_type == ENV_OBS_U8) {
+        size_t stride = env_obs_bytes(s), off = env_obs_vars_offset(s);
+        for (int b = 0; b < B; b++) {
+            const uint8_t *o = (const uint8_t *)obs + b * stride;
+            float *in = w->input + b * n;
+            for (size_t i = 0; i < n; i++) in[i] = (float)o[i] * (1.0f / 255.0f);
+            memcpy(w->vars_in + b * nv, o + off, nv * sizeof(float));
+        }
     } else {
-        memcpy(w->input, obs, n * sizeof(float));
+        memcpy(w->input, obs, (size_t)B * n * sizeof(float));
     }
     for (int t = 0; t < p->n_trunks; t++) {
         const float *x = w->input;
@@ -266,8 +311,17 @@ void policy_forward(const policy *p, policy_work *w, const void *obs, int B, flo
             x = w->acts[t][i];
         }
     }
-    layer_forward(p, w, &p->pi_head, w->logits, trunk_out(p, w, 0), B);
-    layer_forward(p, w, &p->v_head, w->values, trunk_out(p, w, p->n_trunks - 1), B);
+    if (nv) {
+        layer_forward(p, w, &p->vars, w->vars_out, w->vars_in, B);
+        size_t T = (size_t)p->feat - VARS_EMBED;
+        for (int b = 0; b < B; b++) {
+            memcpy(w->feat + b * (size_t)p->feat, trunk_out(p, w, 0) + b * T, T * sizeof(float));
+            memcpy(w->feat + b * (size_t)p->feat + T, w->vars_out + b * (size_t)VARS_EMBED,
+                   VARS_EMBED * sizeof(float));
+        }
+    }
+    layer_forward(p, w, &p->pi_head, w->logits, head_in(p, w, 0), B);
+    layer_forward(p, w, &p->v_head, w->values, head_in(p, w, p->n_trunks - 1), B);
     if (logits) *logits = w->logits;
     if (values) *values = w->values;
 }
@@ -278,13 +332,24 @@ void policy_backward(const policy *p, policy_work *w, float *grads, const float 
     /* The heads have no activation, so their output gradients are used read-only. */
     float *g[2] = {w->gbuf[0], w->gbuf[1]};
     if (p->n_trunks == 1) {
-        size_t n = (size_t)B * p->pi_head.in_c;
+        size_t F = (size_t)p->feat, n = (size_t)B * F;
         nn_linear_backward(g[0], grads + p->pi_head.w_off, grads + p->pi_head.b_off, dlogits,
-                           trunk_out(p, w, 0), p->params + p->pi_head.w_off, B, p->pi_head.in_c,
+                           head_in(p, w, 0), p->params + p->pi_head.w_off, B, p->pi_head.in_c,
                            p->pi_head.out_c);
         nn_linear_backward(w->gbuf[2], grads + p->v_head.w_off, grads + p->v_head.b_off, dvalues,
-                           trunk_out(p, w, 0), p->params + p->v_head.w_off, B, p->v_head.in_c, 1);
+                           head_in(p, w, 0), p->params + p->v_head.w_off, B, p->v_head.in_c, 1);
         for (size_t i = 0; i < n; i++) g[0][i] += w->gbuf[2][i];
+        if (p->vars.out_c) {
+            /* Split the joined gradient: the embedding's part into gbuf[2], the trunk's part
+             * packed to [B][T] at the front of g[0] (rows only move down: memmove is safe). */
+            size_t T = F - VARS_EMBED;
+            for (int b = 0; b < B; b++) {
+                memcpy(w->gbuf[2] + b * (size_t)VARS_EMBED, g[0] + b * F + T,
+                       VARS_EMBED * sizeof(float));
+                memmove(g[0] + b * T, g[0] + b * F, T * sizeof(float));
+            }
+            layer_backward(p, w, grads, &p->vars, NULL, w->gbuf[2], w->vars_in, w->vars_out, B);
+        }
     }
     for (int t = 0; t < p->n_trunks; t++) {
         if (p->n_trunks == 2) {

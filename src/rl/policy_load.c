@@ -18,6 +18,15 @@ gb_error *policy_load(policy **out, env_spec spec, int hidden, const char *path)
     if (cnn && !strcmp(cnn, "small")) cfg.cnn = POLICY_CNN_SMALL;
     if (width && atoi(width) > 0) cfg.hidden = atoi(width);
     if (hidden > 0) cfg.hidden = hidden;
+    /* Variables beside the screens: the checkpoint's count must be the env's. */
+    const char *vars = safetensors_meta(f, "obs_vars");
+    int trained_vars = vars ? atoi(vars) : 0;
+    if (trained_vars != spec.obs_vars) {
+        safetensors_free(f);
+        return gb_errorf("%s: trained on %d variables beside the screen, this env observes %d "
+                         "(see --obs and observation.vars)",
+                         path, trained_vars, spec.obs_vars);
+    }
     policy *p;
     gb_error *err = policy_create(&p, &cfg, 0);
     if (err) {

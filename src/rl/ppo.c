@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "gbfarm/nn.h"
+#include "../nn/vector.h" /* NN_VECTOR */
 
 ppo_config ppo_config_default(void)
 {
@@ -32,7 +33,13 @@ typedef struct ppo_shard {
     float *grads;   /* shard 0: the policy's own */
     float *scratch; /* dlogits, logp [n][A], dvalues [n] */
     double sums[6]; /* pg, v, entropy, approx kl, old approx kl, clipped */
+    double sumsq;   /* the summed gradient's squares over this thread's slice of parameters */
 } ppo_shard;
+
+/* What the threads run: a minibatch's shards; then, each over its own slice of the
+ * parameters, the shards' gradients added up (in shard order) with their squares, and the
+ * clipped Adam step. Elementwise work, so slices give the same numbers as one loop. */
+typedef enum pool_job { JOB_SHARDS, JOB_REDUCE, JOB_ADAM } pool_job;
 
 struct ppo_pool {
     int n; /* shards = threads, the caller included */
@@ -42,14 +49,16 @@ struct ppo_pool {
     pthread_cond_t go, done;
     unsigned gen;
     int pending, quit, started;
-    /* the minibatch in flight */
+    /* the job in flight */
+    pool_job job;
     ppo *o;
     const ppo_config *c;
     const ppo_batch *mb;
     int B, backward;
+    float lr, clip; /* JOB_ADAM: learning rate, gradient scale (≤ 1) */
 };
 
-static void shard_run(struct ppo_pool *pl, int k);
+static void job_run(struct ppo_pool *pl, int k);
 
 static void *pool_main(void *arg)
 {
@@ -62,7 +71,7 @@ static void *pool_main(void *arg)
         if (pl->quit) break;
         seen = pl->gen;
         pthread_mutex_unlock(&pl->mu);
-        shard_run(pl, sh->index);
+        job_run(pl, sh->index);
         pthread_mutex_lock(&pl->mu);
         if (--pl->pending == 0) pthread_cond_signal(&pl->done);
     }
@@ -250,10 +259,63 @@ static void shard_run(struct ppo_pool *pl, int k)
     if (pl->backward) policy_backward(p, sh->work, sh->grads, dlogits, dvalues, n);
 }
 
+/* Parameters [lo, hi) of thread k's slice, split at multiples of 16 floats. */
+static void slice_of(size_t n, int k, int threads, size_t *lo, size_t *hi)
+{
+    *lo = k == 0 ? 0 : (n * (size_t)k / (size_t)threads) & ~(size_t)15;
+    *hi = k == threads - 1 ? n : (n * (size_t)(k + 1) / (size_t)threads) & ~(size_t)15;
+}
+
+NN_VECTOR static void add_into(float *g, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) g[i] += x[i];
+}
+
+static void job_run(struct ppo_pool *pl, int k)
+{
+    if (pl->job == JOB_SHARDS) {
+        shard_run(pl, k);
+        return;
+    }
+    policy *p = pl->o->pol;
+    size_t lo, hi;
+    slice_of(p->n_params, k, pl->n, &lo, &hi);
+    float *g = p->grads + lo;
+    if (pl->job == JOB_REDUCE) {
+        for (int j = 1; j < pl->n; j++) add_into(g, pl->shard[j].grads + lo, hi - lo);
+        double sq = 0.0;
+        for (size_t i = 0; i < hi - lo; i++) sq += (double)g[i] * g[i];
+        pl->shard[k].sumsq = sq;
+    } else {
+        if (pl->clip < 1.0f)
+            for (size_t i = 0; i < hi - lo; i++) g[i] *= pl->clip;
+        nn_adam_step(p->params + lo, g, p->adam_m + lo, p->adam_v + lo, hi - lo, pl->lr, 0.9f,
+                     0.999f, pl->c->adam_eps, pl->o->adam_t);
+    }
+}
+
+/* Runs job on every thread (the caller is thread 0) and waits for them all. */
+static void pool_run(struct ppo_pool *pl, pool_job job)
+{
+    pl->job = job;
+    if (pl->n > 1) {
+        pthread_mutex_lock(&pl->mu);
+        pl->pending = pl->n - 1;
+        pl->gen++;
+        pthread_cond_broadcast(&pl->go);
+        pthread_mutex_unlock(&pl->mu);
+    }
+    job_run(pl, 0);
+    if (pl->n > 1) {
+        pthread_mutex_lock(&pl->mu);
+        while (pl->pending > 0) pthread_cond_wait(&pl->done, &pl->mu);
+        pthread_mutex_unlock(&pl->mu);
+    }
+}
+
 float ppo_minibatch_loss(ppo *o, const ppo_config *c, const ppo_batch *mb, int B, int backward,
                          ppo_stats *st)
 {
-    policy *p = o->pol;
     struct ppo_pool *pl = o->pool;
 
     /* Advantages normalised over the whole minibatch, with torch's unbiased std. */
@@ -267,26 +329,11 @@ float ppo_minibatch_loss(ppo *o, const ppo_config *c, const ppo_batch *mb, int B
             c->norm_adv ? (float)((mb->advantages[i] - mean) / (sd + 1e-8f)) : mb->advantages[i];
 
     pl->c = c, pl->mb = mb, pl->B = B, pl->backward = backward;
-    if (pl->n > 1) {
-        pthread_mutex_lock(&pl->mu);
-        pl->pending = pl->n - 1;
-        pl->gen++;
-        pthread_cond_broadcast(&pl->go);
-        pthread_mutex_unlock(&pl->mu);
-    }
-    shard_run(pl, 0);
-    if (pl->n > 1) {
-        pthread_mutex_lock(&pl->mu);
-        while (pl->pending > 0) pthread_cond_wait(&pl->done, &pl->mu);
-        pthread_mutex_unlock(&pl->mu);
-    }
-
+    pool_run(pl, JOB_SHARDS);
     double sums[6] = {0};
-    for (int k = 0; k < pl->n; k++) {
+    for (int k = 0; k < pl->n; k++)
         for (int j = 0; j < 6; j++) sums[j] += pl->shard[k].sums[j];
-        if (backward && k > 0)
-            for (size_t i = 0; i < p->n_params; i++) p->grads[i] += pl->shard[k].grads[i];
-    }
+    if (backward) pool_run(pl, JOB_REDUCE);
     double pg = sums[0] / B, vl = 0.5 * sums[1] / B, ent = sums[2] / B;
     float loss = (float)(pg - c->ent_coef * ent + c->vf_coef * vl);
     if (st) {
@@ -314,7 +361,6 @@ static float explained_variance(const float *pred, const float *y, size_t n)
 
 void ppo_update(ppo *o, const rollout_buffer *rb, const ppo_config *c, float lr, ppo_stats *st)
 {
-    policy *p = o->pol;
     int mb = o->mb_size, n_mb = o->batch / mb;
     size_t ob = rb->obs_bytes;
     float *f = o->mb_f32;
@@ -341,10 +387,15 @@ void ppo_update(ppo *o, const rollout_buffer *rb, const ppo_config *c, float lr,
                 f[3 * mb + k] = rb->returns[idx];
             }
             ppo_minibatch_loss(o, c, &batch, mb, 1, &last);
-            last.grad_norm = nn_clip_grad_norm(p->grads, p->n_params, c->max_grad_norm);
+            /* The global norm from the slices' squares (in slice order), clipping as
+             * torch.nn.utils.clip_grad_norm_, then Adam: both on every thread's slice. */
+            double sq = 0.0;
+            for (int k = 0; k < o->pool->n; k++) sq += o->pool->shard[k].sumsq;
+            last.grad_norm = (float)sqrt(sq);
+            o->pool->clip = fminf(1.0f, c->max_grad_norm / (last.grad_norm + 1e-6f));
+            o->pool->lr = lr, o->pool->c = c;
             o->adam_t++;
-            nn_adam_step(p->params, p->grads, p->adam_m, p->adam_v, p->n_params, lr, 0.9f, 0.999f,
-                         c->adam_eps, o->adam_t);
+            pool_run(o->pool, JOB_ADAM);
             sum.loss += last.loss, sum.pg_loss += last.pg_loss, sum.v_loss += last.v_loss;
             sum.entropy += last.entropy, sum.approx_kl += last.approx_kl;
             sum.old_approx_kl += last.old_approx_kl, sum.clipfrac += last.clipfrac;
