@@ -150,6 +150,19 @@ static void test_game(const char *dir, const char *core_name, const char *state,
     close_env(&c);
 }
 
+/* The env again, observing obs. */
+static void reopen(run *r, game_obs obs, uint64_t seed)
+{
+    env_close(r->env);
+    free(r->obs);
+    r->game->obs = obs;
+    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, 0};
+    REQUIRE_OK(env_retro_create(&r->env, &cfg));
+    r->obs = malloc(env_obs_bytes(&r->env->spec));
+    r->env->obs = r->obs;
+    REQUIRE_OK(env_reset(r->env));
+}
+
 /* Screen and variables: the screens are the screen-only env's, the variables follow RAM,
  * scaled from their ranges to [0, 1]. */
 static void test_screen_vars(void)
@@ -157,18 +170,13 @@ static void test_screen_vars(void)
     run a, b;
     open_env(&a, "states/catch-gb", NULL, NULL, 5, 0);
     open_env(&b, "states/catch-gb", NULL, NULL, 5, 0);
-    env_close(b.env);
-    free(b.obs);
-    b.game->obs = GAME_OBS_SCREEN_VARS;
-    env_retro_config cfg = {b.game, b.core, b.game->rom, NULL, 0, NULL, 5, 0};
-    REQUIRE_OK(env_retro_create(&b.env, &cfg));
+    reopen(&a, GAME_OBS_SCREEN, 5);
+    reopen(&b, GAME_OBS_SCREEN_VARS, 5);
     const env_spec *s = &b.env->spec;
     CHECK(s->obs_type == ENV_OBS_U8 && s->obs_vars == 6 && s->obs_c == 4);
     size_t screens = env_obs_bytes(&a.env->spec);
-    CHECK(env_obs_vars_offset(s) == screens && env_obs_bytes(s) == screens + 6 * sizeof(float));
-    b.obs = malloc(env_obs_bytes(s));
-    b.env->obs = b.obs;
-    REQUIRE_OK(env_reset(b.env));
+    CHECK(a.env->spec.obs_vars == 0 && env_obs_vars_offset(s) == screens &&
+          env_obs_bytes(s) == screens + 6 * sizeof(float));
     static const char *const names[6] = {"player_x", "player_y", "coin_x",
                                          "coin_y",   "enemy_x",  "enemy_y"};
     int same = 1, scaled = 1, moved = 0;

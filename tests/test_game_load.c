@@ -165,6 +165,8 @@ static const struct {
     {"bad/obs-bad-range", {"obs-bad-range/game.json", "observation.vars[0]", "lo < hi"}},
     {"bad/obs-bad-type", {"obs-bad-type/game.json", "observation.type", "\"pixels\""}},
     {"bad/obs-no-vars", {"obs-no-vars/game.json", "screen+vars", "no observation.vars"}},
+    {"bad/train-key", {"train-key/game.json", "train.learning_rate", "unknown key"}},
+    {"bad/train-type", {"train-type/game.json", "train.envs-per-core", "0.5"}},
     {"bad/empty-actions", {"empty-actions/game.json", "actions", "[]"}},
     {"bad/reward-not-number",
      {"reward-not-number/game.json", "reward.variables.x.reward", "\"lots\""}},

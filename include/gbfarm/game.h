@@ -84,6 +84,11 @@ typedef struct game_spec {
     game_obs_var *obs_vars; /* observation.vars */
     int n_obs_vars;
     game_vars *vars;
+    /* "train": the folder's trainer defaults as gbfarm train arguments (train_args[0] is a
+     * placeholder, flags from [1]), and envs per core (0: the trainer's default). */
+    char **train_args;
+    int n_train_args;
+    int train_envs_per_core;
 } game_spec;
 
 gb_error *game_load(game_spec **out, const char *dir);

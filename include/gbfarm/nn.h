@@ -21,7 +21,7 @@ void nn_linear_backward(float *din, float *dw, float *db, const float *dout, con
                         const float *w, int B, int in_dim, int out_dim);
 
 /* Valid (unpadded) convolution with a square k×k kernel and stride s:
- * in [B][c][h][w] -> out [B][oc][oh][ow], oh = (h-k)/s+1, ow = (w-k)/s+1.
+ * in [B][c][h][w] -> out [B][oc][oh][ow], oh = (h-k)/s+1, ow = (w-k)/s+1, k ≤ 16.
  * scratch holds nn_conv2d_scratch_floats() floats for batches of up to B samples: the im2col
  * matrix and GEMM output of as many samples as fit a 4 MB budget, which run as one GEMM. */
 size_t nn_conv2d_scratch_floats(int c, int h, int w, int oc, int k, int s, int B);

@@ -28,10 +28,12 @@ static void usage(FILE *to)
     train_config d = train_config_default();
     fprintf(
         to,
-        "usage: gbfarm train [options]\n\n"
+        "usage: gbfarm train [options]\n"
+        "Defaults below are gbfarm's; a game folder's game.json may set its own (\"train\"),\n"
+        "and the options given here override both.\n\n"
         "  --env NAME            cartpole (the built-in CartPole-v1); default: the emulator\n"
-        "  --envs N              environments, one thread each (default: one per core;\n"
-        "                        cartpole: %d)\n"
+        "  --envs N              environments, one thread each (default: one per core, or\n"
+        "                        the game's envs-per-core; cartpole: %d)\n"
         "  --steps N             total env steps over all envs (%lld)\n"
         "  --seed N              run seed (%llu)\n"
         "  --rollout-steps T     steps per env per update (%d)\n"
@@ -532,6 +534,23 @@ static gb_error *resume_args(const char *dir, int *argc, char ***argv, int *envs
     return NULL;
 }
 
+/* The trainer's settings: gbfarm's defaults, then the game folder's ("train" in game.json),
+ * then the command line's (argv, parsed again over the game's). */
+static gb_error *game_defaults(train_config *c, const game_spec *g, int argc, char **argv)
+{
+    if (g->n_train_args <= 1) return NULL;
+    train_config d = train_config_default();
+    run_options o = {0};
+    game_args ga;
+    game_args_init(&ga);
+    gb_error *err = parse(g->n_train_args, g->train_args, &d, &o, &ga);
+    if (err) err = gb_error_wrap(err, "%s/game.json: train", g->dir);
+    if (!err) err = parse(argc, argv, &d, &o, &ga);
+    game_args_free(&ga);
+    if (!err) *c = d;
+    return err;
+}
+
 static void free_args(int argc, char **argv)
 {
     for (int i = 0; argv && i < argc; i++) free(argv[i]);
@@ -554,10 +573,10 @@ static gb_error *train_main(int argc, char **argv)
     int64_t steps = c.total_steps;
     int visualize = o.visualize, scale = o.scale, speed = o.speed;
     bool extend = o.steps_given;
+    int envs = 0, run_threads = 0;
     if (resume) {
         game_args_free(&emu.args);
-        int envs = 0, threads = 0;
-        GB_TRY(resume_args(resume, &run_argc, &stored, &envs, &threads));
+        GB_TRY(resume_args(resume, &run_argc, &stored, &envs, &run_threads));
         run_argv = stored;
         o = (run_options){
             .log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3, .speed = 1};
@@ -568,9 +587,6 @@ static gb_error *train_main(int argc, char **argv)
             free_args(run_argc, stored);
             return gb_error_wrap(err, "%s/config.json: argv", resume);
         }
-        if (extend) c.total_steps = steps;
-        c.n_envs = envs;
-        if (threads > 0) c.update_threads = threads;
         o.envs_given = 1;
         o.run_dir = resume;
         o.visualize = visualize, o.scale = scale, o.speed = speed; /* watching is not a setting */
@@ -580,8 +596,18 @@ static gb_error *train_main(int argc, char **argv)
     void *ctx = NULL;
     gb_error *err = choose_env(o.env_name, &emu, &make, &ctx);
     bool is_emulator = ctx == &emu;
-    /* One env per core by default: each env thread keeps one core busy. */
-    if (!err && is_emulator && !o.envs_given) c.n_envs = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (!err && is_emulator) err = game_defaults(&c, emu.setup.game, run_argc, run_argv);
+    if (resume) { /* what the run had in force, and a longer --steps */
+        if (extend) c.total_steps = steps;
+        c.n_envs = envs;
+        if (run_threads > 0) c.update_threads = run_threads;
+    }
+    /* One env per core by default (each env thread keeps one core busy), or the game's count
+     * per core. */
+    if (!err && is_emulator && !o.envs_given) {
+        int per = emu.setup.game->train_envs_per_core;
+        c.n_envs = (int)sysconf(_SC_NPROCESSORS_ONLN) * (per > 0 ? per : 1);
+    }
     /* The count in force goes into config.json: an update's result depends on it. */
     if (!c.update_threads) c.update_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
 

@@ -161,12 +161,63 @@ static gb_error *read_int_key(const char *file, const json_t *obj, const char *n
     return NULL;
 }
 
+/* train: the trainer's defaults for this game, as gbfarm train's flags without "--"; kept as
+ * an argument list that gbfarm train parses before the command line. */
+static gb_error *read_train(game_spec *spec, const char *file, const json_t *train)
+{
+    static const char *const numbers[] = {"envs-per-core", "rollout-steps", "epochs",
+                                          "minibatches",   "lr",            "gamma",
+                                          "gae-lambda",    "clip",          "vf-coef",
+                                          "ent-coef",      "max-grad-norm", "hidden",
+                                          NULL};
+    if (!json_is_object(train))
+        return game_key_error(file, "train", "an object of gbfarm train settings", train);
+    spec->train_args = calloc(2 * json_object_size(train) + 1, sizeof *spec->train_args);
+    if (!spec->train_args) return gb_errorf("%s: out of memory", file);
+    spec->train_args[spec->n_train_args++] = game_strdup("game.json");
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)train, key, v)
+    {
+        if (key[0] == '_') continue;
+        char flag[64], value[64] = "", what[80];
+        snprintf(flag, sizeof flag, "--%s", key);
+        snprintf(what, sizeof what, "train.%s", key);
+        bool number = false;
+        for (int i = 0; numbers[i]; i++) number |= !strcmp(key, numbers[i]);
+        if (!strcmp(key, "envs-per-core")) {
+            if (!json_is_integer(v) || json_integer_value(v) < 1 || json_integer_value(v) > 64)
+                return game_key_error(file, what, "an integer, 1-64", v);
+            spec->train_envs_per_core = (int)json_integer_value(v);
+            continue;
+        } else if (number) {
+            if (!json_is_number(v)) return game_key_error(file, what, "a number", v);
+            snprintf(value, sizeof value, "%.17g", json_number_value(v));
+        } else if (!strcmp(key, "cnn")) {
+            if (!json_is_string(v)) return game_key_error(file, what, "\"small\" or \"nature\"", v);
+            snprintf(value, sizeof value, "%s", json_string_value(v));
+        } else if (!strcmp(key, "no-anneal")) {
+            if (!json_is_true(v)) return game_key_error(file, what, "true", v);
+        } else {
+            return gb_errorf("%s: %s: unknown key (expected one of: envs-per-core, rollout-steps, "
+                             "epochs, minibatches, lr, gamma, gae-lambda, clip, vf-coef, ent-coef, "
+                             "max-grad-norm, hidden, cnn, no-anneal)",
+                             file, what);
+        }
+        if (!(spec->train_args[spec->n_train_args++] = game_strdup(flag)))
+            return gb_errorf("%s: out of memory", file);
+        if (value[0] && !(spec->train_args[spec->n_train_args++] = game_strdup(value)))
+            return gb_errorf("%s: out of memory", file);
+    }
+    return NULL;
+}
+
 static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
 {
     static const char *const allowed[] = {
         "name",   "platform", "rom",        "rom_sha1",          "core",     "core_options",
         "states", "actions",  "frame_skip", "press_frames",      "noop_max", "observation",
-        "info",   "reward",   "done",       "max_episode_steps", NULL};
+        "info",   "reward",   "done",       "max_episode_steps", "train", NULL};
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v)
@@ -176,7 +227,8 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
         if (!ok)
             return gb_errorf("%s: %s: unknown key (expected name, platform, rom, rom_sha1, core, "
                              "core_options, states, actions, frame_skip, press_frames, "
-                             "max_episode_steps, noop_max, observation, info, reward, done)",
+                             "max_episode_steps, noop_max, observation, info, reward, done, "
+                             "train)",
                              file, key);
     }
 
@@ -265,6 +317,8 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
         GB_TRY(read_int_key(file, v, "downsample", "observation.downsample", 1, 2,
                             &spec->obs_downsample));
     }
+
+    if ((v = json_object_get(root, "train"))) GB_TRY(read_train(spec, file, v));
 
     game_vars *gv = spec->vars;
     gv->info_file = game_strdup(file);
@@ -361,6 +415,8 @@ void game_free(game_spec *spec)
     }
     free(spec->core_options);
     free(spec->obs_vars);
+    for (int i = 0; i < spec->n_train_args; i++) free(spec->train_args[i]);
+    free(spec->train_args);
     for (int i = 0; i < spec->n_states; i++) free(spec->states[i]);
     free(spec->states);
     free(spec->actions);

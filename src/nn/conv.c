@@ -51,32 +51,38 @@ size_t nn_conv2d_scratch_floats(int c, int h, int w, int oc, int k, int s, int B
     return 2 * g.taps + chunk_floats(g, oc, chunk_of(g, oc, B));
 }
 
-/* Wt[dy·q+dx][f][(ci·s+sy)·s+sx] = w[f][ci][dy·s+sy][dx·s+sx], 0 past the kernel. */
-static void tap_weights(float *wt, const float *w, int c, int oc, int k, int s, geom g)
+/* Where weight (f, ci, ky, kx) sits among the taps: Wt[dy·q+dx][f][(ci·s+sy)·s+sx] with
+ * ky = dy·s+sy, kx = dx·s+sx, i.e. at at[ky·k+kx] + f·cs + ci·s². */
+static void tap_offsets(size_t *at, int oc, int k, int s, geom g)
 {
-    for (int dy = 0; dy < g.q; dy++)
-        for (int dx = 0; dx < g.q; dx++)
-            for (int f = 0; f < oc; f++)
-                for (int ci = 0; ci < c; ci++)
-                    for (int sy = 0; sy < s; sy++)
-                        for (int sx = 0; sx < s; sx++) {
-                            int ky = dy * s + sy, kx = dx * s + sx;
-                            *wt++ = ky < k && kx < k ? w[((f * c + ci) * k + ky) * k + kx] : 0.0f;
-                        }
+    for (int ky = 0; ky < k; ky++)
+        for (int kx = 0; kx < k; kx++)
+            at[ky * k + kx] = (size_t)((ky / s) * g.q + kx / s) * oc * g.cs + (ky % s) * s + kx % s;
 }
 
-/* The adjoint: dw[f][ci][ky][kx] += dWt[...]; taps past the kernel are dropped. */
+/* Wt from w, read in order; taps past the kernel (k not a multiple of s) stay 0. */
+static void tap_weights(float *wt, const float *w, int c, int oc, int k, int s, geom g)
+{
+    size_t at[256]; /* k ≤ 16 */
+    tap_offsets(at, oc, k, s, g);
+    if (k % s) memset(wt, 0, sizeof(float) * g.taps);
+    for (int f = 0; f < oc; f++)
+        for (int ci = 0; ci < c; ci++) {
+            float *to = wt + (size_t)f * g.cs + (size_t)ci * s * s;
+            for (int kk = 0; kk < k * k; kk++) to[at[kk]] = *w++;
+        }
+}
+
+/* The adjoint: dw[f][ci][ky][kx] += dWt at the same place; taps past the kernel drop out. */
 static void add_tap_grads(float *dw, const float *dwt, int c, int oc, int k, int s, geom g)
 {
-    for (int dy = 0; dy < g.q; dy++)
-        for (int dx = 0; dx < g.q; dx++)
-            for (int f = 0; f < oc; f++)
-                for (int ci = 0; ci < c; ci++)
-                    for (int sy = 0; sy < s; sy++)
-                        for (int sx = 0; sx < s; sx++, dwt++) {
-                            int ky = dy * s + sy, kx = dx * s + sx;
-                            if (ky < k && kx < k) dw[((f * c + ci) * k + ky) * k + kx] += *dwt;
-                        }
+    size_t at[256];
+    tap_offsets(at, oc, k, s, g);
+    for (int f = 0; f < oc; f++)
+        for (int ci = 0; ci < c; ci++) {
+            const float *from = dwt + (size_t)f * g.cs + (size_t)ci * s * s;
+            for (int kk = 0; kk < k * k; kk++) *dw++ += from[at[kk]];
+        }
 }
 
 /* dst[j] = src[j·s], with s a constant in each case so that the loop vectorises. */
