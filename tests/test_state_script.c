@@ -77,12 +77,14 @@ int main(void)
     env_retro_config cfg = {g, so, g->rom, NULL, 0, NULL, 1, 0};
     env *e;
     REQUIRE_OK(env_retro_create(&e, &cfg));
-    uint8_t obs[4 * 80 * 72];
+    uint8_t *obs = malloc(env_obs_bytes(&e->spec));
+    REQUIRE(obs);
     e->obs = obs;
     REQUIRE_OK(env_reset(e));
     CHECK(game_value(env_retro_binding(e), game_var_index(g, "player_x")) == 7);
     CHECK(game_value(env_retro_binding(e), game_var_index(g, "player_y")) == 5);
     env_close(e);
+    free(obs);
     game_free(g);
 
     /* A script with a typo names its line. */
