@@ -4,7 +4,9 @@
 #ifndef GBFARM_NN_VECTOR_H
 #define GBFARM_NN_VECTOR_H
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* Not under the sanitizers: ThreadSanitizer instruments the clones' ifunc resolver, which the
+ * loader runs before the sanitizer's runtime is up (a crash at start). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(GBFARM_SANITIZED)
 #define NN_VECTOR __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define NN_VECTOR
