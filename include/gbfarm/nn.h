@@ -44,6 +44,8 @@ void nn_orthogonal_init(float *w, int rows, int cols, float gain, rng *r);
 /* Adam with bias correction; t is the 1-based step count. Updates p, m, v in place. */
 void nn_adam_step(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
                   float beta2, float eps, long t);
+/* The factor (≤ 1) that brings a gradient of L2 norm `norm` to at most max_norm. */
+float nn_clip_scale(float norm, float max_norm);
 /* Scales g so that its global L2 norm is at most max_norm; returns the norm before clipping. */
 float nn_clip_grad_norm(float *g, size_t n, float max_norm);
 

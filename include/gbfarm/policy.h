@@ -72,8 +72,8 @@ typedef struct policy {
     int n_trunks; /* 1 (shared) or 2: trunk[0] feeds the policy head, trunk[n-1] the value */
     policy_trunk trunk[2];
     policy_layer pi_head, v_head;
-    policy_layer vars; /* the variables' embedding (vars.out_c = 0: none) */
-    int feat;          /* the heads' input: the trunk's output, then the embedding */
+    policy_layer vars; /* the variables' embedding (vars.out_c = 0: none), whose output the
+                        * heads read after the trunk's */
     size_t in_floats;  /* one observation's screens (or vector) as floats */
     size_t n_params;
     float *params, *grads, *adam_m, *adam_v;

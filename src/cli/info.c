@@ -7,17 +7,14 @@
 #include "gbfarm/nn.h"
 #include "rom_core.h"
 
-static const char help[] =
-    "usage: gbfarm info [--rom FILE] [--core NAME|PATH] [--game DIR]\n"
-    "Loads the ROM in the core and prints the core's name and version, the\n"
-    "platform, screen geometry, frame rate, pixel format, memory regions and\n"
-    "save-state size.\n\n";
+static const char help[] = "usage: gbfarm info [--rom FILE] [--core NAME|PATH] [--game DIR]\n"
+                           "Loads the ROM in the core and prints the core's name and version, the\n"
+                           "platform, screen geometry, frame rate, pixel format, memory regions and\n"
+                           "save-state size.\n\n";
 
 static const char *platform_name(game_platform p)
 {
-    return p == PLATFORM_GBA   ? "Game Boy Advance"
-           : p == PLATFORM_GBC ? "Game Boy Color"
-                               : "Game Boy";
+    return p == PLATFORM_GBA ? "Game Boy Advance" : p == PLATFORM_GBC ? "Game Boy Color" : "Game Boy";
 }
 
 int cmd_info(int argc, char **argv)

@@ -11,11 +11,11 @@
 #include <jansson.h>
 
 #include "commands.h"
-#include "gbfarm/nn.h"
 #include "game_args.h"
 #include "gbfarm/args.h"
 #include "gbfarm/cartpole.h"
 #include "gbfarm/monitor.h"
+#include "gbfarm/nn.h"
 #include "gbfarm/progress.h"
 #include "gbfarm/rundir.h"
 #include "gbfarm/state.h"
@@ -26,55 +26,54 @@
 static void usage(FILE *to)
 {
     train_config d = train_config_default();
-    fprintf(
-        to,
-        "usage: gbfarm train [options]\n"
-        "Defaults below are gbfarm's; a game folder's game.json may set its own (\"train\"),\n"
-        "and the options given here override both.\n\n"
-        "  --env NAME            cartpole (the built-in CartPole-v1); default: the emulator\n"
-        "  --envs N              environments, one thread each (default: one per core, or\n"
-        "                        the game's envs-per-core; cartpole: %d)\n"
-        "  --steps N             total env steps over all envs (%lld)\n"
-        "  --seed N              run seed (%llu)\n"
-        "  --rollout-steps T     steps per env per update (%d)\n"
-        "  --epochs N            PPO epochs per update (%d)\n"
-        "  --minibatches N       minibatches per epoch (%d)\n"
-        "  --lr X                Adam learning rate (%g)\n"
-        "  --no-anneal           keep the learning rate constant (default: linear to 0)\n"
-        "  --gamma X             discount (%g)\n"
-        "  --gae-lambda X        GAE lambda (%g)\n"
-        "  --clip X              surrogate and value clip range (%g)\n"
-        "  --no-clip-vloss       unclipped value loss\n"
-        "  --no-norm-adv         no per-minibatch advantage normalisation\n"
-        "  --vf-coef X           value loss coefficient (%g)\n"
-        "  --ent-coef X          entropy bonus coefficient (%g)\n"
-        "  --max-grad-norm X     global gradient-norm clip (%g)\n"
-        "  --target-kl X         stop an update's epochs past this approx KL (0 = off)\n"
-        "  --adam-eps X          Adam epsilon (%g)\n"
-        "  --trunk shared|separate  one trunk for actor and critic, or one each\n"
-        "                        (default: shared for screens, separate for vectors)\n"
-        "  --hidden N            MLP width / CNN fc width (default: 64 / 512, small CNN 256)\n"
-        "  --cnn small|nature    screen network: the 2013 DQN's (default: 16x8x8/4,\n"
-        "                        32x4x4/2, fc 256) or the Nature DQN's (three times the work)\n"
-        "  --update-threads N    threads for the PPO update (0 = all cores)\n"
-        "  --log-interval S      seconds between progress lines when not on a terminal (10)\n"
-        "  --run-dir DIR         where the run's files go (default: runs/<game>-<time>-<seed>)\n"
-        "  --resume DIR          continue the run in DIR from its latest checkpoint, with\n"
-        "                        the settings in its config.json (--steps may extend it)\n"
-        "  --checkpoint-every N  write DIR/latest.safetensors every N updates (10)\n"
-        "  --keep-every N        also keep DIR/update_<N>.safetensors every N updates\n"
-        "                        (100; 0: never)\n"
-        "  --save FILE           also write the final checkpoint to FILE\n"
-        "  --watchdog S          stop, saving the learner, when an env makes no progress\n"
-        "                        for S seconds (a hung core; 120, 0 = off)\n"
-        "  --visualize           show env 0 in a window while all envs train (space:\n"
-        "                        pause the display, +/-: pace from real time to uncapped,\n"
-        "                        F12: save env 0's state into the run directory)\n"
-        "  --scale N             the window's zoom (3); --speed N: 1 real time (default),\n"
-        "                        2/4/8 faster, 0 uncapped\n",
-        d.n_envs, (long long)d.total_steps, (unsigned long long)d.seed, d.rollout_steps,
-        d.ppo.epochs, d.ppo.minibatches, d.lr, d.gamma, d.gae_lambda, d.ppo.clip_coef,
-        d.ppo.vf_coef, d.ppo.ent_coef, d.ppo.max_grad_norm, d.ppo.adam_eps);
+    fprintf(to,
+            "usage: gbfarm train [options]\n"
+            "Defaults below are gbfarm's; a game folder's game.json may set its own (\"train\"),\n"
+            "and the options given here override both.\n\n"
+            "  --env NAME            cartpole (the built-in CartPole-v1); default: the emulator\n"
+            "  --envs N              environments, one thread each (default: one per core, or\n"
+            "                        the game's envs-per-core; cartpole: %d)\n"
+            "  --steps N             total env steps over all envs (%lld)\n"
+            "  --seed N              run seed (%llu)\n"
+            "  --rollout-steps T     steps per env per update (%d)\n"
+            "  --epochs N            PPO epochs per update (%d)\n"
+            "  --minibatches N       minibatches per epoch (%d)\n"
+            "  --lr X                Adam learning rate (%g)\n"
+            "  --no-anneal           keep the learning rate constant (default: linear to 0)\n"
+            "  --gamma X             discount (%g)\n"
+            "  --gae-lambda X        GAE lambda (%g)\n"
+            "  --clip X              surrogate and value clip range (%g)\n"
+            "  --no-clip-vloss       unclipped value loss\n"
+            "  --no-norm-adv         no per-minibatch advantage normalisation\n"
+            "  --vf-coef X           value loss coefficient (%g)\n"
+            "  --ent-coef X          entropy bonus coefficient (%g)\n"
+            "  --max-grad-norm X     global gradient-norm clip (%g)\n"
+            "  --target-kl X         stop an update's epochs past this approx KL (0 = off)\n"
+            "  --adam-eps X          Adam epsilon (%g)\n"
+            "  --trunk shared|separate  one trunk for actor and critic, or one each\n"
+            "                        (default: shared for screens, separate for vectors)\n"
+            "  --hidden N            MLP width / CNN fc width (default: 64 / 512, small CNN 256)\n"
+            "  --cnn small|nature    screen network: the 2013 DQN's (default: 16x8x8/4,\n"
+            "                        32x4x4/2, fc 256) or the Nature DQN's (three times the work)\n"
+            "  --update-threads N    threads for the PPO update (0 = all cores)\n"
+            "  --log-interval S      seconds between progress lines when not on a terminal (10)\n"
+            "  --run-dir DIR         where the run's files go (default: runs/<game>-<time>-<seed>)\n"
+            "  --resume DIR          continue the run in DIR from its latest checkpoint, with\n"
+            "                        the settings in its config.json (--steps may extend it)\n"
+            "  --checkpoint-every N  write DIR/latest.safetensors every N updates (10)\n"
+            "  --keep-every N        also keep DIR/update_<N>.safetensors every N updates\n"
+            "                        (100; 0: never)\n"
+            "  --save FILE           also write the final checkpoint to FILE\n"
+            "  --watchdog S          stop, saving the learner, when an env makes no progress\n"
+            "                        for S seconds (a hung core; 120, 0 = off)\n"
+            "  --visualize           show env 0 in a window while all envs train (space:\n"
+            "                        pause the display, +/-: pace from real time to uncapped,\n"
+            "                        F12: save env 0's state into the run directory)\n"
+            "  --scale N             the window's zoom (3); --speed N: 1 real time (default),\n"
+            "                        2/4/8 faster, 0 uncapped\n",
+            d.n_envs, (long long)d.total_steps, (unsigned long long)d.seed, d.rollout_steps,
+            d.ppo.epochs, d.ppo.minibatches, d.lr, d.gamma, d.gae_lambda, d.ppo.clip_coef,
+            d.ppo.vf_coef, d.ppo.ent_coef, d.ppo.max_grad_norm, d.ppo.adam_eps);
 }
 
 static gb_error *make_cartpole(void *ctx, int index, uint64_t seed, env **out)
@@ -132,11 +131,9 @@ static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, g
         }
         if (!strcmp(f, "--envs")) o->envs_given = 1;
         if (!strcmp(f, "--steps")) o->steps_given = 1;
-        const char **text = !strcmp(f, "--env")       ? &o->env_name
-                            : !strcmp(f, "--save")    ? &o->save
-                            : !strcmp(f, "--run-dir") ? &o->run_dir
-                            : !strcmp(f, "--resume")  ? &o->resume
-                                                      : NULL;
+        const char **text = !strcmp(f, "--env") ? &o->env_name : !strcmp(f, "--save") ? &o->save
+                          : !strcmp(f, "--run-dir") ? &o->run_dir : !strcmp(f, "--resume") ? &o->resume
+                          : NULL;
         if (text) {
             if (!v) return gb_errorf("%s: expected a value, found nothing", f);
             *text = v;
@@ -152,8 +149,7 @@ static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, g
                 return gb_errorf("--speed: expected 0, 1, 2, 4 or 8, found %d", o->speed);
         } else if (!strcmp(f, "--cnn")) {
             if (!v || (strcmp(v, "nature") && strcmp(v, "small")))
-                return gb_errorf("--cnn: expected 'nature' or 'small', found '%s'",
-                                 v ? v : "nothing");
+                return gb_errorf("--cnn: expected 'nature' or 'small', found '%s'", v ? v : "nothing");
             c->cnn = !strcmp(v, "small") ? POLICY_CNN_SMALL : POLICY_CNN_NATURE;
         } else if (!strcmp(f, "--trunk")) {
             if (!v || (strcmp(v, "shared") && strcmp(v, "separate")))
@@ -231,10 +227,7 @@ static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, g
 
 static volatile sig_atomic_t stop_requested;
 static bool watchdog_fired; /* a thread is stuck: exit without the usual teardown */
-static void on_stop_signal(int sig)
-{
-    stop_requested = sig;
-}
+static void on_stop_signal(int sig) { stop_requested = sig; }
 
 typedef struct run {
     const run_options *o;
@@ -258,8 +251,7 @@ typedef struct run {
 static void on_episode(void *ctx, int i, const env_episode *ep)
 {
     run *r = ctx;
-    if (!r->monitor_errs[i])
-        r->monitor_errs[i] = monitor_episode(r->monitors[i], ep->ret, ep->length);
+    if (!r->monitor_errs[i]) r->monitor_errs[i] = monitor_episode(r->monitors[i], ep->ret, ep->length);
 }
 
 /* Env 0's thread, after each of its steps: the window. Pacing env 0 to real time makes the
@@ -277,8 +269,8 @@ static void on_step(void *ctx, int i, env *e, int action)
     if (!r->view) {
         char title[256];
         snprintf(title, sizeof title, "gbfarm %s env 0", r->game->name);
-        viewer_config vc = {title, (int)f->width, (int)f->height, r->o->scale,
-                            0,     r->o->speed,   false};
+        viewer_config vc = {title, (int)f->width, (int)f->height, r->o->scale, 0,
+                            r->o->speed, false};
         r->view_err = gb_error_wrap(viewer_open(&r->view, &vc), "--visualize");
         if (r->view_err) {
             r->view_done = true;
@@ -288,8 +280,8 @@ static void on_step(void *ctx, int i, env *e, int action)
     r->view_steps++;
     char buttons[64];
     game_buttons_name(r->game->actions[action], buttons, sizeof buttons);
-    viewer_overlay ov = {r->view_steps, r->view_episodes, e->episode.ret,
-                         e->reward,     buttons,          r->game->frame_skip};
+    viewer_overlay ov = {r->view_steps, r->view_episodes, e->episode.ret, e->reward, buttons,
+                         r->game->frame_skip};
     viewer_events ev;
     viewer_frame(r->view, f, &ov, &ev);
     if (e->terminated || e->truncated) r->view_episodes++;
@@ -319,16 +311,9 @@ static void on_step(void *ctx, int i, env *e, int action)
 static progress_stats progress_of(const run *r, const train_stats *s, int64_t total)
 {
     double secs = s->elapsed_seconds;
-    return (progress_stats){s->global_step,
-                            total,
-                            (double)(s->global_step - r->steps0) / secs,
-                            (double)(s->frames - r->frames0) / secs,
-                            s->total_episodes,
-                            s->mean_return_20,
-                            s->ppo.pg_loss,
-                            s->ppo.v_loss,
-                            s->ppo.entropy,
-                            secs};
+    return (progress_stats){s->global_step, total, (double)(s->global_step - r->steps0) / secs,
+                            (double)(s->frames - r->frames0) / secs, s->total_episodes,
+                            s->mean_return_20, s->ppo.pg_loss, s->ppo.v_loss, s->ppo.entropy, secs};
 }
 
 static gb_error *log_update(run *r, const train_stats *s, int64_t total)
@@ -410,7 +395,8 @@ static gb_error *on_watchdog(train *t, const run *r, const emulator *emu, bool i
         const char *core_name = strrchr(emu->setup.core, '/');
         const char *state = emu->envs ? env_retro_last_state(emu->envs[i]) : NULL;
         snprintf(what, sizeof what, " (core %s, start state %s)",
-                 core_name ? core_name + 1 : emu->setup.core, state ? state : "none loaded yet");
+                 core_name ? core_name + 1 : emu->setup.core,
+                 state ? state : "none loaded yet");
     }
     const char *msg = gb_error_msg(err), *rest = strstr(msg, "made no progress");
     int len = rest ? (int)strcspn(rest, ";") : 0;
@@ -445,14 +431,11 @@ static json_t *config_json(const train_config *c, const run_options *o, const em
         json_object_set_new(j, "rom_sha1", json_string(g->rom_sha1));
         json_object_set_new(j, "core", json_string(emu->setup.core));
         json_t *states = json_array(), *opts = json_object();
-        for (int i = 0; i < g->n_states; i++)
-            json_array_append_new(states, json_string(g->states[i]));
+        for (int i = 0; i < g->n_states; i++) json_array_append_new(states, json_string(g->states[i]));
         for (int i = 0; i < g->n_core_options; i++)
-            json_object_set_new(opts, g->core_options[i].key,
-                                json_string(g->core_options[i].value));
+            json_object_set_new(opts, g->core_options[i].key, json_string(g->core_options[i].value));
         for (int i = 0; i < emu->args.n_options; i++)
-            json_object_set_new(opts, emu->args.options[i].key,
-                                json_string(emu->args.options[i].value));
+            json_object_set_new(opts, emu->args.options[i].key, json_string(emu->args.options[i].value));
         json_object_set_new(j, "states", states);
         json_object_set_new(j, "core_options", opts);
         json_object_set_new(j, "frame_skip", json_integer(g->frame_skip));
@@ -491,10 +474,7 @@ static json_t *config_json(const train_config *c, const run_options *o, const em
     REAL("target_kl", c->ppo.target_kl);
     REAL("adam_eps", c->ppo.adam_eps);
 #undef REAL
-    json_object_set_new(j, "trunk",
-                        json_string(c->shared_trunk < 0 ? "default"
-                                    : c->shared_trunk   ? "shared"
-                                                        : "separate"));
+    json_object_set_new(j, "trunk", json_string(c->shared_trunk < 0 ? "default" : c->shared_trunk ? "shared" : "separate"));
     json_object_set_new(j, "hidden", json_integer(c->hidden));
     json_object_set_new(j, "cnn", json_string(c->cnn == POLICY_CNN_SMALL ? "small" : "nature"));
     json_object_set_new(j, "update_threads", json_integer(c->update_threads));
@@ -559,8 +539,7 @@ static void free_args(int argc, char **argv)
 
 static gb_error *train_main(int argc, char **argv)
 {
-    run_options o = {
-        .log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3, .speed = 1};
+    run_options o = {.log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3, .speed = 1};
     train_config c = train_config_default();
     emulator emu = {0};
     game_args_init(&emu.args);
@@ -578,8 +557,7 @@ static gb_error *train_main(int argc, char **argv)
         game_args_free(&emu.args);
         GB_TRY(resume_args(resume, &run_argc, &stored, &envs, &run_threads));
         run_argv = stored;
-        o = (run_options){
-            .log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3, .speed = 1};
+        o = (run_options){.log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3, .speed = 1};
         c = train_config_default();
         game_args_init(&emu.args);
         gb_error *err = parse(run_argc, run_argv, &c, &o, &emu.args);
@@ -620,8 +598,7 @@ static gb_error *train_main(int argc, char **argv)
     char *default_dir = NULL;
     if (!err && !o.run_dir)
         err = rundir_default_path(&default_dir, "runs",
-                                  is_emulator ? emu.setup.game->name : o.env_name, c.seed,
-                                  time(NULL));
+                                  is_emulator ? emu.setup.game->name : o.env_name, c.seed, time(NULL));
     if (!err) snprintf(r.dir, sizeof r.dir, "%s", o.run_dir ? o.run_dir : default_dir);
     free(default_dir);
     if (!err && !resume) {
@@ -651,8 +628,7 @@ static gb_error *train_main(int argc, char **argv)
         err = train_load(t, path);
         if (!err && train_restored_envs(t) == 0)
             printf("%s holds no env snapshots (the watchdog's checkpoint): the envs start fresh "
-                   "episodes\n",
-                   path);
+                   "episodes\n", path);
         /* The logs go back to the checkpoint: the episodes and updates after it are played
          * again. Monitor files are cut; TensorBoard drops the later steps on a restart event. */
         for (int i = 0; !err && i < c.n_envs; i++)
@@ -706,10 +682,8 @@ static gb_error *train_main(int argc, char **argv)
     train_free(t);
     gb_error_free(r.view_err);
     gb_error *tb_err = tb_close(r.tb);
-    if (!err)
-        err = tb_err;
-    else
-        gb_error_free(tb_err);
+    if (!err) err = tb_err;
+    else gb_error_free(tb_err);
     for (int i = 0; i < c.n_envs && r.monitors; i++) {
         monitor_close(r.monitors[i]);
         gb_error_free(r.monitor_errs[i]);

@@ -9,6 +9,7 @@
  * read an X the size of the input where im2col wrote k²/s² times as much (3.6× for 8×8/4),
  * and the chunk is as many samples as fit a fixed scratch budget: it depends on the shapes
  * alone, so results do not depend on how the scratch was sized. */
+#include <stdbool.h>
 #include <string.h>
 
 #include "gbfarm/nn.h"
@@ -85,38 +86,23 @@ static void add_tap_grads(float *dw, const float *dwt, int c, int oc, int k, int
         }
 }
 
-/* dst[j] = src[j·s], with s a constant in each case so that the loop vectorises. */
-static inline void gather(float *dst, const float *src, int s, int n)
+/* x[j] = img[j·s] (to_x), or back: img[j·s] = x[j]. */
+static inline void strided(float *x, float *img, int s, int n, bool to_x)
 {
-    switch (s) {
-    case 1:
-        memcpy(dst, src, sizeof(float) * n);
-        break;
-    case 2:
-        for (int j = 0; j < n; j++) dst[j] = src[2 * j];
-        break;
-    case 4:
-        for (int j = 0; j < n; j++) dst[j] = src[4 * j];
-        break;
-    default:
-        for (int j = 0; j < n; j++) dst[j] = src[j * s];
-    }
+    if (to_x)
+        for (int j = 0; j < n; j++) x[j] = img[j * s];
+    else
+        for (int j = 0; j < n; j++) img[j * s] = x[j];
 }
 
-static inline void scatter(float *dst, const float *src, int s, int n)
+/* The same, with s a constant in each case so that the loops vectorise. */
+static inline void strided_row(float *x, float *img, int s, int n, bool to_x)
 {
     switch (s) {
-    case 1:
-        memcpy(dst, src, sizeof(float) * n);
-        break;
-    case 2:
-        for (int j = 0; j < n; j++) dst[2 * j] = src[j];
-        break;
-    case 4:
-        for (int j = 0; j < n; j++) dst[4 * j] = src[j];
-        break;
-    default:
-        for (int j = 0; j < n; j++) dst[j * s] = src[j];
+    case 1: strided(x, img, 1, n, to_x); break;
+    case 2: strided(x, img, 2, n, to_x); break;
+    case 4: strided(x, img, 4, n, to_x); break;
+    default: strided(x, img, s, n, to_x);
     }
 }
 
@@ -134,16 +120,11 @@ NN_VECTOR static void space_to_depth(float *x, size_t ld, float *img, int n, int
                 if (xn > g.wq) xn = g.wq;
                 for (int i = 0; i < n; i++)
                     for (int yq = 0; yq < g.hq; yq++, row += g.wq) {
-                        int y = yq * s + sy;
-                        float *px = img + (((size_t)i * c + ci) * h + y) * w + sx;
-                        if (!to_x) {
-                            if (y < h) scatter(px, row, s, xn);
-                        } else if (y < h) {
-                            gather(row, px, s, xn);
-                            memset(row + xn, 0, sizeof(float) * (g.wq - xn));
-                        } else {
-                            memset(row, 0, sizeof(float) * g.wq);
-                        }
+                        int y = yq * s + sy, got = y < h ? xn : 0; /* columns with a pixel */
+                        if (got)
+                            strided_row(row, img + (((size_t)i * c + ci) * h + y) * w + sx, s,
+                                        got, to_x);
+                        if (to_x) memset(row + got, 0, sizeof(float) * (g.wq - got));
                     }
                 if (to_x) memset(row, 0, sizeof(float) * g.pad);
             }

@@ -47,12 +47,18 @@ NN_VECTOR void nn_adam_step(float *p, const float *g, float *m, float *v, size_t
     }
 }
 
+float nn_clip_scale(float norm, float max_norm)
+{
+    float coef = max_norm / (norm + 1e-6f); /* as torch.nn.utils.clip_grad_norm_ */
+    return coef < 1.0f ? coef : 1.0f;
+}
+
 float nn_clip_grad_norm(float *g, size_t n, float max_norm)
 {
     double sum = 0.0;
     for (size_t i = 0; i < n; i++) sum += (double)g[i] * g[i];
     float norm = (float)sqrt(sum);
-    float coef = max_norm / (norm + 1e-6f); /* as torch.nn.utils.clip_grad_norm_ */
+    float coef = nn_clip_scale(norm, max_norm);
     if (coef < 1.0f)
         for (size_t i = 0; i < n; i++) g[i] *= coef;
     return norm;

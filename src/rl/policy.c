@@ -130,7 +130,7 @@ gb_error *policy_create(policy **out, const policy_config *cfg, uint64_t seed)
         free(p);
         return err;
     }
-    p->feat = p->trunk[0].layers[p->trunk[0].n - 1].out_c;
+    int feat = p->trunk[0].layers[p->trunk[0].n - 1].out_c;
     if (s->obs_type == ENV_OBS_U8 && s->obs_vars > 0) {
         if (p->n_trunks != 1) {
             free(p);
@@ -139,13 +139,12 @@ gb_error *policy_create(policy **out, const policy_config *cfg, uint64_t seed)
         }
         p->vars = (policy_layer){
             POLICY_LINEAR, POLICY_ACT_RELU, s->obs_vars, 1, 1, VARS_EMBED, 1, 1, 0, 0, 0, 0};
-        p->feat += VARS_EMBED;
+        feat += VARS_EMBED;
         if ((err = add_tensors(p, &p->vars, "vars.0"))) {
             free(p);
             return err;
         }
     }
-    int feat = p->feat;
     p->pi_head =
         (policy_layer){POLICY_LINEAR, POLICY_ACT_NONE, feat, 1, 1, s->n_actions, 1, 1, 0, 0, 0, 0};
     p->v_head = (policy_layer){POLICY_LINEAR, POLICY_ACT_NONE, feat, 1, 1, 1, 1, 1, 0, 0, 0, 0};
@@ -209,8 +208,8 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
             }
         }
     size_t nv = (size_t)p->vars.in_c;
-    if ((size_t)p->feat > widest) widest = (size_t)p->feat;
-    if (nv) total += B * nv + B * VARS_EMBED + B * (size_t)p->feat;
+    if ((size_t)p->pi_head.in_c > widest) widest = (size_t)p->pi_head.in_c;
+    if (nv) total += B * nv + B * VARS_EMBED + B * (size_t)p->pi_head.in_c;
     total += B * (size_t)p->cfg.spec.n_actions + B + 3 * B * widest + col;
     w->mem = malloc(total * sizeof(float));
     if (!w->mem) {
@@ -226,7 +225,7 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
     if (nv) {
         w->vars_in = m, m += B * nv;
         w->vars_out = m, m += B * VARS_EMBED;
-        w->feat = m, m += B * (size_t)p->feat;
+        w->feat = m, m += B * (size_t)p->pi_head.in_c;
     }
     w->logits = m, m += B * (size_t)p->cfg.spec.n_actions;
     w->values = m, m += B;
@@ -313,10 +312,10 @@ void policy_forward(const policy *p, policy_work *w, const void *obs, int B, flo
     }
     if (nv) {
         layer_forward(p, w, &p->vars, w->vars_out, w->vars_in, B);
-        size_t T = (size_t)p->feat - VARS_EMBED;
+        size_t F = (size_t)p->pi_head.in_c, T = F - VARS_EMBED;
         for (int b = 0; b < B; b++) {
-            memcpy(w->feat + b * (size_t)p->feat, trunk_out(p, w, 0) + b * T, T * sizeof(float));
-            memcpy(w->feat + b * (size_t)p->feat + T, w->vars_out + b * (size_t)VARS_EMBED,
+            memcpy(w->feat + b * F, trunk_out(p, w, 0) + b * T, T * sizeof(float));
+            memcpy(w->feat + b * F + T, w->vars_out + b * (size_t)VARS_EMBED,
                    VARS_EMBED * sizeof(float));
         }
     }
@@ -332,7 +331,7 @@ void policy_backward(const policy *p, policy_work *w, float *grads, const float 
     /* The heads have no activation, so their output gradients are used read-only. */
     float *g[2] = {w->gbuf[0], w->gbuf[1]};
     if (p->n_trunks == 1) {
-        size_t F = (size_t)p->feat, n = (size_t)B * F;
+        size_t F = (size_t)p->pi_head.in_c, n = (size_t)B * F;
         nn_linear_backward(g[0], grads + p->pi_head.w_off, grads + p->pi_head.b_off, dlogits,
                            head_in(p, w, 0), p->params + p->pi_head.w_off, B, p->pi_head.in_c,
                            p->pi_head.out_c);

@@ -392,7 +392,7 @@ void ppo_update(ppo *o, const rollout_buffer *rb, const ppo_config *c, float lr,
             double sq = 0.0;
             for (int k = 0; k < o->pool->n; k++) sq += o->pool->shard[k].sumsq;
             last.grad_norm = (float)sqrt(sq);
-            o->pool->clip = fminf(1.0f, c->max_grad_norm / (last.grad_norm + 1e-6f));
+            o->pool->clip = nn_clip_scale(last.grad_norm, c->max_grad_norm);
             o->pool->lr = lr, o->pool->c = c;
             o->adam_t++;
             pool_run(o->pool, JOB_ADAM);
