@@ -52,6 +52,19 @@ static void expect(const char *args, ...)
     va_end(ap);
 }
 
+/* The same, with exactly this exit status: 2 for a command line gbfarm cannot use, 1 for a
+ * command that failed while it ran. */
+static void expect_status(int want, const char *args, const char *frag)
+{
+    char err[8192];
+    int status = run(args, err, sizeof err);
+    cases++;
+    size_t len = strlen(err);
+    CHECKF(status == want && len && strchr(err, '\n') == err + len - 1 && strstr(err, frag),
+           "gbfarm %s: exit status %d (expected %d), '%s' in one line: %s", args, status, want,
+           frag, err);
+}
+
 static void write_file(const char *path, const void *data, size_t n)
 {
     FILE *f = fopen(path, "wb");
@@ -208,8 +221,82 @@ static void numeric_flags(void)
         }
         pclose(p);
     }
-    CHECKF(flags >= 50, "only %d numeric flags found in the commands' --help", flags);
+    CHECKF(flags >= 45, "only %d numeric flags found in the commands' --help", flags); /* 48 */
     printf("%d numeric flags\n", flags);
+}
+
+/* Exit statuses: 2 when the command line is wrong (unknown command or option, a flag's value
+ * missing or malformed), 1 when the command fails while it runs. */
+static void exit_statuses(void)
+{
+    static const char *const names[] = {"train", "eval", "bench", "info", "state", "play"};
+    char args[256];
+    expect_status(2, "frobnicate", "frobnicate");
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(args, sizeof args, "%s --bogus", names[i]);
+        expect_status(2, args, "--bogus");
+    }
+    expect_status(2, "train --lr abc", "--lr");
+    expect_status(2, "train --envs", "--envs");
+    expect_status(2, "bench --envs 1,x", "--envs");
+    expect_status(2, "eval --episodes 0", "--episodes");
+    expect_status(2, "eval", "--random");
+    expect_status(2, "play --speed 3", "--speed");
+    expect_status(2, "state --rom states/catch-gb/catch.gb", "--out");
+    expect_status(1, "info --rom /nonexistent/x.gb", "/nonexistent/x.gb");
+    expect_status(1, "bench --rom README.md --seconds 0.1", "README.md");
+    expect_status(1, "eval --random --episodes 1 --record /proc/gbfarm.gif", "/proc/gbfarm.gif");
+}
+
+/* info and state take --game, --rom, --core and --option: their --help lists no other shared
+ * option, and they refuse the ones that mean nothing to them rather than ignore them. */
+static void rom_core_flags(void)
+{
+    static const char *const ignored[] = {"--state", "--frame-skip", "--press-frames",
+                                          "--noop-max", "--obs"};
+    static const char *const commands_[] = {"info", "state"};
+    char cmd[512], help[8192], args[512];
+    for (size_t c = 0; c < 2; c++) {
+        snprintf(cmd, sizeof cmd, "%s %s --help", GBFARM_BIN, commands_[c]);
+        FILE *p = popen(cmd, "r");
+        REQUIRE(p);
+        size_t n = fread(help, 1, sizeof help - 1, p);
+        help[n] = '\0';
+        pclose(p);
+        CHECKF(strstr(help, "--rom") && strstr(help, "--core") && strstr(help, "--option"),
+               "%s --help: %s", commands_[c], help);
+        for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
+            CHECKF(!strstr(help, ignored[i]), "%s --help lists %s, which it ignores",
+                   commands_[c], ignored[i]);
+            snprintf(args, sizeof args, "%s %s 1 --out %s/x.state", commands_[c], ignored[i], tmp);
+            expect_status(2, args, ignored[i]);
+        }
+    }
+}
+
+/* state --print needs a game folder: a ROM outside one fails before the state is written. */
+static void state_print_without_game(void)
+{
+    static uint8_t buf[1 << 20];
+    char rom[256], out[256], args[1024];
+    snprintf(rom, sizeof rom, "%s/bare.gb", tmp);
+    snprintf(out, sizeof out, "%s/print.state", tmp);
+    write_file(rom, buf, read_file("states/catch-gb/catch.gb", buf, sizeof buf));
+    snprintf(args, sizeof args, "state --rom %s --core gambatte --print --out %s", rom, out);
+    expect_status(1, args, "--print");
+    CHECKF(access(out, F_OK) != 0, "state --print without a game folder wrote %s", out);
+}
+
+/* A variable outside every RAM region: one line that names the address once. */
+static void unmapped_message(const char *game_dir)
+{
+    char args[1024], err[8192];
+    snprintf(args, sizeof args, "bench --game %s --rom states/catch-gb/catch.gb --core gambatte --seconds 0.1", game_dir);
+    CHECK(run(args, err, sizeof err) == 1);
+    const char *first = strstr(err, "0xFF80");
+    CHECKF(first && !strstr(first + 1, "0xFF80") && !strstr(err, "1 bytes") &&
+               strstr(err, "not in any RAM region of core"),
+           "the unmapped address, once: %s", err);
 }
 
 /* A checkpoint write past the file size limit (a full disk, as far as gbfarm can tell): an
@@ -345,6 +432,10 @@ int main(void)
     snprintf(args, sizeof args, "bench --game %s --rom states/catch-gb/catch.gb --core gambatte --seconds 0.1", path);
     expect(args, "hram_byte", "0xFF80", NULL);
 
+    unmapped_message(path);
+    exit_statuses();
+    rom_core_flags();
+    state_print_without_game();
     matrix();
     numeric_flags();
     file_size_limit();

@@ -260,6 +260,53 @@ static void test_progress(void)
     free(buf);
 }
 
+/* The terminal line fits the terminal, most useful fields first: at 80 columns the ETA and the
+ * elapsed time still show (a line cut at the width lost both). */
+static void test_progress_width(void)
+{
+    progress_stats s = {.steps = 1024000,
+                        .total_steps = 1200000,
+                        .steps_per_sec = 2468,
+                        .frames_per_sec = 10127,
+                        .episodes = 1330,
+                        .mean_return = 12.345,
+                        .pg_loss = -0.0123,
+                        .v_loss = 0.5,
+                        .entropy = 1.2,
+                        .elapsed_seconds = 415};
+    char line[512];
+    int n = progress_format_fit(line, sizeof line, &s, 79);
+    CHECKF(n <= 79 && (size_t)n == strlen(line) && strstr(line, "1.02M/1.20M 85.3%") &&
+               strstr(line, "ETA 0:01:11") && strstr(line, "elapsed 0:06:55") &&
+               strstr(line, "2468 sps") && strstr(line, "ret 12.35"),
+           "79 columns: %d: %s", n, line);
+    n = progress_format_fit(line, sizeof line, &s, 39);
+    CHECKF(n <= 39 && strstr(line, "1.02M/1.20M 85.3%") && strstr(line, "ETA 0:01:11"),
+           "39 columns: %d: %s", n, line);
+    n = progress_format_fit(line, sizeof line, &s, 10);
+    CHECKF(n == 10 && strlen(line) == 10, "10 columns: %d: %s", n, line);
+    n = progress_format_fit(line, sizeof line, &s, 200);
+    CHECKF(strstr(line, "pg -0.012 vf 0.500 ent 1.20") && strstr(line, "10.1k fps"), "200: %s", line);
+
+    /* show() on a terminal of 80 columns ($COLUMNS where the stream has no window size). */
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&buf, &len);
+    progress p;
+    progress_init(&p, mem, 10);
+    p.tty = 1;
+    setenv("COLUMNS", "80", 1);
+    progress_finish(&p, &s);
+    unsetenv("COLUMNS");
+    fflush(mem);
+    const char *end = strstr(buf, "\033[K");
+    CHECKF(buf[0] == '\r' && end && end - buf - 1 <= 79 && strstr(buf, "ETA 0:01:11") &&
+               strstr(buf, "elapsed 0:06:55"),
+           "80 columns: %s", buf);
+    fclose(mem);
+    free(buf);
+}
+
 int main(void)
 {
     REQUIRE(mkdtemp(dir));
@@ -268,6 +315,7 @@ int main(void)
     test_read_errors();
     test_threads();
     test_progress();
+    test_progress_width();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

@@ -1,7 +1,8 @@
 /* The SDL2 viewer, for real, on SDL's dummy video driver: the window's pixels are env 0's
  * frame scaled up above a status strip whose text follows the overlay, pause / pace / save /
  * close keys, real-time pacing; policy_load on a
- * checkpoint train_save wrote; and `gbfarm play` with and without a display. */
+ * checkpoint train_save wrote; and `gbfarm play` and `train --visualize` with and without a
+ * display (Xvfb, when xvfb-run is installed). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,9 @@
 #endif
 
 #define GAME "states/catch-gb"
+/* No display at all, and a virtual one (SDL_VIDEODRIVER from the caller would decide instead). */
+#define NO_DISPLAY "env -u DISPLAY -u WAYLAND_DISPLAY -u SDL_VIDEODRIVER "
+#define XVFB "xvfb-run -a -s '-screen 0 640x480x24' env -u WAYLAND_DISPLAY -u SDL_VIDEODRIVER "
 
 typedef struct run {
     game_spec *game;
@@ -342,6 +346,73 @@ static void test_play_command(const char *checkpoint)
            "play with the wrong width: rc %d: %s", rc, out);
 }
 
+static double timed_command(const char *cmd, int *rc, char *out, size_t size)
+{
+    double t0 = now_seconds();
+    *rc = run_command(cmd, out, size);
+    return now_seconds() - t0;
+}
+
+/* Without a display, play and train --visualize stop before anything starts, with one line and
+ * exit status 1 (SDL would fall back to its offscreen driver and show nothing), whatever
+ * --frames says; the run directory is not made. */
+static void test_no_display(const char *tmp)
+{
+    char out[8192], cmd[1024];
+    static const char *const plays[] = {"--frames 100", ""};
+    for (int i = 0; i < 2; i++) {
+        snprintf(cmd, sizeof cmd, NO_DISPLAY "timeout 20 " GBFARM_BIN " play --game " GAME " %s 2>&1",
+                 plays[i]);
+        int rc = run_command(cmd, out, sizeof out);
+        CHECKF(rc == 1 && strstr(out, "no display") && strchr(out, '\n') == out + strlen(out) - 1,
+               "play %s without a display: rc %d: %s", plays[i], rc, out);
+    }
+    snprintf(cmd, sizeof cmd,
+             NO_DISPLAY "timeout 60 " GBFARM_BIN " train --visualize --envs 1 --steps 256 "
+             "--rollout-steps 128 --run-dir %s/nodisplay 2>&1",
+             tmp);
+    int rc = run_command(cmd, out, sizeof out);
+    CHECKF(rc == 1 && strstr(out, "--visualize: no display") && !strchr(out, '\n')[1],
+           "train --visualize without a display: rc %d: %s", rc, out);
+    snprintf(cmd, sizeof cmd, "%s/nodisplay", tmp);
+    CHECKF(access(cmd, F_OK) != 0, "train --visualize without a display made %s", cmd);
+}
+
+/* Under Xvfb: play shows its window and stops after --frames; train --visualize shows env 0
+ * without holding the farm to real time (512 steps of 2 envs: about 17 s at real time, a
+ * second or two uncapped), and --speed 1 says what its pace costs. */
+static void test_xvfb(const char *tmp)
+{
+    char out[8192], cmd[1024];
+    int rc = run_command("command -v xvfb-run >/dev/null 2>&1", out, sizeof out);
+    if (rc != 0) {
+        fprintf(stderr, "display checks skipped: xvfb-run is not installed (apt-get install xvfb xauth)\n");
+        return;
+    }
+    snprintf(cmd, sizeof cmd, XVFB GBFARM_BIN " play --game " GAME " --frames 100 --speed 0 2>&1");
+    rc = run_command(cmd, out, sizeof out);
+    CHECKF(rc == 0, "play under Xvfb: rc %d: %s", rc, out);
+
+    snprintf(cmd, sizeof cmd,
+             XVFB GBFARM_BIN " train --visualize --envs 2 --steps 512 --rollout-steps 64 "
+             "--run-dir %s/xvfb 2>&1",
+             tmp);
+    double dt = timed_command(cmd, &rc, out, sizeof out);
+    CHECKF(rc == 0 && !strstr(out, "waits for env 0"), "train --visualize under Xvfb: rc %d: %s",
+           rc, out);
+    CHECKF(dt < 10.0, "train --visualize: 512 steps took %.1f s: the farm waits for env 0's pace",
+           dt);
+    printf("train --visualize under Xvfb, 2 envs, 512 steps: %.1f s\n", dt);
+
+    snprintf(cmd, sizeof cmd,
+             XVFB GBFARM_BIN " train --visualize --speed 1 --envs 1 --steps 32 --rollout-steps 32 "
+             "--run-dir %s/paced 2>&1",
+             tmp);
+    dt = timed_command(cmd, &rc, out, sizeof out);
+    CHECKF(rc == 0 && strstr(out, "every env waits for env 0") && dt > 1.5,
+           "train --visualize --speed 1: rc %d, %.1f s: %s", rc, dt, out);
+}
+
 int main(void)
 {
     char core_path[4096];
@@ -360,6 +431,12 @@ int main(void)
     test_play_command(checkpoint);
     unlink(checkpoint);
     if (!viewer_available()) return check_summary();
+    char tmp[] = "/tmp/gbfarm-test-viewer-XXXXXX";
+    REQUIRE(mkdtemp(tmp));
+    test_no_display(tmp);
+    test_xvfb(tmp);
+    snprintf(checkpoint, sizeof checkpoint, "rm -rf %s", tmp);
+    CHECK(system(checkpoint) == 0);
     /* No display needed: SDL's dummy driver draws into memory with the software renderer
      * (offscreen works too, but loads EGL, whose libraries leak under ASan). */
     setenv("SDL_VIDEODRIVER", "dummy", 1);

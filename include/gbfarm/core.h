@@ -59,7 +59,8 @@ void core_reset(core *c);                         /* power-cycle the console */
 void core_run(core *c, bool capture);
 const core_frame *core_frame_get(const core *c);
 
-/* Maps a bus address range to host memory (a game_resolve_fn with ctx = the core). */
+/* Maps a bus address range to host memory (a game_resolve_fn with ctx = the core). The error
+ * says why not ("it is not in any RAM region of core X"); the caller names the address. */
 gb_error *core_resolve(void *c, uint32_t address, uint32_t length, uint8_t **out);
 
 /* Changes whenever the core registers its memory map anew (some do on reset): host pointers

@@ -1,7 +1,7 @@
 /* The training progress display. On a terminal: one live line, redrawn in place (carriage
- * return, clear to end of line) at most 4 times a second. Elsewhere (a log file, a pipe): a
- * plain line every log_interval seconds, so logs stay readable. Independent of the trainer:
- * the caller fills a progress_stats from whatever it has. */
+ * return, clear to end of line) at most 4 times a second, fitted to the terminal's width.
+ * Elsewhere (a log file, a pipe): a plain line every log_interval seconds, so logs stay
+ * readable. Independent of the trainer: the caller fills a progress_stats from whatever it has. */
 #ifndef GBFARM_PROGRESS_H
 #define GBFARM_PROGRESS_H
 
@@ -37,8 +37,14 @@ void progress_finish(progress *p, const progress_stats *s);
  * clears it so the message starts on a clean line; the next update redraws it. */
 void progress_clear(progress *p);
 
-/* The text of one line, without '\r' or '\n' (n > 0); compact: short units (1.23M, sps) for
- * terminals. Returns the length snprintf would write. ETA = steps left / steps_per_sec. */
+/* The text of one line, without '\r' or '\n' (n > 0); compact: the terminal line (as
+ * progress_format_fit with no width limit). Returns the length snprintf would write.
+ * ETA = steps left / steps_per_sec. */
 int progress_format(char *buf, size_t n, const progress_stats *s, int compact);
+
+/* The terminal line in at most columns characters: short units (1.23M, sps), fields most useful
+ * first (progress, ETA, steps/s, mean return, elapsed, episodes, losses, frames/s), whole fields
+ * left out where they would not fit. Returns the line's length. */
+int progress_format_fit(char *buf, size_t n, const progress_stats *s, int columns);
 
 #endif

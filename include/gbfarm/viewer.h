@@ -52,8 +52,14 @@ typedef struct viewer_events {
                        * arrows, Z = A, X = B, Enter = Start, Backspace = Select, A/S = L/R */
 } viewer_events;
 
-/* Opens the window. The error is one line: the missing SDL2 build, or SDL's own reason
- * (no display: "SDL_Init: ..."). */
+/* Whether a window can be shown, without starting SDL (call it before anything else starts):
+ * an error when DISPLAY, WAYLAND_DISPLAY and SDL_VIDEODRIVER are all unset, or in a build
+ * without SDL2. SDL_VIDEODRIVER=offscreen or dummy is an explicit request for no window. */
+gb_error *viewer_check_display(void);
+
+/* Opens the window. The error is one line: the missing SDL2 build, no display (as
+ * viewer_check_display), SDL's own reason, or SDL falling back to a driver that shows no window
+ * (offscreen, dummy) that SDL_VIDEODRIVER did not ask for. */
 gb_error *viewer_open(viewer **out, const viewer_config *cfg);
 
 /* Draws f (scaled by an integer factor into the window; NULL or a frame with no data redraws

@@ -291,6 +291,11 @@ int cmd_bench(int argc, char **argv)
         else if (!strcmp(f, "--visualize")) visualize = true;
         else err = gb_errorf("bench: unknown option '%s' (see gbfarm bench --help)", f);
     }
+    if (err) {
+        game_args_free(&a);
+        return cli_usage_fail(err);
+    }
+    if (visualize) err = gb_error_wrap(viewer_check_display(), "--visualize");
     game_setup s;
     if (!err) err = game_setup_open(&s, &a);
     if (err) {

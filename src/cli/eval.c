@@ -215,6 +215,10 @@ int cmd_eval(int argc, char **argv)
     }
     if (!err && !o.checkpoint == !o.random)
         err = gb_errorf("eval: give either --checkpoint FILE or --random");
+    if (err) {
+        game_args_free(&cli);
+        return cli_usage_fail(err);
+    }
     /* The run's own game options first, then the command line's over them. */
     json_t *run_cfg = NULL;
     game_args_init(&a);

@@ -8,13 +8,26 @@
 #include "rom_core.h"
 
 static const char help[] = "usage: gbfarm info [--rom FILE] [--core NAME|PATH] [--game DIR]\n"
-                           "Loads the ROM in the core and prints the core's name and version, the\n"
-                           "platform, screen geometry, frame rate, pixel format, memory regions and\n"
-                           "save-state size.\n\n";
+                           "Loads the ROM in the core and prints the core's name and version and\n"
+                           "why that core, the platform, screen geometry, frame rate, pixel format,\n"
+                           "memory regions and save-state size.\n\n";
 
 static const char *platform_name(game_platform p)
 {
     return p == PLATFORM_GBA ? "Game Boy Advance" : p == PLATFORM_GBC ? "Game Boy Color" : "Game Boy";
+}
+
+/* Which core, and why: --core, the game folder's, or the default for a bare ROM. */
+static void print_core_choice(const game_setup *s, const game_args *a)
+{
+    if (a->core && s->game)
+        printf("core from     --core (game %s names %s)\n", s->game->dir, s->game->core);
+    else if (a->core)
+        printf("core from     --core\n");
+    else if (s->game)
+        printf("core from     game %s (game.json)\n", s->game->dir);
+    else
+        printf("core from     the default for a ROM outside a game folder (--core to choose)\n");
 }
 
 int cmd_info(int argc, char **argv)
@@ -24,15 +37,19 @@ int cmd_info(int argc, char **argv)
     gb_error *err = NULL;
     for (int i = 1; i < argc && !err; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("%s%s", help, game_args_help);
+            printf("%s%s", help, rom_core_args_help);
             return 0;
         }
-        if (!game_args_parse(&a, argc, argv, &i, &err))
+        if (!rom_core_args_parse(&a, argc, argv, &i, &err))
             err = gb_errorf("info: unknown option '%s' (see gbfarm info --help)", argv[i]);
+    }
+    if (err) {
+        game_args_free(&a);
+        return cli_usage_fail(err);
     }
     core *c = NULL;
     game_setup s = {0};
-    if (!err) err = rom_core_open(&c, &s, &a);
+    err = rom_core_open(&c, &s, &a);
     if (err) {
         game_args_free(&a);
         return cli_fail(err);
@@ -44,6 +61,7 @@ int cmd_info(int argc, char **argv)
     core_get_info(c, &in);
     const core_frame *f = core_frame_get(c);
     printf("core          %s %s (%s)\n", in.name, in.version, core_path(c));
+    print_core_choice(&s, &a);
     printf("extensions    %s\n", in.extensions);
     printf("rom           %s\n", s.rom);
     printf("platform      %s\n", platform_name(platform));

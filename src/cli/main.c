@@ -34,6 +34,12 @@ int cli_fail(gb_error *err)
     return 1;
 }
 
+int cli_usage_fail(gb_error *err)
+{
+    cli_fail(err);
+    return 2;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {

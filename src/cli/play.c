@@ -264,9 +264,12 @@ int cmd_play(int argc, char **argv)
     play_options o = {.scale = 3, .speed = 1, .seed = 1};
     bool help_shown = false;
     gb_error *err = parse(argc, argv, &a, &o, &help_shown);
-    if (!err && !help_shown && !viewer_available())
-        err = gb_errorf("gbfarm was built without SDL2: --visualize and play need it "
-                        "(apt-get install libsdl2-dev, rebuild)");
+    if (err) {
+        game_args_free(&a);
+        return cli_usage_fail(err);
+    }
+    /* No window to show (or no SDL2): say so before loading anything. */
+    if (!help_shown) err = viewer_check_display();
     game_setup s = {0};
     if (!err && !help_shown) {
         err = game_setup_open(&s, &a);

@@ -17,7 +17,8 @@ static const char help[] =
     "  --load STATE        start from this state instead of power-on\n"
     "  --script FILE       input script: 'BUTTONS FRAMES' per line, e.g. 'RIGHT 16', '- 60'\n"
     "  --frames N          frames with no input after the script (default: 0)\n"
-    "  --print             print every game variable's value at the end (needs a game)\n";
+    "  --print             print every game variable's value at the end (needs a game:\n"
+    "                      --game, or a game folder's own ROM)\n";
 
 static gb_error *make_state(core *c, const game_setup *s, const char *load, const char *script_path,
                             long frames, const char *out, bool print)
@@ -44,7 +45,6 @@ static gb_error *make_state(core *c, const game_setup *s, const char *load, cons
                (unsigned long long)sc.total_frames, frames);
     script_free(&sc);
     if (!err && print) {
-        if (!s->game) return gb_errorf("--print: needs a game folder (--game DIR)");
         game_binding *b;
         GB_TRY(game_bind(&b, s->game, core_resolve, c));
         for (int i = 0; i < game_var_count(s->game); i++)
@@ -65,10 +65,10 @@ int cmd_state(int argc, char **argv)
     for (int i = 1; i < argc && !err; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
-            printf("%s%s", help, game_args_help);
+            printf("%s%s", help, rom_core_args_help);
             return 0;
         }
-        if (game_args_parse(&a, argc, argv, &i, &err)) continue;
+        if (rom_core_args_parse(&a, argc, argv, &i, &err)) continue;
         const char **text = !strcmp(f, "--out") ? &out : !strcmp(f, "--load") ? &load
                            : !strcmp(f, "--script") ? &script_path : NULL;
         if (text) {
@@ -85,9 +85,17 @@ int cmd_state(int argc, char **argv)
         }
     }
     if (!err && !out) err = gb_errorf("state: --out FILE is required");
+    if (err) {
+        game_args_free(&a);
+        return cli_usage_fail(err);
+    }
     core *c = NULL;
     game_setup s = {0};
-    if (!err) err = rom_core_open(&c, &s, &a);
+    err = rom_core_open(&c, &s, &a);
+    /* Before anything is written: --print reads the game's variables. */
+    if (!err && print && !s.game)
+        err = gb_errorf("--print: needs a game folder (--game DIR, or a game folder's own ROM); "
+                        "%s is in none, so nothing was written", s.rom);
     if (!err) err = make_state(c, &s, load, script_path, frames, out, print);
     core_close(c);
     game_setup_close(&s);

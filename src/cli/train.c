@@ -69,8 +69,10 @@ static void usage(FILE *to)
             "  --visualize           show env 0 in a window while all envs train (space:\n"
             "                        pause the display, +/-: pace from real time to uncapped,\n"
             "                        F12: save env 0's state into the run directory)\n"
-            "  --scale N             the window's zoom (3); --speed N: 1 real time (default),\n"
-            "                        2/4/8 faster, 0 uncapped\n",
+            "  --scale N             the window's zoom (3); --speed N: 0 uncapped (default:\n"
+            "                        the window samples env 0's frames), 1 real time, 2/4/8\n"
+            "                        faster: a pace holds every env to env 0's (real time,\n"
+            "                        frame skip 4: 15 steps/s per env)\n",
             d.n_envs, (long long)d.total_steps, (unsigned long long)d.seed, d.rollout_steps,
             d.ppo.epochs, d.ppo.minibatches, d.lr, d.gamma, d.gae_lambda, d.ppo.clip_coef,
             d.ppo.vf_coef, d.ppo.ent_coef, d.ppo.max_grad_norm, d.ppo.adam_eps);
@@ -227,6 +229,7 @@ static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, g
 
 static volatile sig_atomic_t stop_requested;
 static bool watchdog_fired; /* a thread is stuck: exit without the usual teardown */
+static bool bad_usage;      /* the command line itself is wrong: exit status 2 */
 static void on_stop_signal(int sig) { stop_requested = sig; }
 
 typedef struct run {
@@ -539,11 +542,13 @@ static void free_args(int argc, char **argv)
 
 static gb_error *train_main(int argc, char **argv)
 {
-    run_options o = {.log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3, .speed = 1};
+    run_options o = {.log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3, .speed = 0};
     train_config c = train_config_default();
     emulator emu = {0};
     game_args_init(&emu.args);
-    GB_TRY(parse(argc, argv, &c, &o, &emu.args));
+    gb_error *usage_err = parse(argc, argv, &c, &o, &emu.args);
+    bad_usage = usage_err != NULL;
+    GB_TRY(usage_err);
 
     /* Resuming replays the run's own command line; this one may only extend --steps. */
     int run_argc = argc;
@@ -594,6 +599,7 @@ static gb_error *train_main(int argc, char **argv)
     if (!err && o.visualize && !viewer_available())
         err = gb_errorf("--visualize: gbfarm was built without SDL2 (apt-get install libsdl2-dev, "
                         "then rebuild)");
+    if (!err && o.visualize) err = gb_error_wrap(viewer_check_display(), "--visualize");
     run r = {.o = &o, .n_envs = c.n_envs, .game = is_emulator ? emu.setup.game : NULL};
     char *default_dir = NULL;
     if (!err && !o.run_dir)
@@ -644,6 +650,10 @@ static gb_error *train_main(int argc, char **argv)
                resume ? " (resumed)" : "");
         printf("learner: %d update threads, %s\n",
                c.update_threads > 0 ? c.update_threads : nn_cpu_count(), nn_blas_kernels());
+        if (o.visualize && o.speed) /* what watching at a pace costs */
+            printf("--visualize --speed %d: every env waits for env 0 at %dx real time, at most "
+                   "about %.0f steps/s in all (--speed 0, or + in the window: uncapped)\n",
+                   o.speed, o.speed, c.n_envs * 59.73 * o.speed / emu.setup.game->frame_skip);
         fflush(stdout);
         signal(SIGINT, on_stop_signal);
         signal(SIGTERM, on_stop_signal);
@@ -708,7 +718,7 @@ int cmd_train(int argc, char **argv)
     /* A write past RLIMIT_FSIZE fails with EFBIG (and is reported) instead of killing the run. */
     signal(SIGXFSZ, SIG_IGN);
     gb_error *err = train_main(argc, argv);
-    int status = err ? cli_fail(err) : 0;
+    int status = err ? (bad_usage ? cli_usage_fail : cli_fail)(err) : 0;
     if (watchdog_fired) { /* a stuck thread may be inside a core: no exit handlers */
         fflush(NULL);
         _exit(status);

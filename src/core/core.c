@@ -551,9 +551,11 @@ gb_error *core_resolve(void *ctx, uint32_t address, uint32_t length, uint8_t **o
     int first = -1, last = -1;
     uint8_t *p = address_to_host(c, address, &first);
     uint8_t *q = length > 1 ? address_to_host(c, address + length - 1, &last) : p;
-    if (!p || !q || (length > 1 && (first != last || q != p + length - 1)))
-        return gb_errorf("address 0x%X (%u bytes) is not in any RAM region of core %s", address,
-                         length, c->name);
+    /* The caller names the address (game_bind: "info.NAME: address 0x... is not mapped"). */
+    if (!p || !q)
+        return gb_errorf("it is not in any RAM region of core %s", c->name);
+    if (length > 1 && (first != last || q != p + length - 1))
+        return gb_errorf("it crosses the end of a RAM region of core %s", c->name);
     *out = p;
     return NULL;
 }

@@ -135,9 +135,9 @@ gb_error *game_bind(game_binding **out, const game_spec *spec, game_resolve_fn r
         if (err) {
             free(used);
             game_unbind(b);
-            return gb_error_wrap(err, "%s: info.%s: %s 0x%X (%u bytes) is not mapped",
+            return gb_error_wrap(err, "%s: info.%s: %s 0x%X (%u byte%s) is not mapped",
                                  gv->info_file, v->name, v->pointer ? "pointer" : "address",
-                                 v->address, length);
+                                 v->address, length, length == 1 ? "" : "s");
         }
         if (v->pointer)
             b->pc[i].src = p;

@@ -1,9 +1,12 @@
 #include "gbfarm/gif.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <gif_lib.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 struct gif_recorder {
     GifFileType *gif;
@@ -44,10 +47,17 @@ gb_error *gif_open(gif_recorder **out, const char *path, unsigned width, unsigne
     g->rgb = malloc(sizeof *g->rgb * width * height);
     g->idx = malloc(width * height);
     int code = 0;
-    g->gif = g->rgb && g->idx ? EGifOpenFileName(path, false, &code) : NULL;
+    const char *why = "out of memory";
+    /* Opened here, not by EGifOpenFileName (mode 0600): 0666 less the umask, as fopen does. */
+    int fd = g->rgb && g->idx ? open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666) : -1;
+    if (g->rgb && g->idx && fd < 0) why = strerror(errno);
+    g->gif = fd >= 0 ? EGifOpenFileHandle(fd, &code) : NULL;
+    if (fd >= 0 && !g->gif) {
+        why = GifErrorString(code);
+        close(fd);
+    }
     if (!g->gif) {
-        gb_error *err = gb_errorf("%s: cannot write GIF: %s", path,
-                                  g->rgb ? GifErrorString(code) : "out of memory");
+        gb_error *err = gb_errorf("%s: cannot write GIF: %s", path, why);
         free(g->rgb);
         free(g->idx);
         free(g);

@@ -64,6 +64,50 @@ static void sleep_until(double t)
 
 bool viewer_available(void) { return true; }
 
+/* SDL_VIDEODRIVER names the driver(s) to try; an explicit offscreen or dummy is the user's
+ * choice (tests, screenshots), not a fallback. */
+static const char *driver_request(void)
+{
+    const char *d = getenv("SDL_VIDEODRIVER");
+    return d && *d ? d : NULL;
+}
+
+static bool env_set(const char *name)
+{
+    const char *v = getenv(name);
+    return v && *v;
+}
+
+gb_error *viewer_check_display(void)
+{
+    if (driver_request() || env_set("DISPLAY") || env_set("WAYLAND_DISPLAY")) return NULL;
+    return gb_errorf("no display: DISPLAY and WAYLAND_DISPLAY are not set (run it in a desktop "
+                     "session or under xvfb-run; SDL_VIDEODRIVER=NAME picks SDL's video driver)");
+}
+
+/* Without SDL_VIDEODRIVER, try only the window systems the environment names: otherwise SDL
+ * falls back to its offscreen driver and "shows" the game in no window at all. */
+static void choose_drivers(void)
+{
+    if (driver_request()) return;
+    bool x11 = env_set("DISPLAY"), wayland = env_set("WAYLAND_DISPLAY");
+    SDL_SetHint(SDL_HINT_VIDEODRIVER, x11 && wayland ? "x11,wayland" : x11 ? "x11" : "wayland");
+}
+
+/* The driver SDL started must show a window, unless the user asked for a windowless one. */
+static gb_error *check_driver(void)
+{
+    const char *d = SDL_GetCurrentVideoDriver();
+    if (!d) return gb_errorf("viewer: SDL started no video driver");
+    bool windowless = !strcmp(d, "offscreen") || !strcmp(d, "dummy") || !strcmp(d, "evdev");
+    const char *asked = driver_request();
+    if (windowless && !(asked && strstr(asked, d)))
+        return gb_errorf("viewer: SDL fell back to its %s video driver, which shows no window "
+                         "(is the display reachable? SDL_VIDEODRIVER=%s runs without one)",
+                         d, d);
+    return NULL;
+}
+
 gb_error *viewer_open(viewer **out, const viewer_config *cfg)
 {
     *out = NULL;
@@ -72,18 +116,23 @@ gb_error *viewer_open(viewer **out, const viewer_config *cfg)
                          cfg->width, cfg->height, cfg->scale);
     if (SDL_WasInit(SDL_INIT_VIDEO))
         return gb_errorf("viewer: a viewer is already open (one window per process)");
+    GB_TRY(viewer_check_display());
     /* gbfarm handles SIGINT/SIGTERM itself; nearest-neighbour scaling keeps pixels sharp. A
      * 160x144 picture needs no GPU: the software renderer loads no GL/EGL driver (those fail on
      * headless machines and leak at exit); SDL_RENDER_DRIVER in the environment still wins. */
     SDL_SetHint(SDL_HINT_NO_SIGNAL_HANDLERS, "1");
     SDL_SetHint(SDL_HINT_RENDER_DRIVER, "software");
     SDL_SetHint(SDL_HINT_RENDER_SCALE_QUALITY, "0");
-    if (SDL_Init(SDL_INIT_VIDEO) != 0) {
-        gb_error *err = gb_errorf("viewer: cannot start SDL's video (%s): is a display "
-                                  "available (DISPLAY, or SDL_VIDEODRIVER=offscreen)?",
-                                  SDL_GetError());
+    choose_drivers();
+    gb_error *init_err = NULL;
+    if (SDL_Init(SDL_INIT_VIDEO) != 0)
+        init_err = gb_errorf("viewer: cannot start SDL's video (%s): is the display reachable?",
+                             SDL_GetError());
+    else
+        init_err = check_driver();
+    if (init_err) {
         SDL_Quit();
-        return err;
+        return init_err;
     }
     viewer *v = calloc(1, sizeof *v);
     if (!v) {

@@ -12,6 +12,8 @@
 
 bool viewer_available(void) { return false; }
 
+gb_error *viewer_check_display(void) { return gb_errorf(NO_SDL2); }
+
 gb_error *viewer_open(viewer **out, const viewer_config *cfg)
 {
     *out = NULL;
