@@ -38,14 +38,29 @@ static void test_default_path(void)
     free(path);
 }
 
+static bool restart;
+
+/* Writes a new file, as checkpoints are written (a new inode renamed into place). */
+static void touch(const char *in, const char *name, const char *text)
+{
+    char path[800], tmp[820];
+    snprintf(path, sizeof path, "%s/%s", in, name);
+    snprintf(tmp, sizeof tmp, "%s.new", path);
+    FILE *fp = fopen(tmp, "w");
+    REQUIRE(fp);
+    fputs(text, fp);
+    fclose(fp);
+    REQUIRE(rename(tmp, path) == 0);
+}
+
 static void test_create(void)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/runs/a/b", dir);
-    CHECK_OK(rundir_create(path));
+    CHECK_OK(rundir_create(path, &restart));
     struct stat st;
     CHECK(stat(path, &st) == 0 && S_ISDIR(st.st_mode));
-    CHECK_OK(rundir_create(path)); /* exists but holds no run yet: fine */
+    CHECK_OK(rundir_create(path, &restart)); /* exists but holds no run yet: fine */
     char probe[700];
     snprintf(probe, sizeof probe, "%s/config.json.probe", path);
     CHECK(access(probe, F_OK) != 0);
@@ -57,8 +72,8 @@ static void test_create(void)
     REQUIRE(fp);
     fclose(fp);
     snprintf(under, sizeof under, "%s/run1", file);
-    expect_error(rundir_create(under), file, "a file of that name exists");
-    expect_error(rundir_create(file), file, "a file of that name exists");
+    expect_error(rundir_create(under, &restart), file, "a file of that name exists");
+    expect_error(rundir_create(file, &restart), file, "a file of that name exists");
 
     /* No write permission (root ignores permissions: checked only as another user). */
     if (geteuid() != 0) {
@@ -66,20 +81,20 @@ static void test_create(void)
         snprintf(locked, sizeof locked, "%s/locked", dir);
         REQUIRE(mkdir(locked, 0500) == 0);
         snprintf(inside, sizeof inside, "%s/run", locked);
-        expect_error(rundir_create(inside), inside, "Permission denied");
-        expect_error(rundir_create(locked), locked, "not writable");
+        expect_error(rundir_create(inside, &restart), inside, "Permission denied");
+        expect_error(rundir_create(locked, &restart), locked, "not writable");
         chmod(locked, 0700);
     }
     /* A read-only file system stops root too. */
     if (access("/proc/self", F_OK) == 0)
-        expect_error(rundir_create("/proc/self/gbfarm-run"), "/proc/self/gbfarm-run", NULL);
+        expect_error(rundir_create("/proc/self/gbfarm-run", &restart), "/proc/self/gbfarm-run", NULL);
 }
 
 static void test_config(void)
 {
     char path[600];
     snprintf(path, sizeof path, "%s/runs/cfg", dir);
-    REQUIRE_OK(rundir_create(path));
+    REQUIRE_OK(rundir_create(path, &restart));
     expect_error(rundir_check_resume(path), "config.json", "No such file");
     json_t *cfg = json_pack("{s:s, s:I, s:f, s:b, s:{s:i, s:f}, s:[i,i]}", "game", "tetris", "seed",
                             (json_int_t)1, "lr", 0.00025, "anneal_lr", 1, "ppo", "epochs", 4,
@@ -114,8 +129,13 @@ static void test_config(void)
     json_decref(back);
     json_decref(cfg);
 
-    /* The directory now holds a run: a fresh start there is refused, a resume is fine. */
-    expect_error(rundir_create(path), "already holds a run", "--resume");
+    /* A config.json and no checkpoint: a run that stopped before its first checkpoint (or
+     * failed to start). Starting there again is fine, and says so. */
+    CHECK_OK(rundir_create(path, &restart));
+    CHECK(restart);
+    /* With a checkpoint it holds a run: a fresh start there is refused, a resume is fine. */
+    touch(path, "update_000010.safetensors", "x");
+    expect_error(rundir_create(path, &restart), "already holds a run", "--resume");
     CHECK_OK(rundir_check_resume(path));
     expect_error(rundir_check_resume("/nonexistent-gbfarm-run"), "/nonexistent-gbfarm-run",
                  "No such file");
@@ -142,12 +162,49 @@ static void test_config(void)
     json_decref(empty);
 }
 
+/* Checkpoints newest first; latest is kept as previous before it is replaced. */
+static void test_checkpoints(void)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/runs/ckpt", dir);
+    REQUIRE_OK(rundir_create(path, &restart));
+    char **list;
+    int n;
+    CHECK_OK(rundir_checkpoints(path, &list, &n));
+    CHECK(n == 0);
+    rundir_free_list(list, n);
+    CHECK_OK(rundir_keep_previous(path)); /* no latest yet: nothing to keep */
+    const char *names[] = {"update_000100.safetensors", "update_000020.safetensors",
+                           "latest.safetensors", "update_001000.safetensors", "notes.txt",
+                           "update_x.safetensors", "latest.safetensors.tmp"};
+    for (int i = 0; i < 7; i++) touch(path, names[i], names[i]);
+    CHECK_OK(rundir_keep_previous(path));
+    touch(path, "latest.safetensors", "new");
+    CHECK_OK(rundir_checkpoints(path, &list, &n));
+    const char *want[] = {"latest.safetensors", "previous.safetensors", "update_001000.safetensors",
+                          "update_000100.safetensors", "update_000020.safetensors"};
+    CHECKF(n == 5, "%d checkpoints listed", n);
+    for (int i = 0; i < n && i < 5; i++)
+        CHECKF(strstr(list[i], want[i]) && strstr(list[i], path) == list[i], "%d: %s", i, list[i]);
+    rundir_free_list(list, n);
+    /* previous holds what latest held */
+    char prev[700], text[64] = "";
+    snprintf(prev, sizeof prev, "%s/previous.safetensors", path);
+    FILE *fp = fopen(prev, "r");
+    if (fp) {
+        text[fread(text, 1, sizeof text - 1, fp)] = '\0';
+        fclose(fp);
+    }
+    CHECKF(!strcmp(text, "latest.safetensors"), "previous holds '%s'", text);
+}
+
 int main(void)
 {
     REQUIRE(mkdtemp(dir));
     test_default_path();
     test_create();
     test_config();
+    test_checkpoints();
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);

@@ -1,6 +1,8 @@
 /* A safetensors file written by gbfarm loads back bit-identically, and its header is valid
  * JSON with the format's layout: 8-byte LE length, dtype/shape/data_offsets per tensor,
- * offsets contiguous from 0 to the end of the file, string→string __metadata__. */
+ * offsets contiguous from 0 to the end of the file, string→string __metadata__. Every byte is
+ * covered by a checksum: a flipped byte anywhere fails the read with an error naming the file
+ * (and the tensor, when it is a tensor's); a file without checksums still reads. */
 #include <jansson.h>
 #include <math.h>
 #include <stdint.h>
@@ -110,9 +112,88 @@ static void test_layout(void)
     remove(path);
 }
 
+static uint8_t *slurp(const char *file, size_t *size)
+{
+    FILE *fp = fopen(file, "rb");
+    REQUIRE(fp);
+    static uint8_t buf[1 << 16];
+    *size = fread(buf, 1, sizeof buf, fp);
+    fclose(fp);
+    return buf;
+}
+
+static void spit(const char *file, const uint8_t *data, size_t size)
+{
+    FILE *fp = fopen(file, "wb");
+    REQUIRE(fp && fwrite(data, 1, size, fp) == size);
+    fclose(fp);
+}
+
+/* Flip each byte in turn (to 0xFF, or 0x00 where it was 0xFF): no read succeeds. */
+static void test_integrity(void)
+{
+    float w[64];
+    for (int i = 0; i < 64; i++) w[i] = (float)i * 0.5f;
+    uint8_t blob[300];
+    for (int i = 0; i < 300; i++) blob[i] = (uint8_t)(i * 7);
+    st_tensor t[] = {{"layer.weight", ST_F32, 2, {8, 8}, w},
+                     {"env.0.snapshot", ST_U8, 1, {300}, blob}};
+    const char *meta[] = {"format", "gbfarm-learner"};
+    REQUIRE_OK(safetensors_write(path, t, 2, meta, 1));
+    size_t size = 0;
+    static uint8_t good[1 << 16], bad[1 << 16];
+    const uint8_t *file = slurp(path, &size);
+    memcpy(good, file, size);
+    safetensors *f;
+    REQUIRE_OK(safetensors_read(&f, path));
+    CHECK(safetensors_checked(f));
+    CHECK(safetensors_has(f, "env.0.snapshot") && !safetensors_has(f, "__metadata__"));
+    safetensors_free(f);
+
+    uint64_t n = 0;
+    for (int i = 0; i < 8; i++) n |= (uint64_t)good[i] << (8 * i);
+    int caught = 0, named = 0;
+    for (size_t at = 0; at < size; at++) {
+        memcpy(bad, good, size);
+        bad[at] = bad[at] == 0xFF ? 0x00 : 0xFF;
+        spit(path, bad, size);
+        gb_error *e = safetensors_read(&f, path);
+        caught += e != NULL;
+        if (e && at >= 8 + n) /* in the data: the error names the tensor */
+            named += strstr(gb_error_msg(e), at < 8 + n + 256 ? "layer.weight" : "env.0.snapshot") != NULL;
+        else if (!e)
+            fprintf(stderr, "byte %zu flipped: read without error\n", at);
+        gb_error_free(e);
+        if (!e) safetensors_free(f);
+    }
+    CHECKF(caught == (int)size, "%d of %zu flipped bytes caught", caught, size);
+    CHECKF(named == (int)(size - 8 - n), "%d of %zu data bytes named their tensor", named,
+           (size_t)(size - 8 - n));
+
+    /* A file without checksums (an older gbfarm's, or another program's) reads, unchecked. */
+    const char *plain = "{\"w\":{\"dtype\":\"U8\",\"shape\":[3],\"data_offsets\":[0,3]}}   ";
+    uint8_t old[128] = {0};
+    size_t hl = strlen(plain);
+    REQUIRE(hl % 8 == 0);
+    old[0] = (uint8_t)hl;
+    memcpy(old + 8, plain, hl);
+    memcpy(old + 8 + hl, "abc", 3);
+    spit(path, old, 8 + hl + 3);
+    CHECK_OK(safetensors_read(&f, path));
+    if (f) {
+        CHECK(!safetensors_checked(f));
+        uint8_t abc[3];
+        CHECK_OK(safetensors_get(f, "w", ST_U8, 1, (int64_t[]){3}, abc));
+        CHECK(!memcmp(abc, "abc", 3));
+        safetensors_free(f);
+    }
+    remove(path);
+}
+
 int main(void)
 {
     test_round_trip();
     test_layout();
+    test_integrity();
     return check_summary();
 }

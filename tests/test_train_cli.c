@@ -8,6 +8,7 @@
 #include <math.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "run_helpers.h"
 #include "gbfarm/monitor.h"
 #include "gbfarm/safetensors.h"
 #include "gbfarm/tensorboard.h"
@@ -24,112 +26,24 @@
     "--checkpoint-every 2 "                                                                        \
     "--log-interval 100"
 
-static char tmp[64];
+static char tmp[64], log_path[128];
 
+
+
+/* gbfarm train TRAIN_ARGS, in the background. */
 static pid_t start(const char *run_dir, const char *extra)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "exec %s train " TRAIN_ARGS " %s %s >>%s/log 2>&1", GBFARM_BIN, extra,
-             run_dir, tmp);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int finish(pid_t pid)
-{
-    int status;
-    REQUIRE(waitpid(pid, &status, 0) == pid);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    char args[1024];
+    snprintf(args, sizeof args, "train " TRAIN_ARGS " %s %s", extra, run_dir);
+    return gbfarm_spawn(args, log_path, 0);
 }
 
 /* gbfarm train --resume DIR, in the background. */
 static pid_t start_resume(const char *dir)
 {
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "exec %s train --resume %s >>%s/log 2>&1", GBFARM_BIN, dir, tmp);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) {
-        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
-        _exit(127);
-    }
-    return pid;
-}
-
-static int loads(const char *path)
-{
-    safetensors *f = NULL;
-    gb_error *err = safetensors_read(&f, path);
-    if (err) fprintf(stderr, "%s\n", gb_error_msg(err));
-    gb_error_free(err);
-    safetensors_free(f);
-    return err == NULL;
-}
-
-/* Waits up to `seconds` for pid to exit; its status, or -1 while it runs on. */
-static int exited_within(pid_t pid, double seconds)
-{
-    for (int i = 0; i < (int)(seconds * 1000); i++) {
-        int status;
-        if (waitpid(pid, &status, WNOHANG) == pid)
-            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-        usleep(1000);
-    }
-    return -1;
-}
-
-static int run_sync(const char *args)
-{
-    char cmd[1024];
-    snprintf(cmd, sizeof cmd, "%s %s >>%s/log 2>&1", GBFARM_BIN, args, tmp);
-    int status = system(cmd);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
-}
-
-/* The policy's weights in a checkpoint, concatenated in file order of a fixed name list. */
-static int same_weights(const char *a, const char *b)
-{
-    safetensors *fa = NULL, *fb = NULL;
-    gb_error *ea = safetensors_read(&fa, a), *eb = safetensors_read(&fb, b);
-    int same = !ea && !eb;
-    if (same) {
-        /* Every tensor byte for byte, except the env snapshots (they hold wall-clock
-         * episode times). */
-        FILE *f1 = fopen(a, "rb"), *f2 = fopen(b, "rb");
-        static uint8_t b1[1 << 22], b2[1 << 22];
-        size_t n1 = fread(b1, 1, sizeof b1, f1), n2 = fread(b2, 1, sizeof b2, f2);
-        fclose(f1);
-        fclose(f2);
-        uint64_t h1, h2;
-        memcpy(&h1, b1, 8);
-        memcpy(&h2, b2, 8);
-        json_t *j = json_loadb((const char *)b1 + 8, h1, 0, NULL);
-        same = j && h1 == h2 && n1 == n2;
-        const char *key;
-        json_t *t;
-        json_object_foreach(j, key, t)
-        {
-            if (!same || !strcmp(key, "__metadata__") || !strncmp(key, "env.", 4)) continue;
-            json_t *off = json_object_get(t, "data_offsets");
-            size_t s = 8 + h1 + (size_t)json_integer_value(json_array_get(off, 0));
-            size_t e = 8 + h1 + (size_t)json_integer_value(json_array_get(off, 1));
-            if (e > n1 || memcmp(b1 + s, b2 + s, e - s)) {
-                fprintf(stderr, "tensor %s differs\n", key);
-                same = 0;
-            }
-        }
-        json_decref(j);
-    }
-    gb_error_free(ea);
-    gb_error_free(eb);
-    safetensors_free(fa);
-    safetensors_free(fb);
-    return same;
+    char args[1024];
+    snprintf(args, sizeof args, "train --resume %s", dir);
+    return gbfarm_spawn(args, log_path, 0);
 }
 
 static void check_run_files(const char *dir)
@@ -253,12 +167,13 @@ int main(void)
 {
     snprintf(tmp, sizeof tmp, "/tmp/gbfarm-train-cli-XXXXXX");
     REQUIRE(mkdtemp(tmp));
+    snprintf(log_path, sizeof log_path, "%s/log", tmp);
     char straight[128], killed[128], args[512], a[256], b[256];
     snprintf(straight, sizeof straight, "--run-dir %s/straight", tmp);
     snprintf(killed, sizeof killed, "--run-dir %s/killed", tmp);
 
     /* The uninterrupted run, and its files. */
-    CHECK(finish(start(straight, "")) == 0);
+    CHECK(gbfarm_wait(start(straight, "")) == 0);
     snprintf(a, sizeof a, "%s/straight", tmp);
     check_run_files(a);
 
@@ -282,15 +197,15 @@ int main(void)
             usleep((useconds_t)(rand() % 700) * 1000);
         }
         kill(pid, SIGKILL);
-        int status = finish(pid);
+        int status = gbfarm_wait(pid);
         finished = status == 0; /* it got to the end first */
         kills += !finished;
-        CHECKF(loads(b), "kill %d (seed %u): latest.safetensors does not load", k + 1, seed);
+        CHECKF(checkpoint_loads(b), "kill %d (seed %u): latest.safetensors does not load", k + 1, seed);
         if (!finished) pid = start_resume(dir);
         /* give the resumed run time to load and train a little */
         if (!finished && exited_within(pid, 0.3) == 0) finished = 1;
     }
-    if (!finished) CHECK(finish(pid) == 0);
+    if (!finished) CHECK(gbfarm_wait(pid) == 0);
     printf("SIGKILL %d times (%d while the checkpoint was being written), resumed each time\n",
            kills, mid_write);
     CHECK(kills >= 3);
@@ -311,17 +226,34 @@ int main(void)
         CHECK(stat(b, &first) == 0);
         usleep(100000);
         kill(pid, sigs[k]);
-        CHECKF(finish(pid) == 0, "signal %d: not a clean exit", sigs[k]);
-        CHECK(loads(b));
+        CHECKF(gbfarm_wait(pid) == 0, "signal %d: not a clean exit", sigs[k]);
+        CHECK(checkpoint_loads(b));
         snprintf(args, sizeof args, "%s/sig%d/latest.safetensors.tmp", tmp, sigs[k]);
         CHECK(access(args, F_OK) != 0);
     }
     snprintf(args, sizeof args, "train --steps 7168 --resume %s/sig%d", tmp, SIGINT);
-    CHECK(run_sync(args) == 0);
+    CHECK(gbfarm_run(args, log_path) == 0);
 
     /* A resume of a directory that is not a run says so. */
     snprintf(args, sizeof args, "train --resume %s/nothing-here", tmp);
-    CHECK(run_sync(args) == 1);
+    CHECK(gbfarm_run(args, log_path) == 1);
+
+    /* A flag that would change a resumed run's settings is refused, naming it; --steps
+     * extends the run and sticks (a later plain --resume keeps the new length); a finished
+     * run says how to go on. */
+    char out[256];
+    snprintf(out, sizeof out, "%s/resume.log", tmp);
+    snprintf(args, sizeof args, "train --resume %s/straight --envs 4", tmp);
+    CHECK(gbfarm_run(args, out) == 1 && log_has(out, "--envs: a resumed run keeps the settings"));
+    snprintf(args, sizeof args, "train --resume %s/straight --lr 0.1 --steps 9000", tmp);
+    CHECK(gbfarm_run(args, out) == 1 && log_has(out, "--lr: a resumed run keeps"));
+    snprintf(args, sizeof args, "train --resume %s/straight", tmp);
+    CHECK(gbfarm_run(args, out) == 0 && log_has(out, "is complete (its checkpoint is at step 6144 of 6144)"));
+    snprintf(args, sizeof args, "train --resume %s/straight --steps 7000 --log-interval 5", tmp);
+    CHECK(gbfarm_run(args, out) == 0 && log_has(out, "--steps 7000 rounded down to whole rollouts"));
+    CHECK(log_has(out, "done: checkpoint"));
+    snprintf(args, sizeof args, "train --resume %s/straight", tmp);
+    CHECK(gbfarm_run(args, out) == 0 && log_has(out, "step 6912 of 6912"));
 
     snprintf(args, sizeof args, "rm -rf %s", tmp);
     CHECK(system(args) == 0);

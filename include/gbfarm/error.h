@@ -12,6 +12,8 @@ gb_error *gb_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 gb_error *gb_error_wrap(gb_error *err, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 const char *gb_error_msg(const gb_error *err);
 void gb_error_free(gb_error *err);
+/* Something the user should know that is not an error: "gbfarm: warning: ..." on stderr. */
+void gb_warnf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Propagate a failing call: GB_TRY(core_open(...)); */
 #define GB_TRY(expr)                                                                               \

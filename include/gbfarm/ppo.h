@@ -51,6 +51,9 @@ typedef struct ppo_stats {
     float loss, pg_loss, v_loss, entropy, approx_kl, old_approx_kl, clipfrac;
     float explained_var, grad_norm;
     int epochs_done, minibatches_done;
+    /* Under MPI: the gradient exchange (one allreduce of every gradient per minibatch). */
+    double allreduce_seconds;
+    int64_t allreduce_bytes;
 } ppo_stats;
 
 /* A minibatch, gathered contiguously. */
@@ -72,6 +75,8 @@ typedef struct ppo {
     float *mb_f32;         /* logprobs, values, advantages, returns: 4 × mb_size */
     float *adv;            /* the minibatch's normalised advantages */
     struct ppo_pool *pool; /* the update's threads (ppo_set_threads) */
+    double allreduce_seconds; /* this update's gradient exchange (ppo_stats) */
+    int64_t allreduce_bytes;
 } ppo;
 
 /* batch = n_envs * steps; the shuffle stream is derived from seed. */

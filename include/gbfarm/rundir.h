@@ -4,6 +4,7 @@
 #ifndef GBFARM_RUNDIR_H
 #define GBFARM_RUNDIR_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -17,11 +18,24 @@ gb_error *rundir_default_path(char **out, const char *runs_root, const char *gam
                               time_t when);
 
 /* Makes dir and any missing parents (mkdir -p) and checks it is a writable directory. A
- * directory that already holds a config.json is refused (it is another run: --resume it or
- * pick a new directory). Errors name the path and the system's reason. */
-gb_error *rundir_create(const char *dir);
+ * directory that already holds a checkpoint is refused (it is another run: --resume it or
+ * pick a new directory); one that holds only a config.json is a run that stopped before its
+ * first checkpoint, and is taken again (*restart set). Errors name the path and the
+ * system's reason. */
+gb_error *rundir_create(const char *dir, bool *restart);
+/* mkdir -p and the writable check alone (an MPI rank other than 0, for its own logs). */
+gb_error *rundir_make(const char *dir);
 /* For --resume: dir must exist and hold a config.json. */
 gb_error *rundir_check_resume(const char *dir);
+
+/* The checkpoints in dir, newest first: latest.safetensors, previous.safetensors, then
+ * update_<N>.safetensors from the highest N down. *out: n malloc'd paths
+ * (rundir_free_list). */
+gb_error *rundir_checkpoints(const char *dir, char ***out, int *n);
+void rundir_free_list(char **list, int n);
+/* Before a new latest.safetensors is written: the current one becomes
+ * previous.safetensors, atomically, so that a damaged latest has an intact fallback. */
+gb_error *rundir_keep_previous(const char *dir);
 
 /* Writes <dir>/config.json from config (2-space indented, keys in the caller's order). */
 gb_error *rundir_write_config(const char *dir, const json_t *config);

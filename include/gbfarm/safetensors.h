@@ -3,10 +3,17 @@
  *   {"name": {"dtype": "F32", "shape": [..], "data_offsets": [begin, end]}, ...,
  *    "__metadata__": {"key": "value", ...}}
  * padded with spaces to a multiple of 8, then the raw little-endian tensor bytes; offsets are
- * relative to the end of the header. Writes go to a temporary file, fsync, rename. */
+ * relative to the end of the header. Writes go to a temporary file, fsync, rename (and fsync of
+ * the directory).
+ *
+ * Integrity: gbfarm's files carry a CRC-32 of every tensor's bytes ("crc32:<name>" in
+ * __metadata__) and one of the header itself ("crc32", taken with its own value as
+ * "00000000"). safetensors_read verifies them all; a file without any (older, or another
+ * program's) still reads, and safetensors_checked() says so. */
 #ifndef GBFARM_SAFETENSORS_H
 #define GBFARM_SAFETENSORS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -37,5 +44,9 @@ gb_error *safetensors_blob(const safetensors *f, const char *name, uint8_t **out
 /* A __metadata__ value, or NULL. */
 const char *safetensors_meta(const safetensors *f, const char *key);
 int safetensors_count(const safetensors *f);
+/* The file carried checksums and they all matched (false: a file without them). */
+bool safetensors_checked(const safetensors *f);
+/* Whether the file holds a tensor of that name. */
+bool safetensors_has(const safetensors *f, const char *name);
 
 #endif

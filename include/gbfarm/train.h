@@ -8,6 +8,7 @@
 #ifndef GBFARM_TRAIN_H
 #define GBFARM_TRAIN_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "gbfarm/env.h"
@@ -37,6 +38,10 @@ typedef struct train_config {
     /* The watchdog: a round in which an env makes no progress (no step, no reset) for this
      * many seconds fails with an error and leaves the farm stuck (train_stuck_env); 0: off. */
     double watchdog_seconds; /* 120 */
+    /* The NaN guard: an update whose losses, gradient norm or new parameters are not all
+     * finite is undone (weights and Adam's state as before it) and counted; this many in a
+     * row stop the run with an error (3). */
+    int max_bad_updates;
 } train_config;
 
 train_config train_config_default(void);
@@ -62,6 +67,8 @@ typedef struct train_stats {
      * rollout_seconds x n_envs is GAE and waiting at the barrier for the slowest env. */
     double env_seconds, policy_seconds;
     double sps; /* env steps per second over this iteration */
+    bool undone;            /* this update was not finite and was undone (the NaN guard) */
+    int64_t undone_updates; /* how many so far in the run */
 } train_stats;
 
 typedef struct train_callbacks {
@@ -80,7 +87,8 @@ typedef struct train train;
 /* Starts the farm and makes the envs (on their threads), the policy and the optimizer. */
 gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, void *make_ctx,
                        const train_callbacks *cb);
-/* One rollout (workers), GAE (workers, own slices), one PPO update (main). */
+/* One rollout (workers), GAE (workers, own slices), one PPO update (main). An env whose
+ * reward or float observation is not finite fails the rollout with an error naming it. */
 gb_error *train_iteration(train *t, train_stats *st);
 int train_finished(const train *t);
 /* Env steps and emulated frames so far, over all envs (between iterations). */
@@ -92,10 +100,17 @@ void train_free(train *t);
 gb_error *train_run(const train_config *cfg, env_make_fn make, void *make_ctx,
                     const train_callbacks *cb, const char *save_path);
 
-/* Checkpoints: weights, Adam moments and step, counters, every env's action RNG, the shuffle
+/* Under MPI (dist.h) each rank runs its own farm of n_envs envs, seeded apart (rank 0 as a
+ * one-rank run); updates sum the gradients of every rank's share of each minibatch, so all
+ * ranks keep the same weights, checked by a hash after every update. total_steps and
+ * global_step count every rank's steps.
+ *
+ * Checkpoints: weights, Adam moments and step, counters, every env's action RNG, the shuffle
  * RNG and every env's snapshot (emulator state, observation, episode so far), so a run
  * resumed from one continues exactly as the uninterrupted run would. Saving runs a round on
- * the env threads, so call it between iterations. */
+ * the env threads, so call it between iterations. Every tensor carries a checksum
+ * (safetensors.h): train_load refuses a damaged file, before changing anything, and warns
+ * about one written without checksums. */
 policy *train_policy(train *t);
 const train_config *train_get_config(const train *t);
 gb_error *train_save(train *t, const char *path);
@@ -106,6 +121,12 @@ gb_error *train_load(train *t, const char *path);
  * optimizer, counters, RNGs) without env snapshots, and train_free leaves the farm and
  * everything its threads may touch allocated, for the process to exit. */
 int train_stuck_env(const train *t);
+/* What the last train_load took: 0 nothing (a rank-0 train_load(t, NULL): a fresh start),
+ * the job's rank count when everything (learner, RNGs, episodes, env snapshots), -1 the
+ * learner alone (a checkpoint of another rank count: every env starts fresh). Under MPI rank
+ * 0 calls train_load with each path it tries (a file that fails its checks sends nothing),
+ * or with NULL for a fresh start; the other ranks call it once, with NULL, and receive. */
+int train_loaded_ranks(const train *t);
 /* How many envs the last train_load restored from snapshots: 0 after a checkpoint written
  * without them (a watchdog's), whose envs start fresh episodes. */
 int train_restored_envs(const train *t);

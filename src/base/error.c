@@ -54,3 +54,13 @@ void gb_error_free(gb_error *err)
 {
     if (err && err != (gb_error *)&out_of_memory) free(err);
 }
+
+void gb_warnf(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("gbfarm: warning: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}

@@ -14,6 +14,7 @@
 #include "game_args.h"
 #include "gbfarm/args.h"
 #include "gbfarm/core.h"
+#include "gbfarm/dist.h"
 #include "gbfarm/env_retro.h"
 #include "gbfarm/farm.h"
 #include "gbfarm/rng.h"
@@ -296,15 +297,24 @@ int cmd_bench(int argc, char **argv)
         return cli_usage_fail(err);
     }
     if (visualize) err = gb_error_wrap(viewer_check_display(), "--visualize");
+    /* Under mpirun every rank runs the same counts at the same time; rank 0 prints. */
+    if (!err) err = dist_init(&argc, &argv);
+    int rank = dist_rank(), ranks = dist_size();
     game_setup s;
     if (!err) err = game_setup_open(&s, &a);
     if (err) {
         game_args_free(&a);
+        if (ranks > 1) dist_abort(gb_error_msg(err));
         return cli_fail(err);
     }
     FILE *out = NULL;
+    if (rank > 0) csv = NULL;
     if (csv && !(out = fopen(csv, "w"))) err = gb_errorf("%s: cannot write CSV: %s", csv, strerror(errno));
+    /* Other ranks print nothing but errors. */
+    if (rank > 0 && !freopen("/dev/null", "w", stdout))
+        err = gb_errorf("bench: rank %d cannot silence its output", rank);
 
+    if (ranks > 1) printf("%d ranks (MPI): each runs every count below at the same time\n", ranks);
     printf("game %s, core %s, frame skip %d, %.0f s per count\n", s.game->dir, s.core,
            s.game->frame_skip, seconds);
     printf("%5s %11s %10s %9s %11s %11s %11s", "envs", "frames/s", "steps/s", "speed-up",
@@ -319,7 +329,8 @@ int cmd_bench(int argc, char **argv)
     for (int k = 0; k < n_counts && !err; k++) {
         int n = counts[k];
         bench_result r;
-        err = bench_fork(&s, &a, n, seconds, raw, visualize, seed, &r);
+        dist_barrier();
+        err = bench_fork(&s, &a, n, seconds, raw, visualize, seed + (uint64_t)rank, &r);
         if (err) break;
         double fps = r.frames / r.seconds, sps = r.steps / r.seconds;
         if (k == 0) base_steps = sps / counts[0];
@@ -330,6 +341,19 @@ int cmd_bench(int argc, char **argv)
         double raw_fps = raw ? r.raw_frames / r.raw_seconds : 0;
         if (raw) printf(" %13.0f %9.3f", raw_fps, fps / raw_fps);
         printf("\n");
+        if (ranks > 1) { /* every rank's steps/s, and the job's */
+            double *per = calloc((size_t)ranks, sizeof *per), total = 0;
+            if (!per) {
+                err = gb_errorf("bench: out of memory");
+                break;
+            }
+            per[rank] = sps;
+            dist_sum_f64(per, (size_t)ranks);
+            printf("      steps/s per rank:");
+            for (int q = 0; q < ranks; q++) printf(" %.0f", per[q]), total += per[q];
+            printf("; all %d ranks: %.0f steps/s\n", ranks, total);
+            free(per);
+        }
         if (per_env) {
             printf("      steps/s per env:");
             for (int i = 0; i < n && i < MAX_PER_ENV; i++) printf(" %.0f", r.env_sps[i]);
@@ -346,5 +370,7 @@ int cmd_bench(int argc, char **argv)
     if (out && fclose(out) != 0 && !err) err = gb_errorf("%s: cannot write CSV", csv);
     game_setup_close(&s);
     game_args_free(&a);
+    if (err && ranks > 1) dist_abort(gb_error_msg(err));
+    dist_finalize();
     return err ? cli_fail(err) : 0;
 }

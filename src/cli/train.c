@@ -14,6 +14,7 @@
 #include "game_args.h"
 #include "gbfarm/args.h"
 #include "gbfarm/cartpole.h"
+#include "gbfarm/dist.h"
 #include "gbfarm/monitor.h"
 #include "gbfarm/nn.h"
 #include "gbfarm/progress.h"
@@ -59,11 +60,16 @@ static void usage(FILE *to)
             "  --log-interval S      seconds between progress lines when not on a terminal (10)\n"
             "  --run-dir DIR         where the run's files go (default: runs/<game>-<time>-<seed>)\n"
             "  --resume DIR          continue the run in DIR from its latest checkpoint, with\n"
-            "                        the settings in its config.json (--steps may extend it)\n"
+            "                        the settings in its config.json (--steps may extend it);\n"
+            "                        a damaged checkpoint (checksums) is named and the next\n"
+            "                        newest one (previous, then update_<N>) used instead\n"
+            "  --no-fallback         with --resume: stop at a damaged latest checkpoint\n"
             "  --checkpoint-every N  write DIR/latest.safetensors every N updates (10)\n"
             "  --keep-every N        also keep DIR/update_<N>.safetensors every N updates\n"
             "                        (100; 0: never)\n"
             "  --save FILE           also write the final checkpoint to FILE\n"
+            "  --max-bad-updates N   an update with a NaN or infinite loss, gradient or weight\n"
+            "                        is undone; N in a row stop the run (%d)\n"
             "  --watchdog S          stop, saving the learner, when an env makes no progress\n"
             "                        for S seconds (a hung core; 120, 0 = off)\n"
             "  --visualize           show env 0 in a window while all envs train (space:\n"
@@ -75,7 +81,7 @@ static void usage(FILE *to)
             "                        frame skip 4: 15 steps/s per env)\n",
             d.n_envs, (long long)d.total_steps, (unsigned long long)d.seed, d.rollout_steps,
             d.ppo.epochs, d.ppo.minibatches, d.lr, d.gamma, d.gae_lambda, d.ppo.clip_coef,
-            d.ppo.vf_coef, d.ppo.ent_coef, d.ppo.max_grad_norm, d.ppo.adam_eps);
+            d.ppo.vf_coef, d.ppo.ent_coef, d.ppo.max_grad_norm, d.ppo.adam_eps, d.max_bad_updates);
 }
 
 static gb_error *make_cartpole(void *ctx, int index, uint64_t seed, env **out)
@@ -116,7 +122,7 @@ static gb_error *choose_env(const char *name, emulator *emu, env_make_fn *make, 
 typedef struct run_options {
     const char *env_name, *save, *run_dir, *resume;
     double log_interval;
-    int checkpoint_every, keep_every, envs_given, steps_given;
+    int checkpoint_every, keep_every, envs_given, steps_given, no_fallback;
     int visualize, scale, speed;
 } run_options;
 
@@ -174,6 +180,8 @@ static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, g
             GB_TRY(arg_int(f, v, 1, 1 << 20, &c->ppo.minibatches));
         } else if (!strcmp(f, "--hidden")) {
             GB_TRY(arg_int(f, v, 1, 1 << 16, &c->hidden));
+        } else if (!strcmp(f, "--max-bad-updates")) {
+            GB_TRY(arg_int(f, v, 1, 1 << 30, &c->max_bad_updates));
         } else if (!strcmp(f, "--watchdog")) {
             GB_TRY(arg_double(f, v, 0.0, 1e9, &c->watchdog_seconds));
         } else if (!strcmp(f, "--update-threads")) {
@@ -211,6 +219,8 @@ static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, g
             used = 0;
             if (!strcmp(f, "--visualize"))
                 o->visualize = 1;
+            else if (!strcmp(f, "--no-fallback"))
+                o->no_fallback = 1;
             else if (!strcmp(f, "--no-anneal"))
                 c->anneal_lr = 0;
             else if (!strcmp(f, "--no-clip-vloss"))
@@ -241,7 +251,11 @@ typedef struct run {
     tb_writer *tb;
     progress prog;
     int64_t frames0, steps0;
+    int64_t saved_steps; /* in latest.safetensors, -1 before the first */
+    int64_t update0;     /* the update this process started from */
     double rollout_s, update_s, env_s, policy_s; /* totals over this process's updates */
+    double allreduce_s;                          /* the same: MPI's gradient exchange */
+    int64_t allreduce_bytes, minibatches;
     /* --visualize: env 0's window, touched only on env 0's thread (errors read by main
      * between rounds). */
     const game_spec *game;
@@ -332,6 +346,7 @@ static gb_error *log_update(run *r, const train_stats *s, int64_t total)
             r->monitor_errs[i] = NULL;
             return e;
         }
+    if (dist_rank() > 0) return NULL; /* rank 0 logs the run */
     double ret = 0, len = 0, explored = 0;
     for (int i = 0; i < s->n_episodes; i++) {
         ret += s->episodes[i].episode.ret;
@@ -339,6 +354,12 @@ static gb_error *log_update(run *r, const train_stats *s, int64_t total)
         explored += (double)s->episodes[i].episode.explored;
     }
     int64_t step = s->global_step;
+    if (s->undone) {
+        progress_clear(&r->prog);
+        gb_warnf("update %lld: a loss, the gradient or a weight is not finite: undone (%lld so "
+                 "far; --max-bad-updates in a row stop the run)",
+                 (long long)s->update, (long long)s->undone_updates);
+    }
     const struct {
         const char *tag;
         double value;
@@ -361,6 +382,7 @@ static gb_error *log_update(run *r, const train_stats *s, int64_t total)
         {"perf/update_seconds", s->update_seconds},
         {"perf/env_seconds", s->env_seconds},
         {"perf/policy_seconds", s->policy_seconds},
+        {"train/undone_updates", (double)s->undone_updates},
     };
     for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++)
         if (scalars[i].value == scalars[i].value) /* not NaN */
@@ -370,21 +392,94 @@ static gb_error *log_update(run *r, const train_stats *s, int64_t total)
     progress_update(&r->prog, &ps);
     r->rollout_s += s->rollout_seconds, r->update_s += s->update_seconds;
     r->env_s += s->env_seconds, r->policy_s += s->policy_seconds;
+    r->allreduce_s += s->ppo.allreduce_seconds, r->allreduce_bytes += s->ppo.allreduce_bytes;
+    r->minibatches += s->ppo.minibatches_done;
     return NULL;
 }
 
-static gb_error *save_checkpoints(train *t, const run *r, int64_t update, bool force)
+static gb_error *save_checkpoints(train *t, run *r, int64_t update, bool force)
 {
     char path[4200];
     if (force || update % r->o->checkpoint_every == 0) {
         snprintf(path, sizeof path, "%s/latest.safetensors", r->dir);
+        if (dist_rank() == 0) GB_TRY(rundir_keep_previous(r->dir));
         GB_TRY(train_save(t, path));
+        int64_t frames;
+        train_counts(t, &r->saved_steps, &frames);
     }
     if (r->o->keep_every > 0 && update % r->o->keep_every == 0) {
         snprintf(path, sizeof path, "%s/update_%06lld.safetensors", r->dir, (long long)update);
         GB_TRY(train_save(t, path));
     }
     return NULL;
+}
+
+/* An error that stops the run, and how to go on from its last checkpoint. */
+static gb_error *with_resume_hint(gb_error *err, run *r)
+{
+    progress_clear(&r->prog);
+    gb_error *out = r->saved_steps < 0
+                        ? gb_errorf("%s (before the first checkpoint: gbfarm train --resume %s "
+                                    "starts the run again)",
+                                    gb_error_msg(err), r->dir)
+                        : gb_errorf("%s (gbfarm train --resume %s goes on from the last "
+                                    "checkpoint, step %lld)",
+                                    gb_error_msg(err), r->dir, (long long)r->saved_steps);
+    gb_error_free(err);
+    return out;
+}
+
+/* --resume: the newest checkpoint that loads. A damaged one is named and passed over for the
+ * next (previous.safetensors, then the kept update_<N>), unless fallback is off. A run
+ * directory without any checkpoint (a run killed before its first) starts afresh. */
+static gb_error *load_newest(train *t, const char *dir, bool fallback, bool *fresh)
+{
+    if (dist_rank() > 0) { /* rank 0 chooses, and sends what it loaded */
+        GB_TRY(train_load(t, NULL));
+        *fresh = train_loaded_ranks(t) == 0;
+        return NULL;
+    }
+    char **list;
+    int n;
+    GB_TRY(rundir_checkpoints(dir, &list, &n));
+    *fresh = n == 0;
+    if (n == 0) {
+        printf("%s holds no checkpoint (the run stopped before its first): starting it again\n",
+               dir);
+        gb_error *err = train_load(t, NULL); /* the other ranks learn it */
+        if (err) {
+            rundir_free_list(list, n);
+            return err;
+        }
+    }
+    gb_error *first = NULL, *out = NULL;
+    int at = 0;
+    for (; at < n; at++) {
+        gb_error *err = train_load(t, list[at]);
+        if (!err) break;
+        if (!fallback) {
+            out = gb_error_wrap(err, "--resume (--no-fallback)");
+            break;
+        }
+        gb_warnf("%s", gb_error_msg(err));
+        if (first) gb_error_free(err);
+        else first = err;
+    }
+    if (!out && n > 0 && at == n)
+        out = gb_error_wrap(first, "%s: none of its %d checkpoints loads; the newest", dir, n);
+    else if (first) {
+        printf("resuming from %s, the newest intact checkpoint\n", list[at]);
+        gb_error_free(first);
+    }
+    if (!out && n > 0 && train_loaded_ranks(t) < 0)
+        printf("%s was written by a job of another rank count: the learner resumes, every env "
+               "starts a fresh episode\n",
+               list[at]);
+    else if (!out && n > 0 && train_restored_envs(t) == 0)
+        printf("%s holds no env snapshots (the watchdog's checkpoint): the envs start fresh "
+               "episodes\n", list[at]);
+    rundir_free_list(list, n);
+    return out;
 }
 
 /* The watchdog fired: save the learner (no env snapshots can be taken) and say which env,
@@ -453,6 +548,7 @@ static json_t *config_json(const train_config *c, const run_options *o, const em
             json_array_append_new(vars, json_string(game_var_name(g, g->obs_vars[i].var)));
         json_object_set_new(j, "obs_vars", vars);
     }
+    json_object_set_new(j, "ranks", json_integer(dist_size()));
     json_object_set_new(j, "envs", json_integer(c->n_envs));
     json_object_set_new(j, "steps", json_integer(c->total_steps));
     json_object_set_new(j, "seed", json_integer((json_int_t)c->seed));
@@ -482,22 +578,54 @@ static json_t *config_json(const train_config *c, const run_options *o, const em
     json_object_set_new(j, "cnn", json_string(c->cnn == POLICY_CNN_SMALL ? "small" : "nature"));
     json_object_set_new(j, "update_threads", json_integer(c->update_threads));
     json_object_set_new(j, "watchdog", json_real(c->watchdog_seconds));
+    json_object_set_new(j, "max_bad_updates", json_integer(c->max_bad_updates));
     json_object_set_new(j, "checkpoint_every", json_integer(o->checkpoint_every));
     json_object_set_new(j, "keep_every", json_integer(o->keep_every));
     return j;
 }
 
 /* --resume DIR: the stored command line, parsed again, gives the run's exact settings. */
-static gb_error *resume_args(const char *dir, int *argc, char ***argv, int *envs, int *threads)
+/* The run's config.json: read by rank 0 (the run directory may be its alone) and sent to the
+ * others. */
+static gb_error *shared_config(const char *dir, json_t **out)
 {
-    GB_TRY(rundir_check_resume(dir));
+    *out = NULL;
+    char *text = NULL;
+    int64_t len = 0;
+    if (dist_rank() == 0) {
+        json_t *cfg;
+        GB_TRY(rundir_check_resume(dir));
+        GB_TRY(rundir_read_config(dir, &cfg));
+        if (dist_size() == 1) {
+            *out = cfg;
+            return NULL;
+        }
+        text = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(cfg);
+        if (!text) return gb_errorf("%s/config.json: cannot encode it", dir);
+        len = (int64_t)strlen(text);
+    }
+    dist_bcast(&len, sizeof len, 0);
+    if (!text && !(text = calloc(1, (size_t)len + 1)))
+        return gb_errorf("%s/config.json: out of memory", dir);
+    dist_bcast(text, (size_t)len, 0);
+    json_error_t je;
+    *out = json_loads(text, JSON_PRESERVE_ORDER, &je);
+    free(text);
+    return *out ? NULL : gb_errorf("%s/config.json from rank 0: %s", dir, je.text);
+}
+
+static gb_error *resume_args(const char *dir, int *argc, char ***argv, int *envs, int *threads,
+                             int64_t *steps)
+{
     json_t *cfg;
-    GB_TRY(rundir_read_config(dir, &cfg));
+    GB_TRY(shared_config(dir, &cfg));
     json_t *args = json_object_get(cfg, "argv");
     /* The env and update-thread counts in force, even when they were the machine's core
      * count: a checkpoint holds one snapshot per env, and an update depends on its threads. */
     *envs = (int)json_integer_value(json_object_get(cfg, "envs"));
     *threads = (int)json_integer_value(json_object_get(cfg, "update_threads")); /* 0: absent */
+    *steps = json_integer_value(json_object_get(cfg, "steps")); /* extended by --steps */
     if (!json_is_array(args) || *envs < 1) {
         json_decref(cfg);
         return gb_errorf("%s/config.json: argv, envs: expected the run's command line (a list) "
@@ -534,6 +662,37 @@ static gb_error *game_defaults(train_config *c, const game_spec *g, int argc, ch
     return err;
 }
 
+/* --resume --steps N: the run's length from now on, so that a later --resume keeps it. */
+static gb_error *extend_config(const char *dir, int64_t steps)
+{
+    json_t *cfg;
+    GB_TRY(rundir_read_config(dir, &cfg));
+    json_object_set_new(cfg, "steps", json_integer(steps));
+    gb_error *err = rundir_write_config(dir, cfg);
+    json_decref(cfg);
+    return err;
+}
+
+/* With --resume the run's settings come from its config.json: a flag that would change one
+ * is refused rather than ignored. */
+static gb_error *check_resume_flags(int argc, char **argv)
+{
+    static const char *allowed[] = {"--resume",    "--steps",        "--visualize", "--scale",
+                                    "--speed",     "--log-interval", "--save",      "--no-fallback"};
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--", 2)) continue; /* a flag's value */
+        bool ok = false;
+        for (size_t k = 0; k < sizeof allowed / sizeof *allowed; k++) ok |= !strcmp(argv[i], allowed[k]);
+        if (!ok)
+            return gb_errorf("%s: a resumed run keeps the settings in its config.json; with "
+                             "--resume only --steps (to extend it), --visualize, --scale, "
+                             "--speed, --log-interval, --save and --no-fallback may be given "
+                             "(start a new run to change %s)",
+                             argv[i], argv[i]);
+    }
+    return NULL;
+}
+
 static void free_args(int argc, char **argv)
 {
     for (int i = 0; argv && i < argc; i++) free(argv[i]);
@@ -555,12 +714,14 @@ static gb_error *train_main(int argc, char **argv)
     char **run_argv = argv, **stored = NULL;
     const char *resume = o.resume;
     int64_t steps = c.total_steps;
-    int visualize = o.visualize, scale = o.scale, speed = o.speed;
+    run_options given = o;
     bool extend = o.steps_given;
     int envs = 0, run_threads = 0;
+    int64_t run_steps = 0;
     if (resume) {
+        GB_TRY(check_resume_flags(argc, argv));
         game_args_free(&emu.args);
-        GB_TRY(resume_args(resume, &run_argc, &stored, &envs, &run_threads));
+        GB_TRY(resume_args(resume, &run_argc, &stored, &envs, &run_threads, &run_steps));
         run_argv = stored;
         o = (run_options){.log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3, .speed = 1};
         c = train_config_default();
@@ -572,7 +733,10 @@ static gb_error *train_main(int argc, char **argv)
         }
         o.envs_given = 1;
         o.run_dir = resume;
-        o.visualize = visualize, o.scale = scale, o.speed = speed; /* watching is not a setting */
+        /* Watching, logging and where to load from are not settings of the run. */
+        o.visualize = given.visualize, o.scale = given.scale, o.speed = given.speed;
+        o.log_interval = given.log_interval, o.save = given.save;
+        o.no_fallback = given.no_fallback;
     }
 
     env_make_fn make = NULL;
@@ -581,6 +745,7 @@ static gb_error *train_main(int argc, char **argv)
     bool is_emulator = ctx == &emu;
     if (!err && is_emulator) err = game_defaults(&c, emu.setup.game, run_argc, run_argv);
     if (resume) { /* what the run had in force, and a longer --steps */
+        if (run_steps > 0) c.total_steps = run_steps;
         if (extend) c.total_steps = steps;
         c.n_envs = envs;
         if (run_threads > 0) c.update_threads = run_threads;
@@ -607,47 +772,84 @@ static gb_error *train_main(int argc, char **argv)
                                   is_emulator ? emu.setup.game->name : o.env_name, c.seed, time(NULL));
     if (!err) snprintf(r.dir, sizeof r.dir, "%s", o.run_dir ? o.run_dir : default_dir);
     free(default_dir);
-    if (!err && !resume) {
-        err = rundir_create(r.dir);
+    /* Everything is checked and the envs made before the run directory is touched, so a
+     * start that fails leaves nothing behind. */
+    train *t = NULL;
+    train_callbacks cb = {&r, on_episode, on_step, NULL};
+    r.monitors = calloc((size_t)c.n_envs, sizeof *r.monitors);
+    r.monitor_errs = calloc((size_t)c.n_envs, sizeof *r.monitor_errs);
+    if (!err && (!r.monitors || !r.monitor_errs)) err = gb_errorf("train: out of memory");
+    if (!err && is_emulator && !(emu.envs = calloc((size_t)c.n_envs, sizeof *emu.envs)))
+        err = gb_errorf("train: out of memory");
+    if (!err) err = train_create(&t, &c, make, ctx, &cb);
+    bool fresh = !resume;
+    if (!err && resume) err = load_newest(t, r.dir, !o.no_fallback, &fresh);
+    /* Rank 0 owns the run directory: config.json, checkpoints, TensorBoard. Every rank keeps
+     * its own envs' monitor files there (its own copy of the directory, on another machine). */
+    bool lead = dist_rank() == 0;
+    int ranks = dist_size();
+    if (!err && lead && resume && extend) err = extend_config(r.dir, c.total_steps);
+    if (!err && !lead) err = rundir_make(r.dir);
+    if (!err && lead && !resume) {
+        bool restart;
+        err = rundir_create(r.dir, &restart);
+        if (!err && restart)
+            printf("%s held a run that stopped before its first checkpoint: starting it again\n",
+                   r.dir);
         json_t *cfg = err ? NULL : config_json(&c, &o, &emu, is_emulator, run_argc, run_argv);
         if (cfg) err = rundir_write_config(r.dir, cfg);
         json_decref(cfg);
     }
-    r.monitors = calloc((size_t)c.n_envs, sizeof *r.monitors);
-    r.monitor_errs = calloc((size_t)c.n_envs, sizeof *r.monitor_errs);
-    if (!err && (!r.monitors || !r.monitor_errs)) err = gb_errorf("train: out of memory");
     for (int i = 0; !err && i < c.n_envs; i++) {
-        char id[32];
+        char id[32], path[4200];
         snprintf(id, sizeof id, "%d", i);
-        err = monitor_open(&r.monitors[i], r.dir, i, id, resume ? MONITOR_APPEND : MONITOR_CREATE);
+        monitor_mode mode = fresh ? MONITOR_CREATE : MONITOR_APPEND;
+        if (ranks == 1) {
+            err = monitor_open(&r.monitors[i], r.dir, i, id, mode);
+        } else {
+            snprintf(path, sizeof path, "%s/monitor_%d_%d.csv", r.dir, dist_rank(), i);
+            err = monitor_open_file(&r.monitors[i], path, id, mode);
+        }
     }
-    if (!err) err = tb_open(&r.tb, r.dir);
-
-    train *t = NULL;
-    train_callbacks cb = {&r, on_episode, on_step, NULL};
-    if (!err && is_emulator && !(emu.envs = calloc((size_t)c.n_envs, sizeof *emu.envs)))
-        err = gb_errorf("train: out of memory");
-    if (!err) err = train_create(&t, &c, make, ctx, &cb);
-    if (!err && resume) {
-        char path[4200];
-        snprintf(path, sizeof path, "%s/latest.safetensors", r.dir);
-        err = train_load(t, path);
-        if (!err && train_restored_envs(t) == 0)
-            printf("%s holds no env snapshots (the watchdog's checkpoint): the envs start fresh "
-                   "episodes\n", path);
-        /* The logs go back to the checkpoint: the episodes and updates after it are played
-         * again. Monitor files are cut; TensorBoard drops the later steps on a restart event. */
-        for (int i = 0; !err && i < c.n_envs; i++)
-            err = monitor_keep(r.monitors[i], train_env_episodes(t, i));
+    if (!err && lead) err = tb_open(&r.tb, r.dir);
+    /* The logs go back to the checkpoint: the episodes and updates after it are played again.
+     * Monitor files are cut (unless it came from another rank count: they go on); TensorBoard
+     * drops the later steps on a restart event. */
+    bool restored = resume && train_loaded_ranks(t) == ranks;
+    for (int i = 0; !err && restored && i < c.n_envs; i++)
+        err = monitor_keep(r.monitors[i], train_env_episodes(t, i));
+    if (!err && lead && resume) {
         int64_t done, frames;
-        if (!err) train_counts(t, &done, &frames);
-        if (!err) err = tb_restart(r.tb, done + 1);
+        train_counts(t, &done, &frames);
+        err = tb_restart(r.tb, done + 1);
     }
     if (!err) train_counts(t, &r.steps0, &r.frames0); /* rates count this process's work */
+    r.saved_steps = fresh ? -1 : r.steps0;
+    r.update0 = r.steps0 / ((int64_t)ranks * c.n_envs * c.rollout_steps);
     if (!err) {
-        printf("run %s: %s, %d envs, %lld steps%s\n", r.dir,
-               is_emulator ? emu.setup.game->dir : o.env_name, c.n_envs, (long long)c.total_steps,
-               resume ? " (resumed)" : "");
+        signal(SIGINT, on_stop_signal);
+        signal(SIGTERM, on_stop_signal);
+    }
+    if (!err && lead) {
+        /* Updates are whole rollouts: say so when --steps is not a multiple of one. */
+        int64_t batch = (int64_t)ranks * c.n_envs * c.rollout_steps;
+        int64_t whole = c.total_steps / batch * batch;
+        char rounded[160] = "", farm[64];
+        if (whole != c.total_steps)
+            snprintf(rounded, sizeof rounded,
+                     " (--steps %lld rounded down to whole rollouts of %lld env steps)",
+                     (long long)c.total_steps, (long long)batch);
+        if (ranks > 1)
+            snprintf(farm, sizeof farm, "%d ranks x %d envs", ranks, c.n_envs);
+        else
+            snprintf(farm, sizeof farm, "%d envs", c.n_envs);
+        printf("run %s: %s, %s, %lld steps%s%s\n", r.dir,
+               is_emulator ? emu.setup.game->dir : o.env_name, farm, (long long)whole, rounded,
+               !resume ? "" : fresh ? " (started again)" : " (resumed)");
+        if (train_finished(t))
+            printf("%s is complete (its checkpoint is at step %lld of %lld): nothing to do; "
+                   "gbfarm train --resume %s --steps N, with N over %lld, trains on\n",
+                   r.dir, (long long)r.steps0, (long long)whole, r.dir, (long long)r.steps0);
         printf("learner: %d update threads, %s\n",
                c.update_threads > 0 ? c.update_threads : nn_cpu_count(), nn_blas_kernels());
         if (o.visualize && o.speed) /* what watching at a pace costs */
@@ -655,26 +857,36 @@ static gb_error *train_main(int argc, char **argv)
                    "about %.0f steps/s in all (--speed 0, or + in the window: uncapped)\n",
                    o.speed, o.speed, c.n_envs * 59.73 * o.speed / emu.setup.game->frame_skip);
         fflush(stdout);
-        signal(SIGINT, on_stop_signal);
-        signal(SIGTERM, on_stop_signal);
         progress_init(&r.prog, stdout, o.log_interval);
     }
     train_stats s = {0};
-    while (!err && !train_finished(t) && !stop_requested) {
+    int64_t stop = 0; /* a signal any rank received */
+    while (!err && !train_finished(t) && !stop) {
         err = train_iteration(t, &s);
         if (!err) err = log_update(&r, &s, c.total_steps);
-        if (!err) err = save_checkpoints(t, &r, s.update, train_finished(t) || stop_requested);
+        if (!err) stop = dist_max_i64(stop_requested);
+        if (!err) err = save_checkpoints(t, &r, s.update, train_finished(t) || stop);
+        if (err && train_stuck_env(t) < 0) err = with_resume_hint(err, &r);
     }
     if (err && t && train_stuck_env(t) >= 0) err = on_watchdog(t, &r, &emu, is_emulator, err);
-    if (t && !err) {
-        if (stop_requested) {
+    if (t && !err && lead) {
+        if (stop) {
             progress_clear(&r.prog);
             printf("stopped by signal %d after update %lld: checkpoint %s/latest.safetensors\n",
-                   (int)stop_requested, (long long)s.update, r.dir);
+                   (int)stop, (long long)s.update, r.dir);
         } else if (s.update) {
             progress_stats ps = progress_of(&r, &s, c.total_steps);
             progress_finish(&r.prog, &ps);
+            printf("done: checkpoint %s/latest.safetensors\n", r.dir);
         }
+        if (ranks > 1 && r.minibatches > 0)
+            printf("gradient exchange: %lld allreduces of %.2f MB, %.2f ms each (%.0f%% of the "
+                   "update time)\n",
+                   (long long)r.minibatches, (double)r.allreduce_bytes / r.minibatches / 1e6,
+                   1e3 * r.allreduce_s / r.minibatches, 100 * r.allreduce_s / r.update_s);
+        if (ranks > 1 && s.update > r.update0)
+            printf("weights identical on %d ranks after each of %lld updates (a hash compared)\n",
+                   ranks, (long long)(s.update - r.update0));
         /* Where the time went: wall time split into rollouts and updates, and the env
          * threads' rollout time (n_envs x rollout wall) into env steps, policy work and
          * the rest (GAE, barrier waits). */
@@ -685,8 +897,8 @@ static gb_error *train_main(int argc, char **argv)
                    r.rollout_s, 100 * r.rollout_s / wall, r.update_s, 100 * r.update_s / wall,
                    100 * r.env_s / threads, 100 * r.policy_s / threads,
                    100 * (threads - r.env_s - r.policy_s) / threads);
-        if (o.save) err = train_save(t, o.save);
     }
+    if (t && !err && o.save) err = train_save(t, o.save);
     signal(SIGINT, SIG_DFL);
     signal(SIGTERM, SIG_DFL);
     train_free(t);
@@ -717,8 +929,13 @@ int cmd_train(int argc, char **argv)
         }
     /* A write past RLIMIT_FSIZE fails with EFBIG (and is reported) instead of killing the run. */
     signal(SIGXFSZ, SIG_IGN);
-    gb_error *err = train_main(argc, argv);
+    gb_error *err = dist_init(&argc, &argv);
+    if (!err) err = train_main(argc, argv);
+    /* Under MPI a rank that fails ends the job (the others would wait for it forever): the
+     * message names the rank and host, and the last checkpoint stands. */
+    if (err && dist_size() > 1) dist_abort(gb_error_msg(err));
     int status = err ? (bad_usage ? cli_usage_fail : cli_fail)(err) : 0;
+    if (!watchdog_fired) dist_finalize();
     if (watchdog_fired) { /* a stuck thread may be inside a core: no exit handlers */
         fflush(NULL);
         _exit(status);

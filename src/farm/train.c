@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <zlib.h>
 
+#include "gbfarm/dist.h"
 #include "gbfarm/farm.h"
 #include "gbfarm/nn.h"
 #include "gbfarm/rng.h"
@@ -27,7 +29,8 @@ train_config train_config_default(void)
                           .hidden = 0,
                           .cnn = POLICY_CNN_SMALL,
                           .update_threads = 0,
-                          .watchdog_seconds = 120};
+                          .watchdog_seconds = 120,
+                          .max_bad_updates = 3};
 }
 
 typedef enum train_phase {
@@ -73,6 +76,11 @@ struct train {
     double t_start;
     int stuck_env;     /* the env the watchdog found stuck, or -1: no more rounds then */
     int restored_envs; /* by the last train_load */
+    int loaded_ranks;  /* the same: train_loaded_ranks */
+    int rank, ranks;   /* this process in the job (dist.h), and how many */
+    /* The NaN guard: weights, Adam's moments and step as they were before the update. */
+    float *before;
+    int64_t adam_t_before, undone_updates, bad_in_row;
 };
 
 static double now(void)
@@ -91,14 +99,21 @@ static uint64_t env_seed(uint64_t seed)
     return z ^ (z >> 31);
 }
 
+/* Rank r's envs and shuffle stream draw from seed ^ rank_mix(r): rank 0's are a one-rank
+ * run's. */
+static uint64_t rank_mix(int rank)
+{
+    return (uint64_t)rank * 0xD1B54A32D192ED03ULL;
+}
+
 static gb_error *worker_create(train *t, int i, train_worker *w)
 {
-    GB_TRY(t->make(t->make_ctx, i, env_seed(t->cfg.seed), &w->e));
+    GB_TRY(t->make(t->make_ctx, i, env_seed(t->cfg.seed ^ rank_mix(t->rank)), &w->e));
     farm_progress(t->farm, i);
     w->obs = calloc(1, env_obs_bytes(&w->e->spec));
     if (!w->obs) return gb_errorf("train: env %d: out of memory for its observation", i);
     w->e->obs = w->obs;
-    rng_seed(&w->rng, t->cfg.seed, (uint64_t)i);
+    rng_seed(&w->rng, t->cfg.seed, (uint64_t)(t->rank * t->cfg.n_envs + i));
     return gb_error_wrap(env_reset(w->e), "env %d: reset", i);
 }
 
@@ -113,6 +128,36 @@ static gb_error *record_episode(train *t, int i, train_worker *w)
     w->eps[w->n_eps++] = (train_episode){i, w->e->episode};
     if (t->cb.on_episode) t->cb.on_episode(t->cb.ctx, i, &w->e->episode);
     return NULL;
+}
+
+/* The float part of an observation (a vector, or the variables after the screens). */
+static bool finite_obs(const env_spec *spec, const void *obs)
+{
+    const float *x = spec->obs_type == ENV_OBS_F32
+                         ? obs
+                         : (const float *)((const uint8_t *)obs + env_obs_vars_offset(spec));
+    int n = spec->obs_type == ENV_OBS_F32 ? spec->obs_c * spec->obs_h * spec->obs_w
+                                          : spec->obs_vars;
+    for (int i = 0; i < n; i++)
+        if (!isfinite(x[i])) return false;
+    return true;
+}
+
+static bool finite_step(const env *e, const void *obs)
+{
+    return isfinite(e->reward) && finite_obs(&e->spec, obs);
+}
+
+/* x[0..n) holds no NaN or infinity (all-ones exponents): integer work, so it vectorises. */
+static bool all_finite(const float *x, size_t n)
+{
+    uint32_t bad = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t bits;
+        memcpy(&bits, &x[i], 4);
+        bad |= (bits & 0x7F800000u) == 0x7F800000u;
+    }
+    return !bad;
 }
 
 /* One env's rollout of T steps into its own slice [i][0..T), then its GAE. */
@@ -138,6 +183,12 @@ static gb_error *worker_rollout(train *t, int i, train_worker *w)
         w->policy_seconds += t1 - t0;
         w->env_seconds += t2 - t1;
         t0 = t2;
+        if (!finite_step(w->e, w->obs))
+            return gb_errorf("env %d: step %d of update %lld gave a reward of %g and %s (a bug in "
+                             "the env or its game's rewards)",
+                             i, s + 1, (long long)t->update + 1, (double)w->e->reward,
+                             finite_obs(&w->e->spec, w->obs) ? "a finite observation"
+                                                             : "a non-finite observation");
         rb->rewards[k] = w->e->reward;
         rb->ends[k] = w->e->terminated || w->e->truncated;
         /* A truncated episode is worth the value of its final observation, which obs holds
@@ -225,14 +276,17 @@ static gb_error *check_config(const train_config *c)
         return gb_errorf("train: --envs must be in [1, 4096], got %d", c->n_envs);
     if (c->rollout_steps < 1)
         return gb_errorf("train: --rollout-steps must be >= 1, got %d", c->rollout_steps);
-    int64_t batch = (int64_t)c->n_envs * c->rollout_steps;
-    if (c->total_steps < batch)
-        return gb_errorf("train: --steps %lld is less than one rollout (%d envs × %d steps)",
-                         (long long)c->total_steps, c->n_envs, c->rollout_steps);
+    int64_t batch = (int64_t)c->n_envs * c->rollout_steps, ranks = dist_size();
+    if (c->total_steps < batch * ranks)
+        return gb_errorf("train: --steps %lld is less than one rollout (%lld ranks × %d envs × "
+                         "%d steps)",
+                         (long long)c->total_steps, (long long)ranks, c->n_envs, c->rollout_steps);
     if (c->ppo.minibatches < 1 || c->ppo.minibatches > batch)
         return gb_errorf("train: --minibatches must be in [1, %lld], got %d", (long long)batch,
                          c->ppo.minibatches);
     if (c->ppo.epochs < 1) return gb_errorf("train: --epochs must be >= 1, got %d", c->ppo.epochs);
+    if (c->max_bad_updates < 1)
+        return gb_errorf("train: --max-bad-updates must be >= 1, got %d", c->max_bad_updates);
     if (!(c->watchdog_seconds >= 0))
         return gb_errorf("train: --watchdog must be >= 0 seconds, got %g", c->watchdog_seconds);
     return NULL;
@@ -250,7 +304,8 @@ gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, v
     t->make = make;
     t->make_ctx = make_ctx;
     if (cb) t->cb = *cb;
-    t->num_updates = cfg->total_steps / ((int64_t)cfg->n_envs * cfg->rollout_steps);
+    t->rank = dist_rank(), t->ranks = dist_size();
+    t->num_updates = cfg->total_steps / ((int64_t)t->ranks * cfg->n_envs * cfg->rollout_steps);
     t->workers = calloc((size_t)cfg->n_envs, sizeof *t->workers);
     t->env_episodes = calloc((size_t)cfg->n_envs, sizeof *t->env_episodes);
     if (!t->workers || !t->env_episodes) {
@@ -285,12 +340,15 @@ gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, v
         err = policy_create(&t->pol, &pc, cfg->seed);
     }
     int batch = cfg->n_envs * cfg->rollout_steps;
-    if (!err) err = ppo_create(&t->opt, t->pol, batch, cfg->ppo.minibatches, cfg->seed);
+    if (!err) err = ppo_create(&t->opt, t->pol, batch, cfg->ppo.minibatches,
+                                cfg->seed ^ rank_mix(t->rank));
     if (!err)
         err =
             ppo_set_threads(t->opt, cfg->update_threads > 0 ? cfg->update_threads : nn_cpu_count());
     if (!err)
         err = rollout_create(&t->rb, cfg->n_envs, cfg->rollout_steps, env_obs_bytes(&t->spec));
+    if (!err && !(t->before = malloc(sizeof(float) * 3 * t->pol->n_params)))
+        err = gb_errorf("train: out of memory for the NaN guard's copy of the weights");
     if (err) {
         train_free(t);
         return err;
@@ -321,6 +379,50 @@ static gb_error *gather_episodes(train *t)
     return NULL;
 }
 
+/* CRC-32 of the weights and of Adam's first moment: one 64-bit value. */
+static uint64_t weights_hash(const policy *p)
+{
+    size_t bytes = sizeof(float) * p->n_params;
+    uLong a = crc32(0L, Z_NULL, 0), b = a;
+    for (size_t at = 0; at < bytes; at += 1u << 30) {
+        uInt k = (uInt)(bytes - at < (1u << 30) ? bytes - at : 1u << 30);
+        a = crc32(a, (const Bytef *)p->params + at, k);
+        b = crc32(b, (const Bytef *)p->adam_m + at, k);
+    }
+    return (uint64_t)a << 32 | (uint64_t)b;
+}
+
+/* The NaN guard: the learner's state before an update, and after it either kept (all
+ * finite) or put back. */
+static void guard_save(train *t)
+{
+    const policy *p = t->pol;
+    size_t n = p->n_params;
+    memcpy(t->before, p->params, sizeof(float) * n);
+    memcpy(t->before + n, p->adam_m, sizeof(float) * n);
+    memcpy(t->before + 2 * n, p->adam_v, sizeof(float) * n);
+    t->adam_t_before = t->opt->adam_t;
+}
+
+static bool guard_check(train *t, const ppo_stats *ps)
+{
+    policy *p = t->pol;
+    size_t n = p->n_params;
+    float losses[] = {ps->loss, ps->pg_loss, ps->v_loss, ps->entropy, ps->grad_norm};
+    if (all_finite(losses, 5) && all_finite(p->params, n) && all_finite(p->adam_m, n) &&
+        all_finite(p->adam_v, n)) {
+        t->bad_in_row = 0;
+        return true;
+    }
+    memcpy(p->params, t->before, sizeof(float) * n);
+    memcpy(p->adam_m, t->before + n, sizeof(float) * n);
+    memcpy(p->adam_v, t->before + 2 * n, sizeof(float) * n);
+    t->opt->adam_t = t->adam_t_before;
+    t->undone_updates++;
+    t->bad_in_row++;
+    return false;
+}
+
 gb_error *train_iteration(train *t, train_stats *st)
 {
     if (train_finished(t))
@@ -339,11 +441,25 @@ gb_error *train_iteration(train *t, train_stats *st)
     /* The workers are parked: the update's own threads take every core, each minibatch cut
      * into one shard per thread. */
     ppo_stats ps;
+    guard_save(t);
     ppo_update(t->opt, &t->rb, &c->ppo, lr, &ps);
+    bool undone = !guard_check(t, &ps);
     double t2 = now();
+    if (undone && t->bad_in_row >= c->max_bad_updates)
+        return gb_errorf("train: update %lld: not finite (loss %g: policy %g, value %g, entropy "
+                         "%g; gradient norm %g); %lld updates in a row undone: the learning "
+                         "rate may be too high, or a reward too large",
+                         (long long)t->update + 1, (double)ps.loss, (double)ps.pg_loss,
+                         (double)ps.v_loss, (double)ps.entropy, (double)ps.grad_norm,
+                         (long long)t->bad_in_row);
 
     t->update++;
-    t->global_step += (int64_t)c->n_envs * c->rollout_steps;
+    t->global_step += (int64_t)t->ranks * c->n_envs * c->rollout_steps;
+    /* Every rank must hold the same weights after every update: a hash of them, compared. */
+    if (t->ranks > 1 && !dist_same_u64(weights_hash(t->pol)))
+        return gb_errorf("train: update %lld: the ranks' weights differ (rank %d's hash %016llx); "
+                         "the ranks must run the same gbfarm build on the same kind of CPU",
+                         (long long)t->update, t->rank, (unsigned long long)weights_hash(t->pol));
     train_stats s = {.update = t->update,
                      .num_updates = t->num_updates,
                      .global_step = t->global_step,
@@ -356,7 +472,9 @@ gb_error *train_iteration(train *t, train_stats *st)
                      .rollout_seconds = t1 - t0,
                      .update_seconds = t2 - t1,
                      .elapsed_seconds = t2 - t->t_start,
-                     .sps = (double)c->n_envs * c->rollout_steps / (t2 - t0)};
+                     .sps = (double)t->ranks * c->n_envs * c->rollout_steps / (t2 - t0),
+                     .undone = undone,
+                     .undone_updates = t->undone_updates};
     for (int i = 0; i < c->n_envs; i++) {
         s.n_episodes += t->workers[i].n_eps;
         s.frames += (int64_t)t->workers[i].e->frames;
@@ -431,6 +549,7 @@ void train_free(train *t)
     policy_free(t->pol);
     rollout_free(&t->rb);
     free(t->eps);
+    free(t->before);
     free(t);
 }
 
@@ -447,91 +566,208 @@ gb_error *train_run(const train_config *cfg, env_make_fn make, void *make_ctx,
 }
 
 /* ---- checkpoints: weights under PyTorch-style names, then the optimizer, counters, RNGs and
- * every env's snapshot, so that a resumed run continues exactly as if never stopped ---- */
+ * every env's snapshot, so that a resumed run continues exactly as if never stopped. Under
+ * MPI rank 0 writes one file for the job: the learner once, and each rank's own part (RNG
+ * streams, episode counts, env snapshots); rank 0's under the names a one-rank run uses,
+ * rank r's under "rank.<r>.". ---- */
+
+/* A rank's own part, packed: its envs' action streams and its shuffle stream [n_envs + 1][2],
+ * each env's episodes [n_envs], its last 20 returns, and its episodes in all. */
+typedef struct part_view {
+    uint64_t *rngs;
+    int64_t *env_episodes;
+    float *last_returns;
+    int64_t *episodes;
+} part_view;
+
+static size_t part_size(int n_envs)
+{
+    return 16 * ((size_t)n_envs + 1) + 8 * (size_t)n_envs + 4 * 20 + 8;
+}
+
+static part_view part_of(uint8_t *buf, int n_envs)
+{
+    part_view v;
+    v.rngs = (uint64_t *)buf;
+    v.env_episodes = (int64_t *)(buf + 16 * ((size_t)n_envs + 1));
+    v.last_returns = (float *)(v.env_episodes + n_envs);
+    v.episodes = (int64_t *)(v.last_returns + 20);
+    return v;
+}
+
+static void part_pack(const train *t, uint8_t *buf)
+{
+    int n_envs = t->cfg.n_envs;
+    part_view v = part_of(buf, n_envs);
+    for (int i = 0; i < n_envs; i++) {
+        rng r; /* after the watchdog, stuck threads own theirs: fresh streams for all */
+        if (t->stuck_env >= 0)
+            rng_seed(&r, t->cfg.seed + (uint64_t)t->update, (uint64_t)(t->rank * n_envs + i));
+        else
+            r = t->workers[i].rng;
+        v.rngs[2 * i] = r.state, v.rngs[2 * i + 1] = r.inc;
+    }
+    v.rngs[2 * n_envs] = t->opt->shuffle_rng.state;
+    v.rngs[2 * n_envs + 1] = t->opt->shuffle_rng.inc;
+    memcpy(v.env_episodes, t->env_episodes, sizeof(int64_t) * (size_t)n_envs);
+    memcpy(v.last_returns, t->last_returns, sizeof t->last_returns);
+    *v.episodes = t->total_episodes;
+}
+
+static void part_unpack(train *t, uint8_t *buf)
+{
+    int n_envs = t->cfg.n_envs;
+    part_view v = part_of(buf, n_envs);
+    for (int i = 0; i < n_envs; i++)
+        t->workers[i].rng.state = v.rngs[2 * i], t->workers[i].rng.inc = v.rngs[2 * i + 1];
+    t->opt->shuffle_rng.state = v.rngs[2 * n_envs];
+    t->opt->shuffle_rng.inc = v.rngs[2 * n_envs + 1];
+    memcpy(t->env_episodes, v.env_episodes, sizeof(int64_t) * (size_t)n_envs);
+    memcpy(t->last_returns, v.last_returns, sizeof t->last_returns);
+    t->total_episodes = *v.episodes;
+}
 
 typedef struct checkpoint {
+    int ranks, n_envs;
     st_tensor *st;
     int n;
-    int64_t counters[4];
-    int64_t *env_episodes;
-    uint64_t *rngs;
-    char (*names)[32];
+    int64_t counters[4], undone[2];
+    uint8_t **parts;   /* [rank]: part_size bytes */
+    uint8_t **snaps;   /* [rank * n_envs + env], NULL where none */
+    size_t *snap_size; /* the same */
+    char (*names)[48]; /* [rank][4 + n_envs]: the names of rank r's tensors */
 } checkpoint;
 
 static void checkpoint_free(checkpoint *c)
 {
+    for (int i = 0; c->parts && i < c->ranks; i++) free(c->parts[i]);
+    for (int i = 0; c->snaps && i < c->ranks * c->n_envs; i++) free(c->snaps[i]);
+    free(c->parts);
+    free(c->snaps);
+    free(c->snap_size);
     free(c->st);
-    free(c->rngs);
-    free(c->env_episodes);
     free(c->names);
 }
 
-/* Views of everything a checkpoint holds; env snapshots are added by the caller. */
-static gb_error *checkpoint_views(const train *t, checkpoint *c)
+static gb_error *checkpoint_alloc(checkpoint *c, const train *t, int ranks)
+{
+    int n_envs = t->cfg.n_envs, per = 4 + n_envs;
+    c->ranks = ranks, c->n_envs = n_envs;
+    c->st = calloc((size_t)(t->pol->n_tensors + 4 + ranks * per), sizeof *c->st);
+    c->parts = calloc((size_t)ranks, sizeof *c->parts);
+    c->snaps = calloc((size_t)(ranks * n_envs), sizeof *c->snaps);
+    c->snap_size = calloc((size_t)(ranks * n_envs), sizeof *c->snap_size);
+    c->names = calloc((size_t)(ranks * per), sizeof *c->names);
+    bool ok = c->st && c->parts && c->snaps && c->snap_size && c->names;
+    for (int r = 0; ok && r < ranks; r++) ok = (c->parts[r] = calloc(1, part_size(n_envs))) != NULL;
+    if (!ok) return gb_errorf("checkpoint: out of memory for %d ranks' parts", ranks);
+    for (int r = 0; r < ranks; r++) {
+        char(*nm)[48] = c->names + r * per;
+        char prefix[24] = "";
+        if (r > 0) snprintf(prefix, sizeof prefix, "rank.%d.", r);
+        snprintf(nm[0], sizeof nm[0], "%strain.rng", prefix);
+        snprintf(nm[1], sizeof nm[1], "%strain.last_returns", prefix);
+        snprintf(nm[2], sizeof nm[2], "%strain.env_episodes", prefix);
+        snprintf(nm[3], sizeof nm[3], "%strain.episodes", prefix);
+        for (int i = 0; i < n_envs; i++)
+            snprintf(nm[4 + i], sizeof nm[4 + i], "%senv.%d.snapshot", prefix, i);
+    }
+    return NULL;
+}
+
+/* The learner's tensors: views of the live weights, Adam's moments and the counters. */
+static void learner_views(checkpoint *c, const train *t)
 {
     const policy *p = t->pol;
-    int n_envs = t->cfg.n_envs;
-    c->st = calloc((size_t)(p->n_tensors + 6 + n_envs), sizeof *c->st);
-    c->rngs = malloc(sizeof(uint64_t) * 2 * ((size_t)n_envs + 1));
-    c->env_episodes = malloc(sizeof(int64_t) * (size_t)n_envs);
-    c->names = calloc((size_t)n_envs, sizeof *c->names);
-    if (!c->st || !c->rngs || !c->env_episodes || !c->names)
-        return gb_errorf("checkpoint: out of memory");
-    int n = 0;
     for (int i = 0; i < p->n_tensors; i++) {
         const policy_tensor *pt = &p->tensors[i];
-        c->st[n] = (st_tensor){pt->name, ST_F32, pt->ndim, {0}, p->params + pt->offset};
-        memcpy(c->st[n].shape, pt->shape, sizeof pt->shape);
-        n++;
+        c->st[c->n] = (st_tensor){pt->name, ST_F32, pt->ndim, {0}, p->params + pt->offset};
+        memcpy(c->st[c->n].shape, pt->shape, sizeof pt->shape);
+        c->n++;
     }
-    c->st[n++] = (st_tensor){"optimizer.adam_m", ST_F32, 1, {(int64_t)p->n_params}, p->adam_m};
-    c->st[n++] = (st_tensor){"optimizer.adam_v", ST_F32, 1, {(int64_t)p->n_params}, p->adam_v};
-    c->counters[0] = t->global_step, c->counters[1] = t->update, c->counters[2] = t->opt->adam_t;
-    c->counters[3] = t->total_episodes;
-    c->st[n++] = (st_tensor){"train.counters", ST_I64, 1, {4}, c->counters};
-    for (int i = 0; i < n_envs; i++) {
-        rng r; /* after the watchdog, stuck threads own theirs: fresh streams for all */
-        if (t->stuck_env >= 0)
-            rng_seed(&r, t->cfg.seed + (uint64_t)t->update, (uint64_t)i);
-        else
-            r = t->workers[i].rng;
-        c->rngs[2 * i] = r.state;
-        c->rngs[2 * i + 1] = r.inc;
-    }
-    c->rngs[2 * n_envs] = t->opt->shuffle_rng.state;
-    c->rngs[2 * n_envs + 1] = t->opt->shuffle_rng.inc;
-    c->st[n++] = (st_tensor){"train.rng", ST_U64, 2, {n_envs + 1, 2}, c->rngs};
-    c->st[n++] = (st_tensor){"train.last_returns", ST_F32, 1, {20}, t->last_returns};
-    /* Each env's episodes so far: a resumed run cuts its monitor file back to them. */
-    memcpy(c->env_episodes, t->env_episodes, sizeof(int64_t) * (size_t)n_envs);
-    c->st[n++] = (st_tensor){"train.env_episodes", ST_I64, 1, {n_envs}, c->env_episodes};
-    for (int i = 0; i < n_envs; i++)
-        snprintf(c->names[i], sizeof c->names[i], "env.%d.snapshot", i);
-    c->n = n;
-    return NULL;
+    c->st[c->n++] = (st_tensor){"optimizer.adam_m", ST_F32, 1, {(int64_t)p->n_params}, p->adam_m};
+    c->st[c->n++] = (st_tensor){"optimizer.adam_v", ST_F32, 1, {(int64_t)p->n_params}, p->adam_v};
+    /* [3]: rank 0's episodes (where a one-rank checkpoint has always kept them) */
+    c->st[c->n++] = (st_tensor){"train.counters", ST_I64, 1, {4}, c->counters};
+    /* The NaN guard's counts: updates undone in the run, and in a row (absent from older
+     * checkpoints). */
+    c->st[c->n++] = (st_tensor){"train.undone", ST_I64, 1, {2}, c->undone};
+}
+
+/* Rank r's part as typed tensors over its packed bytes, and its snapshots (when `snaps`). */
+static void part_views(checkpoint *c, int r, bool snaps)
+{
+    int n_envs = c->n_envs;
+    char(*nm)[48] = c->names + r * (4 + n_envs);
+    part_view v = part_of(c->parts[r], n_envs);
+    c->st[c->n++] = (st_tensor){nm[0], ST_U64, 2, {n_envs + 1, 2}, v.rngs};
+    c->st[c->n++] = (st_tensor){nm[1], ST_F32, 1, {20}, v.last_returns};
+    c->st[c->n++] = (st_tensor){nm[2], ST_I64, 1, {n_envs}, v.env_episodes};
+    if (r > 0) c->st[c->n++] = (st_tensor){nm[3], ST_I64, 1, {1}, v.episodes};
+    for (int i = 0; snaps && i < n_envs; i++)
+        if (c->snaps[r * n_envs + i])
+            c->st[c->n++] = (st_tensor){nm[4 + i], ST_U8, 1,
+                                        {(int64_t)c->snap_size[r * n_envs + i]},
+                                        c->snaps[r * n_envs + i]};
 }
 
 gb_error *train_save(train *t, const char *path)
 {
     /* With an env stuck no round runs: the learner alone, without env snapshots. */
+    if (t->stuck_env >= 0 && t->ranks > 1)
+        return gb_errorf("train: an env is stuck: no checkpoint can gather %d ranks' envs",
+                         t->ranks);
     gb_error *err = NULL;
     if (t->stuck_env < 0) {
         t->phase = PHASE_SNAPSHOT;
         err = run_round(t);
         if (!err) err = take_worker_error(t);
     }
+    int n_envs = t->cfg.n_envs;
     checkpoint c = {0};
-    if (!err) err = checkpoint_views(t, &c);
-    for (int i = 0; !err && i < t->cfg.n_envs; i++)
-        if (t->workers[i].snap)
-            c.st[c.n++] = (st_tensor){
-                c.names[i], ST_U8, 1, {(int64_t)t->workers[i].snap_size}, t->workers[i].snap};
-    char envs[32], seed[32], trunk[8], hidden[16], vars[16];
-    snprintf(envs, sizeof envs, "%d", t->cfg.n_envs);
+    if (!err) err = checkpoint_alloc(&c, t, t->rank == 0 ? t->ranks : 1);
+    if (!err) { /* this rank's part and snapshots (the workers' buffers move in) */
+        part_pack(t, c.parts[0]);
+        for (int i = 0; i < n_envs; i++) {
+            c.snaps[i] = t->workers[i].snap, c.snap_size[i] = t->workers[i].snap_size;
+            t->workers[i].snap = NULL;
+        }
+    }
+    if (!err && t->rank > 0) { /* to rank 0, which writes the file */
+        dist_send(c.parts[0], part_size(n_envs), 0);
+        for (int i = 0; i < n_envs; i++) dist_send(c.snaps[i], c.snaps[i] ? c.snap_size[i] : 0, 0);
+        checkpoint_free(&c);
+        return NULL;
+    }
+    for (int r = 1; !err && r < t->ranks; r++) {
+        uint8_t *part;
+        size_t size;
+        err = dist_recv(&part, &size, r);
+        if (!err && size != part_size(n_envs))
+            err = gb_errorf("train: rank %d sent a part of %zu bytes, not %zu", r, size,
+                            part_size(n_envs));
+        if (!err) memcpy(c.parts[r], part, size);
+        free(part);
+        for (int i = 0; !err && i < n_envs; i++) {
+            int k = r * n_envs + i;
+            err = dist_recv(&c.snaps[k], &c.snap_size[k], r);
+            if (!err && c.snap_size[k] == 0) free(c.snaps[k]), c.snaps[k] = NULL;
+        }
+    }
+    if (!err) {
+        c.counters[0] = t->global_step, c.counters[1] = t->update, c.counters[2] = t->opt->adam_t;
+        c.counters[3] = t->total_episodes;
+        c.undone[0] = t->undone_updates, c.undone[1] = t->bad_in_row;
+        learner_views(&c, t);
+        for (int r = 0; r < c.ranks; r++) part_views(&c, r, true);
+    }
+    char envs[32], seed[32], trunk[8], hidden[16], vars[16], ranks[16];
+    snprintf(envs, sizeof envs, "%d", n_envs);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->cfg.seed);
     snprintf(trunk, sizeof trunk, "%d", t->pol->cfg.shared_trunk);
     snprintf(hidden, sizeof hidden, "%d", t->pol->cfg.hidden);
     snprintf(vars, sizeof vars, "%d", t->pol->cfg.spec.obs_vars);
+    snprintf(ranks, sizeof ranks, "%d", t->ranks);
     const char *meta[] = {"format",       "gbfarm-learner",
                           "version",      GBFARM_VERSION,
                           "n_envs",       envs,
@@ -539,45 +775,111 @@ gb_error *train_save(train *t, const char *path)
                           "shared_trunk", trunk,
                           "hidden",       hidden,
                           "cnn",          t->pol->cfg.cnn == POLICY_CNN_SMALL ? "small" : "nature",
-                          "obs_vars",     vars};
-    if (!err) err = safetensors_write(path, c.st, c.n, meta, 8);
-    for (int i = 0; i < t->cfg.n_envs; i++) {
-        free(t->workers[i].snap);
-        t->workers[i].snap = NULL;
-    }
+                          "obs_vars",     vars,
+                          "ranks",        ranks};
+    if (!err) err = safetensors_write(path, c.st, c.n, meta, 9);
     checkpoint_free(&c);
     return err;
 }
 
+/* Rank 0: the file, read and checked whole before anything is sent or changed. */
+static gb_error *read_checkpoint(train *t, safetensors *f, checkpoint *c, bool *same)
+{
+    const char *r_meta = safetensors_meta(f, "ranks");
+    int file_ranks = r_meta ? atoi(r_meta) : 1;
+    *same = file_ranks == t->ranks;
+    GB_TRY(checkpoint_alloc(c, t, t->ranks));
+    learner_views(c, t);
+    for (int r = 0; *same && r < t->ranks; r++) part_views(c, r, false);
+    /* Copy into the live buffers (the views' data pointers). */
+    for (int i = 0; i < c->n; i++) {
+        const char *name = c->st[i].name;
+        if (!strcmp(name, "train.undone") && !safetensors_has(f, name)) continue; /* older */
+        GB_TRY(safetensors_get(f, name, c->st[i].dtype, c->st[i].ndim, c->st[i].shape,
+                               (void *)c->st[i].data));
+    }
+    if (*same) *part_of(c->parts[0], c->n_envs).episodes = c->counters[3];
+    /* Env snapshots: none in a checkpoint holding only the learner (the watchdog's). */
+    for (int r = 0; *same && r < t->ranks; r++)
+        for (int i = 0; i < c->n_envs; i++) {
+            int k = r * c->n_envs + i;
+            const char *name = c->names[r * (4 + c->n_envs) + 4 + i];
+            if (safetensors_has(f, name))
+                GB_TRY(safetensors_blob(f, name, &c->snaps[k], &c->snap_size[k]));
+        }
+    return NULL;
+}
+
+/* Every rank: the learner's state from rank 0, and (same rank count) its own part. */
+static gb_error *share_checkpoint(train *t, checkpoint *c, int32_t header[2])
+{
+    dist_bcast(header, sizeof(int32_t) * 2, 0);
+    if (header[0] == 0) return NULL; /* nothing loaded: a fresh start */
+    policy *p = t->pol;
+    dist_bcast(p->params, sizeof(float) * p->n_params, 0);
+    dist_bcast(p->adam_m, sizeof(float) * p->n_params, 0);
+    dist_bcast(p->adam_v, sizeof(float) * p->n_params, 0);
+    dist_bcast(c->counters, sizeof c->counters, 0);
+    dist_bcast(c->undone, sizeof c->undone, 0);
+    if (!header[1]) return NULL;
+    int n_envs = t->cfg.n_envs;
+    if (t->rank == 0) {
+        for (int r = 1; r < t->ranks; r++) {
+            dist_send(c->parts[r], part_size(n_envs), r);
+            for (int i = 0; i < n_envs; i++) {
+                int k = r * n_envs + i;
+                dist_send(c->snaps[k], c->snaps[k] ? c->snap_size[k] : 0, r);
+            }
+        }
+        return NULL;
+    }
+    uint8_t *part;
+    size_t size;
+    GB_TRY(dist_recv(&part, &size, 0));
+    if (size == part_size(n_envs)) memcpy(c->parts[0], part, size);
+    free(part);
+    if (size != part_size(n_envs)) return gb_errorf("train: rank 0 sent a part of %zu bytes", size);
+    for (int i = 0; i < n_envs; i++) {
+        GB_TRY(dist_recv(&c->snaps[i], &c->snap_size[i], 0));
+        if (c->snap_size[i] == 0) free(c->snaps[i]), c->snaps[i] = NULL;
+    }
+    return NULL;
+}
+
 gb_error *train_load(train *t, const char *path)
 {
-    safetensors *f;
-    GB_TRY(safetensors_read(&f, path));
     checkpoint c = {0};
-    gb_error *err = checkpoint_views(t, &c);
-    /* Copy into the live buffers (the views' data pointers), counters and RNGs after. */
-    for (int i = 0; !err && i < c.n; i++)
-        err = safetensors_get(f, c.st[i].name, c.st[i].dtype, c.st[i].ndim, c.st[i].shape,
-                              (void *)c.st[i].data);
-    if (!err) {
-        t->global_step = c.counters[0], t->update = c.counters[1], t->opt->adam_t = c.counters[2];
-        t->total_episodes = c.counters[3];
-        for (int i = 0; i < t->cfg.n_envs; i++) {
-            t->env_episodes[i] = c.env_episodes[i];
-            t->workers[i].rng.state = c.rngs[2 * i];
-            t->workers[i].rng.inc = c.rngs[2 * i + 1];
-        }
-        t->opt->shuffle_rng.state = c.rngs[2 * t->cfg.n_envs];
-        t->opt->shuffle_rng.inc = c.rngs[2 * t->cfg.n_envs + 1];
+    gb_error *err = NULL;
+    int32_t header[2] = {0, 0}; /* loaded, same rank count */
+    if (t->rank == 0 && path) {
+        safetensors *f;
+        GB_TRY(safetensors_read(&f, path));
+        if (!safetensors_checked(f))
+            gb_warnf("%s has no checksums (written by an older gbfarm?): loading it unchecked",
+                     path);
+        bool same;
+        err = read_checkpoint(t, f, &c, &same);
+        safetensors_free(f);
+        header[0] = 1, header[1] = same;
+    } else if (t->rank > 0) {
+        err = checkpoint_alloc(&c, t, 1);
     }
-    /* Env snapshots go back on the envs' own threads. A checkpoint holding only the learner
-     * (the watchdog's) has none: the envs keep the fresh episodes they started with. */
-    bool snapshots = safetensors_count(f) > c.n;
+    if (!err) err = share_checkpoint(t, &c, header);
+    t->loaded_ranks = 0;
+    if (!err && header[0]) {
+        t->global_step = c.counters[0], t->update = c.counters[1], t->opt->adam_t = c.counters[2];
+        t->undone_updates = c.undone[0], t->bad_in_row = c.undone[1];
+        t->loaded_ranks = header[1] ? t->ranks : -1;
+        if (header[1]) part_unpack(t, c.parts[0]);
+    }
+    /* Env snapshots go back on the envs' own threads; without them (the watchdog's
+     * checkpoint, or another rank count) the envs keep the fresh episodes they started. */
     t->restored_envs = 0;
-    for (int i = 0; !err && snapshots && i < t->cfg.n_envs; i++) {
+    for (int i = 0; !err && header[1] && i < t->cfg.n_envs; i++) {
         train_worker *w = &t->workers[i];
-        if (!w->e->ops->restore) continue;
-        err = safetensors_blob(f, c.names[i], &w->snap, &w->snap_size);
+        if (!w->e->ops->restore || !c.snaps[i]) continue;
+        w->snap = c.snaps[i], w->snap_size = c.snap_size[i];
+        c.snaps[i] = NULL;
         t->restored_envs++;
     }
     if (!err && t->restored_envs > 0) {
@@ -586,6 +888,10 @@ gb_error *train_load(train *t, const char *path)
         if (!err) err = take_worker_error(t);
     }
     checkpoint_free(&c);
-    safetensors_free(f);
     return gb_error_wrap(err, "train: loading checkpoint");
+}
+
+int train_loaded_ranks(const train *t)
+{
+    return t->loaded_ranks;
 }

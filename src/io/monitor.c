@@ -149,9 +149,22 @@ gb_error *monitor_open(monitor **out, const char *run_dir, int env_index, const 
 {
     *out = NULL;
     int len = monitor_path(NULL, 0, run_dir, env_index);
-    monitor *m = calloc(1, sizeof *m + (size_t)len + 1);
-    if (!m) return gb_errorf("%s: out of memory", run_dir);
-    monitor_path(m->path, (size_t)len + 1, run_dir, env_index);
+    char *path = malloc((size_t)len + 1);
+    if (!path) return gb_errorf("%s: out of memory", run_dir);
+    monitor_path(path, (size_t)len + 1, run_dir, env_index);
+    gb_error *err = monitor_open_file(out, path, env_id, mode);
+    free(path);
+    return err;
+}
+
+gb_error *monitor_open_file(monitor **out, const char *path, const char *env_id,
+                            monitor_mode mode)
+{
+    *out = NULL;
+    size_t len = strlen(path);
+    monitor *m = calloc(1, sizeof *m + len + 1);
+    if (!m) return gb_errorf("%s: out of memory", path);
+    memcpy(m->path, path, len + 1);
     m->t_start = unix_now();
 
     int exists = 0;

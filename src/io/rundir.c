@@ -1,8 +1,10 @@
 #include "gbfarm/rundir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -79,18 +81,127 @@ static gb_error *check_writable(const char *dir)
     return err;
 }
 
-gb_error *rundir_create(const char *dir)
+gb_error *rundir_make(const char *dir)
 {
     GB_TRY(make_dirs(dir));
-    char *cfg;
-    GB_TRY(config_path(&cfg, dir, ""));
+    return check_writable(dir);
+}
+
+gb_error *rundir_create(const char *dir, bool *restart)
+{
+    *restart = false;
+    GB_TRY(make_dirs(dir));
+    char **ckpts;
+    int n;
+    GB_TRY(rundir_checkpoints(dir, &ckpts, &n));
     gb_error *err = NULL;
-    if (access(cfg, F_OK) == 0)
+    if (n > 0)
         err = gb_errorf("%s: already holds a run (resume it with --resume %s, or choose another "
                         "directory)",
-                        cfg, dir);
-    free(cfg);
+                        ckpts[0], dir);
+    rundir_free_list(ckpts, n);
+    char *cfg;
+    if (!err) err = config_path(&cfg, dir, "");
+    if (!err) {
+        *restart = access(cfg, F_OK) == 0;
+        free(cfg);
+    }
     return err ? err : check_writable(dir);
+}
+
+/* update_<N>.safetensors: N, else -1. */
+static long long kept_update(const char *name)
+{
+    char *end;
+    if (strncmp(name, "update_", 7) || name[7] < '0' || name[7] > '9') return -1;
+    long long n = strtoll(name + 7, &end, 10);
+    return strcmp(end, ".safetensors") ? -1 : n;
+}
+
+/* Newest first: latest (a rank above every update), previous, then update_<N> by N. */
+static long long age_rank(const char *path)
+{
+    const char *name = strrchr(path, '/') + 1;
+    return !strcmp(name, "latest.safetensors")     ? LLONG_MAX
+           : !strcmp(name, "previous.safetensors") ? LLONG_MAX - 1
+                                                   : kept_update(name);
+}
+
+static int newest_first(const void *a, const void *b)
+{
+    long long x = age_rank(*(char *const *)a), y = age_rank(*(char *const *)b);
+    return (x < y) - (x > y);
+}
+
+gb_error *rundir_checkpoints(const char *dir, char ***out, int *n_out)
+{
+    *out = NULL, *n_out = 0;
+    DIR *d = opendir(dir);
+    if (!d) return gb_errorf("%s: cannot list the run directory: %s", dir, strerror(errno));
+    char **list = NULL;
+    int n = 0, cap = 0;
+    gb_error *err = NULL;
+    for (struct dirent *e; !err && (e = readdir(d));) {
+        bool latest = !strcmp(e->d_name, "latest.safetensors");
+        bool previous = !strcmp(e->d_name, "previous.safetensors");
+        if (!latest && !previous && kept_update(e->d_name) < 0) continue;
+        if (n == cap) {
+            cap = cap ? 2 * cap : 8;
+            char **p = realloc(list, sizeof *p * (size_t)cap);
+            if (!p) {
+                err = gb_errorf("%s: out of memory", dir);
+                break;
+            }
+            list = p;
+        }
+        size_t len = strlen(dir) + strlen(e->d_name) + 2;
+        char *path = malloc(len);
+        if (!path) {
+            err = gb_errorf("%s: out of memory", dir);
+            break;
+        }
+        snprintf(path, len, "%s/%s", dir, e->d_name);
+        list[n++] = path;
+    }
+    closedir(d);
+    if (err) {
+        rundir_free_list(list, n);
+        return err;
+    }
+    if (n > 1) qsort(list, (size_t)n, sizeof *list, newest_first);
+    *out = list, *n_out = n;
+    return NULL;
+}
+
+void rundir_free_list(char **list, int n)
+{
+    for (int i = 0; list && i < n; i++) free(list[i]);
+    free(list);
+}
+
+gb_error *rundir_keep_previous(const char *dir)
+{
+    size_t len = strlen(dir) + 40;
+    char *latest = malloc(len), *prev = malloc(len), *tmp = malloc(len);
+    gb_error *err = latest && prev && tmp ? NULL : gb_errorf("%s: out of memory", dir);
+    if (!err) {
+        snprintf(latest, len, "%s/latest.safetensors", dir);
+        snprintf(prev, len, "%s/previous.safetensors", dir);
+        snprintf(tmp, len, "%s/previous.safetensors.tmp", dir);
+        unlink(tmp);
+    }
+    /* A hard link, renamed over the old one: latest stays in place all along. Where links
+     * are not allowed, a rename (a kill in between leaves previous alone, which resumes). */
+    if (!err && access(latest, F_OK) == 0) {
+        if (link(latest, tmp) == 0 ? rename(tmp, prev) != 0 : rename(latest, prev) != 0)
+            err = gb_errorf("%s: cannot keep the last checkpoint as %s: %s", latest, prev,
+                            strerror(errno));
+        unlink(tmp);
+    }
+    free(latest);
+    free(prev);
+    free(tmp);
+    return err;
 }
 
 gb_error *rundir_check_resume(const char *dir)

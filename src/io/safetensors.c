@@ -3,10 +3,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c writes host memory as little-endian tensors"
@@ -15,11 +17,47 @@
 static const char *dtype_names[] = {"F32", "I64", "U64", "U8"};
 static const size_t dtype_sizes[] = {4, 8, 8, 1};
 
+/* The checksum keys of __metadata__: CRC_PREFIX + a tensor's name, and the header's. */
+#define CRC_PREFIX "crc32:"
+#define CRC_HEADER "crc32"
+#define HEADER_KEY "\"" CRC_HEADER "\":\"" /* then 8 hex digits */
+
 static size_t numel(int ndim, const int64_t *shape)
 {
     size_t n = 1;
     for (int i = 0; i < ndim; i++) n *= (size_t)shape[i];
     return n;
+}
+
+static size_t tensor_bytes(const st_tensor *t)
+{
+    return numel(t->ndim, t->shape) * dtype_sizes[t->dtype];
+}
+
+/* zlib's CRC-32, over any length. */
+static uint32_t crc(const void *data, size_t n)
+{
+    const uint8_t *p = data;
+    uLong c = crc32(0L, Z_NULL, 0);
+    for (; n > 0; ) {
+        uInt chunk = n > (1u << 30) ? 1u << 30 : (uInt)n;
+        c = crc32(c, p, chunk);
+        p += chunk, n -= chunk;
+    }
+    return (uint32_t)c;
+}
+
+/* A rename lives in its directory: sync that too, or a crash may forget it. */
+static void sync_dir(const char *path)
+{
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *slash = strrchr(dir, '/');
+    if (slash == dir) slash[1] = '\0';
+    else if (slash) *slash = '\0';
+    else snprintf(dir, sizeof dir, ".");
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) fsync(fd), close(fd);
 }
 
 static gb_error *write_all(int fd, const void *p, size_t n, const char *path)
@@ -51,16 +89,34 @@ gb_error *safetensors_write(const char *path, const st_tensor *tensors, int n,
                                       (json_int_t)(offset + bytes)));
         offset += bytes;
     }
-    if (n_meta > 0) {
-        json_t *m = json_object();
-        for (int i = 0; i < n_meta; i++)
-            json_object_set_new(m, meta[2 * i], json_string(meta[2 * i + 1]));
-        json_object_set_new(root, "__metadata__", m);
+    /* The metadata: the caller's, then a CRC-32 of each tensor's bytes and one of the header
+     * itself, computed with its own value as "00000000" and patched in after. */
+    json_t *m = json_object();
+    for (int i = 0; i < n_meta; i++)
+        json_object_set_new(m, meta[2 * i], json_string(meta[2 * i + 1]));
+    for (int i = 0; i < n; i++) {
+        char key[256], hex[16];
+        snprintf(key, sizeof key, CRC_PREFIX "%s", tensors[i].name);
+        snprintf(hex, sizeof hex, "%08lx",
+                 (unsigned long)crc(tensors[i].data, tensor_bytes(&tensors[i])));
+        json_object_set_new(m, key, json_string(hex));
     }
-    char *header = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_object_set_new(m, CRC_HEADER, json_string("00000000"));
+    json_object_set_new(root, "__metadata__", m);
+    char *text = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(root);
-    if (!header) return gb_errorf("%s: cannot encode the safetensors header", path);
-    size_t hlen = strlen(header), padded = (hlen + 7) / 8 * 8;
+    size_t hlen = text ? strlen(text) : 0, padded = (hlen + 7) / 8 * 8;
+    char *header = text ? realloc(text, padded + 1) : NULL;
+    char *slot = header ? strstr(header, HEADER_KEY "00000000\"") : NULL;
+    if (!slot) {
+        free(header ? header : text);
+        return gb_errorf("%s: cannot encode the safetensors header", path);
+    }
+    memset(header + hlen, ' ', padded - hlen);
+    header[padded] = '\0';
+    char hex[16];
+    snprintf(hex, sizeof hex, "%08lx", (unsigned long)crc(header, padded));
+    memcpy(slot + strlen(HEADER_KEY), hex, 8);
 
     char tmp[4096];
     snprintf(tmp, sizeof tmp, "%s.tmp", path);
@@ -72,27 +128,79 @@ gb_error *safetensors_write(const char *path, const st_tensor *tensors, int n,
     uint8_t len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)padded >> (8 * i));
     gb_error *err = write_all(fd, len8, 8, tmp);
-    if (!err) err = write_all(fd, header, hlen, tmp);
-    for (size_t i = hlen; !err && i < padded; i++) err = write_all(fd, " ", 1, tmp);
+    if (!err) err = write_all(fd, header, padded, tmp);
     for (int i = 0; !err && i < n; i++)
-        err = write_all(fd, tensors[i].data,
-                        numel(tensors[i].ndim, tensors[i].shape) * dtype_sizes[tensors[i].dtype],
-                        tmp);
+        err = write_all(fd, tensors[i].data, tensor_bytes(&tensors[i]), tmp);
     free(header);
     if (!err && fsync(fd) != 0) err = gb_errorf("%s: fsync failed: %s", tmp, strerror(errno));
     if (close(fd) != 0 && !err) err = gb_errorf("%s: close failed: %s", tmp, strerror(errno));
     if (!err && rename(tmp, path) != 0)
         err = gb_errorf("%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-    if (err) unlink(tmp);
-    return err;
+    if (err) {
+        unlink(tmp);
+        return err;
+    }
+    sync_dir(path);
+    return NULL;
 }
 
 struct safetensors {
     char path[1024];
+    bool checked; /* it carried checksums, and they matched */
     json_t *header;
     uint8_t *data; /* the bytes after the header */
     size_t data_len;
 };
+
+/* Tensor and header checksums, when the file has them (every file gbfarm writes): a file with some
+ * but not all, or one that does not match, is damaged. */
+static gb_error *verify(safetensors *f, char *text, size_t hlen)
+{
+    json_t *meta = json_object_get(f->header, "__metadata__");
+    const char *want = json_string_value(json_object_get(meta, CRC_HEADER));
+    const char *key;
+    json_t *t;
+    int sums = 0;
+    json_object_foreach(meta, key, t) sums += !strncmp(key, CRC_PREFIX, strlen(CRC_PREFIX));
+    if (!want && sums == 0) return NULL; /* an older file, or another program's */
+    char *slot = strstr(text, HEADER_KEY);
+    if (!want || strlen(want) != 8 || !slot || strlen(slot) < strlen(HEADER_KEY) + 8)
+        return gb_errorf("%s: the header's checksum is missing (the file is damaged)", f->path);
+    /* The header's own CRC was taken with its value zeroed. */
+    memcpy(slot + strlen(HEADER_KEY), "00000000", 8);
+    char got[16];
+    snprintf(got, sizeof got, "%08lx", (unsigned long)crc(text, hlen));
+    if (strcmp(got, want))
+        return gb_errorf("%s: the header does not match its checksum (crc32 %s, recorded %s): "
+                         "the file is damaged",
+                         f->path, got, want);
+    json_object_foreach(f->header, key, t)
+    {
+        if (!strcmp(key, "__metadata__")) continue;
+        char name[256];
+        snprintf(name, sizeof name, CRC_PREFIX "%s", key);
+        const char *rec = json_string_value(json_object_get(meta, name));
+        json_t *off = json_object_get(t, "data_offsets");
+        json_int_t b = json_integer_value(json_array_get(off, 0));
+        json_int_t e = json_integer_value(json_array_get(off, 1));
+        if (!rec) return gb_errorf("%s: tensor '%s' has no checksum (the file is damaged)",
+                                   f->path, key);
+        if (b < 0 || e < b || (size_t)e > f->data_len)
+            return gb_errorf("%s: tensor '%s': data_offsets [%lld, %lld] lie outside the file's "
+                             "%zu data bytes",
+                             f->path, key, (long long)b, (long long)e, f->data_len);
+        snprintf(got, sizeof got, "%08lx", (unsigned long)crc(f->data + b, (size_t)(e - b)));
+        if (strcmp(got, rec))
+            return gb_errorf("%s: tensor '%s' does not match its checksum (crc32 %s, recorded "
+                             "%s): the file is damaged",
+                             f->path, key, got, rec);
+        sums--;
+    }
+    if (sums != 0) return gb_errorf("%s: checksums of tensors it does not hold (the file is "
+                                     "damaged)", f->path);
+    f->checked = true;
+    return NULL;
+}
 
 gb_error *safetensors_read(safetensors **out, const char *path)
 {
@@ -127,10 +235,12 @@ gb_error *safetensors_read(safetensors **out, const char *path)
     if (!err) {
         json_error_t je;
         text[hlen] = '\0';
-        f->header = json_loads(text, 0, &je);
+        f->header = json_loadb(text, hlen, 0, &je);
         if (!f->header || !json_is_object(f->header))
-            err = gb_errorf("%s: header is not a JSON object: %s", path, je.text);
+            err = gb_errorf("%s: header is not a JSON object: %s (a damaged file?)", path,
+                            je.text);
     }
+    if (!err) err = verify(f, text, hlen);
     free(text);
     if (err) {
         safetensors_free(f);
@@ -181,6 +291,11 @@ const char *safetensors_meta(const safetensors *f, const char *key)
     return json_string_value(json_object_get(json_object_get(f->header, "__metadata__"), key));
 }
 
+bool safetensors_checked(const safetensors *f)
+{
+    return f->checked;
+}
+
 int safetensors_count(const safetensors *f)
 {
     int n = (int)json_object_size(f->header);
@@ -205,4 +320,9 @@ gb_error *safetensors_blob(const safetensors *f, const char *name, uint8_t **out
     *out = buf;
     *size = (size_t)n;
     return NULL;
+}
+
+bool safetensors_has(const safetensors *f, const char *name)
+{
+    return strcmp(name, "__metadata__") && json_object_get(f->header, name);
 }

@@ -10,6 +10,8 @@ gb_error *policy_load(policy **out, env_spec spec, int hidden, const char *path)
     *out = NULL;
     safetensors *f;
     GB_TRY(safetensors_read(&f, path));
+    if (!safetensors_checked(f))
+        gb_warnf("%s has no checksums (written by an older gbfarm?): loading it unchecked", path);
     policy_config cfg = policy_config_default(spec);
     const char *trunk = safetensors_meta(f, "shared_trunk");
     if (trunk) cfg.shared_trunk = !strcmp(trunk, "1");

@@ -4,7 +4,9 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "gbfarm/dist.h"
 #include "gbfarm/nn.h"
 #include "../nn/vector.h" /* NN_VECTOR */
 
@@ -39,7 +41,7 @@ typedef struct ppo_shard {
 /* What the threads run: a minibatch's shards; then, each over its own slice of the
  * parameters, the shards' gradients added up (in shard order) with their squares, and the
  * clipped Adam step. Elementwise work, so slices give the same numbers as one loop. */
-typedef enum pool_job { JOB_SHARDS, JOB_REDUCE, JOB_ADAM } pool_job;
+typedef enum pool_job { JOB_SHARDS, JOB_REDUCE, JOB_SUMSQ, JOB_ADAM } pool_job;
 
 struct ppo_pool {
     int n; /* shards = threads, the caller included */
@@ -55,6 +57,7 @@ struct ppo_pool {
     const ppo_config *c;
     const ppo_batch *mb;
     int B, backward;
+    double B_all; /* the minibatch over every rank: B × ranks (dist.h) */
     float lr, clip; /* JOB_ADAM: learning rate, gradient scale (≤ 1) */
 };
 
@@ -215,7 +218,7 @@ static void shard_run(struct ppo_pool *pl, int k)
     float *dlogits = sh->scratch, *logp = dlogits + (size_t)n * A, *dvalues = logp + (size_t)n * A;
 
     double pg = 0.0, vl = 0.0, ent = 0.0, kl = 0.0, old_kl = 0.0, cf = 0.0;
-    float eps = c->clip_coef, inv_b = 1.0f / (float)B;
+    float eps = c->clip_coef, inv_b = 1.0f / (float)pl->B_all;
     for (int i = 0; i < n; i++) {
         int s = lo + i;
         float *lp = logp + (size_t)i * A, *dl = dlogits + (size_t)i * A, adv = o->adv[s];
@@ -281,8 +284,9 @@ static void job_run(struct ppo_pool *pl, int k)
     size_t lo, hi;
     slice_of(p->n_params, k, pl->n, &lo, &hi);
     float *g = p->grads + lo;
-    if (pl->job == JOB_REDUCE) {
-        for (int j = 1; j < pl->n; j++) add_into(g, pl->shard[j].grads + lo, hi - lo);
+    if (pl->job == JOB_REDUCE || pl->job == JOB_SUMSQ) {
+        for (int j = 1; pl->job == JOB_REDUCE && j < pl->n; j++)
+            add_into(g, pl->shard[j].grads + lo, hi - lo);
         double sq = 0.0;
         for (size_t i = 0; i < hi - lo; i++) sq += (double)g[i] * g[i];
         pl->shard[k].sumsq = sq;
@@ -318,29 +322,44 @@ float ppo_minibatch_loss(ppo *o, const ppo_config *c, const ppo_batch *mb, int B
 {
     struct ppo_pool *pl = o->pool;
 
-    /* Advantages normalised over the whole minibatch, with torch's unbiased std. */
-    double mean = 0.0, var = 0.0;
+    /* Advantages normalised over the whole minibatch (every rank's part of it), with torch's
+     * unbiased std. */
+    int ranks = dist_size();
+    double B_all = (double)B * ranks, mean = 0.0, var = 0.0;
     for (int i = 0; i < B; i++) mean += mb->advantages[i];
-    mean /= B;
+    dist_sum_f64(&mean, 1);
+    mean /= B_all;
     for (int i = 0; i < B; i++) var += (mb->advantages[i] - mean) * (mb->advantages[i] - mean);
-    float sd = (float)sqrt(var / (B > 1 ? B - 1 : 1));
+    dist_sum_f64(&var, 1);
+    float sd = (float)sqrt(var / (B_all > 1 ? B_all - 1 : 1));
     for (int i = 0; i < B; i++)
         o->adv[i] =
             c->norm_adv ? (float)((mb->advantages[i] - mean) / (sd + 1e-8f)) : mb->advantages[i];
 
-    pl->c = c, pl->mb = mb, pl->B = B, pl->backward = backward;
+    pl->c = c, pl->mb = mb, pl->B = B, pl->B_all = B_all, pl->backward = backward;
     pool_run(pl, JOB_SHARDS);
     double sums[6] = {0};
     for (int k = 0; k < pl->n; k++)
         for (int j = 0; j < 6; j++) sums[j] += pl->shard[k].sums[j];
+    dist_sum_f64(sums, 6);
     if (backward) pool_run(pl, JOB_REDUCE);
-    double pg = sums[0] / B, vl = 0.5 * sums[1] / B, ent = sums[2] / B;
+    /* Across ranks: the gradients summed as one buffer, then their squares again. */
+    if (backward && ranks > 1) {
+        struct timespec t0, t1;
+        clock_gettime(CLOCK_MONOTONIC, &t0);
+        dist_sum_f32(o->pol->grads, o->pol->n_params);
+        clock_gettime(CLOCK_MONOTONIC, &t1);
+        o->allreduce_seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+        o->allreduce_bytes += (int64_t)(sizeof(float) * o->pol->n_params);
+        pool_run(pl, JOB_SUMSQ);
+    }
+    double pg = sums[0] / B_all, vl = 0.5 * sums[1] / B_all, ent = sums[2] / B_all;
     float loss = (float)(pg - c->ent_coef * ent + c->vf_coef * vl);
     if (st) {
         st->loss = loss;
         st->pg_loss = (float)pg, st->v_loss = (float)vl, st->entropy = (float)ent;
-        st->approx_kl = (float)(sums[3] / B), st->old_approx_kl = (float)(sums[4] / B);
-        st->clipfrac = (float)(sums[5] / B);
+        st->approx_kl = (float)(sums[3] / B_all), st->old_approx_kl = (float)(sums[4] / B_all);
+        st->clipfrac = (float)(sums[5] / B_all);
     }
     return loss;
 }
@@ -367,6 +386,7 @@ void ppo_update(ppo *o, const rollout_buffer *rb, const ppo_config *c, float lr,
     ppo_batch batch = {o->mb_obs, o->mb_actions, f, f + mb, f + 2 * mb, f + 3 * mb};
     ppo_stats sum = {0}, last = {0};
     int done = 0, epoch = 0;
+    o->allreduce_seconds = 0.0, o->allreduce_bytes = 0;
     for (; epoch < c->epochs; epoch++) {
         /* A fresh permutation each epoch: the shuffle RNG is then the only state carried
          * between updates, which is what a checkpoint saves. */
@@ -420,7 +440,9 @@ void ppo_update(ppo *o, const rollout_buffer *rb, const ppo_config *c, float lr,
                       0.0f,
                       sum.grad_norm * k,
                       epoch,
-                      done};
+                      done,
+                      o->allreduce_seconds,
+                      o->allreduce_bytes};
     st->explained_var =
         explained_variance(rb->values, rb->returns, (size_t)rb->n_envs * (size_t)rb->steps);
 }

@@ -1,0 +1,114 @@
+/* Running the gbfarm binary from tests: in the background or to the end, with its output
+ * appended to a log, and comparing the checkpoints two runs end with. */
+#ifndef GBFARM_TESTS_RUN_HELPERS_H
+#define GBFARM_TESTS_RUN_HELPERS_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "check.h"
+#include "gbfarm/safetensors.h"
+
+/* `gbfarm <args>` in the background, stdout and stderr appended to log; file_limit > 0 sets
+ * RLIMIT_FSIZE (bytes) for it. */
+static inline pid_t gbfarm_spawn(const char *args, const char *log, long file_limit)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "exec %s %s >>%s 2>&1", GBFARM_BIN, args, log);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {
+        if (file_limit > 0) {
+            struct rlimit rl = {(rlim_t)file_limit, (rlim_t)file_limit};
+            setrlimit(RLIMIT_FSIZE, &rl);
+        }
+        execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+/* Its exit status, or 128 + the signal that ended it. */
+static inline int gbfarm_wait(pid_t pid)
+{
+    int status;
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static inline int gbfarm_run(const char *args, const char *log)
+{
+    return gbfarm_wait(gbfarm_spawn(args, log, 0));
+}
+
+/* Whether the file holds a line with text. */
+static inline bool log_has(const char *log, const char *text)
+{
+    FILE *fp = fopen(log, "r");
+    char line[4096];
+    bool found = false;
+    while (!found && fp && fgets(line, sizeof line, fp)) found = strstr(line, text) != NULL;
+    if (fp) fclose(fp);
+    return found;
+}
+
+/* Waits up to `seconds` for pid to exit; its status, or -1 while it runs on. */
+static inline int exited_within(pid_t pid, double seconds)
+{
+    for (int i = 0; i < (int)(seconds * 1000); i++) {
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid)
+            return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+        usleep(1000);
+    }
+    return -1;
+}
+
+static inline int checkpoint_loads(const char *path)
+{
+    safetensors *f = NULL;
+    gb_error *err = safetensors_read(&f, path);
+    if (err) fprintf(stderr, "%s\n", gb_error_msg(err));
+    gb_error_free(err);
+    safetensors_free(f);
+    return err == NULL;
+}
+
+/* Two checkpoints hold the same tensors, byte for byte, except the env snapshots (they hold
+ * wall-clock episode times) and the metadata (their checksums). */
+static inline int same_weights(const char *a, const char *b)
+{
+    if (!checkpoint_loads(a) || !checkpoint_loads(b)) return 0;
+    FILE *f1 = fopen(a, "rb"), *f2 = fopen(b, "rb");
+    static uint8_t b1[1 << 22], b2[1 << 22];
+    size_t n1 = f1 ? fread(b1, 1, sizeof b1, f1) : 0, n2 = f2 ? fread(b2, 1, sizeof b2, f2) : 0;
+    if (f1) fclose(f1);
+    if (f2) fclose(f2);
+    uint64_t h1 = 0, h2 = 0;
+    if (n1 >= 8) memcpy(&h1, b1, 8);
+    if (n2 >= 8) memcpy(&h2, b2, 8);
+    json_t *j = n1 >= 8 + h1 ? json_loadb((const char *)b1 + 8, h1, 0, NULL) : NULL;
+    int same = j && h1 == h2 && n1 == n2;
+    const char *key;
+    json_t *t;
+    json_object_foreach(j, key, t)
+    {
+        if (!same || !strcmp(key, "__metadata__") || strstr(key, ".snapshot")) continue;
+        json_t *off = json_object_get(t, "data_offsets");
+        size_t s = 8 + h1 + (size_t)json_integer_value(json_array_get(off, 0));
+        size_t e = 8 + h1 + (size_t)json_integer_value(json_array_get(off, 1));
+        if (e > n1 || memcmp(b1 + s, b2 + s, e - s)) {
+            fprintf(stderr, "%s and %s: tensor %s differs\n", a, b, key);
+            same = 0;
+        }
+    }
+    json_decref(j);
+    return same;
+}
+
+#endif
