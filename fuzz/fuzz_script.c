@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_ASSERT(!strncmp(gb_error_msg(err), "fuzz.txt:", 9));
         gb_error_free(err);
     } else {
-        const uint16_t known = (1u << (BUTTON_R + 1)) - 1;
+        const uint16_t known = (1u << (CORE_BUTTON_R + 1)) - 1;
         uint64_t total = 0;
         for (int i = 0; i < s.n_lines; i++) {
             FUZZ_ASSERT(s.lines[i].frames >= 1 && s.lines[i].frames <= 10000000);
@@ -26,7 +26,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     /* the button-name lookup on the same bytes, any length */
     int bit = script_button(text, (int)strlen(text));
-    FUZZ_ASSERT(bit >= -1 && bit <= BUTTON_R);
+    FUZZ_ASSERT(bit >= -1 && bit <= CORE_BUTTON_R);
     free(text);
     return 0;
 }

@@ -11,16 +11,16 @@
 
 typedef struct target {
     const char *core, *rom;
-    game_platform platform;
+    core_platform platform;
     uint32_t wram, wram_len; /* the game's work RAM, where its state block lives */
     uint32_t unmapped;
     unsigned width, height;
 } target;
 
 static const target targets[] = {
-    {"gambatte", "states/catch-gb/catch.gb", PLATFORM_GB, 0xC000, 0x2000, 0x10000, 160, 144},
-    {"mgba", "states/catch-gb/catch.gb", PLATFORM_GB, 0xC000, 0x2000, 0x10000, 160, 144},
-    {"mgba", "states/catch-gba/catch.gba", PLATFORM_GBA, 0x03000000, 0x8000, 0x10000000, 240, 160},
+    {"gambatte", "states/catch-gb/catch.gb", CORE_PLATFORM_GB, 0xC000, 0x2000, 0x10000, 160, 144},
+    {"mgba", "states/catch-gb/catch.gb", CORE_PLATFORM_GB, 0xC000, 0x2000, 0x10000, 160, 144},
+    {"mgba", "states/catch-gba/catch.gba", CORE_PLATFORM_GBA, 0x03000000, 0x8000, 0x10000000, 240, 160},
 };
 
 static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
@@ -136,11 +136,11 @@ int main(void)
     char path[4096];
     for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) test_target(&targets[i]);
 
-    game_platform p;
+    core_platform p;
     CHECK_OK(core_detect_platform("states/catch-gb/catch.gb", &p));
-    CHECK(p == PLATFORM_GB);
+    CHECK(p == CORE_PLATFORM_GB);
     CHECK_OK(core_detect_platform("states/catch-gba/catch.gba", &p));
-    CHECK(p == PLATFORM_GBA);
+    CHECK(p == CORE_PLATFORM_GBA);
     gb_error *err = core_detect_platform("README.md", &p);
     CHECK(err && strstr(gb_error_msg(err), "README.md") && strstr(gb_error_msg(err), "not a Game Boy"));
     gb_error_free(err);
@@ -155,8 +155,8 @@ int main(void)
 
     /* A shared library that is not a libretro core. */
     core *c = NULL;
-    core_config cfg = {"/lib/x86_64-linux-gnu/libz.so.1", "states/catch-gb/catch.gb", PLATFORM_GB,
-                       NULL, 0, NULL};
+    core_config cfg = {"/lib/x86_64-linux-gnu/libz.so.1", "states/catch-gb/catch.gb",
+                       CORE_PLATFORM_GB, NULL, 0, NULL};
     err = core_open(&c, &cfg);
     CHECK(err && c == NULL && strstr(gb_error_msg(err), "libz.so.1") &&
           strstr(gb_error_msg(err), "not a libretro core"));
@@ -169,7 +169,7 @@ int main(void)
 
     /* A core asked to load a ROM of another platform refuses it. */
     REQUIRE_OK(core_find("gambatte", path, sizeof path));
-    cfg = (core_config){path, "states/catch-gba/catch.gba", PLATFORM_GBA, NULL, 0, NULL};
+    cfg = (core_config){path, "states/catch-gba/catch.gba", CORE_PLATFORM_GBA, NULL, 0, NULL};
     err = core_open(&c, &cfg);
     CHECK(err && c == NULL && strstr(gb_error_msg(err), "catch.gba"));
     gb_error_free(err);

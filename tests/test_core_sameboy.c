@@ -68,7 +68,7 @@ static uint64_t play(core *c, uint64_t seed, int frames)
 
 static core *open_core(void)
 {
-    core_config cfg = {sameboy, ROM, PLATFORM_GB, NULL, 0, NULL};
+    core_config cfg = {sameboy, ROM, CORE_PLATFORM_GB, NULL, 0, NULL};
     core *c = NULL;
     gb_error *err = core_open(&c, &cfg);
     if (err) fprintf(stderr, "%s on %s: %s\n", sameboy, ROM, gb_error_msg(err));

@@ -132,7 +132,7 @@ int main(void)
 
     REQUIRE_OK(game_load(&spec, GAME_DIR));
     CHECK_OK(game_check_rom(spec, rom));
-    CHECK(spec->platform == PLATFORM_GBA);
+    CHECK(spec->platform == CORE_PLATFORM_GBA);
     CHECK(!strcmp(spec->core, "mgba"));
     CHECK(spec->n_states == 1 && strstr(spec->states[0], "start.txt"));
     CHECK(spec->n_actions == 7 && spec->frame_skip == 24 && spec->press_frames == 8);

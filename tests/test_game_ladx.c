@@ -105,7 +105,7 @@ int main(void)
 
     REQUIRE_OK(game_load(&spec, "states/zelda-ladx"));
     CHECK_OK(game_check_rom(spec, rom));
-    CHECK(spec->platform == PLATFORM_GBC);
+    CHECK(spec->platform == CORE_PLATFORM_GBC);
     CHECK(spec->n_states == 1 && strstr(spec->states[0], "start.txt"));
 
     static uint8_t ram1[0x2000], ram2[0x2000];

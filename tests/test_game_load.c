@@ -19,7 +19,7 @@ static void full_game_json(void)
     game_spec *s;
     REQUIRE_OK(game_load(&s, DIR "ok"));
     CHECK(!strcmp(s->name, "catch-test"));
-    CHECK(s->platform == PLATFORM_GBC);
+    CHECK(s->platform == CORE_PLATFORM_GBC);
     CHECK(!strcmp(s->rom_sha1, "15b4f1134f2223b491e0e0ff2ae151376e84791c")); /* lower-cased */
     CHECK(s->rom && !strcmp(s->rom, DIR "ok/tiny.gb"));
     CHECK(!strcmp(s->core, "gambatte"));
@@ -30,10 +30,10 @@ static void full_game_json(void)
     CHECK(s->n_actions == 5);
     if (s->n_actions == 5) {
         CHECK(s->actions[0] == 0);
-        CHECK(s->actions[1] == 1 << BUTTON_UP);
-        CHECK(s->actions[3] == ((1 << BUTTON_A) | (1 << BUTTON_B)));
-        CHECK(s->actions[4] == ((1 << BUTTON_START) | (1 << BUTTON_SELECT) | (1 << BUTTON_LEFT) |
-                                (1 << BUTTON_RIGHT)));
+        CHECK(s->actions[1] == 1 << CORE_BUTTON_UP);
+        CHECK(s->actions[3] == ((1 << CORE_BUTTON_A) | (1 << CORE_BUTTON_B)));
+        CHECK(s->actions[4] == ((1 << CORE_BUTTON_START) | (1 << CORE_BUTTON_SELECT) |
+                                (1 << CORE_BUTTON_LEFT) | (1 << CORE_BUTTON_RIGHT)));
     }
     CHECK(s->frame_skip == 6 && s->press_frames == 2);
     CHECK(s->max_episode_steps == 1000 && s->noop_max == 30);
@@ -50,7 +50,7 @@ static void defaults(void)
     game_spec *s;
     REQUIRE_OK(game_load(&s, DIR "minimal/"));
     CHECK(!strcmp(s->name, "minimal"));
-    CHECK(s->platform == PLATFORM_GB);
+    CHECK(s->platform == CORE_PLATFORM_GB);
     CHECK(s->rom_sha1[0] == '\0' && s->rom == NULL);
     CHECK(!strcmp(s->core, "mgba"));
     CHECK(s->n_core_options == 0);
@@ -67,7 +67,7 @@ static void stable_retro(void)
     game_spec *s;
     REQUIRE_OK(game_load(&s, DIR "Fixture-Gb"));
     CHECK(!strcmp(s->name, "Fixture-Gb"));
-    CHECK(s->platform == PLATFORM_GB);
+    CHECK(s->platform == CORE_PLATFORM_GB);
     CHECK(!strcmp(s->core, "gambatte"));
     CHECK(!strcmp(s->rom_sha1, "15b4f1134f2223b491e0e0ff2ae151376e84791c"));
     CHECK(s->n_states == 1 && !strcmp(s->states[0], DIR "Fixture-Gb/Level1.state"));
@@ -78,18 +78,18 @@ static void stable_retro(void)
     game_free(s);
 
     REQUIRE_OK(game_load(&s, DIR "Fixture-GameBoy")); /* stable-retro's own GB suffix */
-    CHECK(s->platform == PLATFORM_GB && !strcmp(s->core, "gambatte"));
+    CHECK(s->platform == CORE_PLATFORM_GB && !strcmp(s->core, "gambatte"));
     CHECK(s->rom_sha1[0] == '\0'); /* no rom.sha */
     CHECK(s->n_states == 1 && has(s->states[0], "Start.state"));
     game_free(s);
     REQUIRE_OK(game_load(&s, DIR "Fixture-GbColor"));
-    CHECK(s->platform == PLATFORM_GBC && !strcmp(s->core, "gambatte") && s->n_actions == 9);
+    CHECK(s->platform == CORE_PLATFORM_GBC && !strcmp(s->core, "gambatte") && s->n_actions == 9);
     game_free(s);
 
     REQUIRE_OK(game_load(&s, DIR "Fixture-GbAdvance/"));
-    CHECK(s->platform == PLATFORM_GBA);
+    CHECK(s->platform == CORE_PLATFORM_GBA);
     CHECK(!strcmp(s->core, "mgba"));
-    CHECK(s->n_actions == 11 && s->actions[9] == 1 << BUTTON_L); /* + L, R */
+    CHECK(s->n_actions == 11 && s->actions[9] == 1 << CORE_BUTTON_L); /* + L, R */
     /* no metadata.json: every .state, in name order */
     CHECK(s->n_states == 2 && has(s->states[0], "a.state") && has(s->states[1], "b.state"));
     /* rom.sha lists two dumps: both pass */

@@ -147,7 +147,7 @@ int main(void)
 
     REQUIRE_OK(game_load(&spec, GAME_DIR));
     CHECK_OK(game_check_rom(spec, rom));
-    CHECK(spec->platform == PLATFORM_GB);
+    CHECK(spec->platform == CORE_PLATFORM_GB);
     CHECK(spec->n_states == 1 && strstr(spec->states[0], "start.txt"));
     CHECK(spec->n_actions == 6 && spec->frame_skip == 24 && spec->press_frames == 8);
 

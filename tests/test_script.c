@@ -31,9 +31,9 @@ int main(void)
     CHECK(s.n_lines == 5);
     CHECK(s.total_frames == 60 + 16 + 2 + 1 + 3);
     CHECK(s.lines[0].buttons == 0 && s.lines[0].frames == 60);
-    CHECK(s.lines[1].buttons == 1u << BUTTON_RIGHT && s.lines[1].frames == 16);
-    CHECK(s.lines[2].buttons == ((1u << BUTTON_A) | (1u << BUTTON_B)));
-    CHECK(s.lines[3].buttons == 1u << BUTTON_START);
+    CHECK(s.lines[1].buttons == 1u << CORE_BUTTON_RIGHT && s.lines[1].frames == 16);
+    CHECK(s.lines[2].buttons == ((1u << CORE_BUTTON_A) | (1u << CORE_BUTTON_B)));
+    CHECK(s.lines[3].buttons == 1u << CORE_BUTTON_START);
     CHECK(s.lines[4].buttons == 0);
     script_free(&s);
 

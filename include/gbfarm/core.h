@@ -11,7 +11,22 @@
 #include <stdint.h>
 
 #include "gbfarm/error.h"
-#include "gbfarm/game.h"
+
+/* The consoles gbfarm runs; the platform decides the fallback memory map's addresses. */
+typedef enum core_platform { CORE_PLATFORM_GB, CORE_PLATFORM_GBC, CORE_PLATFORM_GBA } core_platform;
+
+/* Joypad buttons as bit positions, equal to libretro's RETRO_DEVICE_ID_JOYPAD_* ids. */
+enum {
+    CORE_BUTTON_B = 0, CORE_BUTTON_Y = 1, CORE_BUTTON_SELECT = 2, CORE_BUTTON_START = 3,
+    CORE_BUTTON_UP = 4, CORE_BUTTON_DOWN = 5, CORE_BUTTON_LEFT = 6, CORE_BUTTON_RIGHT = 7,
+    CORE_BUTTON_A = 8, CORE_BUTTON_X = 9, CORE_BUTTON_L = 10, CORE_BUTTON_R = 11,
+};
+
+/* A libretro core option ("mgba_sgb_borders" = "OFF"). core_open copies what it keeps, so
+ * the strings stay the caller's. */
+typedef struct core_option {
+    char *key, *value;
+} core_option;
 
 typedef enum core_pixel_format {
     CORE_PIXEL_0RGB1555 = 0, /* libretro's enum values */
@@ -35,8 +50,8 @@ typedef struct core_region {
 typedef struct core_config {
     const char *core_path; /* a resolved .so path (core_find) */
     const char *rom_path;
-    game_platform platform;
-    const game_option *options; /* over gbfarm's per-core defaults */
+    core_platform platform;
+    const core_option *options; /* over gbfarm's per-core defaults */
     int n_options;
     const char *log_path; /* where the core's log lines go; NULL drops them */
 } core_config;
@@ -48,19 +63,20 @@ typedef struct core core;
 gb_error *core_find(const char *name_or_path, char *out, size_t out_size);
 
 /* Reads a ROM's header to tell GB, GBC and GBA apart. */
-gb_error *core_detect_platform(const char *rom_path, game_platform *out);
+gb_error *core_detect_platform(const char *rom_path, core_platform *out);
 
 gb_error *core_open(core **out, const core_config *cfg);
 void core_close(core *c);
 
-void core_set_buttons(core *c, uint16_t buttons); /* mask of 1 << BUTTON_* */
+void core_set_buttons(core *c, uint16_t buttons); /* mask of 1 << CORE_BUTTON_* */
 void core_reset(core *c);                         /* power-cycle the console */
 /* Runs one frame. With capture set, the frame's picture is kept for core_frame_get. */
 void core_run(core *c, bool capture);
 const core_frame *core_frame_get(const core *c);
 
-/* Maps a bus address range to host memory (a game_resolve_fn with ctx = the core). The error
- * says why not ("it is not in any RAM region of core X"); the caller names the address. */
+/* Maps a bus address range to host memory, ctx being the core (the shape of a resolver the
+ * layers above take, game_resolve_fn). The error says why not ("it is not in any RAM region of
+ * core X"); the caller names the address. */
 gb_error *core_resolve(void *c, uint32_t address, uint32_t length, uint8_t **out);
 
 /* Changes whenever the core registers its memory map anew (some do on reset): host pointers

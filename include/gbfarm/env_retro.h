@@ -14,7 +14,7 @@ typedef struct env_retro_config {
     const game_spec *game;
     const char *core_path; /* resolved (core_find) */
     const char *rom_path;
-    const game_option *options; /* core options over the game's own */
+    const core_option *options; /* core options over the game's own */
     int n_options;
     const char *log_path; /* the core's log; NULL drops it */
     uint64_t seed;
@@ -34,7 +34,7 @@ const char *env_retro_last_state(env *e);
 gb_error *env_retro_start_state(core *c, const char *path, uint8_t **out, size_t *size);
 
 /* The screen size a platform's games have, and the observation it gives. */
-void env_retro_screen(game_platform p, int *width, int *height);
+void env_retro_screen(core_platform p, int *width, int *height);
 env_spec env_retro_spec(const game_spec *game);
 
 /* Converts one frame to 8-bit gray, averaging factor x factor blocks, into out

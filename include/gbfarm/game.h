@@ -12,20 +12,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gbfarm/core.h"
 #include "gbfarm/error.h"
 
-typedef enum game_platform { PLATFORM_GB, PLATFORM_GBC, PLATFORM_GBA } game_platform;
-
-/* Joypad buttons as bit positions, equal to libretro's RETRO_DEVICE_ID_JOYPAD_* ids. */
-enum {
-    BUTTON_B = 0, BUTTON_Y = 1, BUTTON_SELECT = 2, BUTTON_START = 3, BUTTON_UP = 4,
-    BUTTON_DOWN = 5, BUTTON_LEFT = 6, BUTTON_RIGHT = 7, BUTTON_A = 8, BUTTON_X = 9,
-    BUTTON_L = 10, BUTTON_R = 11,
-};
-
-/* Button names (A B SELECT START UP DOWN LEFT RIGHT L R X Y) to BUTTON_* bits, or -1. */
+/* A game runs on a core: its platform, buttons and core options are core.h's types (the
+ * game layer sits above the core and speaks its vocabulary).
+ *
+ * Button names (A B SELECT START UP DOWN LEFT RIGHT L R X Y) to CORE_BUTTON_* bits, or -1. */
 int game_button_bit(const char *name, size_t len, bool any_case);
-/* "A+RIGHT" for a mask of 1 << BUTTON_* ("-" for none). */
+/* "A+RIGHT" for a mask of 1 << CORE_BUTTON_* ("-" for none). */
 void game_buttons_name(uint16_t mask, char *out, size_t size);
 
 /* A stable-retro type string ("|u1", "<u2", ">d4", ">n6", "<i4", ...), parsed. */
@@ -42,10 +37,6 @@ gb_error *game_parse_type(const char *s, game_type *out);
 /* Decodes t->size bytes exactly as stable-retro does: BCD nibbles above 9 count modulo 10
  * (0xA reads 0), 'i' sign-extends from size * 8 bits, "<u8" above INT64_MAX wraps negative. */
 int64_t game_decode(const game_type *t, const uint8_t *bytes);
-
-typedef struct game_option {
-    char *key, *value;
-} game_option;
 
 typedef struct game_vars game_vars; /* variables, reward terms and done conditions */
 
@@ -64,15 +55,15 @@ typedef struct game_obs_var {
 typedef struct game_spec {
     char *dir;      /* the folder, as given */
     char *name;
-    game_platform platform;
+    core_platform platform;
     char rom_sha1[41]; /* lower-case hex, "" when the folder names none */
     char *rom;         /* a ROM file inside the folder (bundled games), resolved against dir, else NULL */
     char *core;        /* default core name ("mgba", "gambatte", ...) */
-    game_option *core_options;
+    core_option *core_options; /* the spec owns the strings */
     int n_core_options;
     char **states; /* start states, paths resolved against dir; at least one */
     int n_states;
-    uint16_t *actions; /* each a mask of 1 << BUTTON_* */
+    uint16_t *actions; /* each a mask of 1 << CORE_BUTTON_* */
     int n_actions;
     int frame_skip;        /* frames per step */
     int press_frames;      /* of those, frames the action's buttons are held */

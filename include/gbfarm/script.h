@@ -14,7 +14,7 @@
 #include "gbfarm/error.h"
 
 typedef struct script_line {
-    uint16_t buttons; /* mask of 1 << BUTTON_* */
+    uint16_t buttons; /* mask of 1 << CORE_BUTTON_* */
     uint32_t frames;
 } script_line;
 
@@ -33,7 +33,7 @@ typedef struct core core;
 /* Plays the script on the core, frame by frame, and releases every button at the end. */
 void script_play(const script *s, core *c);
 
-/* "UP", "a", ... -> BUTTON_* bit index, or -1. */
+/* "UP", "a", ... -> CORE_BUTTON_* bit index, or -1. */
 int script_button(const char *name, int len);
 
 #endif

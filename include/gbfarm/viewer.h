@@ -48,7 +48,7 @@ typedef struct viewer_events {
     bool closed;     /* the window was closed, or Escape pressed: call viewer_close (training
                       * goes on without it; play stops) */
     bool reset;      /* R was pressed: reset env 0 (play) */
-    uint16_t buttons; /* with cfg.keyboard: held joypad keys, mask of 1 << BUTTON_*:
+    uint16_t buttons; /* with cfg.keyboard: held joypad keys, mask of 1 << CORE_BUTTON_*:
                        * arrows, Z = A, X = B, Enter = Start, Backspace = Select, A/S = L/R */
 } viewer_events;
 

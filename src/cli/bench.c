@@ -119,7 +119,7 @@ static void run_raw(bench_ctx *b, worker_slot *w)
 {
     const game_spec *g = b->setup->game;
     int n_opts = 0;
-    game_option opts[64];
+    core_option opts[64];
     for (int i = 0; i < g->n_core_options && n_opts < 64; i++) opts[n_opts++] = g->core_options[i];
     for (int i = 0; i < b->args->n_options && n_opts < 64; i++) opts[n_opts++] = b->args->options[i];
     core_config cc = {b->setup->core, b->setup->rom, g->platform, opts, n_opts, NULL};

@@ -78,7 +78,7 @@ bool game_args_parse(game_args *a, int argc, char **argv, int *i, gb_error **err
             char *copy = strdup(value);
             copy[eq - value] = '\0';
             a->option_text[a->n_options] = copy;
-            a->options[a->n_options++] = (game_option){copy, copy + (eq - value) + 1};
+            a->options[a->n_options++] = (core_option){copy, copy + (eq - value) + 1};
         }
     }
     return true;
@@ -143,12 +143,12 @@ gb_error *game_setup_open(game_setup *s, const game_args *a)
         }
     }
     if (!err) {
-        game_platform p;
+        core_platform p;
         err = core_detect_platform(s->rom, &p);
-        if (!err && (p == PLATFORM_GBA) != (g->platform == PLATFORM_GBA))
+        if (!err && (p == CORE_PLATFORM_GBA) != (g->platform == CORE_PLATFORM_GBA))
             err = gb_errorf("%s: a %s ROM, but game %s is for %s", s->rom,
-                            p == PLATFORM_GBA ? "Game Boy Advance" : "Game Boy", g->dir,
-                            g->platform == PLATFORM_GBA ? "Game Boy Advance" : "Game Boy");
+                            p == CORE_PLATFORM_GBA ? "Game Boy Advance" : "Game Boy", g->dir,
+                            g->platform == CORE_PLATFORM_GBA ? "Game Boy Advance" : "Game Boy");
     }
     if (!err) err = game_check_rom(g, s->rom);
     if (!err) err = core_find(a->core ? a->core : g->core, s->core, sizeof s->core);

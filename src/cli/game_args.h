@@ -11,7 +11,7 @@
 
 typedef struct game_args {
     const char *game_dir, *rom, *core;
-    game_option options[GAME_ARGS_MAX_OPTIONS]; /* --option key=value, over the game's own */
+    core_option options[GAME_ARGS_MAX_OPTIONS]; /* --option key=value, over the game's own */
     int n_options;
     int frame_skip, press_frames, noop_max; /* -1: the game's own */
     const char *obs;                        /* "screen", "vars", "screen+vars"; NULL: the game's */

@@ -12,9 +12,11 @@ static const char help[] = "usage: gbfarm info [--rom FILE] [--core NAME|PATH] [
                            "why that core, the platform, screen geometry, frame rate, pixel format,\n"
                            "memory regions and save-state size.\n\n";
 
-static const char *platform_name(game_platform p)
+static const char *platform_name(core_platform p)
 {
-    return p == PLATFORM_GBA ? "Game Boy Advance" : p == PLATFORM_GBC ? "Game Boy Color" : "Game Boy";
+    return p == CORE_PLATFORM_GBA   ? "Game Boy Advance"
+           : p == CORE_PLATFORM_GBC ? "Game Boy Color"
+                                    : "Game Boy";
 }
 
 /* Which core, and why: --core, the game folder's, or the default for a bare ROM. */
@@ -54,7 +56,7 @@ int cmd_info(int argc, char **argv)
         game_args_free(&a);
         return cli_fail(err);
     }
-    game_platform platform = PLATFORM_GB;
+    core_platform platform = CORE_PLATFORM_GB;
     core_detect_platform(s.rom, &platform);
     core_run(c, true); /* one frame, so the pixel format and picture are known */
     core_info in;

@@ -87,7 +87,7 @@ static viewer_config window_config(const game_setup *s, const core_info *info,
 /* A human at the keyboard, one call per frame; the game's reward terms are shown as they go. */
 static gb_error *play_human(const game_setup *s, const game_args *a, const play_options *o)
 {
-    game_option opts[128];
+    core_option opts[128];
     int n = 0;
     for (int i = 0; i < s->game->n_core_options && n < 128; i++) opts[n++] = s->game->core_options[i];
     for (int i = 0; i < a->n_options && n < 128; i++) opts[n++] = a->options[i];

@@ -48,9 +48,9 @@ gb_error *rom_core_open(core **out, game_setup *s, const game_args *a)
 {
     *out = NULL;
     memset(s, 0, sizeof *s);
-    game_option opts[64];
+    core_option opts[64];
     int n = 0;
-    game_platform platform;
+    core_platform platform;
     char home[4096];
     game_args with_home = *a;
     if (!a->game_dir && a->rom && rom_home(a->rom, home, sizeof home)) with_home.game_dir = home;

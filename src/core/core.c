@@ -347,7 +347,7 @@ static gb_error *read_file(const char *path, const char *what, uint8_t **out, si
 }
 
 /* Regions for cores that register no memory map: the RAM blocks at the platform's bases. */
-static void memory_fallback(core *c, game_platform platform)
+static void memory_fallback(core *c, core_platform platform)
 {
     static const struct {
         unsigned id;
@@ -367,7 +367,7 @@ static void memory_fallback(core *c, game_platform platform)
         if (!p || !n) continue;
         core_desc *d = &c->descs[c->n_descs++];
         d->ptr = p;
-        d->start = platform == PLATFORM_GBA ? blocks[i].gba : blocks[i].gb;
+        d->start = platform == CORE_PLATFORM_GBA ? blocks[i].gba : blocks[i].gb;
         d->len = n;
         snprintf(d->name, sizeof d->name, "%s", blocks[i].name);
     }

@@ -49,7 +49,7 @@ struct core {
     char *so_path, *name, *version, *extensions;
     char library[32]; /* library name, lower-cased: the key of the option defaults */
     char system_dir[4096];
-    game_platform platform;
+    core_platform platform;
     uint8_t *rom;
     size_t rom_size;
     FILE *log;

@@ -39,7 +39,7 @@ gb_error *core_find(const char *name, char *out, size_t out_size)
                      env && *env ? ")" : "", GBFARM_SYSTEM_CORE_DIR, name, name);
 }
 
-gb_error *core_detect_platform(const char *rom_path, game_platform *out)
+gb_error *core_detect_platform(const char *rom_path, core_platform *out)
 {
     FILE *f = fopen(rom_path, "rb");
     if (!f) return gb_errorf("%s: cannot open ROM: %s", rom_path, strerror(errno));
@@ -48,13 +48,13 @@ gb_error *core_detect_platform(const char *rom_path, game_platform *out)
     fclose(f);
     /* GBA: the fixed value 0x96 at 0xB2 and an ARM branch at 0 (0xEA in its top byte). */
     if (n >= 0xC0 && h[0xB2] == 0x96 && h[3] == 0xEA) {
-        *out = PLATFORM_GBA;
+        *out = CORE_PLATFORM_GBA;
         return NULL;
     }
     /* GB: the boot logo's first bytes at 0x104; 0x143 bit 7 marks Color support. */
     static const uint8_t logo[4] = {0xCE, 0xED, 0x66, 0x66};
     if (n >= 0x150 && !memcmp(h + 0x104, logo, sizeof logo)) {
-        *out = (h[0x143] & 0x80) ? PLATFORM_GBC : PLATFORM_GB;
+        *out = (h[0x143] & 0x80) ? CORE_PLATFORM_GBC : CORE_PLATFORM_GB;
         return NULL;
     }
     return gb_errorf("%s: not a Game Boy, Game Boy Color or Game Boy Advance ROM (no valid "

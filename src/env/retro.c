@@ -32,10 +32,10 @@ static double now_seconds(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
-void env_retro_screen(game_platform p, int *width, int *height)
+void env_retro_screen(core_platform p, int *width, int *height)
 {
-    *width = p == PLATFORM_GBA ? 240 : 160;
-    *height = p == PLATFORM_GBA ? 160 : 144;
+    *width = p == CORE_PLATFORM_GBA ? 240 : 160;
+    *height = p == CORE_PLATFORM_GBA ? 160 : 144;
 }
 
 env_spec env_retro_spec(const game_spec *game)
@@ -324,7 +324,7 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
     rng_seed(&r->rng, cfg->seed, 0x5eedull * 1000003u + (uint64_t)cfg->index);
 
     int n_opts = g->n_core_options + cfg->n_options;
-    game_option *opts = calloc(n_opts ? (size_t)n_opts : 1, sizeof *opts);
+    core_option *opts = calloc(n_opts ? (size_t)n_opts : 1, sizeof *opts);
     r->states = calloc((size_t)g->n_states, sizeof *r->states);
     r->state_sizes = calloc((size_t)g->n_states, sizeof *r->state_sizes);
     gb_error *err = NULL;

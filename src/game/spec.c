@@ -8,10 +8,10 @@
 #include "vars.h"
 
 /* Game Boy pads have A B SELECT START and the d-pad; the Advance adds L and R. */
-static bool platform_has(game_platform p, int bit)
+static bool platform_has(core_platform p, int bit)
 {
-    if (bit == BUTTON_X || bit == BUTTON_Y) return false;
-    if (bit == BUTTON_L || bit == BUTTON_R) return p == PLATFORM_GBA;
+    if (bit == CORE_BUTTON_X || bit == CORE_BUTTON_Y) return false;
+    if (bit == CORE_BUTTON_L || bit == CORE_BUTTON_R) return p == CORE_PLATFORM_GBA;
     return true;
 }
 
@@ -44,7 +44,7 @@ static gb_error *read_actions(game_spec *spec, const char *file, const json_t *a
             int bit = game_button_bit(s, strlen(s), false);
             if (bit < 0 || !platform_has(spec->platform, bit))
                 return game_key_error(file, key,
-                                      spec->platform == PLATFORM_GBA
+                                      spec->platform == CORE_PLATFORM_GBA
                                           ? "a gba button: A B SELECT START UP DOWN LEFT RIGHT L R"
                                           : "a gb/gbc button: A B SELECT START UP DOWN LEFT RIGHT",
                                       b);
@@ -238,11 +238,11 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
     if (!v) return game_missing_key(file, "platform", "\"gb\", \"gbc\" or \"gba\"");
     const char *p = json_is_string(v) ? json_string_value(v) : "";
     if (!strcmp(p, "gb"))
-        spec->platform = PLATFORM_GB;
+        spec->platform = CORE_PLATFORM_GB;
     else if (!strcmp(p, "gbc"))
-        spec->platform = PLATFORM_GBC;
+        spec->platform = CORE_PLATFORM_GBC;
     else if (!strcmp(p, "gba"))
-        spec->platform = PLATFORM_GBA;
+        spec->platform = CORE_PLATFORM_GBA;
     else
         return game_key_error(file, "platform", "\"gb\", \"gbc\" or \"gba\"", v);
 
@@ -269,7 +269,7 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
         {
             char k[300];
             snprintf(k, sizeof k, "core_options.%s", name);
-            game_option *o = &spec->core_options[spec->n_core_options];
+            core_option *o = &spec->core_options[spec->n_core_options];
             GB_TRY(read_string(file, k, value, &o->value));
             o->key = game_strdup(name);
             spec->n_core_options++;

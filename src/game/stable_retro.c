@@ -22,11 +22,11 @@ static gb_error *platform_from_name(game_spec *spec, const char *dir)
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/') n--;
     if (ends_with(dir, n, "-GbAdvance"))
-        spec->platform = PLATFORM_GBA;
+        spec->platform = CORE_PLATFORM_GBA;
     else if (ends_with(dir, n, "-GbColor"))
-        spec->platform = PLATFORM_GBC;
+        spec->platform = CORE_PLATFORM_GBC;
     else if (ends_with(dir, n, "-GameBoy") || ends_with(dir, n, "-Gb"))
-        spec->platform = PLATFORM_GB;
+        spec->platform = CORE_PLATFORM_GB;
     else
         return gb_errorf("%s: expected a stable-retro folder name ending in -GameBoy (or -Gb), "
                          "-GbColor or -GbAdvance (the platform), found '%.*s'",
@@ -154,9 +154,11 @@ static gb_error *find_states(game_spec *spec, const char *dir)
 /* stable-retro's defaults for an action set: no-op plus each of the platform's buttons. */
 static gb_error *default_actions(game_spec *spec, const char *dir)
 {
-    static const int gb[] = {BUTTON_A,    BUTTON_B,    BUTTON_SELECT, BUTTON_START, BUTTON_UP,
-                             BUTTON_DOWN, BUTTON_LEFT, BUTTON_RIGHT,  BUTTON_L,     BUTTON_R};
-    int n = spec->platform == PLATFORM_GBA ? 10 : 8;
+    static const int gb[] = {CORE_BUTTON_A,     CORE_BUTTON_B,     CORE_BUTTON_SELECT,
+                             CORE_BUTTON_START, CORE_BUTTON_UP,    CORE_BUTTON_DOWN,
+                             CORE_BUTTON_LEFT,  CORE_BUTTON_RIGHT, CORE_BUTTON_L,
+                             CORE_BUTTON_R};
+    int n = spec->platform == CORE_PLATFORM_GBA ? 10 : 8;
     spec->actions = calloc((size_t)n + 1, sizeof *spec->actions);
     if (!spec->actions) return gb_errorf("%s: out of memory", dir);
     spec->actions[spec->n_actions++] = 0;
@@ -168,7 +170,7 @@ gb_error *game_load_stable_retro(game_spec *spec, const char *dir)
 {
     GB_TRY(platform_from_name(spec, dir));
     /* stable-retro's own cores for these folders; their .state files are those cores' bytes */
-    spec->core = game_strdup(spec->platform == PLATFORM_GBA ? "mgba" : "gambatte");
+    spec->core = game_strdup(spec->platform == CORE_PLATFORM_GBA ? "mgba" : "gambatte");
     if (!spec->core) return gb_errorf("%s: out of memory", dir);
 
     game_vars *gv = spec->vars;

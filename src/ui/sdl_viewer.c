@@ -354,11 +354,16 @@ static void poll(viewer *v, viewer_events *ev)
         SDL_Scancode key;
         int button;
     } keys[] = {
-        {SDL_SCANCODE_UP, BUTTON_UP},        {SDL_SCANCODE_DOWN, BUTTON_DOWN},
-        {SDL_SCANCODE_LEFT, BUTTON_LEFT},    {SDL_SCANCODE_RIGHT, BUTTON_RIGHT},
-        {SDL_SCANCODE_Z, BUTTON_A},          {SDL_SCANCODE_X, BUTTON_B},
-        {SDL_SCANCODE_RETURN, BUTTON_START}, {SDL_SCANCODE_BACKSPACE, BUTTON_SELECT},
-        {SDL_SCANCODE_A, BUTTON_L},          {SDL_SCANCODE_S, BUTTON_R},
+        {SDL_SCANCODE_UP, CORE_BUTTON_UP},
+        {SDL_SCANCODE_DOWN, CORE_BUTTON_DOWN},
+        {SDL_SCANCODE_LEFT, CORE_BUTTON_LEFT},
+        {SDL_SCANCODE_RIGHT, CORE_BUTTON_RIGHT},
+        {SDL_SCANCODE_Z, CORE_BUTTON_A},
+        {SDL_SCANCODE_X, CORE_BUTTON_B},
+        {SDL_SCANCODE_RETURN, CORE_BUTTON_START},
+        {SDL_SCANCODE_BACKSPACE, CORE_BUTTON_SELECT},
+        {SDL_SCANCODE_A, CORE_BUTTON_L},
+        {SDL_SCANCODE_S, CORE_BUTTON_R},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (k[keys[i].key]) ev->buttons |= (uint16_t)(1u << keys[i].button);
