@@ -121,6 +121,15 @@ gb_error *train_load(train *t, const char *path);
  * optimizer, counters, RNGs) without env snapshots, and train_free leaves the farm and
  * everything its threads may touch allocated, for the process to exit. */
 int train_stuck_env(const train *t);
+/* The same, for a report: which env, how long it made no progress, in which phase ("a
+ * rollout", "a snapshot", ...), during which update. False when no env is stuck. */
+typedef struct train_stuck {
+    int env;
+    double seconds;
+    const char *phase;
+    int64_t update;
+} train_stuck;
+bool train_stuck_report(const train *t, train_stuck *out);
 /* What the last train_load took: 0 nothing (a rank-0 train_load(t, NULL): a fresh start),
  * the job's rank count when everything (learner, RNGs, episodes, env snapshots), -1 the
  * learner alone (a checkpoint of another rank count: every env starts fresh). Under MPI rank

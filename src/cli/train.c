@@ -1,10 +1,11 @@
-/* gbfarm train: PPO on a farm of envs. The env is chosen in one place, choose_env(). */
-#include <math.h>
-#include <stdio.h>
-#include <string.h>
-
+/* gbfarm train: flags into settings (one table drives the usage text, the parser and
+ * config.json), the env chosen in one place (choose_env), --resume's replay of the stored
+ * command line, the --visualize window; the run itself is run_train (run.h). */
 #include <signal.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,74 +16,245 @@
 #include "gbfarm/args.h"
 #include "gbfarm/cartpole.h"
 #include "gbfarm/dist.h"
-#include "gbfarm/monitor.h"
-#include "gbfarm/nn.h"
-#include "gbfarm/progress.h"
 #include "gbfarm/rundir.h"
+#include "gbfarm/run.h"
 #include "gbfarm/state.h"
-#include "gbfarm/tensorboard.h"
-#include "gbfarm/viewer.h"
 #include "gbfarm/train.h"
+#include "gbfarm/viewer.h"
+
+/* What the command line sets besides the trainer's config. */
+typedef struct cli_options {
+    const char *env_name, *save, *run_dir, *resume;
+    double log_interval;
+    int checkpoint_every, keep_every, no_fallback;
+    int visualize, scale, speed;
+    int envs_given, steps_given;
+} cli_options;
+
+typedef struct settings {
+    train_config c;
+    cli_options o;
+} settings;
+
+static settings settings_default(void)
+{
+    return (settings){train_config_default(),
+                      {.log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3}};
+}
+
+/* ---- the options: one table for the usage text, the parser and config.json ---- */
+
+typedef enum opt_kind {
+    OPT_INT,    /* int in [lo, hi] */
+    OPT_I64,    /* int64_t in [lo, hi] */
+    OPT_U64,    /* uint64_t */
+    OPT_F32,    /* float in [lo, hi] */
+    OPT_F64,    /* double in [lo, hi] */
+    OPT_TEXT,   /* const char * */
+    OPT_ON,     /* a switch: int set to 1 */
+    OPT_OFF,    /* a switch: int set to 0 */
+    OPT_CHOICE, /* int: one of names[] to values[] */
+} opt_kind;
+
+typedef struct option {
+    const char *flag, *arg; /* "--lr", "X"; arg NULL for a switch */
+    opt_kind kind;
+    size_t at; /* offsetof(settings, ...) */
+    double lo, hi;
+    const char *key;  /* its config.json key; NULL: not a setting of the run */
+    const char *help; /* lines after the first indented; "%D" is replaced by the default */
+    const char *names[3];
+    int values[3];
+} option;
+
+#define AT(field) offsetof(settings, field)
+static const option options[] = {
+    {"--env", "NAME", OPT_TEXT, AT(o.env_name), 0, 0, NULL,
+     "cartpole (the built-in CartPole-v1); default: the emulator", {0}, {0}},
+    {"--envs", "N", OPT_INT, AT(c.n_envs), 1, 4096, "envs",
+     "environments, one thread each (default: one per core, or\nthe game's envs-per-core; "
+     "cartpole: %D)", {0}, {0}},
+    {"--steps", "N", OPT_I64, AT(c.total_steps), 1, 1125899906842624.0, "steps",
+     "total env steps over all envs (%D)", {0}, {0}},
+    {"--seed", "N", OPT_U64, AT(c.seed), 0, 0, "seed", "run seed (%D)", {0}, {0}},
+    {"--rollout-steps", "T", OPT_INT, AT(c.rollout_steps), 1, 1 << 20, "rollout_steps",
+     "steps per env per update (%D)", {0}, {0}},
+    {"--epochs", "N", OPT_INT, AT(c.ppo.epochs), 1, 1000, "epochs", "PPO epochs per update (%D)", {0}, {0}},
+    {"--minibatches", "N", OPT_INT, AT(c.ppo.minibatches), 1, 1 << 20, "minibatches",
+     "minibatches per epoch (%D)", {0}, {0}},
+    {"--lr", "X", OPT_F32, AT(c.lr), 0, 1, "lr", "Adam learning rate (%D)", {0}, {0}},
+    {"--no-anneal", NULL, OPT_OFF, AT(c.anneal_lr), 0, 0, "anneal_lr",
+     "keep the learning rate constant (default: linear to 0)", {0}, {0}},
+    {"--gamma", "X", OPT_F32, AT(c.gamma), 0, 1, "gamma", "discount (%D)", {0}, {0}},
+    {"--gae-lambda", "X", OPT_F32, AT(c.gae_lambda), 0, 1, "gae_lambda", "GAE lambda (%D)", {0}, {0}},
+    {"--clip", "X", OPT_F32, AT(c.ppo.clip_coef), 0, 10, "clip",
+     "surrogate and value clip range (%D)", {0}, {0}},
+    {"--no-clip-vloss", NULL, OPT_OFF, AT(c.ppo.clip_vloss), 0, 0, "clip_vloss",
+     "unclipped value loss", {0}, {0}},
+    {"--no-norm-adv", NULL, OPT_OFF, AT(c.ppo.norm_adv), 0, 0, "norm_adv",
+     "no per-minibatch advantage normalisation", {0}, {0}},
+    {"--vf-coef", "X", OPT_F32, AT(c.ppo.vf_coef), 0, 1e6, "vf_coef",
+     "value loss coefficient (%D)", {0}, {0}},
+    {"--ent-coef", "X", OPT_F32, AT(c.ppo.ent_coef), 0, 1e6, "ent_coef",
+     "entropy bonus coefficient (%D)", {0}, {0}},
+    {"--max-grad-norm", "X", OPT_F32, AT(c.ppo.max_grad_norm), 1e-12, 1e12, "max_grad_norm",
+     "global gradient-norm clip (%D)", {0}, {0}},
+    {"--target-kl", "X", OPT_F32, AT(c.ppo.target_kl), 0, 1e6, "target_kl",
+     "stop an update's epochs past this approx KL (0 = off)", {0}, {0}},
+    {"--adam-eps", "X", OPT_F32, AT(c.ppo.adam_eps), 1e-30, 1, "adam_eps", "Adam epsilon (%D)", {0}, {0}},
+    {"--trunk", "shared|separate", OPT_CHOICE, AT(c.shared_trunk), 0, 0, "trunk",
+     "one trunk for actor and critic, or one each\n(default: shared for screens, separate "
+     "for vectors)",
+     {"shared", "separate"},
+     {1, 0}},
+    {"--hidden", "N", OPT_INT, AT(c.hidden), 1, 1 << 16, "hidden",
+     "MLP width / CNN fc width (default: 64 / 512, small CNN 256)", {0}, {0}},
+    {"--cnn", "small|nature", OPT_CHOICE, AT(c.cnn), 0, 0, "cnn",
+     "screen network: the 2013 DQN's (default: 16x8x8/4,\n32x4x4/2, fc 256) or the Nature "
+     "DQN's (three times the work)",
+     {"small", "nature"},
+     {POLICY_CNN_SMALL, POLICY_CNN_NATURE}},
+    {"--update-threads", "N", OPT_INT, AT(c.update_threads), 0, 1024, "update_threads",
+     "threads for the PPO update (0 = all cores)", {0}, {0}},
+    {"--watchdog", "S", OPT_F64, AT(c.watchdog_seconds), 0, 1e9, "watchdog",
+     "stop, saving the learner, when an env makes no progress\nfor S seconds (a hung core; "
+     "%D, 0 = off)", {0}, {0}},
+    {"--max-bad-updates", "N", OPT_INT, AT(c.max_bad_updates), 1, 1 << 30, "max_bad_updates",
+     "an update with a NaN or infinite loss, gradient or weight\nis undone; N in a row stop "
+     "the run (%D)", {0}, {0}},
+    {"--log-interval", "S", OPT_F64, AT(o.log_interval), 0, 1e9, NULL,
+     "seconds between progress lines when not on a terminal (%D)", {0}, {0}},
+    {"--run-dir", "DIR", OPT_TEXT, AT(o.run_dir), 0, 0, NULL,
+     "where the run's files go (default: runs/<game>-<time>-<seed>)", {0}, {0}},
+    {"--resume", "DIR", OPT_TEXT, AT(o.resume), 0, 0, NULL,
+     "continue the run in DIR from its latest checkpoint, with\nthe settings in its "
+     "config.json (--steps may extend it);\na damaged checkpoint (checksums) is named and the "
+     "next\nnewest one (previous, then update_<N>) used instead", {0}, {0}},
+    {"--no-fallback", NULL, OPT_ON, AT(o.no_fallback), 0, 0, NULL,
+     "with --resume: stop at a damaged latest checkpoint", {0}, {0}},
+    {"--checkpoint-every", "N", OPT_INT, AT(o.checkpoint_every), 1, 1 << 30, "checkpoint_every",
+     "write DIR/latest.safetensors every N updates (%D)", {0}, {0}},
+    {"--keep-every", "N", OPT_INT, AT(o.keep_every), 0, 1 << 30, "keep_every",
+     "also keep DIR/update_<N>.safetensors every N updates\n(%D; 0: never)", {0}, {0}},
+    {"--save", "FILE", OPT_TEXT, AT(o.save), 0, 0, NULL,
+     "also write the final checkpoint to FILE", {0}, {0}},
+    {"--visualize", NULL, OPT_ON, AT(o.visualize), 0, 0, NULL,
+     "show env 0 in a window while all envs train (space:\npause the display, +/-: pace from "
+     "real time to uncapped,\nF12: save env 0's state into the run directory)", {0}, {0}},
+    {"--scale", "N", OPT_INT, AT(o.scale), 1, 16, NULL, "the window's zoom (%D)", {0}, {0}},
+    {"--speed", "N", OPT_INT, AT(o.speed), 0, 8, NULL,
+     "0 uncapped (default: the window samples env 0's\nframes), 1 real time, 2/4/8 faster: a "
+     "pace holds every\nenv to env 0's (real time, frame skip 4: 15 steps/s per env)", {0}, {0}},
+};
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+/* The setting's value as text: its default in --help, its entry in config.json. */
+static void option_value(const option *op, const settings *s, char *buf, size_t n)
+{
+    const void *p = (const char *)s + op->at;
+    switch (op->kind) {
+    case OPT_INT: snprintf(buf, n, "%d", *(const int *)p); break;
+    case OPT_I64: snprintf(buf, n, "%lld", (long long)*(const int64_t *)p); break;
+    case OPT_U64: snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p); break;
+    case OPT_F32: snprintf(buf, n, "%g", (double)*(const float *)p); break;
+    case OPT_F64: snprintf(buf, n, "%g", *(const double *)p); break;
+    case OPT_TEXT: snprintf(buf, n, "%s", *(const char *const *)p ? *(const char *const *)p : ""); break;
+    case OPT_ON:
+    case OPT_OFF: snprintf(buf, n, "%s", *(const int *)p ? "true" : "false"); break;
+    case OPT_CHOICE:
+        snprintf(buf, n, "default");
+        for (int k = 0; k < 3 && op->names[k]; k++)
+            if (op->values[k] == *(const int *)p) snprintf(buf, n, "%s", op->names[k]);
+        break;
+    }
+}
 
 static void usage(FILE *to)
 {
-    train_config d = train_config_default();
-    fprintf(to,
-            "usage: gbfarm train [options]\n"
-            "Defaults below are gbfarm's; a game folder's game.json may set its own (\"train\"),\n"
-            "and the options given here override both.\n\n"
-            "  --env NAME            cartpole (the built-in CartPole-v1); default: the emulator\n"
-            "  --envs N              environments, one thread each (default: one per core, or\n"
-            "                        the game's envs-per-core; cartpole: %d)\n"
-            "  --steps N             total env steps over all envs (%lld)\n"
-            "  --seed N              run seed (%llu)\n"
-            "  --rollout-steps T     steps per env per update (%d)\n"
-            "  --epochs N            PPO epochs per update (%d)\n"
-            "  --minibatches N       minibatches per epoch (%d)\n"
-            "  --lr X                Adam learning rate (%g)\n"
-            "  --no-anneal           keep the learning rate constant (default: linear to 0)\n"
-            "  --gamma X             discount (%g)\n"
-            "  --gae-lambda X        GAE lambda (%g)\n"
-            "  --clip X              surrogate and value clip range (%g)\n"
-            "  --no-clip-vloss       unclipped value loss\n"
-            "  --no-norm-adv         no per-minibatch advantage normalisation\n"
-            "  --vf-coef X           value loss coefficient (%g)\n"
-            "  --ent-coef X          entropy bonus coefficient (%g)\n"
-            "  --max-grad-norm X     global gradient-norm clip (%g)\n"
-            "  --target-kl X         stop an update's epochs past this approx KL (0 = off)\n"
-            "  --adam-eps X          Adam epsilon (%g)\n"
-            "  --trunk shared|separate  one trunk for actor and critic, or one each\n"
-            "                        (default: shared for screens, separate for vectors)\n"
-            "  --hidden N            MLP width / CNN fc width (default: 64 / 512, small CNN 256)\n"
-            "  --cnn small|nature    screen network: the 2013 DQN's (default: 16x8x8/4,\n"
-            "                        32x4x4/2, fc 256) or the Nature DQN's (three times the work)\n"
-            "  --update-threads N    threads for the PPO update (0 = all cores)\n"
-            "  --log-interval S      seconds between progress lines when not on a terminal (10)\n"
-            "  --run-dir DIR         where the run's files go (default: runs/<game>-<time>-<seed>)\n"
-            "  --resume DIR          continue the run in DIR from its latest checkpoint, with\n"
-            "                        the settings in its config.json (--steps may extend it);\n"
-            "                        a damaged checkpoint (checksums) is named and the next\n"
-            "                        newest one (previous, then update_<N>) used instead\n"
-            "  --no-fallback         with --resume: stop at a damaged latest checkpoint\n"
-            "  --checkpoint-every N  write DIR/latest.safetensors every N updates (10)\n"
-            "  --keep-every N        also keep DIR/update_<N>.safetensors every N updates\n"
-            "                        (100; 0: never)\n"
-            "  --save FILE           also write the final checkpoint to FILE\n"
-            "  --max-bad-updates N   an update with a NaN or infinite loss, gradient or weight\n"
-            "                        is undone; N in a row stop the run (%d)\n"
-            "  --watchdog S          stop, saving the learner, when an env makes no progress\n"
-            "                        for S seconds (a hung core; 120, 0 = off)\n"
-            "  --visualize           show env 0 in a window while all envs train (space:\n"
-            "                        pause the display, +/-: pace from real time to uncapped,\n"
-            "                        F12: save env 0's state into the run directory)\n"
-            "  --scale N             the window's zoom (3); --speed N: 0 uncapped (default:\n"
-            "                        the window samples env 0's frames), 1 real time, 2/4/8\n"
-            "                        faster: a pace holds every env to env 0's (real time,\n"
-            "                        frame skip 4: 15 steps/s per env)\n",
-            d.n_envs, (long long)d.total_steps, (unsigned long long)d.seed, d.rollout_steps,
-            d.ppo.epochs, d.ppo.minibatches, d.lr, d.gamma, d.gae_lambda, d.ppo.clip_coef,
-            d.ppo.vf_coef, d.ppo.ent_coef, d.ppo.max_grad_norm, d.ppo.adam_eps, d.max_bad_updates);
+    settings d = settings_default();
+    fprintf(to, "usage: gbfarm train [options]\n"
+                "Defaults below are gbfarm's; a game folder's game.json may set its own "
+                "(\"train\"),\nand the options given here override both.\n\n");
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const option *op = &options[i];
+        char head[64], def[64];
+        snprintf(head, sizeof head, "%s%s%s", op->flag, op->arg ? " " : "", op->arg ? op->arg : "");
+        option_value(op, &d, def, sizeof def);
+        if (strlen(head) > 21)
+            fprintf(to, "  %s\n%24s", head, "");
+        else
+            fprintf(to, "  %-21s ", head);
+        for (const char *c = op->help; *c; c++) {
+            if (c[0] == '%' && c[1] == 'D') {
+                fputs(def, to), c++;
+            } else {
+                fputc(*c, to);
+                if (*c == '\n') fprintf(to, "%24s", "");
+            }
+        }
+        fputc('\n', to);
+    }
 }
+
+static gb_error *option_parse(const option *op, const char *v, settings *s)
+{
+    void *p = (char *)s + op->at;
+    double x;
+    long l;
+    switch (op->kind) {
+    case OPT_INT: return arg_int(op->flag, v, (int)op->lo, (int)op->hi, p);
+    case OPT_I64:
+        GB_TRY(arg_long(op->flag, v, (long)op->lo, (long)op->hi, &l));
+        *(int64_t *)p = l;
+        return NULL;
+    case OPT_U64: return arg_u64(op->flag, v, p);
+    case OPT_F32:
+        GB_TRY(arg_double(op->flag, v, op->lo, op->hi, &x));
+        *(float *)p = (float)x;
+        return NULL;
+    case OPT_F64: return arg_double(op->flag, v, op->lo, op->hi, p);
+    case OPT_TEXT:
+        if (!v) return gb_errorf("%s: expected a value, found nothing", op->flag);
+        *(const char **)p = v;
+        return NULL;
+    case OPT_ON: *(int *)p = 1; return NULL;
+    case OPT_OFF: *(int *)p = 0; return NULL;
+    case OPT_CHOICE:
+        for (int k = 0; k < 3 && op->names[k]; k++)
+            if (v && !strcmp(v, op->names[k])) {
+                *(int *)p = op->values[k];
+                return NULL;
+            }
+        return gb_errorf("%s: expected '%s' or '%s', found '%s'", op->flag, op->names[0],
+                         op->names[1], v ? v : "nothing");
+    }
+    return NULL;
+}
+
+static gb_error *parse(int argc, char **argv, settings *s, game_args *game)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        gb_error *err = NULL;
+        if (game_args_parse(game, argc, argv, &i, &err)) {
+            GB_TRY(err);
+            continue;
+        }
+        const option *op = NULL;
+        for (size_t k = 0; k < N_OPTIONS && !op; k++)
+            if (!strcmp(f, options[k].flag)) op = &options[k];
+        if (!op) return gb_errorf("unknown option '%s' (see gbfarm train --help)", f);
+        GB_TRY(option_parse(op, v, s));
+        if (op->arg) i++;
+        if (!strcmp(f, "--envs")) s->o.envs_given = 1;
+        if (!strcmp(f, "--steps")) s->o.steps_given = 1;
+        if (!strcmp(f, "--speed") && (s->o.speed & (s->o.speed - 1)))
+            return gb_errorf("--speed: expected 0, 1, 2, 4 or 8, found %d", s->o.speed);
+    }
+    return NULL;
+}
+
+/* ---- the envs ---- */
 
 static gb_error *make_cartpole(void *ctx, int index, uint64_t seed, env **out)
 {
@@ -93,6 +265,14 @@ typedef struct emulator {
     game_args args;
     game_setup setup;
     env **envs; /* by index, for the watchdog's message */
+    /* --visualize: env 0's window, touched only on env 0's thread (its error read by the
+     * main thread between rounds) */
+    const cli_options *o;
+    const char *dir;
+    viewer *view;
+    gb_error *view_err;
+    bool view_done;
+    int64_t view_steps, view_episodes;
 } emulator;
 
 static gb_error *make_emulator(void *ctx, int index, uint64_t seed, env **out)
@@ -119,507 +299,147 @@ static gb_error *choose_env(const char *name, emulator *emu, env_make_fn *make, 
     return NULL;
 }
 
-typedef struct run_options {
-    const char *env_name, *save, *run_dir, *resume;
-    double log_interval;
-    int checkpoint_every, keep_every, envs_given, steps_given, no_fallback;
-    int visualize, scale, speed;
-} run_options;
-
-static gb_error *parse(int argc, char **argv, train_config *c, run_options *o, game_args *game)
+/* F12 in the window: env 0's emulator state into the run directory. */
+static void save_env0_state(emulator *emu, env *e)
 {
-    for (int i = 1; i < argc; i++) {
-        const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
-        double x;
-        int used = 1;
-        gb_error *err = NULL;
-        if (game_args_parse(game, argc, argv, &i, &err)) {
-            GB_TRY(err);
-            continue;
-        }
-        if (!strcmp(f, "--envs")) o->envs_given = 1;
-        if (!strcmp(f, "--steps")) o->steps_given = 1;
-        const char **text = !strcmp(f, "--env") ? &o->env_name : !strcmp(f, "--save") ? &o->save
-                          : !strcmp(f, "--run-dir") ? &o->run_dir : !strcmp(f, "--resume") ? &o->resume
-                          : NULL;
-        if (text) {
-            if (!v) return gb_errorf("%s: expected a value, found nothing", f);
-            *text = v;
-        } else if (!strcmp(f, "--checkpoint-every")) {
-            GB_TRY(arg_int(f, v, 1, 1 << 30, &o->checkpoint_every));
-        } else if (!strcmp(f, "--keep-every")) {
-            GB_TRY(arg_int(f, v, 0, 1 << 30, &o->keep_every));
-        } else if (!strcmp(f, "--scale")) {
-            GB_TRY(arg_int(f, v, 1, 16, &o->scale));
-        } else if (!strcmp(f, "--speed")) {
-            GB_TRY(arg_int(f, v, 0, 8, &o->speed));
-            if (o->speed & (o->speed - 1))
-                return gb_errorf("--speed: expected 0, 1, 2, 4 or 8, found %d", o->speed);
-        } else if (!strcmp(f, "--cnn")) {
-            if (!v || (strcmp(v, "nature") && strcmp(v, "small")))
-                return gb_errorf("--cnn: expected 'nature' or 'small', found '%s'", v ? v : "nothing");
-            c->cnn = !strcmp(v, "small") ? POLICY_CNN_SMALL : POLICY_CNN_NATURE;
-        } else if (!strcmp(f, "--trunk")) {
-            if (!v || (strcmp(v, "shared") && strcmp(v, "separate")))
-                return gb_errorf("--trunk: expected 'shared' or 'separate', found '%s'",
-                                 v ? v : "nothing");
-            c->shared_trunk = !strcmp(v, "shared");
-        } else if (!strcmp(f, "--envs")) {
-            GB_TRY(arg_int(f, v, 1, 4096, &c->n_envs));
-        } else if (!strcmp(f, "--steps")) {
-            long n;
-            GB_TRY(arg_long(f, v, 1, 1L << 50, &n));
-            c->total_steps = n;
-        } else if (!strcmp(f, "--seed")) {
-            GB_TRY(arg_u64(f, v, &c->seed));
-        } else if (!strcmp(f, "--rollout-steps")) {
-            GB_TRY(arg_int(f, v, 1, 1 << 20, &c->rollout_steps));
-        } else if (!strcmp(f, "--epochs")) {
-            GB_TRY(arg_int(f, v, 1, 1000, &c->ppo.epochs));
-        } else if (!strcmp(f, "--minibatches")) {
-            GB_TRY(arg_int(f, v, 1, 1 << 20, &c->ppo.minibatches));
-        } else if (!strcmp(f, "--hidden")) {
-            GB_TRY(arg_int(f, v, 1, 1 << 16, &c->hidden));
-        } else if (!strcmp(f, "--max-bad-updates")) {
-            GB_TRY(arg_int(f, v, 1, 1 << 30, &c->max_bad_updates));
-        } else if (!strcmp(f, "--watchdog")) {
-            GB_TRY(arg_double(f, v, 0.0, 1e9, &c->watchdog_seconds));
-        } else if (!strcmp(f, "--update-threads")) {
-            GB_TRY(arg_int(f, v, 0, 1024, &c->update_threads));
-        } else if (!strcmp(f, "--log-interval")) {
-            GB_TRY(arg_double(f, v, 0.0, 1e9, &o->log_interval));
-        } else if (!strcmp(f, "--lr")) {
-            GB_TRY(arg_double(f, v, 0.0, 1.0, &x));
-            c->lr = (float)x;
-        } else if (!strcmp(f, "--gamma")) {
-            GB_TRY(arg_double(f, v, 0.0, 1.0, &x));
-            c->gamma = (float)x;
-        } else if (!strcmp(f, "--gae-lambda")) {
-            GB_TRY(arg_double(f, v, 0.0, 1.0, &x));
-            c->gae_lambda = (float)x;
-        } else if (!strcmp(f, "--clip")) {
-            GB_TRY(arg_double(f, v, 0.0, 10.0, &x));
-            c->ppo.clip_coef = (float)x;
-        } else if (!strcmp(f, "--vf-coef")) {
-            GB_TRY(arg_double(f, v, 0.0, 1e6, &x));
-            c->ppo.vf_coef = (float)x;
-        } else if (!strcmp(f, "--ent-coef")) {
-            GB_TRY(arg_double(f, v, 0.0, 1e6, &x));
-            c->ppo.ent_coef = (float)x;
-        } else if (!strcmp(f, "--max-grad-norm")) {
-            GB_TRY(arg_double(f, v, 1e-12, 1e12, &x));
-            c->ppo.max_grad_norm = (float)x;
-        } else if (!strcmp(f, "--target-kl")) {
-            GB_TRY(arg_double(f, v, 0.0, 1e6, &x));
-            c->ppo.target_kl = (float)x;
-        } else if (!strcmp(f, "--adam-eps")) {
-            GB_TRY(arg_double(f, v, 1e-30, 1.0, &x));
-            c->ppo.adam_eps = (float)x;
-        } else {
-            used = 0;
-            if (!strcmp(f, "--visualize"))
-                o->visualize = 1;
-            else if (!strcmp(f, "--no-fallback"))
-                o->no_fallback = 1;
-            else if (!strcmp(f, "--no-anneal"))
-                c->anneal_lr = 0;
-            else if (!strcmp(f, "--no-clip-vloss"))
-                c->ppo.clip_vloss = 0;
-            else if (!strcmp(f, "--no-norm-adv"))
-                c->ppo.norm_adv = 0;
-            else
-                return gb_errorf("unknown option '%s' (see gbfarm train --help)", f);
-        }
-        i += used;
+    core *c = env_retro_core(e);
+    size_t size = core_state_size(c);
+    uint8_t *buf = malloc(size ? size : 1);
+    char path[4200];
+    snprintf(path, sizeof path, "%s/env0-step%lld.state", emu->dir, (long long)emu->view_steps);
+    gb_error *err = buf ? core_save_state(c, buf, size) : gb_errorf("out of memory");
+    if (!err) err = state_write(path, buf, size);
+    free(buf);
+    if (err) {
+        fprintf(stderr, "gbfarm: F12: %s\n", gb_error_msg(err));
+        gb_error_free(err);
+    } else {
+        fprintf(stderr, "saved env 0's state: %s\n", path);
     }
-    return NULL;
 }
 
-/* ---- the run: directory, config.json, logs, checkpoints ---- */
-
-static volatile sig_atomic_t stop_requested;
-static bool watchdog_fired; /* a thread is stuck: exit without the usual teardown */
-static bool bad_usage;      /* the command line itself is wrong: exit status 2 */
-static void on_stop_signal(int sig) { stop_requested = sig; }
-
-typedef struct run {
-    const run_options *o;
-    char dir[4096];
-    monitor **monitors; /* one per env, each written only by its env's thread */
-    gb_error **monitor_errs;
-    int n_envs;
-    tb_writer *tb;
-    progress prog;
-    int64_t frames0, steps0;
-    int64_t saved_steps; /* in latest.safetensors, -1 before the first */
-    int64_t update0;     /* the update this process started from */
-    double rollout_s, update_s, env_s, policy_s; /* totals over this process's updates */
-    double allreduce_s;                          /* the same: MPI's gradient exchange */
-    int64_t allreduce_bytes, minibatches;
-    /* --visualize: env 0's window, touched only on env 0's thread (errors read by main
-     * between rounds). */
-    const game_spec *game;
-    viewer *view;
-    gb_error *view_err;
-    bool view_done;
-    int64_t view_steps, view_episodes;
-} run;
-
-static void on_episode(void *ctx, int i, const env_episode *ep)
-{
-    run *r = ctx;
-    if (!r->monitor_errs[i]) r->monitor_errs[i] = monitor_episode(r->monitors[i], ep->ret, ep->length);
-}
-
-/* Env 0's thread, after each of its steps: the window. Pacing env 0 to real time makes the
- * other envs wait for it at the barrier, and nothing more: they are never stopped mid-rollout. */
+/* Env 0's thread, after each of its steps: the window. Pacing env 0 makes the other envs
+ * wait for it at the barrier, and nothing more: they are never stopped mid-rollout. */
 static void on_step(void *ctx, int i, env *e, int action)
 {
-    run *r = ctx;
-    if (i != 0 || !r->o->visualize || r->view_done) return;
+    emulator *emu = ctx;
+    if (i != 0 || emu->view_done) return;
     if (!e) { /* env 0 closes: so does its window */
-        viewer_close(r->view);
-        r->view = NULL;
+        viewer_close(emu->view);
+        emu->view = NULL;
         return;
     }
+    const game_spec *g = emu->setup.game;
     const core_frame *f = core_frame_get(env_retro_core(e));
-    if (!r->view) {
+    if (!emu->view) {
         char title[256];
-        snprintf(title, sizeof title, "gbfarm %s env 0", r->game->name);
-        viewer_config vc = {title, (int)f->width, (int)f->height, r->o->scale, 0,
-                            r->o->speed, false};
-        r->view_err = gb_error_wrap(viewer_open(&r->view, &vc), "--visualize");
-        if (r->view_err) {
-            r->view_done = true;
+        snprintf(title, sizeof title, "gbfarm %s env 0", g->name);
+        viewer_config vc = {title, (int)f->width, (int)f->height, emu->o->scale, 0,
+                            emu->o->speed, false};
+        emu->view_err = gb_error_wrap(viewer_open(&emu->view, &vc), "--visualize");
+        if (emu->view_err) {
+            emu->view_done = true;
             return;
         }
     }
-    r->view_steps++;
+    emu->view_steps++;
     char buttons[64];
-    game_buttons_name(r->game->actions[action], buttons, sizeof buttons);
-    viewer_overlay ov = {r->view_steps, r->view_episodes, e->episode.ret, e->reward, buttons,
-                         r->game->frame_skip};
+    game_buttons_name(g->actions[action], buttons, sizeof buttons);
+    viewer_overlay ov = {emu->view_steps, emu->view_episodes, e->episode.ret, e->reward, buttons,
+                         g->frame_skip};
     viewer_events ev;
-    viewer_frame(r->view, f, &ov, &ev);
-    if (e->terminated || e->truncated) r->view_episodes++;
-    if (ev.save_state) {
-        core *c = env_retro_core(e);
-        size_t size = core_state_size(c);
-        uint8_t *buf = malloc(size ? size : 1);
-        char path[4200];
-        snprintf(path, sizeof path, "%s/env0-step%lld.state", r->dir, (long long)r->view_steps);
-        gb_error *err = buf ? core_save_state(c, buf, size) : gb_errorf("out of memory");
-        if (!err) err = state_write(path, buf, size);
-        free(buf);
-        if (err) {
-            fprintf(stderr, "gbfarm: F12: %s\n", gb_error_msg(err));
-            gb_error_free(err);
-        } else {
-            fprintf(stderr, "saved env 0's state: %s\n", path);
-        }
-    }
+    viewer_frame(emu->view, f, &ov, &ev);
+    if (e->terminated || e->truncated) emu->view_episodes++;
+    if (ev.save_state) save_env0_state(emu, e);
     if (ev.closed) { /* stop viewing, not training */
-        viewer_close(r->view);
-        r->view = NULL;
-        r->view_done = true;
+        viewer_close(emu->view);
+        emu->view = NULL;
+        emu->view_done = true;
     }
 }
 
-static progress_stats progress_of(const run *r, const train_stats *s, int64_t total)
+/* Env 0 could not open its window: say so and stop. */
+static gb_error *poll_view(void *ctx)
 {
-    double secs = s->elapsed_seconds;
-    return (progress_stats){s->global_step, total, (double)(s->global_step - r->steps0) / secs,
-                            (double)(s->frames - r->frames0) / secs, s->total_episodes,
-                            s->mean_return_20, s->ppo.pg_loss, s->ppo.v_loss, s->ppo.entropy, secs};
+    emulator *emu = ctx;
+    gb_error *e = emu->view_err;
+    emu->view_err = NULL;
+    return e;
 }
 
-static gb_error *log_update(run *r, const train_stats *s, int64_t total)
+/* The watchdog's message: which core and start state the hung env was running. */
+static void describe_env(void *ctx, int i, char *buf, size_t n)
 {
-    if (r->view_err) { /* env 0 could not open its window: say so and stop */
-        gb_error *e = r->view_err;
-        r->view_err = NULL;
-        return e;
-    }
-    for (int i = 0; i < r->n_envs; i++)
-        if (r->monitor_errs[i]) {
-            gb_error *e = r->monitor_errs[i];
-            r->monitor_errs[i] = NULL;
-            return e;
-        }
-    if (dist_rank() > 0) return NULL; /* rank 0 logs the run */
-    double ret = 0, len = 0, explored = 0;
-    for (int i = 0; i < s->n_episodes; i++) {
-        ret += s->episodes[i].episode.ret;
-        len += (double)s->episodes[i].episode.length;
-        explored += (double)s->episodes[i].episode.explored;
-    }
-    int64_t step = s->global_step;
-    if (s->undone) {
-        progress_clear(&r->prog);
-        gb_warnf("update %lld: a loss, the gradient or a weight is not finite: undone (%lld so "
-                 "far; --max-bad-updates in a row stop the run)",
-                 (long long)s->update, (long long)s->undone_updates);
-    }
-    const struct {
-        const char *tag;
-        double value;
-    } scalars[] = {
-        {"charts/episodic_return", s->n_episodes ? ret / s->n_episodes : NAN},
-        {"charts/episodic_length", s->n_episodes ? len / s->n_episodes : NAN},
-        {"charts/explored", s->n_episodes && explored > 0 ? explored / s->n_episodes : NAN},
-        {"charts/mean_return_20", s->mean_return_20},
-        {"charts/learning_rate", s->lr},
-        {"charts/SPS", s->sps},
-        {"charts/FPS", (double)(s->frames - r->frames0) / s->elapsed_seconds},
-        {"losses/value_loss", s->ppo.v_loss},
-        {"losses/policy_loss", s->ppo.pg_loss},
-        {"losses/entropy", s->ppo.entropy},
-        {"losses/approx_kl", s->ppo.approx_kl},
-        {"losses/old_approx_kl", s->ppo.old_approx_kl},
-        {"losses/clipfrac", s->ppo.clipfrac},
-        {"losses/explained_variance", s->ppo.explained_var},
-        {"perf/rollout_seconds", s->rollout_seconds},
-        {"perf/update_seconds", s->update_seconds},
-        {"perf/env_seconds", s->env_seconds},
-        {"perf/policy_seconds", s->policy_seconds},
-        {"train/undone_updates", (double)s->undone_updates},
-    };
-    for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++)
-        if (scalars[i].value == scalars[i].value) /* not NaN */
-            GB_TRY(tb_scalar(r->tb, scalars[i].tag, step, (float)scalars[i].value));
-    GB_TRY(tb_flush(r->tb));
-    progress_stats ps = progress_of(r, s, total);
-    progress_update(&r->prog, &ps);
-    r->rollout_s += s->rollout_seconds, r->update_s += s->update_seconds;
-    r->env_s += s->env_seconds, r->policy_s += s->policy_seconds;
-    r->allreduce_s += s->ppo.allreduce_seconds, r->allreduce_bytes += s->ppo.allreduce_bytes;
-    r->minibatches += s->ppo.minibatches_done;
-    return NULL;
+    const emulator *emu = ctx;
+    const char *core_name = strrchr(emu->setup.core, '/');
+    const char *state = emu->envs && emu->envs[i] ? env_retro_last_state(emu->envs[i]) : NULL;
+    snprintf(buf, n, " (core %s, start state %s)", core_name ? core_name + 1 : emu->setup.core,
+             state ? state : "none loaded yet");
 }
 
-static gb_error *save_checkpoints(train *t, run *r, int64_t update, bool force)
-{
-    char path[4200];
-    if (force || update % r->o->checkpoint_every == 0) {
-        snprintf(path, sizeof path, "%s/latest.safetensors", r->dir);
-        if (dist_rank() == 0) GB_TRY(rundir_keep_previous(r->dir));
-        GB_TRY(train_save(t, path));
-        int64_t frames;
-        train_counts(t, &r->saved_steps, &frames);
-    }
-    if (r->o->keep_every > 0 && update % r->o->keep_every == 0) {
-        snprintf(path, sizeof path, "%s/update_%06lld.safetensors", r->dir, (long long)update);
-        GB_TRY(train_save(t, path));
-    }
-    return NULL;
-}
+/* ---- config.json and --resume ---- */
 
-/* An error that stops the run, and how to go on from its last checkpoint. */
-static gb_error *with_resume_hint(gb_error *err, run *r)
+/* The game, ROM, core and observation in force. */
+static void emulator_json(json_t *j, const emulator *emu)
 {
-    progress_clear(&r->prog);
-    gb_error *out = r->saved_steps < 0
-                        ? gb_errorf("%s (before the first checkpoint: gbfarm train --resume %s "
-                                    "starts the run again)",
-                                    gb_error_msg(err), r->dir)
-                        : gb_errorf("%s (gbfarm train --resume %s goes on from the last "
-                                    "checkpoint, step %lld)",
-                                    gb_error_msg(err), r->dir, (long long)r->saved_steps);
-    gb_error_free(err);
-    return out;
-}
-
-/* --resume: the newest checkpoint that loads. A damaged one is named and passed over for the
- * next (previous.safetensors, then the kept update_<N>), unless fallback is off. A run
- * directory without any checkpoint (a run killed before its first) starts afresh. */
-static gb_error *load_newest(train *t, const char *dir, bool fallback, bool *fresh)
-{
-    if (dist_rank() > 0) { /* rank 0 chooses, and sends what it loaded */
-        GB_TRY(train_load(t, NULL));
-        *fresh = train_loaded_ranks(t) == 0;
-        return NULL;
-    }
-    char **list;
-    int n;
-    GB_TRY(rundir_checkpoints(dir, &list, &n));
-    *fresh = n == 0;
-    if (n == 0) {
-        printf("%s holds no checkpoint (the run stopped before its first): starting it again\n",
-               dir);
-        gb_error *err = train_load(t, NULL); /* the other ranks learn it */
-        if (err) {
-            rundir_free_list(list, n);
-            return err;
-        }
-    }
-    gb_error *first = NULL, *out = NULL;
-    int at = 0;
-    for (; at < n; at++) {
-        gb_error *err = train_load(t, list[at]);
-        if (!err) break;
-        if (!fallback) {
-            out = gb_error_wrap(err, "--resume (--no-fallback)");
-            break;
-        }
-        gb_warnf("%s", gb_error_msg(err));
-        if (first) gb_error_free(err);
-        else first = err;
-    }
-    if (!out && n > 0 && at == n)
-        out = gb_error_wrap(first, "%s: none of its %d checkpoints loads; the newest", dir, n);
-    else if (first) {
-        printf("resuming from %s, the newest intact checkpoint\n", list[at]);
-        gb_error_free(first);
-    }
-    if (!out && n > 0 && train_loaded_ranks(t) < 0)
-        printf("%s was written by a job of another rank count: the learner resumes, every env "
-               "starts a fresh episode\n",
-               list[at]);
-    else if (!out && n > 0 && train_restored_envs(t) == 0)
-        printf("%s holds no env snapshots (the watchdog's checkpoint): the envs start fresh "
-               "episodes\n", list[at]);
-    rundir_free_list(list, n);
-    return out;
-}
-
-/* The watchdog fired: save the learner (no env snapshots can be taken) and say which env,
- * core and start state hung. */
-static gb_error *on_watchdog(train *t, const run *r, const emulator *emu, bool is_emulator,
-                             gb_error *err)
-{
-    int i = train_stuck_env(t);
-    char what[4400] = "";
-    if (is_emulator) {
-        const char *core_name = strrchr(emu->setup.core, '/');
-        const char *state = emu->envs ? env_retro_last_state(emu->envs[i]) : NULL;
-        snprintf(what, sizeof what, " (core %s, start state %s)",
-                 core_name ? core_name + 1 : emu->setup.core,
-                 state ? state : "none loaded yet");
-    }
-    const char *msg = gb_error_msg(err), *rest = strstr(msg, "made no progress");
-    int len = rest ? (int)strcspn(rest, ";") : 0;
-    char path[4200];
-    snprintf(path, sizeof path, "%s/latest.safetensors", r->dir);
-    gb_error *save = train_save(t, path);
-    gb_error *out =
-        save ? gb_errorf("env %d%s %.*s; the learner could not be saved: %s", i, what, len, rest,
-                         gb_error_msg(save))
-             : gb_errorf("env %d%s %.*s: saved the learner to %s (no env snapshots); gbfarm train "
-                         "--resume %s continues with fresh episodes",
-                         i, what, len, rest, path, r->dir);
-    gb_error_free(save);
-    gb_error_free(err);
-    watchdog_fired = true;
-    return out;
+    const game_spec *g = emu->setup.game;
+    json_object_set_new(j, "game", json_string(g->dir));
+    json_object_set_new(j, "rom", json_string(emu->setup.rom));
+    json_object_set_new(j, "rom_sha1", json_string(g->rom_sha1));
+    json_object_set_new(j, "core", json_string(emu->setup.core));
+    json_t *states = json_array(), *opts = json_object(), *vars = json_array();
+    for (int i = 0; i < g->n_states; i++) json_array_append_new(states, json_string(g->states[i]));
+    for (int i = 0; i < g->n_core_options; i++)
+        json_object_set_new(opts, g->core_options[i].key, json_string(g->core_options[i].value));
+    for (int i = 0; i < emu->args.n_options; i++)
+        json_object_set_new(opts, emu->args.options[i].key,
+                            json_string(emu->args.options[i].value));
+    json_object_set_new(j, "states", states);
+    json_object_set_new(j, "core_options", opts);
+    json_object_set_new(j, "frame_skip", json_integer(g->frame_skip));
+    json_object_set_new(j, "press_frames", json_integer(g->press_frames));
+    json_object_set_new(j, "max_episode_steps", json_integer(g->max_episode_steps));
+    json_object_set_new(j, "noop_max", json_integer(g->noop_max));
+    json_object_set_new(j, "obs_stack", json_integer(g->obs_stack));
+    json_object_set_new(j, "obs_downsample", json_integer(g->obs_downsample));
+    json_object_set_new(j, "obs", json_string(game_obs_name(g->obs)));
+    for (int i = 0; g->obs != GAME_OBS_SCREEN && i < g->n_obs_vars; i++)
+        json_array_append_new(vars, json_string(game_var_name(g, g->obs_vars[i].var)));
+    json_object_set_new(j, "obs_vars", vars);
 }
 
 /* Every setting in force, and the command line that made them (what --resume replays). */
-static json_t *config_json(const train_config *c, const run_options *o, const emulator *emu,
-                           bool is_emulator, int argc, char **argv)
+static json_t *config_json(const settings *s, const emulator *emu, bool is_emulator, int argc,
+                           char **argv)
 {
     json_t *j = json_object(), *args = json_array();
     for (int i = 1; i < argc; i++) json_array_append_new(args, json_string(argv[i]));
     json_object_set_new(j, "gbfarm_version", json_string(GBFARM_VERSION));
     json_object_set_new(j, "argv", args);
-    json_object_set_new(j, "env", json_string(is_emulator ? "emulator" : o->env_name));
-    if (is_emulator) {
-        const game_spec *g = emu->setup.game;
-        json_object_set_new(j, "game", json_string(g->dir));
-        json_object_set_new(j, "rom", json_string(emu->setup.rom));
-        json_object_set_new(j, "rom_sha1", json_string(g->rom_sha1));
-        json_object_set_new(j, "core", json_string(emu->setup.core));
-        json_t *states = json_array(), *opts = json_object();
-        for (int i = 0; i < g->n_states; i++) json_array_append_new(states, json_string(g->states[i]));
-        for (int i = 0; i < g->n_core_options; i++)
-            json_object_set_new(opts, g->core_options[i].key, json_string(g->core_options[i].value));
-        for (int i = 0; i < emu->args.n_options; i++)
-            json_object_set_new(opts, emu->args.options[i].key, json_string(emu->args.options[i].value));
-        json_object_set_new(j, "states", states);
-        json_object_set_new(j, "core_options", opts);
-        json_object_set_new(j, "frame_skip", json_integer(g->frame_skip));
-        json_object_set_new(j, "press_frames", json_integer(g->press_frames));
-        json_object_set_new(j, "max_episode_steps", json_integer(g->max_episode_steps));
-        json_object_set_new(j, "noop_max", json_integer(g->noop_max));
-        json_object_set_new(j, "obs_stack", json_integer(g->obs_stack));
-        json_object_set_new(j, "obs_downsample", json_integer(g->obs_downsample));
-        json_object_set_new(j, "obs", json_string(game_obs_name(g->obs)));
-        json_t *vars = json_array();
-        for (int i = 0; g->obs != GAME_OBS_SCREEN && i < g->n_obs_vars; i++)
-            json_array_append_new(vars, json_string(game_var_name(g, g->obs_vars[i].var)));
-        json_object_set_new(j, "obs_vars", vars);
-    }
+    json_object_set_new(j, "env", json_string(is_emulator ? "emulator" : s->o.env_name));
+    if (is_emulator) emulator_json(j, emu);
     json_object_set_new(j, "ranks", json_integer(dist_size()));
-    json_object_set_new(j, "envs", json_integer(c->n_envs));
-    json_object_set_new(j, "steps", json_integer(c->total_steps));
-    json_object_set_new(j, "seed", json_integer((json_int_t)c->seed));
-    json_object_set_new(j, "rollout_steps", json_integer(c->rollout_steps));
-    json_object_set_new(j, "epochs", json_integer(c->ppo.epochs));
-    json_object_set_new(j, "minibatches", json_integer(c->ppo.minibatches));
-    /* Floats as their shortest decimal, not the float's every digit. */
-    char buf[32];
-#define REAL(key, x)                                                                               \
-    (snprintf(buf, sizeof buf, "%g", (double)(x)),                                                 \
-     json_object_set_new(j, key, json_real(strtod(buf, NULL))))
-    REAL("lr", c->lr);
-    json_object_set_new(j, "anneal_lr", json_boolean(c->anneal_lr));
-    REAL("gamma", c->gamma);
-    REAL("gae_lambda", c->gae_lambda);
-    REAL("clip", c->ppo.clip_coef);
-    json_object_set_new(j, "clip_vloss", json_boolean(c->ppo.clip_vloss));
-    json_object_set_new(j, "norm_adv", json_boolean(c->ppo.norm_adv));
-    REAL("vf_coef", c->ppo.vf_coef);
-    REAL("ent_coef", c->ppo.ent_coef);
-    REAL("max_grad_norm", c->ppo.max_grad_norm);
-    REAL("target_kl", c->ppo.target_kl);
-    REAL("adam_eps", c->ppo.adam_eps);
-#undef REAL
-    json_object_set_new(j, "trunk", json_string(c->shared_trunk < 0 ? "default" : c->shared_trunk ? "shared" : "separate"));
-    json_object_set_new(j, "hidden", json_integer(c->hidden));
-    json_object_set_new(j, "cnn", json_string(c->cnn == POLICY_CNN_SMALL ? "small" : "nature"));
-    json_object_set_new(j, "update_threads", json_integer(c->update_threads));
-    json_object_set_new(j, "watchdog", json_real(c->watchdog_seconds));
-    json_object_set_new(j, "max_bad_updates", json_integer(c->max_bad_updates));
-    json_object_set_new(j, "checkpoint_every", json_integer(o->checkpoint_every));
-    json_object_set_new(j, "keep_every", json_integer(o->keep_every));
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const option *op = &options[i];
+        char text[64];
+        if (!op->key) continue;
+        option_value(op, s, text, sizeof text);
+        json_t *v = op->kind == OPT_ON || op->kind == OPT_OFF ? json_boolean(!strcmp(text, "true"))
+                    : op->kind == OPT_CHOICE || op->kind == OPT_TEXT ? json_string(text)
+                    : op->kind == OPT_F32 || op->kind == OPT_F64
+                        ? json_real(strtod(text, NULL)) /* the shortest decimal */
+                        : json_integer((json_int_t)strtoll(text, NULL, 10));
+        json_object_set_new(j, op->key, v);
+    }
     return j;
 }
 
 /* --resume DIR: the stored command line, parsed again, gives the run's exact settings. */
-/* The run's config.json: read by rank 0 (the run directory may be its alone) and sent to the
- * others. */
-static gb_error *shared_config(const char *dir, json_t **out)
-{
-    *out = NULL;
-    char *text = NULL;
-    int64_t len = 0;
-    if (dist_rank() == 0) {
-        json_t *cfg;
-        GB_TRY(rundir_check_resume(dir));
-        GB_TRY(rundir_read_config(dir, &cfg));
-        if (dist_size() == 1) {
-            *out = cfg;
-            return NULL;
-        }
-        text = json_dumps(cfg, JSON_COMPACT | JSON_PRESERVE_ORDER);
-        json_decref(cfg);
-        if (!text) return gb_errorf("%s/config.json: cannot encode it", dir);
-        len = (int64_t)strlen(text);
-    }
-    dist_bcast(&len, sizeof len, 0);
-    if (!text && !(text = calloc(1, (size_t)len + 1)))
-        return gb_errorf("%s/config.json: out of memory", dir);
-    dist_bcast(text, (size_t)len, 0);
-    json_error_t je;
-    *out = json_loads(text, JSON_PRESERVE_ORDER, &je);
-    free(text);
-    return *out ? NULL : gb_errorf("%s/config.json from rank 0: %s", dir, je.text);
-}
-
 static gb_error *resume_args(const char *dir, int *argc, char ***argv, int *envs, int *threads,
                              int64_t *steps)
 {
     json_t *cfg;
-    GB_TRY(shared_config(dir, &cfg));
+    GB_TRY(run_read_config(dir, &cfg));
     json_t *args = json_object_get(cfg, "argv");
     /* The env and update-thread counts in force, even when they were the machine's core
      * count: a checkpoint holds one snapshot per env, and an update depends on its threads. */
@@ -645,44 +465,17 @@ static gb_error *resume_args(const char *dir, int *argc, char ***argv, int *envs
     return NULL;
 }
 
-/* The trainer's settings: gbfarm's defaults, then the game folder's ("train" in game.json),
- * then the command line's (argv, parsed again over the game's). */
-static gb_error *game_defaults(train_config *c, const game_spec *g, int argc, char **argv)
-{
-    if (g->n_train_args <= 1) return NULL;
-    train_config d = train_config_default();
-    run_options o = {0};
-    game_args ga;
-    game_args_init(&ga);
-    gb_error *err = parse(g->n_train_args, g->train_args, &d, &o, &ga);
-    if (err) err = gb_error_wrap(err, "%s/game.json: train", g->dir);
-    if (!err) err = parse(argc, argv, &d, &o, &ga);
-    game_args_free(&ga);
-    if (!err) *c = d;
-    return err;
-}
-
-/* --resume --steps N: the run's length from now on, so that a later --resume keeps it. */
-static gb_error *extend_config(const char *dir, int64_t steps)
-{
-    json_t *cfg;
-    GB_TRY(rundir_read_config(dir, &cfg));
-    json_object_set_new(cfg, "steps", json_integer(steps));
-    gb_error *err = rundir_write_config(dir, cfg);
-    json_decref(cfg);
-    return err;
-}
-
 /* With --resume the run's settings come from its config.json: a flag that would change one
  * is refused rather than ignored. */
 static gb_error *check_resume_flags(int argc, char **argv)
 {
-    static const char *allowed[] = {"--resume",    "--steps",        "--visualize", "--scale",
-                                    "--speed",     "--log-interval", "--save",      "--no-fallback"};
+    static const char *allowed[] = {"--resume", "--steps",        "--visualize", "--scale",
+                                    "--speed",  "--log-interval", "--save",      "--no-fallback"};
     for (int i = 1; i < argc; i++) {
         if (strncmp(argv[i], "--", 2)) continue; /* a flag's value */
         bool ok = false;
-        for (size_t k = 0; k < sizeof allowed / sizeof *allowed; k++) ok |= !strcmp(argv[i], allowed[k]);
+        for (size_t k = 0; k < sizeof allowed / sizeof *allowed; k++)
+            ok |= !strcmp(argv[i], allowed[k]);
         if (!ok)
             return gb_errorf("%s: a resumed run keeps the settings in its config.json; with "
                              "--resume only --steps (to extend it), --visualize, --scale, "
@@ -699,223 +492,132 @@ static void free_args(int argc, char **argv)
     free(argv);
 }
 
-static gb_error *train_main(int argc, char **argv)
+/* The trainer's settings: gbfarm's defaults, then the game folder's ("train" in game.json),
+ * then the command line's (argv, parsed again over the game's). */
+static gb_error *game_defaults(settings *s, const game_spec *g, int argc, char **argv)
 {
-    run_options o = {.log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3, .speed = 0};
-    train_config c = train_config_default();
-    emulator emu = {0};
-    game_args_init(&emu.args);
-    gb_error *usage_err = parse(argc, argv, &c, &o, &emu.args);
-    bad_usage = usage_err != NULL;
-    GB_TRY(usage_err);
+    if (g->n_train_args <= 1) return NULL;
+    settings d = settings_default();
+    game_args ga;
+    game_args_init(&ga);
+    gb_error *err = parse(g->n_train_args, g->train_args, &d, &ga);
+    if (err) err = gb_error_wrap(err, "%s/game.json: train", g->dir);
+    if (!err) err = parse(argc, argv, &d, &ga);
+    game_args_free(&ga);
+    if (!err) s->c = d.c;
+    return err;
+}
 
-    /* Resuming replays the run's own command line; this one may only extend --steps. */
-    int run_argc = argc;
-    char **run_argv = argv, **stored = NULL;
-    const char *resume = o.resume;
-    int64_t steps = c.total_steps;
-    run_options given = o;
-    bool extend = o.steps_given;
-    int envs = 0, run_threads = 0;
-    int64_t run_steps = 0;
-    if (resume) {
-        GB_TRY(check_resume_flags(argc, argv));
-        game_args_free(&emu.args);
-        GB_TRY(resume_args(resume, &run_argc, &stored, &envs, &run_threads, &run_steps));
-        run_argv = stored;
-        o = (run_options){.log_interval = 10, .checkpoint_every = 10, .keep_every = 100, .scale = 3, .speed = 1};
-        c = train_config_default();
-        game_args_init(&emu.args);
-        gb_error *err = parse(run_argc, run_argv, &c, &o, &emu.args);
-        if (err) {
-            free_args(run_argc, stored);
-            return gb_error_wrap(err, "%s/config.json: argv", resume);
-        }
-        o.envs_given = 1;
-        o.run_dir = resume;
-        /* Watching, logging and where to load from are not settings of the run. */
-        o.visualize = given.visualize, o.scale = given.scale, o.speed = given.speed;
-        o.log_interval = given.log_interval, o.save = given.save;
-        o.no_fallback = given.no_fallback;
-    }
+/* ---- the command ---- */
 
+typedef struct command {
+    settings s;
+    emulator emu;
+    int argc; /* the run's command line: this one, or the stored one on --resume */
+    char **argv, **stored;
+    bool bad_usage; /* the command line itself is wrong: exit status 2 */
+} command;
+
+/* --resume: the stored command line replaces this one, which may only extend --steps and
+ * choose how to watch, log and load. */
+static gb_error *replay(command *cmd, int argc, char **argv)
+{
+    settings given = cmd->s;
+    const char *dir = given.o.resume;
+    int envs = 0, threads = 0;
+    int64_t steps = 0;
+    GB_TRY(check_resume_flags(argc, argv));
+    GB_TRY(resume_args(dir, &cmd->argc, &cmd->stored, &envs, &threads, &steps));
+    cmd->argv = cmd->stored;
+    cmd->s = settings_default();
+    game_args_free(&cmd->emu.args);
+    game_args_init(&cmd->emu.args);
+    GB_TRY(gb_error_wrap(parse(cmd->argc, cmd->argv, &cmd->s, &cmd->emu.args),
+                         "%s/config.json: argv", dir));
+    cli_options *o = &cmd->s.o;
+    o->envs_given = 1, o->steps_given = given.o.steps_given;
+    o->resume = o->run_dir = dir;
+    o->visualize = given.o.visualize, o->scale = given.o.scale, o->speed = given.o.speed;
+    o->log_interval = given.o.log_interval, o->save = given.o.save;
+    o->no_fallback = given.o.no_fallback;
+    /* what the run had in force (the env count even when it was the machine's), and a
+     * longer --steps */
+    cmd->s.c.n_envs = envs;
+    if (threads > 0) cmd->s.c.update_threads = threads;
+    cmd->s.c.total_steps = given.o.steps_given ? given.c.total_steps : steps > 0 ? steps
+                                                                             : cmd->s.c.total_steps;
+    return NULL;
+}
+
+static gb_error *check_visualize(const cli_options *o, bool is_emulator)
+{
+    if (!o->visualize) return NULL;
+    if (!is_emulator)
+        return gb_errorf("--visualize: shows an emulator env; %s has no screen", o->env_name);
+    if (!viewer_available())
+        return gb_errorf("--visualize: gbfarm was built without SDL2 (apt-get install "
+                         "libsdl2-dev, then rebuild)");
+    return gb_error_wrap(viewer_check_display(), "--visualize");
+}
+
+static gb_error *train_main(command *cmd, int argc, char **argv, run_result *result)
+{
+    settings *s = &cmd->s;
+    gb_error *err = parse(argc, argv, s, &cmd->emu.args);
+    cmd->bad_usage = err != NULL;
+    GB_TRY(err);
+    cmd->argc = argc, cmd->argv = argv;
+    if (s->o.resume) GB_TRY(replay(cmd, argc, argv));
+    emulator *emu = &cmd->emu;
     env_make_fn make = NULL;
     void *ctx = NULL;
-    gb_error *err = choose_env(o.env_name, &emu, &make, &ctx);
-    bool is_emulator = ctx == &emu;
-    if (!err && is_emulator) err = game_defaults(&c, emu.setup.game, run_argc, run_argv);
-    if (resume) { /* what the run had in force, and a longer --steps */
-        if (run_steps > 0) c.total_steps = run_steps;
-        if (extend) c.total_steps = steps;
-        c.n_envs = envs;
-        if (run_threads > 0) c.update_threads = run_threads;
-    }
+    GB_TRY(choose_env(s->o.env_name, emu, &make, &ctx));
+    bool is_emulator = ctx == emu;
+    int64_t steps = s->c.total_steps;
+    int envs = s->c.n_envs, threads = s->c.update_threads;
+    if (is_emulator) GB_TRY(game_defaults(s, emu->setup.game, cmd->argc, cmd->argv));
+    if (s->o.resume) /* the run's own counts, over anything game.json says */
+        s->c.total_steps = steps, s->c.n_envs = envs, s->c.update_threads = threads;
     /* One env per core by default (each env thread keeps one core busy), or the game's count
      * per core. */
-    if (!err && is_emulator && !o.envs_given) {
-        int per = emu.setup.game->train_envs_per_core;
-        c.n_envs = (int)sysconf(_SC_NPROCESSORS_ONLN) * (per > 0 ? per : 1);
+    if (is_emulator && !s->o.envs_given) {
+        int per = emu->setup.game->train_envs_per_core;
+        s->c.n_envs = (int)sysconf(_SC_NPROCESSORS_ONLN) * (per > 0 ? per : 1);
     }
     /* The count in force goes into config.json: an update's result depends on it. */
-    if (!c.update_threads) c.update_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    if (!s->c.update_threads) s->c.update_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    GB_TRY(check_visualize(&s->o, is_emulator));
 
-    if (!err && o.visualize && !is_emulator)
-        err = gb_errorf("--visualize: shows an emulator env; %s has no screen", o.env_name);
-    if (!err && o.visualize && !viewer_available())
-        err = gb_errorf("--visualize: gbfarm was built without SDL2 (apt-get install libsdl2-dev, "
-                        "then rebuild)");
-    if (!err && o.visualize) err = gb_error_wrap(viewer_check_display(), "--visualize");
-    run r = {.o = &o, .n_envs = c.n_envs, .game = is_emulator ? emu.setup.game : NULL};
-    char *default_dir = NULL;
-    if (!err && !o.run_dir)
-        err = rundir_default_path(&default_dir, "runs",
-                                  is_emulator ? emu.setup.game->name : o.env_name, c.seed, time(NULL));
-    if (!err) snprintf(r.dir, sizeof r.dir, "%s", o.run_dir ? o.run_dir : default_dir);
+    char dir[4096], *default_dir = NULL;
+    const char *name = is_emulator ? emu->setup.game->name : s->o.env_name;
+    if (!s->o.run_dir)
+        GB_TRY(rundir_default_path(&default_dir, "runs", name, s->c.seed, time(NULL)));
+    snprintf(dir, sizeof dir, "%s", s->o.run_dir ? s->o.run_dir : default_dir);
     free(default_dir);
-    /* Everything is checked and the envs made before the run directory is touched, so a
-     * start that fails leaves nothing behind. */
-    train *t = NULL;
-    train_callbacks cb = {&r, on_episode, on_step, NULL};
-    r.monitors = calloc((size_t)c.n_envs, sizeof *r.monitors);
-    r.monitor_errs = calloc((size_t)c.n_envs, sizeof *r.monitor_errs);
-    if (!err && (!r.monitors || !r.monitor_errs)) err = gb_errorf("train: out of memory");
-    if (!err && is_emulator && !(emu.envs = calloc((size_t)c.n_envs, sizeof *emu.envs)))
-        err = gb_errorf("train: out of memory");
-    if (!err) err = train_create(&t, &c, make, ctx, &cb);
-    bool fresh = !resume;
-    if (!err && resume) err = load_newest(t, r.dir, !o.no_fallback, &fresh);
-    /* Rank 0 owns the run directory: config.json, checkpoints, TensorBoard. Every rank keeps
-     * its own envs' monitor files there (its own copy of the directory, on another machine). */
-    bool lead = dist_rank() == 0;
-    int ranks = dist_size();
-    if (!err && lead && resume && extend) err = extend_config(r.dir, c.total_steps);
-    if (!err && !lead) err = rundir_make(r.dir);
-    if (!err && lead && !resume) {
-        bool restart;
-        err = rundir_create(r.dir, &restart);
-        if (!err && restart)
-            printf("%s held a run that stopped before its first checkpoint: starting it again\n",
-                   r.dir);
-        json_t *cfg = err ? NULL : config_json(&c, &o, &emu, is_emulator, run_argc, run_argv);
-        if (cfg) err = rundir_write_config(r.dir, cfg);
-        json_decref(cfg);
-    }
-    for (int i = 0; !err && i < c.n_envs; i++) {
-        char id[32], path[4200];
-        snprintf(id, sizeof id, "%d", i);
-        monitor_mode mode = fresh ? MONITOR_CREATE : MONITOR_APPEND;
-        if (ranks == 1) {
-            err = monitor_open(&r.monitors[i], r.dir, i, id, mode);
-        } else {
-            snprintf(path, sizeof path, "%s/monitor_%d_%d.csv", r.dir, dist_rank(), i);
-            err = monitor_open_file(&r.monitors[i], path, id, mode);
-        }
-    }
-    if (!err && lead) err = tb_open(&r.tb, r.dir);
-    /* The logs go back to the checkpoint: the episodes and updates after it are played again.
-     * Monitor files are cut (unless it came from another rank count: they go on); TensorBoard
-     * drops the later steps on a restart event. */
-    bool restored = resume && train_loaded_ranks(t) == ranks;
-    for (int i = 0; !err && restored && i < c.n_envs; i++)
-        err = monitor_keep(r.monitors[i], train_env_episodes(t, i));
-    if (!err && lead && resume) {
-        int64_t done, frames;
-        train_counts(t, &done, &frames);
-        err = tb_restart(r.tb, done + 1);
-    }
-    if (!err) train_counts(t, &r.steps0, &r.frames0); /* rates count this process's work */
-    r.saved_steps = fresh ? -1 : r.steps0;
-    r.update0 = r.steps0 / ((int64_t)ranks * c.n_envs * c.rollout_steps);
-    if (!err) {
-        signal(SIGINT, on_stop_signal);
-        signal(SIGTERM, on_stop_signal);
-    }
-    if (!err && lead) {
-        /* Updates are whole rollouts: say so when --steps is not a multiple of one. */
-        int64_t batch = (int64_t)ranks * c.n_envs * c.rollout_steps;
-        int64_t whole = c.total_steps / batch * batch;
-        char rounded[160] = "", farm[64];
-        if (whole != c.total_steps)
-            snprintf(rounded, sizeof rounded,
-                     " (--steps %lld rounded down to whole rollouts of %lld env steps)",
-                     (long long)c.total_steps, (long long)batch);
-        if (ranks > 1)
-            snprintf(farm, sizeof farm, "%d ranks x %d envs", ranks, c.n_envs);
-        else
-            snprintf(farm, sizeof farm, "%d envs", c.n_envs);
-        printf("run %s: %s, %s, %lld steps%s%s\n", r.dir,
-               is_emulator ? emu.setup.game->dir : o.env_name, farm, (long long)whole, rounded,
-               !resume ? "" : fresh ? " (started again)" : " (resumed)");
-        if (train_finished(t))
-            printf("%s is complete (its checkpoint is at step %lld of %lld): nothing to do; "
-                   "gbfarm train --resume %s --steps N, with N over %lld, trains on\n",
-                   r.dir, (long long)r.steps0, (long long)whole, r.dir, (long long)r.steps0);
-        printf("learner: %d update threads, %s\n",
-               c.update_threads > 0 ? c.update_threads : nn_cpu_count(), nn_blas_kernels());
-        if (o.visualize && o.speed) /* what watching at a pace costs */
-            printf("--visualize --speed %d: every env waits for env 0 at %dx real time, at most "
-                   "about %.0f steps/s in all (--speed 0, or + in the window: uncapped)\n",
-                   o.speed, o.speed, c.n_envs * 59.73 * o.speed / emu.setup.game->frame_skip);
-        fflush(stdout);
-        progress_init(&r.prog, stdout, o.log_interval);
-    }
-    train_stats s = {0};
-    int64_t stop = 0; /* a signal any rank received */
-    while (!err && !train_finished(t) && !stop) {
-        err = train_iteration(t, &s);
-        if (!err) err = log_update(&r, &s, c.total_steps);
-        if (!err) stop = dist_max_i64(stop_requested);
-        if (!err) err = save_checkpoints(t, &r, s.update, train_finished(t) || stop);
-        if (err && train_stuck_env(t) < 0) err = with_resume_hint(err, &r);
-    }
-    if (err && t && train_stuck_env(t) >= 0) err = on_watchdog(t, &r, &emu, is_emulator, err);
-    if (t && !err && lead) {
-        if (stop) {
-            progress_clear(&r.prog);
-            printf("stopped by signal %d after update %lld: checkpoint %s/latest.safetensors\n",
-                   (int)stop, (long long)s.update, r.dir);
-        } else if (s.update) {
-            progress_stats ps = progress_of(&r, &s, c.total_steps);
-            progress_finish(&r.prog, &ps);
-            printf("done: checkpoint %s/latest.safetensors\n", r.dir);
-        }
-        if (ranks > 1 && r.minibatches > 0)
-            printf("gradient exchange: %lld allreduces of %.2f MB, %.2f ms each (%.0f%% of the "
-                   "update time)\n",
-                   (long long)r.minibatches, (double)r.allreduce_bytes / r.minibatches / 1e6,
-                   1e3 * r.allreduce_s / r.minibatches, 100 * r.allreduce_s / r.update_s);
-        if (ranks > 1 && s.update > r.update0)
-            printf("weights identical on %d ranks after each of %lld updates (a hash compared)\n",
-                   ranks, (long long)(s.update - r.update0));
-        /* Where the time went: wall time split into rollouts and updates, and the env
-         * threads' rollout time (n_envs x rollout wall) into env steps, policy work and
-         * the rest (GAE, barrier waits). */
-        double wall = r.rollout_s + r.update_s, threads = r.rollout_s * c.n_envs;
-        if (wall > 0 && threads > 0)
-            printf("time: rollouts %.1f s (%.0f%%), updates %.1f s (%.0f%%); env threads: env "
-                   "steps %.0f%%, policy %.0f%%, GAE and barrier waits %.0f%%\n",
-                   r.rollout_s, 100 * r.rollout_s / wall, r.update_s, 100 * r.update_s / wall,
-                   100 * r.env_s / threads, 100 * r.policy_s / threads,
-                   100 * (threads - r.env_s - r.policy_s) / threads);
-    }
-    if (t && !err && o.save) err = train_save(t, o.save);
-    signal(SIGINT, SIG_DFL);
-    signal(SIGTERM, SIG_DFL);
-    train_free(t);
-    gb_error_free(r.view_err);
-    gb_error *tb_err = tb_close(r.tb);
-    if (!err) err = tb_err;
-    else gb_error_free(tb_err);
-    for (int i = 0; i < c.n_envs && r.monitors; i++) {
-        monitor_close(r.monitors[i]);
-        gb_error_free(r.monitor_errs[i]);
-    }
-    free(r.monitors);
-    free(r.monitor_errs);
-    free(emu.envs);
-    game_setup_close(&emu.setup);
-    game_args_free(&emu.args);
-    free_args(run_argc, stored);
+    if (is_emulator && !(emu->envs = calloc((size_t)s->c.n_envs, sizeof *emu->envs)))
+        return gb_errorf("train: out of memory");
+    emu->o = &s->o, emu->dir = dir;
+    if (s->o.visualize && s->o.speed && dist_rank() == 0) /* what watching at a pace costs */
+        printf("--visualize --speed %d: every env waits for env 0 at %dx real time, at most "
+               "about %.0f steps/s in all (--speed 0, or + in the window: uncapped)\n",
+               s->o.speed, s->o.speed,
+               s->c.n_envs * 59.73 * s->o.speed / emu->setup.game->frame_skip);
+
+    json_t *config = s->o.resume ? NULL : config_json(s, emu, is_emulator, cmd->argc, cmd->argv);
+    run_config rc = {dir,
+                     is_emulator ? emu->setup.game->dir : s->o.env_name,
+                     s->o.resume != NULL,
+                     s->o.resume && s->o.steps_given,
+                     s->o.no_fallback,
+                     s->o.checkpoint_every,
+                     s->o.keep_every,
+                     s->o.log_interval,
+                     s->o.save,
+                     config};
+    run_hooks hooks = {emu, s->o.visualize ? on_step : NULL, is_emulator ? poll_view : NULL,
+                       is_emulator ? describe_env : NULL};
+    err = run_train(&rc, &s->c, make, ctx, &hooks, result);
+    json_decref(config);
     return err;
 }
 
@@ -929,16 +631,24 @@ int cmd_train(int argc, char **argv)
         }
     /* A write past RLIMIT_FSIZE fails with EFBIG (and is reported) instead of killing the run. */
     signal(SIGXFSZ, SIG_IGN);
+    command cmd = {.s = settings_default()};
+    game_args_init(&cmd.emu.args);
+    run_result result = {0};
     gb_error *err = dist_init(&argc, &argv);
-    if (!err) err = train_main(argc, argv);
+    if (!err) err = train_main(&cmd, argc, argv, &result);
     /* Under MPI a rank that fails ends the job (the others would wait for it forever): the
      * message names the rank and host, and the last checkpoint stands. */
     if (err && dist_size() > 1) dist_abort(gb_error_msg(err));
-    int status = err ? (bad_usage ? cli_usage_fail : cli_fail)(err) : 0;
-    if (!watchdog_fired) dist_finalize();
-    if (watchdog_fired) { /* a stuck thread may be inside a core: no exit handlers */
+    int status = err ? (cmd.bad_usage ? cli_usage_fail : cli_fail)(err) : 0;
+    if (result.env_stuck) { /* a stuck thread may be inside a core: no exit handlers */
         fflush(NULL);
         _exit(status);
     }
+    dist_finalize();
+    gb_error_free(cmd.emu.view_err);
+    free(cmd.emu.envs);
+    game_setup_close(&cmd.emu.setup);
+    game_args_free(&cmd.emu.args);
+    free_args(cmd.argc, cmd.stored);
     return status;
 }

@@ -126,29 +126,43 @@ static void memory_maps_set(core *c, const struct retro_memory_map *map)
     }
 }
 
-static bool RETRO_CALLCONV on_environment(unsigned cmd, void *data)
+/* The environment callback's commands, by topic. Each handler returns whether cmd is one of
+ * its own, and then its answer to the core in *ok. */
+
+/* The picture: its pixel format and geometry, and whether to draw it at all. */
+static bool env_video(core *c, unsigned cmd, void *data, bool *ok)
 {
-    core *c = current;
-    if (!c) return false;
+    *ok = true;
     switch (cmd) {
-    case RETRO_ENVIRONMENT_GET_CAN_DUPE: *(bool *)data = true; return true;
     case RETRO_ENVIRONMENT_SET_PIXEL_FORMAT: {
         enum retro_pixel_format f = *(const enum retro_pixel_format *)data;
-        if (f != RETRO_PIXEL_FORMAT_0RGB1555 && f != RETRO_PIXEL_FORMAT_XRGB8888 &&
-            f != RETRO_PIXEL_FORMAT_RGB565)
-            return false;
-        c->frame.format = (core_pixel_format)f;
+        *ok = f == RETRO_PIXEL_FORMAT_0RGB1555 || f == RETRO_PIXEL_FORMAT_XRGB8888 ||
+              f == RETRO_PIXEL_FORMAT_RGB565;
+        if (*ok) c->frame.format = (core_pixel_format)f;
         return true;
     }
-    case RETRO_ENVIRONMENT_GET_SYSTEM_DIRECTORY:
-    case RETRO_ENVIRONMENT_GET_SAVE_DIRECTORY:
-    case RETRO_ENVIRONMENT_GET_CORE_ASSETS_DIRECTORY:
-        *(const char **)data = c->system_dir;
+    case RETRO_ENVIRONMENT_SET_SYSTEM_AV_INFO:
+        c->av = *(const struct retro_system_av_info *)data;
         return true;
-    case RETRO_ENVIRONMENT_GET_LIBRETRO_PATH: *(const char **)data = c->so_path; return true;
-    case RETRO_ENVIRONMENT_GET_LOG_INTERFACE:
-        ((struct retro_log_callback *)data)->log = on_log;
+    case RETRO_ENVIRONMENT_SET_GEOMETRY:
+        c->av.geometry = *(const struct retro_game_geometry *)data;
         return true;
+    case RETRO_ENVIRONMENT_GET_AUDIO_VIDEO_ENABLE:
+        /* bit 0 video, bit 1 audio: the picture only when the frame is captured, never sound */
+        *(int *)data = c->capture ? 1 : 0;
+        c->asked_av_enable = true;
+        return true;
+    case RETRO_ENVIRONMENT_GET_CAN_DUPE: *(bool *)data = true; return true;
+    default: return false;
+    }
+}
+
+/* Core options: the core declares them with their defaults, gbfarm's table and the user's
+ * choices go over those, and the core reads them back. */
+static bool env_options(core *c, unsigned cmd, void *data, bool *ok)
+{
+    *ok = true;
+    switch (cmd) {
     case RETRO_ENVIRONMENT_GET_CORE_OPTIONS_VERSION:
         *(unsigned *)data = 0; /* cores then describe their options with SET_VARIABLES */
         return true;
@@ -171,27 +185,38 @@ static bool RETRO_CALLCONV on_environment(unsigned cmd, void *data)
         struct retro_variable *v = data;
         core_option_slot *o = v && v->key ? option_find(c, v->key) : NULL;
         if (v) v->value = o ? o->value : NULL;
-        return o != NULL;
+        *ok = o != NULL;
+        return true;
     }
-    case RETRO_ENVIRONMENT_GET_VARIABLE_UPDATE: *(bool *)data = c->options_dirty; c->options_dirty = false; return true;
+    case RETRO_ENVIRONMENT_GET_VARIABLE_UPDATE:
+        *(bool *)data = c->options_dirty;
+        c->options_dirty = false;
+        return true;
+    default: return false;
+    }
+}
+
+/* What the frontend is: its directories, log, input, language, messages and memory map. */
+static bool env_frontend(core *c, unsigned cmd, void *data, bool *ok)
+{
+    *ok = true;
+    switch (cmd) {
+    case RETRO_ENVIRONMENT_GET_SYSTEM_DIRECTORY:
+    case RETRO_ENVIRONMENT_GET_SAVE_DIRECTORY:
+    case RETRO_ENVIRONMENT_GET_CORE_ASSETS_DIRECTORY:
+        *(const char **)data = c->system_dir;
+        return true;
+    case RETRO_ENVIRONMENT_GET_LIBRETRO_PATH: *(const char **)data = c->so_path; return true;
+    case RETRO_ENVIRONMENT_GET_LOG_INTERFACE:
+        ((struct retro_log_callback *)data)->log = on_log;
+        return true;
     case RETRO_ENVIRONMENT_SET_MEMORY_MAPS: memory_maps_set(c, data); return true;
-    case RETRO_ENVIRONMENT_SET_SYSTEM_AV_INFO:
-        c->av = *(const struct retro_system_av_info *)data;
-        return true;
-    case RETRO_ENVIRONMENT_SET_GEOMETRY:
-        c->av.geometry = *(const struct retro_game_geometry *)data;
-        return true;
     case RETRO_ENVIRONMENT_GET_INPUT_BITMASKS: return true;
     case RETRO_ENVIRONMENT_GET_INPUT_DEVICE_CAPABILITIES:
         *(uint64_t *)data = 1u << RETRO_DEVICE_JOYPAD;
         return true;
     case RETRO_ENVIRONMENT_GET_INPUT_MAX_USERS: *(unsigned *)data = 1; return true;
     case RETRO_ENVIRONMENT_GET_LANGUAGE: *(unsigned *)data = RETRO_LANGUAGE_ENGLISH; return true;
-    case RETRO_ENVIRONMENT_GET_AUDIO_VIDEO_ENABLE:
-        /* bit 0 video, bit 1 audio: the picture only when the frame is captured, never sound */
-        *(int *)data = c->capture ? 1 : 0;
-        c->asked_av_enable = true;
-        return true;
     case RETRO_ENVIRONMENT_GET_FASTFORWARDING: *(bool *)data = false; return true;
     case RETRO_ENVIRONMENT_SET_MESSAGE:
         log_msg(c, "message: %s\n", ((const struct retro_message *)data)->msg);
@@ -203,7 +228,15 @@ static bool RETRO_CALLCONV on_environment(unsigned cmd, void *data)
     case RETRO_ENVIRONMENT_SET_SERIALIZATION_QUIRKS:
         c->serialization_quirks = *(const uint64_t *)data;
         return true;
-    /* Descriptions gbfarm does not need but accepts, as a frontend should. */
+    default: return false;
+    }
+}
+
+/* Descriptions gbfarm does not need but accepts, as a frontend should. */
+static bool env_accepted(core *c, unsigned cmd, void *data, bool *ok)
+{
+    *ok = true;
+    switch (cmd) {
     case RETRO_ENVIRONMENT_SET_PERFORMANCE_LEVEL:
     case RETRO_ENVIRONMENT_SET_INPUT_DESCRIPTORS:
     case RETRO_ENVIRONMENT_SET_CONTROLLER_INFO:
@@ -214,11 +247,22 @@ static bool RETRO_CALLCONV on_environment(unsigned cmd, void *data)
     case RETRO_ENVIRONMENT_SET_CONTENT_INFO_OVERRIDE:
     case RETRO_ENVIRONMENT_SET_MINIMUM_AUDIO_LATENCY:
         return true;
-    default:
-        /* Interfaces gbfarm does not provide (rumble, camera, hardware rendering, VFS,
-         * disk control, ...): "unsupported" is the correct answer for each. */
-        return false;
+    default: return false;
     }
+}
+
+static bool RETRO_CALLCONV on_environment(unsigned cmd, void *data)
+{
+    static bool (*const handlers[])(core *, unsigned, void *, bool *) = {
+        env_video, env_options, env_frontend, env_accepted};
+    core *c = current;
+    if (!c) return false;
+    bool ok;
+    for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
+        if (handlers[i](c, cmd, data, &ok)) return ok;
+    /* Interfaces gbfarm does not provide (rumble, camera, hardware rendering, VFS, disk
+     * control, ...): "unsupported" is the correct answer for each. */
+    return false;
 }
 
 static void RETRO_CALLCONV on_video(const void *data, unsigned width, unsigned height,
@@ -380,75 +424,95 @@ static void library_key(char *out, size_t n, const char *library_name)
     out[i] = '\0';
 }
 
-gb_error *core_open(core **out, const core_config *cfg)
+/* What needs no core code: paths, the log, the user's options and the ROM's bytes. */
+static gb_error *core_prepare(core *c, const core_config *cfg)
 {
-    *out = NULL;
-    core *c = calloc(1, sizeof *c);
-    if (!c) return gb_errorf("out of memory for a core");
     c->so_path = strdup(cfg->core_path);
     c->platform = cfg->platform;
     snprintf(c->system_dir, sizeof c->system_dir, "%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (cfg->log_path) {
         c->log = fopen(cfg->log_path, "a");
-        if (!c->log) {
-            gb_error *err = gb_errorf("%s: cannot open core log: %s", cfg->log_path, strerror(errno));
-            core_close(c);
-            return err;
-        }
+        if (!c->log)
+            return gb_errorf("%s: cannot open core log: %s", cfg->log_path, strerror(errno));
         setvbuf(c->log, NULL, _IOLBF, 0);
     }
     for (int i = 0; i < cfg->n_options; i++)
         option_set(c, cfg->options[i].key, cfg->options[i].value, true);
+    return read_file(cfg->rom_path, "ROM", &c->rom, &c->rom_size);
+}
 
-    gb_error *err = read_file(cfg->rom_path, "ROM", &c->rom, &c->rom_size);
+/* Names the core, hands it gbfarm's callbacks and initialises it. */
+static void core_init(core *c)
+{
+    struct retro_system_info si = {0};
+    c->api.get_system_info(&si);
+    library_key(c->library, sizeof c->library, si.library_name ? si.library_name : "");
+    c->name = strdup(si.library_name ? si.library_name : "?");
+    c->version = strdup(si.library_version ? si.library_version : "?");
+    c->extensions = strdup(si.valid_extensions ? si.valid_extensions : "");
+    c->frame.format = CORE_PIXEL_0RGB1555; /* libretro's default until the core says */
+    c->api.set_environment(on_environment);
+    c->api.set_video_refresh(on_video);
+    c->api.set_audio_sample(on_audio_sample);
+    c->api.set_audio_sample_batch(on_audio_batch);
+    c->api.set_input_poll(on_input_poll);
+    c->api.set_input_state(on_input_state);
+    c->api.init();
+    c->initialized = true;
+}
+
+/* Loads the ROM into the core with fd 1 pointed at /dev/null: Gambatte prints there. */
+static gb_error *core_load_game(core *c, const char *rom_path)
+{
+    struct retro_game_info game = {rom_path, c->rom, c->rom_size, NULL};
+    fflush(stdout);
+    int saved_stdout = dup(STDOUT_FILENO);
+    int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
+    if (saved_stdout >= 0 && devnull >= 0) dup2(devnull, STDOUT_FILENO);
+    bool loaded = c->api.load_game(&game);
+    fflush(stdout);
+    if (saved_stdout >= 0) {
+        dup2(saved_stdout, STDOUT_FILENO);
+        close(saved_stdout);
+    }
+    if (devnull >= 0) close(devnull);
+    if (!loaded)
+        return gb_errorf("%s: core %s could not load this ROM (expected one of: %s)", rom_path,
+                         c->name, c->extensions);
+    c->loaded = true;
+    return NULL;
+}
+
+/* The part under load_mutex: the private copy, its symbols, init and the ROM. */
+static gb_error *core_load(core *c, const core_config *cfg)
+{
+    pthread_mutex_lock(&load_mutex);
+    gb_error *err = open_private_copy(c, cfg->core_path);
+    if (!err) err = bind_symbols(c, cfg->core_path);
+    if (!err && c->api.api_version() != RETRO_API_VERSION)
+        err = gb_errorf("%s: libretro API version %u, expected %u", cfg->core_path,
+                        c->api.api_version(), RETRO_API_VERSION);
+    if (!err) {
+        core_init(c);
+        err = core_load_game(c, cfg->rom_path);
+    }
+    pthread_mutex_unlock(&load_mutex);
+    return err;
+}
+
+gb_error *core_open(core **out, const core_config *cfg)
+{
+    *out = NULL;
+    core *c = calloc(1, sizeof *c);
+    if (!c) return gb_errorf("out of memory for a core");
+    gb_error *err = core_prepare(c, cfg);
     if (err) {
         core_close(c);
         return err;
     }
     core *saved = current;
     current = c;
-    pthread_mutex_lock(&load_mutex);
-    err = open_private_copy(c, cfg->core_path);
-    if (!err) err = bind_symbols(c, cfg->core_path);
-    if (!err && c->api.api_version() != RETRO_API_VERSION)
-        err = gb_errorf("%s: libretro API version %u, expected %u", cfg->core_path,
-                        c->api.api_version(), RETRO_API_VERSION);
-    if (!err) {
-        struct retro_system_info si = {0};
-        c->api.get_system_info(&si);
-        library_key(c->library, sizeof c->library, si.library_name ? si.library_name : "");
-        c->name = strdup(si.library_name ? si.library_name : "?");
-        c->version = strdup(si.library_version ? si.library_version : "?");
-        c->extensions = strdup(si.valid_extensions ? si.valid_extensions : "");
-        c->frame.format = CORE_PIXEL_0RGB1555; /* libretro's default until the core says */
-        c->api.set_environment(on_environment);
-        c->api.set_video_refresh(on_video);
-        c->api.set_audio_sample(on_audio_sample);
-        c->api.set_audio_sample_batch(on_audio_batch);
-        c->api.set_input_poll(on_input_poll);
-        c->api.set_input_state(on_input_state);
-        c->api.init();
-        c->initialized = true;
-
-        struct retro_game_info game = {cfg->rom_path, c->rom, c->rom_size, NULL};
-        fflush(stdout);
-        int saved_stdout = dup(STDOUT_FILENO);
-        int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
-        if (saved_stdout >= 0 && devnull >= 0) dup2(devnull, STDOUT_FILENO);
-        bool loaded = c->api.load_game(&game);
-        fflush(stdout);
-        if (saved_stdout >= 0) {
-            dup2(saved_stdout, STDOUT_FILENO);
-            close(saved_stdout);
-        }
-        if (devnull >= 0) close(devnull);
-        if (!loaded)
-            err = gb_errorf("%s: core %s could not load this ROM (expected one of: %s)",
-                            cfg->rom_path, c->name, c->extensions);
-        else
-            c->loaded = true;
-    }
-    pthread_mutex_unlock(&load_mutex);
+    err = core_load(c, cfg);
     if (!err) {
         c->api.set_controller_port_device(0, RETRO_DEVICE_JOYPAD);
         c->api.get_system_av_info(&c->av);

@@ -75,6 +75,7 @@ struct train {
     int n_last;
     double t_start;
     int stuck_env;     /* the env the watchdog found stuck, or -1: no more rounds then */
+    train_phase stuck_phase;
     int restored_envs; /* by the last train_load */
     int loaded_ranks;  /* the same: train_loaded_ranks */
     int rank, ranks;   /* this process in the job (dist.h), and how many */
@@ -264,10 +265,19 @@ static gb_error *run_round(train *t)
     int stuck = farm_round_watch(t->farm, t->cfg.watchdog_seconds);
     if (stuck < 0) return NULL;
     t->stuck_env = stuck;
+    t->stuck_phase = t->phase;
     return gb_errorf("env %d made no progress for %g s during %s (update %lld); its thread is "
                      "left behind",
                      stuck, t->cfg.watchdog_seconds, phase_name(t->phase),
                      (long long)t->update + 1);
+}
+
+bool train_stuck_report(const train *t, train_stuck *out)
+{
+    if (t->stuck_env < 0) return false;
+    *out = (train_stuck){t->stuck_env, t->cfg.watchdog_seconds, phase_name(t->stuck_phase),
+                         t->update + 1};
+    return true;
 }
 
 static gb_error *check_config(const train_config *c)
