@@ -30,7 +30,8 @@ gb_error *script_load(script *out, const char *path);
 void script_free(script *s);
 
 typedef struct core core;
-/* Plays the script on the core, frame by frame, and releases every button at the end. */
+/* Plays the script on the core, frame by frame, and releases every button at the end. It
+ * drives a core, so it is built with the envs (src/env/script.c), not with the parser. */
 void script_play(const script *s, core *c);
 
 /* "UP", "a", ... -> CORE_BUTTON_* bit index, or -1. */

@@ -1,3 +1,4 @@
+/* Input scripts, the file format: parsing and loading (playback: src/env/script.c). */
 #include "gbfarm/script.h"
 
 #include <errno.h>
@@ -6,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gbfarm/core.h"
 #include "gbfarm/game.h"
 
 int script_button(const char *name, int len)
@@ -106,13 +106,4 @@ void script_free(script *s)
 {
     free(s->lines);
     memset(s, 0, sizeof *s);
-}
-
-void script_play(const script *s, core *c)
-{
-    for (int i = 0; i < s->n_lines; i++) {
-        core_set_buttons(c, s->lines[i].buttons);
-        for (uint32_t k = 0; k < s->lines[i].frames; k++) core_run(c, false);
-    }
-    core_set_buttons(c, 0);
 }
