@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "check.h"
+#include "gbfarm/cartpole.h"
 #include "gbfarm/env_retro.h"
 
 typedef struct run {
@@ -201,8 +202,28 @@ static void test_screen_vars(void)
     close_env(&b);
 }
 
+/* What callers ask any env for, without reaching for its core: the picture, the core's path
+ * and the start state of the last reset; an env that draws nothing answers NULL. */
+static void test_reports(void)
+{
+    run r;
+    open_env(&r, "states/catch-gb", NULL, NULL, 5, 0);
+    const core_frame *f = env_frame(r.env);
+    CHECK(f && f == core_frame_get(env_retro_core(r.env)));
+    CHECK(f && f->data && f->width == 160 && f->height == 144);
+    CHECK(env_core_path(r.env) && !strcmp(env_core_path(r.env), r.core));
+    CHECK(env_last_state(r.env) && !strcmp(env_last_state(r.env), r.game->states[0]));
+    close_env(&r);
+
+    env *e;
+    REQUIRE_OK(cartpole_create(&e, 1, 0));
+    CHECK(!env_frame(e) && !env_core_path(e) && !env_last_state(e));
+    env_close(e);
+}
+
 int main(void)
 {
+    test_reports();
     test_screen_vars();
     test_game("states/catch-gb", NULL, NULL, 80, 72);
     test_game("states/catch-gb", "mgba", "states/catch-gb/start.txt", 80, 72);

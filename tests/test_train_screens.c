@@ -46,7 +46,7 @@ static void toy_close(env *e)
 {
     free(e);
 }
-static const env_ops toy_ops = {toy_reset, toy_step, toy_close, NULL, NULL};
+static const env_ops toy_ops = {.reset = toy_reset, .step = toy_step, .close = toy_close};
 
 static gb_error *make_toy(void *ctx, int index, uint64_t seed, env **out)
 {

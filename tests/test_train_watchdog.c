@@ -77,7 +77,11 @@ static gb_error *test_restore(env *e, const uint8_t *data, size_t size)
     return NULL;
 }
 
-static const env_ops test_ops = {test_reset, test_step, test_close, test_snapshot, test_restore};
+static const env_ops test_ops = {.reset = test_reset,
+                                 .step = test_step,
+                                 .close = test_close,
+                                 .snapshot = test_snapshot,
+                                 .restore = test_restore};
 
 static gb_error *make_test_env(void *ctx, int index, uint64_t seed, env **out)
 {

@@ -178,7 +178,7 @@ static void test_viewer(void)
     run r;
     open_env(&r);
     step_n(&r, 40, 4); /* RIGHT: the player moves off its start */
-    const core_frame *f = core_frame_get(env_retro_core(r.env));
+    const core_frame *f = env_frame(r.env);
     REQUIRE(f->data && f->width == 160 && f->height == 144);
 
     viewer *v;

@@ -13,6 +13,11 @@
 
 #include "gbfarm/error.h"
 
+/* A picture, as core.h defines it (pixels, size, pitch, format). env.h names the type alone:
+ * the interface drags no emulator API into the envs that draw nothing (CartPole) or into the
+ * trainer, and whoever reads the pixels (viewer.h, gif.h) includes core.h already. */
+typedef struct core_frame core_frame;
+
 typedef enum env_obs_type {
     ENV_OBS_U8,  /* screens: uint8 [c][h][w], c = stacked frames */
     ENV_OBS_F32, /* vectors: float [c*h*w] (c = h = 1) */
@@ -43,6 +48,11 @@ typedef struct env_ops {
      * made with the same settings. Both optional: NULL means a resumed run starts anew. */
     gb_error *(*snapshot)(env *e, uint8_t **out, size_t *size);
     gb_error *(*restore)(env *e, const uint8_t *data, size_t size);
+    /* For viewers, recordings and reports; each optional (NULL: the env has none). */
+    const core_frame *(*frame)(env *e);  /* the picture of the last step or reset */
+    const char *(*core_path)(env *e);    /* the emulator core it runs (a .so path) */
+    const char *(*last_state)(env *e);   /* the start state the last reset loaded, or NULL;
+                                          * safe from any thread (a watchdog's message) */
 } env_ops;
 
 struct env {
@@ -75,6 +85,19 @@ static inline gb_error *env_step(env *e, int action) { return e->ops->step(e, ac
 static inline void env_close(env *e)
 {
     if (e) e->ops->close(e);
+}
+/* The optional ops, NULL where the env has none. */
+static inline const core_frame *env_frame(env *e)
+{
+    return e->ops->frame ? e->ops->frame(e) : NULL;
+}
+static inline const char *env_core_path(env *e)
+{
+    return e->ops->core_path ? e->ops->core_path(e) : NULL;
+}
+static inline const char *env_last_state(env *e)
+{
+    return e->ops->last_state ? e->ops->last_state(e) : NULL;
 }
 
 #endif

@@ -23,10 +23,12 @@ typedef struct env_retro_config {
 
 gb_error *env_retro_create(env **out, const env_retro_config *cfg);
 
-/* The env's core, for tools that look inside (viewer, state tools, tests). */
+/* The env's core, for tools that look inside (core info, saving a state, tests); its picture
+ * is env_frame(e), its path env_core_path(e), for any env. */
 core *env_retro_core(env *e);
 const game_binding *env_retro_binding(env *e);
-/* The start state the env's last reset loaded (NULL before one); safe from any thread. */
+/* The start state the env's last reset loaded (NULL before one); safe from any thread. The
+ * same as env_last_state(e), which callers should use: this goes once src/cli/train.c does. */
 const char *env_retro_last_state(env *e);
 
 /* Makes a start state's bytes: reads a .state file (and loads it, to check it fits the

@@ -75,7 +75,7 @@ static double rss_mb(void)
 /* Env 0 shown in the viewer, uncapped: the cost of watching falls on env 0 alone. */
 static void show(viewer **v, worker_slot *w, const game_spec *g)
 {
-    const core_frame *f = core_frame_get(env_retro_core(w->env));
+    const core_frame *f = env_frame(w->env);
     if (!*v) {
         viewer_config vc = {"gbfarm bench env 0", (int)f->width, (int)f->height, 2, 0, 0, false};
         w->err = viewer_open(v, &vc);

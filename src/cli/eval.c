@@ -107,7 +107,7 @@ static gb_error *evaluate(const eval_options *o, game_args *a)
         err = env_reset(e);
     }
     if (!err && o->record) {
-        const core_frame *f = core_frame_get(env_retro_core(e));
+        const core_frame *f = env_frame(e);
         err = gif_open(&gif, o->record, f->width, f->height, (s.game->frame_skip * 100 + 30) / 60);
         if (!err) err = gif_frame(gif, f);
     }
@@ -131,7 +131,7 @@ static gb_error *evaluate(const eval_options *o, game_args *a)
             policy_act(p, w, obs, &r, &action, &logprob, &value);
         }
         err = env_step(e, action);
-        if (!err && gif && k == 0) err = gif_frame(gif, core_frame_get(env_retro_core(e)));
+        if (!err && gif && k == 0) err = gif_frame(gif, env_frame(e));
         if (!err && (e->terminated || e->truncated)) {
             ret[k] = e->episode.ret;
             len[k] = (double)e->episode.length;

@@ -193,7 +193,7 @@ static gb_error *play_agent(const game_setup *s, const game_args *a, const play_
             game_buttons_name(s->game->actions[action], action_name, sizeof action_name);
             ov.action = action_name;
         }
-        viewer_frame(v, paused ? NULL : core_frame_get(env_retro_core(e)), &ov, &ev);
+        viewer_frame(v, paused ? NULL : env_frame(e), &ov, &ev);
         if (paused) sleep_seconds(1.0 / 60);
         if (ev.save_state) err = save_start_state(env_retro_core(e), s->game->dir);
         bool ended = !paused && (e->terminated || e->truncated);

@@ -113,8 +113,11 @@ static gb_error *cartpole_snapshot_restore(env *e, const uint8_t *data, size_t s
     return NULL;
 }
 
-static const env_ops cartpole_ops = {cartpole_reset, cartpole_step, cartpole_close,
-                                     cartpole_snapshot_save, cartpole_snapshot_restore};
+static const env_ops cartpole_ops = {.reset = cartpole_reset,
+                                     .step = cartpole_step,
+                                     .close = cartpole_close,
+                                     .snapshot = cartpole_snapshot_save,
+                                     .restore = cartpole_snapshot_restore};
 
 gb_error *cartpole_create(env **out, uint64_t seed, int index)
 {

@@ -307,8 +307,21 @@ static gb_error *retro_snapshot_restore(env *e, const uint8_t *data, size_t size
     return NULL;
 }
 
-static const env_ops retro_ops = {retro_reset, retro_step, retro_close, retro_snapshot_save,
-                                  retro_snapshot_restore};
+static const core_frame *retro_frame(env *e) { return core_frame_get(((retro_env *)e)->core); }
+static const char *retro_core_path(env *e) { return core_path(((retro_env *)e)->core); }
+static const char *retro_last_state(env *e)
+{
+    return atomic_load_explicit(&((retro_env *)e)->last_state, memory_order_relaxed);
+}
+
+static const env_ops retro_ops = {.reset = retro_reset,
+                                  .step = retro_step,
+                                  .close = retro_close,
+                                  .snapshot = retro_snapshot_save,
+                                  .restore = retro_snapshot_restore,
+                                  .frame = retro_frame,
+                                  .core_path = retro_core_path,
+                                  .last_state = retro_last_state};
 
 gb_error *env_retro_create(env **out, const env_retro_config *cfg)
 {
@@ -350,7 +363,4 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
 
 core *env_retro_core(env *e) { return ((retro_env *)e)->core; }
 const game_binding *env_retro_binding(env *e) { return ((retro_env *)e)->binding; }
-const char *env_retro_last_state(env *e)
-{
-    return atomic_load_explicit(&((retro_env *)e)->last_state, memory_order_relaxed);
-}
+const char *env_retro_last_state(env *e) { return retro_last_state(e); }
