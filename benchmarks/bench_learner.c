@@ -6,19 +6,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "gbfarm/cartpole.h"
+#include "gbfarm/clock.h"
 #include "gbfarm/nn.h"
 #include "gbfarm/ppo.h"
 #include "gbfarm/train.h"
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static double peak_sgemm(int threads)
 {
@@ -29,9 +22,9 @@ static double peak_sgemm(int threads)
     nn_set_threads(threads);
     double best = 1e30;
     for (int r = 0; r < 4; r++) {
-        double t0 = now();
+        double t0 = gb_now();
         nn_sgemm(0, 0, n, n, n, 1.0f, a, n, b, n, 0.0f, c, n);
-        double dt = now() - t0;
+        double dt = gb_now() - t0;
         if (r > 0 && dt < best) best = dt; /* the first run warms up */
     }
     free(a), free(b), free(c);
@@ -55,13 +48,13 @@ static void bench_cartpole(void)
         fprintf(stderr, "%s\n", gb_error_msg(err));
         exit(1);
     }
-    double t0 = now(), roll = 0.0, upd = 0.0;
+    double t0 = gb_now(), roll = 0.0, upd = 0.0;
     train_stats s;
     while (!train_finished(t)) {
         train_iteration(t, &s);
         roll += s.rollout_seconds, upd += s.update_seconds;
     }
-    double dt = now() - t0;
+    double dt = gb_now() - t0;
     printf("cartpole: %lld steps (8 envs × 32, 20 epochs) in %.2f s = %.0f steps/s "
            "(rollouts %.2f s, updates %.2f s), mean return of last 20: %.1f\n",
            (long long)s.global_step, dt, (double)s.global_step / dt, roll, upd, s.mean_return_20);
@@ -95,10 +88,10 @@ static double time_passes(const policy *p, policy_work *w, const uint8_t *obs, i
 {
     double best = 1e30;
     for (int r = 0; r <= reps; r++) {
-        double t0 = now();
+        double t0 = gb_now();
         policy_forward(p, w, obs, B, NULL, NULL);
         if (backward) policy_backward(p, w, grads, dl, dv, B);
-        double dt = now() - t0;
+        double dt = gb_now() - t0;
         if (r > 0 && dt < best) best = dt; /* the first pass warms up */
     }
     return best;
@@ -160,9 +153,9 @@ static void bench_cnn(const cnn_case *k, double peak1, double peak2)
         if (ppo_set_threads(o, threads)) exit(1);
         ppo_stats st;
         ppo_update(o, &rb, &c, 2.5e-4f, &st); /* warm-up */
-        double t0 = now();
+        double t0 = gb_now();
         ppo_update(o, &rb, &c, 2.5e-4f, &st);
-        double dt = now() - t0, peak = threads == 1 ? peak1 : peak2;
+        double dt = gb_now() - t0, peak = threads == 1 ? peak1 : peak2;
         printf("  update, %d thread%s: %.3f s = %.3f ms a sample, %6.1f GFLOP/s = %3.0f%% of "
                "peak (%.1f GFLOP/s)\n",
                threads, threads > 1 ? "s" : " ", dt, 1e3 * dt / batch, flop / dt / 1e9,

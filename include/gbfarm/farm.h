@@ -1,8 +1,9 @@
 /* The farm: N worker threads, one per environment, released in rounds by the main thread.
  *
  *   farm_round(f): releases every worker into work(ctx, index) and returns once all have
- *   finished — two barrier waits. Between rounds the workers are parked, so the main thread
- *   may freely read what they wrote and write what they will read (e.g. new weights). */
+ *   finished (a round of a pool.h pool). Between rounds the workers are parked, so the main
+ *   thread may freely read what they wrote and write what they will read (e.g. new weights).
+ *   Worker i is the same thread for the farm's life: the env it makes there stays on it. */
 #ifndef GBFARM_FARM_H
 #define GBFARM_FARM_H
 

@@ -74,7 +74,7 @@ typedef struct ppo {
     int32_t *mb_actions;
     float *mb_f32;         /* logprobs, values, advantages, returns: 4 × mb_size */
     float *adv;            /* the minibatch's normalised advantages */
-    struct ppo_pool *pool; /* the update's threads (ppo_set_threads) */
+    struct ppo_threads *threads; /* the update's threads and shards (ppo_set_threads) */
     double allreduce_seconds; /* this update's gradient exchange (ppo_stats) */
     int64_t allreduce_bytes;
 } ppo;

@@ -5,9 +5,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <zlib.h>
 
+#include "gbfarm/clock.h"
 #include "gbfarm/dist.h"
 #include "gbfarm/farm.h"
 #include "gbfarm/nn.h"
@@ -83,13 +83,6 @@ struct train {
     float *before;
     int64_t adam_t_before, undone_updates, bad_in_row;
 };
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static uint64_t env_seed(uint64_t seed)
 {
@@ -169,18 +162,18 @@ static gb_error *worker_rollout(train *t, int i, train_worker *w)
     size_t ob = rb->obs_bytes;
     w->n_eps = 0;
     w->env_seconds = w->policy_seconds = 0;
-    double t0 = now(), t1, t2;
+    double t0 = gb_now(), t1, t2;
     for (int s = 0; s < rb->steps; s++) {
         size_t k = (size_t)i * rb->steps + s;
         int action;
         memcpy(rb->obs + k * ob, w->obs, ob);
         policy_act(t->pol, w->work, w->obs, &w->rng, &action, &rb->logprobs[k], &rb->values[k]);
         rb->actions[k] = action;
-        t1 = now();
+        t1 = gb_now();
         GB_TRY(gb_error_wrap(env_step(w->e, action), "env %d: step", i));
         if (t->cb.on_step) t->cb.on_step(t->cb.ctx, i, w->e, action);
         farm_progress(t->farm, i);
-        t2 = now();
+        t2 = gb_now();
         w->policy_seconds += t1 - t0;
         w->env_seconds += t2 - t1;
         t0 = t2;
@@ -363,7 +356,7 @@ gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, v
         train_free(t);
         return err;
     }
-    t->t_start = now();
+    t->t_start = gb_now();
     *out = t;
     return NULL;
 }
@@ -438,7 +431,7 @@ gb_error *train_iteration(train *t, train_stats *st)
     if (train_finished(t))
         return gb_errorf("train: all %lld updates are done", (long long)t->num_updates);
     const train_config *c = &t->cfg;
-    double t0 = now();
+    double t0 = gb_now();
     float frac = c->anneal_lr ? 1.0f - (float)t->update / (float)t->num_updates : 1.0f;
     float lr = frac * c->lr;
 
@@ -446,7 +439,7 @@ gb_error *train_iteration(train *t, train_stats *st)
     GB_TRY(run_round(t));
     GB_TRY(take_worker_error(t));
     GB_TRY(gather_episodes(t));
-    double t1 = now();
+    double t1 = gb_now();
 
     /* The workers are parked: the update's own threads take every core, each minibatch cut
      * into one shard per thread. */
@@ -454,7 +447,7 @@ gb_error *train_iteration(train *t, train_stats *st)
     guard_save(t);
     ppo_update(t->opt, &t->rb, &c->ppo, lr, &ps);
     bool undone = !guard_check(t, &ps);
-    double t2 = now();
+    double t2 = gb_now();
     if (undone && t->bad_in_row >= c->max_bad_updates)
         return gb_errorf("train: update %lld: not finite (loss %g: policy %g, value %g, entropy "
                          "%g; gradient norm %g); %lld updates in a row undone: the learning "

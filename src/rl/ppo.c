@@ -1,13 +1,14 @@
 #include "gbfarm/ppo.h"
 
 #include <math.h>
-#include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "gbfarm/clock.h"
 #include "gbfarm/dist.h"
 #include "gbfarm/nn.h"
+#include "gbfarm/pool.h"
 #include "../nn/vector.h" /* NN_VECTOR */
 
 ppo_config ppo_config_default(void)
@@ -29,8 +30,6 @@ ppo_config ppo_config_default(void)
  * its own gradient buffer, and the caller adds the buffers up in shard order. The sum's order
  * is fixed, so an update depends on the thread count but never on scheduling. */
 typedef struct ppo_shard {
-    struct ppo_pool *pool;
-    int index;
     policy_work *work;
     float *grads;   /* shard 0: the policy's own */
     float *scratch; /* dlogits, logp [n][A], dvalues [n] */
@@ -38,113 +37,67 @@ typedef struct ppo_shard {
     double sumsq;   /* the summed gradient's squares over this thread's slice of parameters */
 } ppo_shard;
 
-/* What the threads run: a minibatch's shards; then, each over its own slice of the
- * parameters, the shards' gradients added up (in shard order) with their squares, and the
- * clipped Adam step. Elementwise work, so slices give the same numbers as one loop. */
-typedef enum pool_job { JOB_SHARDS, JOB_REDUCE, JOB_SUMSQ, JOB_ADAM } pool_job;
-
-struct ppo_pool {
+/* What the threads run, one pool round each (job_*): a minibatch's shards; then, each over its
+ * own slice of the parameters, the shards' gradients added up (in shard order) with their
+ * squares, and the clipped Adam step. Elementwise work, so slices give the same numbers as
+ * one loop. */
+struct ppo_threads {
     int n; /* shards = threads, the caller included */
+    pool *pool;
     ppo_shard *shard;
-    pthread_t *thread;
-    pthread_mutex_t mu;
-    pthread_cond_t go, done;
-    unsigned gen;
-    int pending, quit, started;
     /* the job in flight */
-    pool_job job;
     ppo *o;
     const ppo_config *c;
     const ppo_batch *mb;
     int B, backward;
     double B_all; /* the minibatch over every rank: B × ranks (dist.h) */
-    float lr, clip; /* JOB_ADAM: learning rate, gradient scale (≤ 1) */
+    float lr, clip; /* job_adam: learning rate, gradient scale (≤ 1) */
 };
 
-static void job_run(struct ppo_pool *pl, int k);
-
-static void *pool_main(void *arg)
+static void threads_free(ppo *o)
 {
-    ppo_shard *sh = arg;
-    struct ppo_pool *pl = sh->pool;
-    unsigned seen = 0;
-    pthread_mutex_lock(&pl->mu);
-    for (;;) {
-        while (pl->gen == seen && !pl->quit) pthread_cond_wait(&pl->go, &pl->mu);
-        if (pl->quit) break;
-        seen = pl->gen;
-        pthread_mutex_unlock(&pl->mu);
-        job_run(pl, sh->index);
-        pthread_mutex_lock(&pl->mu);
-        if (--pl->pending == 0) pthread_cond_signal(&pl->done);
+    struct ppo_threads *th = o->threads;
+    if (!th) return;
+    pool_stop(th->pool);
+    for (int k = 0; th->shard && k < th->n; k++) {
+        if (k > 0) policy_work_free(th->shard[k].work), free(th->shard[k].grads);
+        free(th->shard[k].scratch);
     }
-    pthread_mutex_unlock(&pl->mu);
-    return NULL;
+    free(th->shard);
+    free(th);
+    o->threads = NULL;
 }
 
-static void pool_free(ppo *o)
+/* Shard k's buffers; shard 0 works in the policy's own gradients and the ppo's work. */
+static gb_error *shard_init(ppo *o, ppo_shard *sh, int k, int most)
 {
-    struct ppo_pool *pl = o->pool;
-    if (!pl) return;
-    pthread_mutex_lock(&pl->mu);
-    pl->quit = 1;
-    pthread_cond_broadcast(&pl->go);
-    pthread_mutex_unlock(&pl->mu);
-    for (int k = 1; k < pl->started; k++) pthread_join(pl->thread[k], NULL);
-    for (int k = 0; pl->shard && k < pl->n; k++) {
-        if (k > 0) policy_work_free(pl->shard[k].work), free(pl->shard[k].grads);
-        free(pl->shard[k].scratch);
+    policy *p = o->pol;
+    int A = p->cfg.spec.n_actions;
+    sh->scratch = malloc(sizeof(float) * ((size_t)2 * most * A + most));
+    if (k == 0) {
+        sh->work = o->work, sh->grads = p->grads;
+    } else {
+        sh->grads = malloc(sizeof(float) * p->n_params);
+        GB_TRY(policy_work_create(&sh->work, p, most));
     }
-    pthread_mutex_destroy(&pl->mu);
-    pthread_cond_destroy(&pl->go);
-    pthread_cond_destroy(&pl->done);
-    free(pl->shard), free(pl->thread);
-    free(pl);
-    o->pool = NULL;
+    return sh->scratch && sh->grads ? NULL : gb_errorf("ppo: out of memory for update thread %d", k);
 }
 
 gb_error *ppo_set_threads(ppo *o, int n)
 {
     if (n < 1) n = 1;
     if (n > o->mb_size) n = o->mb_size;
-    pool_free(o);
-    policy *p = o->pol;
-    struct ppo_pool *pl = calloc(1, sizeof *pl);
-    if (!pl) return gb_errorf("ppo: out of memory for %d update threads", n);
-    o->pool = pl;
-    pl->o = o, pl->n = n;
-    pthread_mutex_init(&pl->mu, NULL);
-    pthread_cond_init(&pl->go, NULL);
-    pthread_cond_init(&pl->done, NULL);
-    pl->shard = calloc((size_t)n, sizeof *pl->shard);
-    pl->thread = calloc((size_t)n, sizeof *pl->thread);
-    if (!pl->shard || !pl->thread) {
-        pool_free(o);
-        return gb_errorf("ppo: out of memory for %d update threads", n);
-    }
-    int most = (o->mb_size + n - 1) / n, A = p->cfg.spec.n_actions;
-    gb_error *err = NULL;
-    for (int k = 0; k < n && !err; k++) {
-        ppo_shard *sh = &pl->shard[k];
-        sh->pool = pl, sh->index = k;
-        sh->scratch = malloc(sizeof(float) * ((size_t)2 * most * A + most));
-        if (k == 0) {
-            sh->work = o->work, sh->grads = p->grads;
-        } else {
-            sh->grads = malloc(sizeof(float) * p->n_params);
-            err = policy_work_create(&sh->work, p, most);
-        }
-        if (!err && (!sh->scratch || !sh->grads))
-            err = gb_errorf("ppo: out of memory for %d update threads", n);
-    }
-    pl->started = 1;
-    for (int k = 1; k < n && !err; k++) {
-        if (pthread_create(&pl->thread[k], NULL, pool_main, &pl->shard[k]))
-            err = gb_errorf("ppo: cannot start update thread %d", k);
-        else
-            pl->started++;
-    }
-    if (err) pool_free(o);
+    threads_free(o);
+    struct ppo_threads *th = calloc(1, sizeof *th);
+    if (!th) return gb_errorf("ppo: out of memory for %d update threads", n);
+    o->threads = th;
+    th->o = o, th->n = n;
+    th->shard = calloc((size_t)n, sizeof *th->shard);
+    gb_error *err = th->shard ? NULL : gb_errorf("ppo: out of memory for %d update threads", n);
+    int most = (o->mb_size + n - 1) / n;
+    for (int k = 0; k < n && !err; k++) err = shard_init(o, &th->shard[k], k, most);
+    if (!err) err = gb_error_wrap(pool_start(&th->pool, n, true), "ppo: update threads");
+    if (err) threads_free(o);
     return err;
 }
 
@@ -183,7 +136,7 @@ gb_error *ppo_create(ppo **out, policy *p, int batch, int minibatches, uint64_t 
 void ppo_free(ppo *o)
 {
     if (!o) return;
-    pool_free(o);
+    threads_free(o);
     policy_work_free(o->work);
     free(o->perm);
     free(o->mb_obs);
@@ -200,17 +153,18 @@ static float clampf(float x, float lo, float hi)
 
 /* Shard k of the minibatch in flight: samples [k·B/n, (k+1)·B/n). Every term is scaled by the
  * whole minibatch's 1/B, so the shards' gradients add up to the minibatch's. */
-static void shard_run(struct ppo_pool *pl, int k)
+static void job_shards(void *arg, int k)
 {
-    ppo *o = pl->o;
-    const ppo_config *c = pl->c;
-    const ppo_batch *mb = pl->mb;
-    ppo_shard *sh = &pl->shard[k];
+    struct ppo_threads *th = arg;
+    ppo *o = th->o;
+    const ppo_config *c = th->c;
+    const ppo_batch *mb = th->mb;
+    ppo_shard *sh = &th->shard[k];
     const policy *p = o->pol;
-    int B = pl->B, lo = (int)((int64_t)B * k / pl->n), n = (int)((int64_t)B * (k + 1) / pl->n) - lo;
+    int B = th->B, lo = (int)((int64_t)B * k / th->n), n = (int)((int64_t)B * (k + 1) / th->n) - lo;
     int A = p->cfg.spec.n_actions;
     memset(sh->sums, 0, sizeof sh->sums);
-    if (pl->backward) memset(sh->grads, 0, sizeof(float) * p->n_params);
+    if (th->backward) memset(sh->grads, 0, sizeof(float) * p->n_params);
     if (n <= 0) return;
     float *logits, *values;
     const uint8_t *obs = (const uint8_t *)mb->obs + (size_t)lo * env_obs_bytes(&p->cfg.spec);
@@ -218,7 +172,7 @@ static void shard_run(struct ppo_pool *pl, int k)
     float *dlogits = sh->scratch, *logp = dlogits + (size_t)n * A, *dvalues = logp + (size_t)n * A;
 
     double pg = 0.0, vl = 0.0, ent = 0.0, kl = 0.0, old_kl = 0.0, cf = 0.0;
-    float eps = c->clip_coef, inv_b = 1.0f / (float)pl->B_all;
+    float eps = c->clip_coef, inv_b = 1.0f / (float)th->B_all;
     for (int i = 0; i < n; i++) {
         int s = lo + i;
         float *lp = logp + (size_t)i * A, *dl = dlogits + (size_t)i * A, adv = o->adv[s];
@@ -259,7 +213,7 @@ static void shard_run(struct ppo_pool *pl, int k)
     }
     double sums[6] = {pg, vl, ent, kl, old_kl, cf};
     memcpy(sh->sums, sums, sizeof sums);
-    if (pl->backward) policy_backward(p, sh->work, sh->grads, dlogits, dvalues, n);
+    if (th->backward) policy_backward(p, sh->work, sh->grads, dlogits, dvalues, n);
 }
 
 /* Parameters [lo, hi) of thread k's slice, split at multiples of 16 floats. */
@@ -274,53 +228,40 @@ NN_VECTOR static void add_into(float *g, const float *x, size_t n)
     for (size_t i = 0; i < n; i++) g[i] += x[i];
 }
 
-static void job_run(struct ppo_pool *pl, int k)
+/* Thread k's slice of the summed gradient: with reduce, the other shards' gradients added
+ * into shard 0's (the policy's) first; then the slice's squares. */
+static void slice_sumsq(struct ppo_threads *th, int k, bool reduce)
 {
-    if (pl->job == JOB_SHARDS) {
-        shard_run(pl, k);
-        return;
-    }
-    policy *p = pl->o->pol;
+    policy *p = th->o->pol;
     size_t lo, hi;
-    slice_of(p->n_params, k, pl->n, &lo, &hi);
+    slice_of(p->n_params, k, th->n, &lo, &hi);
     float *g = p->grads + lo;
-    if (pl->job == JOB_REDUCE || pl->job == JOB_SUMSQ) {
-        for (int j = 1; pl->job == JOB_REDUCE && j < pl->n; j++)
-            add_into(g, pl->shard[j].grads + lo, hi - lo);
-        double sq = 0.0;
-        for (size_t i = 0; i < hi - lo; i++) sq += (double)g[i] * g[i];
-        pl->shard[k].sumsq = sq;
-    } else {
-        if (pl->clip < 1.0f)
-            for (size_t i = 0; i < hi - lo; i++) g[i] *= pl->clip;
-        nn_adam_step(p->params + lo, g, p->adam_m + lo, p->adam_v + lo, hi - lo, pl->lr, 0.9f,
-                     0.999f, pl->c->adam_eps, pl->o->adam_t);
-    }
+    for (int j = 1; reduce && j < th->n; j++) add_into(g, th->shard[j].grads + lo, hi - lo);
+    double sq = 0.0;
+    for (size_t i = 0; i < hi - lo; i++) sq += (double)g[i] * g[i];
+    th->shard[k].sumsq = sq;
 }
 
-/* Runs job on every thread (the caller is thread 0) and waits for them all. */
-static void pool_run(struct ppo_pool *pl, pool_job job)
+static void job_reduce(void *arg, int k) { slice_sumsq(arg, k, true); }
+static void job_sumsq(void *arg, int k) { slice_sumsq(arg, k, false); }
+
+static void job_adam(void *arg, int k)
 {
-    pl->job = job;
-    if (pl->n > 1) {
-        pthread_mutex_lock(&pl->mu);
-        pl->pending = pl->n - 1;
-        pl->gen++;
-        pthread_cond_broadcast(&pl->go);
-        pthread_mutex_unlock(&pl->mu);
-    }
-    job_run(pl, 0);
-    if (pl->n > 1) {
-        pthread_mutex_lock(&pl->mu);
-        while (pl->pending > 0) pthread_cond_wait(&pl->done, &pl->mu);
-        pthread_mutex_unlock(&pl->mu);
-    }
+    struct ppo_threads *th = arg;
+    policy *p = th->o->pol;
+    size_t lo, hi;
+    slice_of(p->n_params, k, th->n, &lo, &hi);
+    float *g = p->grads + lo;
+    if (th->clip < 1.0f)
+        for (size_t i = 0; i < hi - lo; i++) g[i] *= th->clip;
+    nn_adam_step(p->params + lo, g, p->adam_m + lo, p->adam_v + lo, hi - lo, th->lr, 0.9f, 0.999f,
+                 th->c->adam_eps, th->o->adam_t);
 }
 
 float ppo_minibatch_loss(ppo *o, const ppo_config *c, const ppo_batch *mb, int B, int backward,
                          ppo_stats *st)
 {
-    struct ppo_pool *pl = o->pool;
+    struct ppo_threads *th = o->threads;
 
     /* Advantages normalised over the whole minibatch (every rank's part of it), with torch's
      * unbiased std. */
@@ -336,22 +277,20 @@ float ppo_minibatch_loss(ppo *o, const ppo_config *c, const ppo_batch *mb, int B
         o->adv[i] =
             c->norm_adv ? (float)((mb->advantages[i] - mean) / (sd + 1e-8f)) : mb->advantages[i];
 
-    pl->c = c, pl->mb = mb, pl->B = B, pl->B_all = B_all, pl->backward = backward;
-    pool_run(pl, JOB_SHARDS);
+    th->c = c, th->mb = mb, th->B = B, th->B_all = B_all, th->backward = backward;
+    pool_round(th->pool, job_shards, th);
     double sums[6] = {0};
-    for (int k = 0; k < pl->n; k++)
-        for (int j = 0; j < 6; j++) sums[j] += pl->shard[k].sums[j];
+    for (int k = 0; k < th->n; k++)
+        for (int j = 0; j < 6; j++) sums[j] += th->shard[k].sums[j];
     dist_sum_f64(sums, 6);
-    if (backward) pool_run(pl, JOB_REDUCE);
+    if (backward) pool_round(th->pool, job_reduce, th);
     /* Across ranks: the gradients summed as one buffer, then their squares again. */
     if (backward && ranks > 1) {
-        struct timespec t0, t1;
-        clock_gettime(CLOCK_MONOTONIC, &t0);
+        double t0 = gb_now();
         dist_sum_f32(o->pol->grads, o->pol->n_params);
-        clock_gettime(CLOCK_MONOTONIC, &t1);
-        o->allreduce_seconds += (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (t1.tv_nsec - t0.tv_nsec);
+        o->allreduce_seconds += gb_now() - t0;
         o->allreduce_bytes += (int64_t)(sizeof(float) * o->pol->n_params);
-        pool_run(pl, JOB_SUMSQ);
+        pool_round(th->pool, job_sumsq, th);
     }
     double pg = sums[0] / B_all, vl = 0.5 * sums[1] / B_all, ent = sums[2] / B_all;
     float loss = (float)(pg - c->ent_coef * ent + c->vf_coef * vl);
@@ -410,12 +349,12 @@ void ppo_update(ppo *o, const rollout_buffer *rb, const ppo_config *c, float lr,
             /* The global norm from the slices' squares (in slice order), clipping as
              * torch.nn.utils.clip_grad_norm_, then Adam: both on every thread's slice. */
             double sq = 0.0;
-            for (int k = 0; k < o->pool->n; k++) sq += o->pool->shard[k].sumsq;
+            for (int k = 0; k < o->threads->n; k++) sq += o->threads->shard[k].sumsq;
             last.grad_norm = (float)sqrt(sq);
-            o->pool->clip = nn_clip_scale(last.grad_norm, c->max_grad_norm);
-            o->pool->lr = lr, o->pool->c = c;
+            o->threads->clip = nn_clip_scale(last.grad_norm, c->max_grad_norm);
+            o->threads->lr = lr, o->threads->c = c;
             o->adam_t++;
-            pool_run(o->pool, JOB_ADAM);
+            pool_round(o->threads->pool, job_adam, o->threads);
             sum.loss += last.loss, sum.pg_loss += last.pg_loss, sum.v_loss += last.v_loss;
             sum.entropy += last.entropy, sum.approx_kl += last.approx_kl;
             sum.old_approx_kl += last.old_approx_kl, sum.clipfrac += last.clipfrac;

@@ -6,17 +6,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <time.h>
 #include <unistd.h>
 
-enum { TTY_MIN_INTERVAL_MS = 250 };
+#include "gbfarm/clock.h"
 
-static double mono_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
+enum { TTY_MIN_INTERVAL_MS = 250 };
 
 void progress_init(progress *p, FILE *out, double log_interval_seconds)
 {
@@ -170,7 +164,7 @@ static void show(progress *p, const progress_stats *s, int final)
 
 void progress_update(progress *p, const progress_stats *s)
 {
-    double now = mono_now();
+    double now = gb_now();
     double every = p->tty ? TTY_MIN_INTERVAL_MS / 1000.0 : p->log_interval;
     if (p->last_print >= 0 && now - p->last_print < every) return;
     p->last_print = now;
@@ -179,7 +173,7 @@ void progress_update(progress *p, const progress_stats *s)
 
 void progress_finish(progress *p, const progress_stats *s)
 {
-    p->last_print = mono_now();
+    p->last_print = gb_now();
     show(p, s, 1);
 }
 

@@ -9,6 +9,7 @@
 #include <time.h>
 
 #include "font.h"
+#include "gbfarm/clock.h"
 #include "gbfarm/game.h"
 #include "gbfarm/viewer.h"
 
@@ -48,16 +49,9 @@ struct viewer {
     double last_draw, last_title;
 };
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static void sleep_until(double t)
 {
-    struct timespec ts = {(time_t)t, (long)((t - (double)(time_t)t) * 1e9)};
+    struct timespec ts = gb_timespec(t);
     while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR) {
     }
 }
@@ -176,7 +170,7 @@ gb_error *viewer_open(viewer **out, const viewer_config *cfg)
         viewer_close(v);
         return err;
     }
-    v->deadline = now_seconds();
+    v->deadline = gb_now();
     *out = v;
     return NULL;
 }
@@ -373,7 +367,7 @@ void viewer_frame(viewer *v, const core_frame *f, const viewer_overlay *o, viewe
 {
     memset(ev, 0, sizeof *ev);
     poll(v, ev);
-    double now = now_seconds();
+    double now = gb_now();
     bool text_redrawn = now - v->last_title >= TITLE_INTERVAL;
     if (text_redrawn) {
         update_text(v, o);
