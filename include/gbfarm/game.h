@@ -89,6 +89,12 @@ const char *game_obs_name(game_obs obs);
 /* Whether spec can observe obs (vars listed; every one with a range beside the screen). */
 gb_error *game_obs_check(const game_spec *spec, game_obs obs);
 void game_free(game_spec *spec);
+/* The core options a game runs with: the game folder's core_options, then over (a command
+ * line's --option KEY=VALUE) after them, where a later key wins (core_open sets them in
+ * order). spec may be NULL: a ROM outside any game folder. *out is malloc'd, the strings
+ * still spec's and over's; free(*out) once the core is open. */
+gb_error *game_core_options(const game_spec *spec, const core_option *over, int n_over,
+                            core_option **out, int *n);
 
 /* Reads the ROM and compares its SHA-1 with spec->rom_sha1 (when set): a mismatch names the
  * file and prints both hashes. */

@@ -7,12 +7,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "commands.h"
 #include "game_args.h"
 #include "gbfarm/args.h"
+#include "gbfarm/clock.h"
 #include "gbfarm/core.h"
 #include "gbfarm/dist.h"
 #include "gbfarm/env_retro.h"
@@ -54,13 +54,6 @@ typedef struct bench_ctx {
     worker_slot *slots;
 } bench_ctx;
 
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
 static double rss_mb(void)
 {
     FILE *f = fopen("/proc/self/statm", "r");
@@ -93,7 +86,7 @@ static void run_envs(bench_ctx *b, worker_slot *w, int index)
     viewer *v = NULL;
     bool visualize = b->visualize && index == 0;
     uint64_t frames0 = w->env->frames;
-    double start = now_seconds(), end = start + b->seconds, t = start;
+    double start = gb_now(), end = start + b->seconds, t = start;
     while (t < end) {
         for (int k = 0; k < 16 && !w->err; k++) {
             w->err = env_step(w->env, (int)rng_below(&w->rng, (uint32_t)n_actions));
@@ -105,7 +98,7 @@ static void run_envs(bench_ctx *b, worker_slot *w, int index)
             }
         }
         if (w->err) break;
-        t = now_seconds();
+        t = gb_now();
     }
     viewer_close(v);
     w->seconds = t - start;
@@ -118,18 +111,13 @@ static void run_envs(bench_ctx *b, worker_slot *w, int index)
 static void run_raw(bench_ctx *b, worker_slot *w)
 {
     const game_spec *g = b->setup->game;
-    int n_opts = 0;
-    core_option opts[64];
-    for (int i = 0; i < g->n_core_options && n_opts < 64; i++) opts[n_opts++] = g->core_options[i];
-    for (int i = 0; i < b->args->n_options && n_opts < 64; i++) opts[n_opts++] = b->args->options[i];
-    core_config cc = {b->setup->core, b->setup->rom, g->platform, opts, n_opts, NULL};
     core *c = NULL;
     uint8_t *state = NULL;
     size_t size = 0;
-    w->err = core_open(&c, &cc);
+    w->err = game_setup_core_open(&c, b->setup, b->args, g->platform);
     if (!w->err) w->err = env_retro_start_state(c, g->states[0], &state, &size);
     uint64_t frames = 0, next_reset = 0;
-    double start = now_seconds(), end = start + b->seconds, t = start;
+    double start = gb_now(), end = start + b->seconds, t = start;
     while (!w->err && t < end) {
         for (int k = 0; k < 16 && !w->err; k++) {
             if (frames >= next_reset) {
@@ -143,7 +131,7 @@ static void run_raw(bench_ctx *b, worker_slot *w)
             }
             frames += (uint64_t)g->frame_skip;
         }
-        t = now_seconds();
+        t = gb_now();
     }
     w->seconds = t - start;
     w->frames = frames;
@@ -265,38 +253,138 @@ static const char help[] =
     "  --visualize         show env 0 in a window, uncapped (with --per-env: what watching\n"
     "                      costs the other envs)\n";
 
-int cmd_bench(int argc, char **argv)
+typedef struct bench_options {
+    int counts[MAX_COUNTS], n_counts;
+    double seconds;
+    bool raw, per_env, visualize, help;
+    const char *csv;
+    uint64_t seed;
+} bench_options;
+
+/* Stops at the first error, or at --help (o->help). */
+static gb_error *parse_options(int argc, char **argv, bench_options *o, game_args *a)
 {
-    game_args a;
-    game_args_init(&a);
-    int counts[MAX_COUNTS] = {1, 2}, n_counts = 2;
-    double seconds = 10;
-    bool raw = false, per_env = false, visualize = false;
-    const char *csv = NULL;
-    uint64_t seed = 1;
     gb_error *err = NULL;
     for (int i = 1; i < argc && !err; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(f, "--help") || !strcmp(f, "-h")) {
-            printf("%s%s", help, game_args_help);
-            game_args_free(&a);
-            return 0;
+            o->help = true;
+            return NULL;
         }
-        if (game_args_parse(&a, argc, argv, &i, &err)) continue;
-        if (!strcmp(f, "--envs")) err = arg_int_list(f, v, 1, 1024, counts, MAX_COUNTS, &n_counts), i++;
-        else if (!strcmp(f, "--seconds")) err = arg_double(f, v, 0.1, 86400, &seconds), i++;
-        else if (!strcmp(f, "--csv")) csv = v, i++, err = v ? NULL : gb_errorf("--csv: expected a file name");
-        else if (!strcmp(f, "--seed")) err = arg_u64(f, v, &seed), i++;
-        else if (!strcmp(f, "--raw")) raw = true;
-        else if (!strcmp(f, "--per-env")) per_env = true;
-        else if (!strcmp(f, "--visualize")) visualize = true;
+        if (game_args_parse(a, argc, argv, &i, &err)) continue;
+        if (!strcmp(f, "--envs")) err = arg_int_list(f, v, 1, 1024, o->counts, MAX_COUNTS, &o->n_counts), i++;
+        else if (!strcmp(f, "--seconds")) err = arg_double(f, v, 0.1, 86400, &o->seconds), i++;
+        else if (!strcmp(f, "--csv")) o->csv = v, i++, err = v ? NULL : gb_errorf("--csv: expected a file name");
+        else if (!strcmp(f, "--seed")) err = arg_u64(f, v, &o->seed), i++;
+        else if (!strcmp(f, "--raw")) o->raw = true;
+        else if (!strcmp(f, "--per-env")) o->per_env = true;
+        else if (!strcmp(f, "--visualize")) o->visualize = true;
         else err = gb_errorf("bench: unknown option '%s' (see gbfarm bench --help)", f);
+    }
+    return err;
+}
+
+static void print_header(const game_setup *s, const bench_options *o, int ranks, FILE *out)
+{
+    if (ranks > 1) printf("%d ranks (MPI): each runs every count below at the same time\n", ranks);
+    printf("game %s, core %s, frame skip %d, %.0f s per count\n", s->game->dir, s->core,
+           s->game->frame_skip, o->seconds);
+    printf("%5s %11s %10s %9s %11s %11s %11s", "envs", "frames/s", "steps/s", "speed-up",
+           "efficiency", "RSS/env MB", "RSS MB");
+    if (o->raw) printf(" %13s %9s", "raw frames/s", "farm/raw");
+    printf("\n");
+    if (out) {
+        fprintf(out, "envs,frames_per_s,steps_per_s,speedup,efficiency,rss_per_env_mb,rss_mb");
+        fprintf(out, o->raw ? ",raw_frames_per_s,farm_over_raw\n" : "\n");
+    }
+}
+
+/* One env count's figures, against the first count's steps/s per env. */
+typedef struct bench_figures {
+    double fps, sps, speedup, eff, rss_env, raw_fps;
+} bench_figures;
+
+static bench_figures figures_of(const bench_result *r, int n, double base_steps, bool raw)
+{
+    bench_figures x = {r->frames / r->seconds, r->steps / r->seconds, 0, 0, 0, 0};
+    x.speedup = x.sps / base_steps, x.eff = x.speedup / n;
+    x.rss_env = (r->rss_envs_mb - r->rss_base_mb) / n;
+    x.raw_fps = raw ? r->raw_frames / r->raw_seconds : 0;
+    return x;
+}
+
+/* Under MPI: every rank's steps/s, and the job's (every rank calls this). */
+static gb_error *print_rank_steps(double sps, int rank, int ranks)
+{
+    double *per = calloc((size_t)ranks, sizeof *per), total = 0;
+    if (!per) return gb_errorf("bench: out of memory");
+    per[rank] = sps;
+    dist_sum_f64(per, (size_t)ranks);
+    printf("      steps/s per rank:");
+    for (int q = 0; q < ranks; q++) printf(" %.0f", per[q]), total += per[q];
+    printf("; all %d ranks: %.0f steps/s\n", ranks, total);
+    free(per);
+    return NULL;
+}
+
+/* One env count's line, then (options permitting) its per-rank and per-env lines and its CSV
+ * row. */
+static gb_error *report_count(const bench_options *o, int n, const bench_result *r,
+                              const bench_figures *x, int rank, int ranks, FILE *out)
+{
+    printf("%5d %11.0f %10.0f %9.2f %11.2f %11.1f %11.1f", n, x->fps, x->sps, x->speedup, x->eff,
+           x->rss_env, r->rss_envs_mb);
+    if (o->raw) printf(" %13.0f %9.3f", x->raw_fps, x->fps / x->raw_fps);
+    printf("\n");
+    if (ranks > 1) GB_TRY(print_rank_steps(x->sps, rank, ranks));
+    if (o->per_env) {
+        printf("      steps/s per env:");
+        for (int i = 0; i < n && i < MAX_PER_ENV; i++) printf(" %.0f", r->env_sps[i]);
+        printf("\n");
+    }
+    fflush(stdout);
+    if (out) {
+        fprintf(out, "%d,%.1f,%.1f,%.4f,%.4f,%.2f,%.2f", n, x->fps, x->sps, x->speedup, x->eff,
+                x->rss_env, r->rss_envs_mb);
+        if (o->raw) fprintf(out, ",%.1f,%.4f", x->raw_fps, x->fps / x->raw_fps);
+        fprintf(out, "\n");
+    }
+    return NULL;
+}
+
+/* Each env count in turn, every rank together. */
+static gb_error *run_counts(const game_setup *s, const game_args *a, const bench_options *o,
+                            int rank, int ranks, FILE *out)
+{
+    double base_steps = 0;
+    for (int k = 0; k < o->n_counts; k++) {
+        int n = o->counts[k];
+        bench_result r;
+        dist_barrier();
+        GB_TRY(bench_fork(s, a, n, o->seconds, o->raw, o->visualize, o->seed + (uint64_t)rank, &r));
+        if (k == 0) base_steps = r.steps / r.seconds / o->counts[0];
+        bench_figures x = figures_of(&r, n, base_steps, o->raw);
+        GB_TRY(report_count(o, n, &r, &x, rank, ranks, out));
+    }
+    return NULL;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    game_args a;
+    game_args_init(&a);
+    bench_options o = {.counts = {1, 2}, .n_counts = 2, .seconds = 10, .seed = 1};
+    gb_error *err = parse_options(argc, argv, &o, &a);
+    if (!err && o.help) {
+        printf("%s%s", help, game_args_help);
+        game_args_free(&a);
+        return 0;
     }
     if (err) {
         game_args_free(&a);
         return cli_usage_fail(err);
     }
-    if (visualize) err = gb_error_wrap(viewer_check_display(), "--visualize");
+    if (o.visualize) err = gb_error_wrap(viewer_check_display(), "--visualize");
     /* Under mpirun every rank runs the same counts at the same time; rank 0 prints. */
     if (!err) err = dist_init(&argc, &argv);
     int rank = dist_rank(), ranks = dist_size();
@@ -308,66 +396,16 @@ int cmd_bench(int argc, char **argv)
         return cli_fail(err);
     }
     FILE *out = NULL;
-    if (rank > 0) csv = NULL;
-    if (csv && !(out = fopen(csv, "w"))) err = gb_errorf("%s: cannot write CSV: %s", csv, strerror(errno));
+    if (rank > 0) o.csv = NULL;
+    if (o.csv && !(out = fopen(o.csv, "w")))
+        err = gb_errorf("%s: cannot write CSV: %s", o.csv, strerror(errno));
     /* Other ranks print nothing but errors. */
     if (rank > 0 && !freopen("/dev/null", "w", stdout))
         err = gb_errorf("bench: rank %d cannot silence its output", rank);
 
-    if (ranks > 1) printf("%d ranks (MPI): each runs every count below at the same time\n", ranks);
-    printf("game %s, core %s, frame skip %d, %.0f s per count\n", s.game->dir, s.core,
-           s.game->frame_skip, seconds);
-    printf("%5s %11s %10s %9s %11s %11s %11s", "envs", "frames/s", "steps/s", "speed-up",
-           "efficiency", "RSS/env MB", "RSS MB");
-    if (raw) printf(" %13s %9s", "raw frames/s", "farm/raw");
-    printf("\n");
-    if (out) {
-        fprintf(out, "envs,frames_per_s,steps_per_s,speedup,efficiency,rss_per_env_mb,rss_mb");
-        fprintf(out, raw ? ",raw_frames_per_s,farm_over_raw\n" : "\n");
-    }
-    double base_steps = 0;
-    for (int k = 0; k < n_counts && !err; k++) {
-        int n = counts[k];
-        bench_result r;
-        dist_barrier();
-        err = bench_fork(&s, &a, n, seconds, raw, visualize, seed + (uint64_t)rank, &r);
-        if (err) break;
-        double fps = r.frames / r.seconds, sps = r.steps / r.seconds;
-        if (k == 0) base_steps = sps / counts[0];
-        double speedup = sps / base_steps, eff = speedup / n;
-        double rss_env = (r.rss_envs_mb - r.rss_base_mb) / n;
-        printf("%5d %11.0f %10.0f %9.2f %11.2f %11.1f %11.1f", n, fps, sps, speedup, eff,
-               rss_env, r.rss_envs_mb);
-        double raw_fps = raw ? r.raw_frames / r.raw_seconds : 0;
-        if (raw) printf(" %13.0f %9.3f", raw_fps, fps / raw_fps);
-        printf("\n");
-        if (ranks > 1) { /* every rank's steps/s, and the job's */
-            double *per = calloc((size_t)ranks, sizeof *per), total = 0;
-            if (!per) {
-                err = gb_errorf("bench: out of memory");
-                break;
-            }
-            per[rank] = sps;
-            dist_sum_f64(per, (size_t)ranks);
-            printf("      steps/s per rank:");
-            for (int q = 0; q < ranks; q++) printf(" %.0f", per[q]), total += per[q];
-            printf("; all %d ranks: %.0f steps/s\n", ranks, total);
-            free(per);
-        }
-        if (per_env) {
-            printf("      steps/s per env:");
-            for (int i = 0; i < n && i < MAX_PER_ENV; i++) printf(" %.0f", r.env_sps[i]);
-            printf("\n");
-        }
-        fflush(stdout);
-        if (out) {
-            fprintf(out, "%d,%.1f,%.1f,%.4f,%.4f,%.2f,%.2f", n, fps, sps, speedup, eff, rss_env,
-                    r.rss_envs_mb);
-            if (raw) fprintf(out, ",%.1f,%.4f", raw_fps, fps / raw_fps);
-            fprintf(out, "\n");
-        }
-    }
-    if (out && fclose(out) != 0 && !err) err = gb_errorf("%s: cannot write CSV", csv);
+    print_header(&s, &o, ranks, out);
+    if (!err) err = run_counts(&s, &a, &o, rank, ranks, out);
+    if (out && fclose(out) != 0 && !err) err = gb_errorf("%s: cannot write CSV", o.csv);
     game_setup_close(&s);
     game_args_free(&a);
     if (err && ranks > 1) dist_abort(gb_error_msg(err));

@@ -88,88 +88,124 @@ static int greedy_action(const policy *p, policy_work *w, const void *obs, int n
     return best;
 }
 
+/* What an evaluation holds while it runs. */
+typedef struct eval_run {
+    game_setup s;
+    env *e;
+    policy *p; /* NULL: the random policy */
+    policy_work *w;
+    gif_recorder *gif; /* until the first episode ends */
+    uint8_t *obs;
+    int var_index[MAX_VARS];
+    double *ret, *len, *val; /* [episodes] each, and val [n_vars][episodes] */
+    double explored;
+} eval_run;
+
+/* The env on its first observation, the policy, the recording's first frame, the --var
+ * variables and room for the results. */
+static gb_error *eval_open(eval_run *r, const eval_options *o, const game_args *a)
+{
+    env_retro_config cfg = game_setup_env_config(&r->s, a, 0, o->seed, NULL);
+    GB_TRY(env_retro_create(&r->e, &cfg));
+    env *e = r->e;
+    if (o->checkpoint) GB_TRY(policy_load(&r->p, e->spec, o->hidden, o->checkpoint));
+    if (r->p) GB_TRY(policy_work_create(&r->w, r->p, 1));
+    if (!(r->obs = malloc(env_obs_bytes(&e->spec)))) return gb_errorf("out of memory");
+    e->obs = r->obs;
+    GB_TRY(env_reset(e));
+    if (o->record) {
+        const core_frame *f = env_frame(e);
+        GB_TRY(gif_open(&r->gif, o->record, f->width, f->height,
+                        (r->s.game->frame_skip * 100 + 30) / 60));
+        GB_TRY(gif_frame(r->gif, f));
+    }
+    for (int i = 0; i < o->n_vars; i++)
+        if ((r->var_index[i] = game_var_index(r->s.game, o->vars[i])) < 0)
+            return gb_errorf("--var %s: %s/game.json has no such variable in info", o->vars[i],
+                             r->s.game->dir);
+    size_t per = (size_t)o->episodes;
+    r->ret = calloc(per * (2 + MAX_VARS), sizeof *r->ret);
+    if (!r->ret) return gb_errorf("out of memory");
+    r->len = r->ret + per, r->val = r->len + per;
+    return NULL;
+}
+
+static int choose_action(eval_run *r, const eval_options *o, rng *g)
+{
+    int action;
+    if (!r->p) action = (int)rng_below(g, (uint32_t)r->e->spec.n_actions);
+    else if (o->greedy) action = greedy_action(r->p, r->w, r->obs, r->e->spec.n_actions);
+    else {
+        float logprob, value;
+        policy_act(r->p, r->w, r->obs, g, &action, &logprob, &value);
+    }
+    return action;
+}
+
+/* Episode k has ended: its results, the end of the recording, and the next reset. */
+static gb_error *end_episode(eval_run *r, const eval_options *o, int k)
+{
+    env *e = r->e;
+    size_t per = (size_t)o->episodes;
+    r->ret[k] = e->episode.ret;
+    r->len[k] = (double)e->episode.length;
+    for (int i = 0; i < o->n_vars; i++)
+        r->val[i * per + k] = (double)game_value(env_retro_binding(e), r->var_index[i]);
+    r->explored += (double)e->episode.explored;
+    if (r->gif) {
+        gb_error *err = gif_close(r->gif);
+        r->gif = NULL;
+        GB_TRY(err);
+        printf("recorded %s\n", o->record);
+    }
+    return k + 1 < o->episodes ? env_reset(e) : NULL;
+}
+
+static gb_error *run_episodes(eval_run *r, const eval_options *o)
+{
+    rng g;
+    rng_seed(&g, o->seed, 0xE7A1);
+    for (int k = 0; k < o->episodes;) {
+        GB_TRY(env_step(r->e, choose_action(r, o, &g)));
+        if (r->gif && k == 0) GB_TRY(gif_frame(r->gif, env_frame(r->e)));
+        if (r->e->terminated || r->e->truncated) GB_TRY(end_episode(r, o, k++));
+    }
+    return NULL;
+}
+
+static void print_results(const eval_run *r, const eval_options *o)
+{
+    double mr, sr, ml, sl;
+    mean_std(r->ret, o->episodes, &mr, &sr);
+    mean_std(r->len, o->episodes, &ml, &sl);
+    printf("%s policy%s on %s (%s): %d episodes\n", r->p ? "trained" : "random",
+           r->p ? (o->greedy ? " (greedy)" : " (sampled)") : "", r->s.game->dir, r->s.core,
+           o->episodes);
+    printf("return %.3f ± %.3f   length %.1f ± %.1f", mr, sr, ml, sl);
+    if (r->explored > 0) printf("   explored %.1f places per episode", r->explored / o->episodes);
+    for (int i = 0; i < o->n_vars; i++) {
+        mean_std(r->val + i * (size_t)o->episodes, o->episodes, &mr, &sr);
+        printf("   %s %.2f ± %.2f", o->vars[i], mr, sr);
+    }
+    printf("\n");
+}
+
 static gb_error *evaluate(const eval_options *o, game_args *a)
 {
-    game_setup s;
-    GB_TRY(game_setup_open(&s, a));
-    env_retro_config cfg = game_setup_env_config(&s, a, 0, o->seed, NULL);
-    env *e = NULL;
-    policy *p = NULL;
-    policy_work *w = NULL;
-    gif_recorder *gif = NULL;
-    uint8_t *obs = NULL;
-    gb_error *err = env_retro_create(&e, &cfg);
-    if (!err && o->checkpoint) err = policy_load(&p, e->spec, o->hidden, o->checkpoint);
-    if (!err && p) err = policy_work_create(&w, p, 1);
-    if (!err && !(obs = malloc(env_obs_bytes(&e->spec)))) err = gb_errorf("out of memory");
-    if (!err) {
-        e->obs = obs;
-        err = env_reset(e);
-    }
-    if (!err && o->record) {
-        const core_frame *f = env_frame(e);
-        err = gif_open(&gif, o->record, f->width, f->height, (s.game->frame_skip * 100 + 30) / 60);
-        if (!err) err = gif_frame(gif, f);
-    }
-    rng r;
-    rng_seed(&r, o->seed, 0xE7A1);
-    int var_index[MAX_VARS];
-    for (int i = 0; !err && i < o->n_vars; i++)
-        if ((var_index[i] = game_var_index(s.game, o->vars[i])) < 0)
-            err = gb_errorf("--var %s: %s/game.json has no such variable in info", o->vars[i],
-                            s.game->dir);
-    size_t per = (size_t)o->episodes;
-    double *ret = calloc(per * (2 + MAX_VARS), sizeof *ret), *len = ret + per, *val = len + per;
-    double explored = 0;
-    if (!err && !ret) err = gb_errorf("out of memory");
-    for (int k = 0; !err && k < o->episodes;) {
-        int action;
-        if (!p) action = (int)rng_below(&r, (uint32_t)e->spec.n_actions);
-        else if (o->greedy) action = greedy_action(p, w, obs, e->spec.n_actions);
-        else {
-            float logprob, value;
-            policy_act(p, w, obs, &r, &action, &logprob, &value);
-        }
-        err = env_step(e, action);
-        if (!err && gif && k == 0) err = gif_frame(gif, env_frame(e));
-        if (!err && (e->terminated || e->truncated)) {
-            ret[k] = e->episode.ret;
-            len[k] = (double)e->episode.length;
-            for (int i = 0; i < o->n_vars; i++)
-                val[i * per + k] = (double)game_value(env_retro_binding(e), var_index[i]);
-            explored += (double)e->episode.explored;
-            k++;
-            if (gif) {
-                err = gif_close(gif);
-                gif = NULL;
-                if (!err) printf("recorded %s\n", o->record);
-            }
-            if (!err && k < o->episodes) err = env_reset(e);
-        }
-    }
-    if (!err) {
-        double mr, sr, ml, sl;
-        mean_std(ret, o->episodes, &mr, &sr);
-        mean_std(len, o->episodes, &ml, &sl);
-        printf("%s policy%s on %s (%s): %d episodes\n", p ? "trained" : "random",
-               p ? (o->greedy ? " (greedy)" : " (sampled)") : "", s.game->dir, s.core, o->episodes);
-        printf("return %.3f ± %.3f   length %.1f ± %.1f", mr, sr, ml, sl);
-        if (explored > 0) printf("   explored %.1f places per episode", explored / o->episodes);
-        for (int i = 0; i < o->n_vars; i++) {
-            mean_std(val + i * per, o->episodes, &mr, &sr);
-            printf("   %s %.2f ± %.2f", o->vars[i], mr, sr);
-        }
-        printf("\n");
-    }
-    gb_error *gerr = gif_close(gif);
+    eval_run r = {0};
+    GB_TRY(game_setup_open(&r.s, a));
+    gb_error *err = eval_open(&r, o, a);
+    if (!err) err = run_episodes(&r, o);
+    if (!err) print_results(&r, o);
+    gb_error *gerr = gif_close(r.gif);
     if (!err) err = gerr;
     else gb_error_free(gerr);
-    free(ret);
-    free(obs);
-    policy_work_free(w);
-    policy_free(p);
-    env_close(e);
-    game_setup_close(&s);
+    free(r.ret);
+    free(r.obs);
+    policy_work_free(r.w);
+    policy_free(r.p);
+    env_close(r.e);
+    game_setup_close(&r.s);
     return err;
 }
 

@@ -162,6 +162,19 @@ void game_setup_close(game_setup *s)
     s->game = NULL;
 }
 
+gb_error *game_setup_core_open(core **out, const game_setup *s, const game_args *a,
+                               core_platform platform)
+{
+    *out = NULL;
+    core_option *opts;
+    int n;
+    GB_TRY(game_core_options(s->game, a->options, a->n_options, &opts, &n));
+    core_config cc = {s->core, s->rom, platform, opts, n, NULL};
+    gb_error *err = core_open(out, &cc);
+    free(opts);
+    return err;
+}
+
 env_retro_config game_setup_env_config(const game_setup *s, const game_args *a, int index,
                                        uint64_t seed, const char *log_path)
 {

@@ -35,6 +35,10 @@ extern const char game_args_help[];
 /* Loads the game folder, applies overrides, checks the ROM and finds the core. */
 gb_error *game_setup_open(game_setup *s, const game_args *a);
 void game_setup_close(game_setup *s);
+/* Opens the setup's core by itself (no env): the game's core options with the command line's
+ * over them (game_core_options). s->game may be NULL, a ROM outside any game folder. */
+gb_error *game_setup_core_open(core **out, const game_setup *s, const game_args *a,
+                               core_platform platform);
 /* An env_retro_config for env index i of this setup. */
 env_retro_config game_setup_env_config(const game_setup *s, const game_args *a, int index,
                                        uint64_t seed, const char *log_path);

@@ -11,6 +11,7 @@
 #include "commands.h"
 #include "game_args.h"
 #include "gbfarm/args.h"
+#include "gbfarm/clock.h"
 #include "gbfarm/policy_load.h"
 #include "gbfarm/rng.h"
 #include "gbfarm/state.h"
@@ -69,7 +70,7 @@ static gb_error *save_start_state(core *c, const char *dir)
 
 static void sleep_seconds(double s)
 {
-    struct timespec ts = {(time_t)s, (long)((s - (double)(time_t)s) * 1e9)};
+    struct timespec ts = gb_timespec(s);
     nanosleep(&ts, NULL);
 }
 
@@ -87,13 +88,8 @@ static viewer_config window_config(const game_setup *s, const core_info *info,
 /* A human at the keyboard, one call per frame; the game's reward terms are shown as they go. */
 static gb_error *play_human(const game_setup *s, const game_args *a, const play_options *o)
 {
-    core_option opts[128];
-    int n = 0;
-    for (int i = 0; i < s->game->n_core_options && n < 128; i++) opts[n++] = s->game->core_options[i];
-    for (int i = 0; i < a->n_options && n < 128; i++) opts[n++] = a->options[i];
-    core_config cc = {s->core, s->rom, s->game->platform, opts, n, NULL};
     core *c;
-    GB_TRY(core_open(&c, &cc));
+    GB_TRY(game_setup_core_open(&c, s, a, s->game->platform));
     uint8_t *start = NULL;
     size_t start_size = 0;
     game_binding *b = NULL;

@@ -48,8 +48,6 @@ gb_error *rom_core_open(core **out, game_setup *s, const game_args *a)
 {
     *out = NULL;
     memset(s, 0, sizeof *s);
-    core_option opts[64];
-    int n = 0;
     core_platform platform;
     char home[4096];
     game_args with_home = *a;
@@ -57,15 +55,12 @@ gb_error *rom_core_open(core **out, game_setup *s, const game_args *a)
     if (with_home.game_dir || !a->rom) {
         GB_TRY(game_setup_open(s, &with_home));
         platform = s->game->platform;
-        for (int i = 0; i < s->game->n_core_options && n < 64; i++) opts[n++] = s->game->core_options[i];
     } else {
         snprintf(s->rom, sizeof s->rom, "%s", a->rom);
         GB_TRY(core_detect_platform(a->rom, &platform));
         GB_TRY(core_find(a->core ? a->core : "mgba", s->core, sizeof s->core));
     }
-    for (int i = 0; i < a->n_options && n < 64; i++) opts[n++] = a->options[i];
-    core_config cc = {s->core, s->rom, platform, opts, n, NULL};
-    gb_error *err = core_open(out, &cc);
+    gb_error *err = game_setup_core_open(out, s, a, platform);
     if (err) game_setup_close(s);
     return err;
 }

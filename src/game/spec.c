@@ -212,7 +212,7 @@ static gb_error *read_train(game_spec *spec, const char *file, const json_t *tra
     return NULL;
 }
 
-static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
+static gb_error *check_top_keys(const char *file, json_t *root)
 {
     static const char *const allowed[] = {
         "name",   "platform", "rom",        "rom_sha1",          "core",     "core_options",
@@ -231,10 +231,11 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
                              "train)",
                              file, key);
     }
+    return NULL;
+}
 
-    if ((v = json_object_get(root, "name"))) GB_TRY(read_string(file, "name", v, &spec->name));
-
-    v = json_object_get(root, "platform");
+static gb_error *read_platform(game_spec *spec, const char *file, const json_t *v)
+{
     if (!v) return game_missing_key(file, "platform", "\"gb\", \"gbc\" or \"gba\"");
     const char *p = json_is_string(v) ? json_string_value(v) : "";
     if (!strcmp(p, "gb"))
@@ -245,7 +246,13 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
         spec->platform = CORE_PLATFORM_GBA;
     else
         return game_key_error(file, "platform", "\"gb\", \"gbc\" or \"gba\"", v);
+    return NULL;
+}
 
+/* rom (resolved against the folder), rom_sha1 and core: each optional. */
+static gb_error *read_rom_core(game_spec *spec, const char *file, json_t *root)
+{
+    json_t *v;
     if ((v = json_object_get(root, "rom"))) {
         if (!json_is_string(v)) return game_key_error(file, "rom", "a ROM file name", v);
         spec->rom = game_join(spec->dir, json_string_value(v));
@@ -257,33 +264,34 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
         GB_TRY(game_read_sha1(file, "rom_sha1", json_string_value(v), spec->rom_sha1));
     }
     if ((v = json_object_get(root, "core"))) GB_TRY(read_string(file, "core", v, &spec->core));
+    return NULL;
+}
 
-    if ((v = json_object_get(root, "core_options"))) {
-        if (!json_is_object(v))
-            return game_key_error(file, "core_options", "an object of string options", v);
-        spec->core_options = calloc(json_object_size(v) + 1, sizeof *spec->core_options);
-        if (!spec->core_options) return gb_errorf("%s: out of memory", file);
-        const char *name;
-        json_t *value;
-        json_object_foreach(v, name, value)
-        {
-            char k[300];
-            snprintf(k, sizeof k, "core_options.%s", name);
-            core_option *o = &spec->core_options[spec->n_core_options];
-            GB_TRY(read_string(file, k, value, &o->value));
-            o->key = game_strdup(name);
-            spec->n_core_options++;
-            if (!o->key) return gb_errorf("%s: out of memory", file);
-        }
+static gb_error *read_core_options(game_spec *spec, const char *file, json_t *v)
+{
+    if (!json_is_object(v))
+        return game_key_error(file, "core_options", "an object of string options", v);
+    spec->core_options = calloc(json_object_size(v) + 1, sizeof *spec->core_options);
+    if (!spec->core_options) return gb_errorf("%s: out of memory", file);
+    const char *name;
+    json_t *value;
+    json_object_foreach(v, name, value)
+    {
+        char k[300];
+        snprintf(k, sizeof k, "core_options.%s", name);
+        core_option *o = &spec->core_options[spec->n_core_options];
+        GB_TRY(read_string(file, k, value, &o->value));
+        o->key = game_strdup(name);
+        spec->n_core_options++;
+        if (!o->key) return gb_errorf("%s: out of memory", file);
     }
+    return NULL;
+}
 
-    if (!(v = json_object_get(root, "states")))
-        return game_missing_key(file, "states", "a non-empty list of .state files");
-    GB_TRY(read_states(spec, file, v));
-    if (!(v = json_object_get(root, "actions")))
-        return game_missing_key(file, "actions", "a non-empty list of button lists");
-    GB_TRY(read_actions(spec, file, v));
-
+/* frame_skip, press_frames (at most frame_skip; frame_skip when not given),
+ * max_episode_steps and noop_max. */
+static gb_error *read_step_timing(game_spec *spec, const char *file, json_t *root)
+{
     GB_TRY(read_int_key(file, root, "frame_skip", "frame_skip", 1, 1000, &spec->frame_skip));
     spec->press_frames = spec->frame_skip;
     GB_TRY(read_int_key(file, root, "press_frames", "press_frames", 1, 1000, &spec->press_frames));
@@ -292,42 +300,69 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
                          spec->frame_skip, spec->press_frames);
     GB_TRY(read_int_key(file, root, "max_episode_steps", "max_episode_steps", 0, INT32_MAX,
                         &spec->max_episode_steps));
-    GB_TRY(read_int_key(file, root, "noop_max", "noop_max", 0, 100000, &spec->noop_max));
-    if ((v = json_object_get(root, "observation"))) {
-        if (!json_is_object(v))
-            return game_key_error(file, "observation", "an object {stack, downsample}", v);
-        const char *name;
-        json_t *x;
-        json_object_foreach(v, name, x)
-        {
-            if (strcmp(name, "stack") && strcmp(name, "downsample") && strcmp(name, "type") &&
-                strcmp(name, "vars") && name[0] != '_')
-                return gb_errorf("%s: observation.%s: unknown key (expected one of: type, stack, "
-                                 "downsample, vars)",
-                                 file, name);
-        }
-        if ((x = json_object_get(v, "type"))) {
-            gb_error *bad = game_obs_parse(json_string_value(x), &spec->obs);
-            gb_error_free(bad);
-            if (bad)
-                return game_key_error(file, "observation.type",
-                                      "\"screen\", \"vars\" or \"screen+vars\"", x);
-        }
-        GB_TRY(read_int_key(file, v, "stack", "observation.stack", 1, 64, &spec->obs_stack));
-        GB_TRY(read_int_key(file, v, "downsample", "observation.downsample", 1, 2,
-                            &spec->obs_downsample));
+    return read_int_key(file, root, "noop_max", "noop_max", 0, 100000, &spec->noop_max);
+}
+
+/* observation's type, stack and downsample; its vars wait for info (read_obs_vars). */
+static gb_error *read_observation(game_spec *spec, const char *file, json_t *v)
+{
+    if (!json_is_object(v))
+        return game_key_error(file, "observation", "an object {stack, downsample}", v);
+    const char *name;
+    json_t *x;
+    json_object_foreach(v, name, x)
+    {
+        if (strcmp(name, "stack") && strcmp(name, "downsample") && strcmp(name, "type") &&
+            strcmp(name, "vars") && name[0] != '_')
+            return gb_errorf("%s: observation.%s: unknown key (expected one of: type, stack, "
+                             "downsample, vars)",
+                             file, name);
     }
+    if ((x = json_object_get(v, "type"))) {
+        gb_error *bad = game_obs_parse(json_string_value(x), &spec->obs);
+        gb_error_free(bad);
+        if (bad)
+            return game_key_error(file, "observation.type",
+                                  "\"screen\", \"vars\" or \"screen+vars\"", x);
+    }
+    GB_TRY(read_int_key(file, v, "stack", "observation.stack", 1, 64, &spec->obs_stack));
+    return read_int_key(file, v, "downsample", "observation.downsample", 1, 2,
+                        &spec->obs_downsample);
+}
 
-    if ((v = json_object_get(root, "train"))) GB_TRY(read_train(spec, file, v));
-
+/* info, reward and done, then the observed variables, which name info's. */
+static gb_error *read_vars(game_spec *spec, const char *file, json_t *root)
+{
+    json_t *v;
     game_vars *gv = spec->vars;
     gv->info_file = game_strdup(file);
     if (!gv->info_file) return gb_errorf("%s: out of memory", file);
     if ((v = json_object_get(root, "info"))) GB_TRY(game_parse_info(gv, file, v, true));
     if ((v = json_object_get(root, "reward"))) GB_TRY(game_parse_reward(gv, file, file, v, true));
     if ((v = json_object_get(root, "done"))) GB_TRY(game_parse_done(gv, file, file, v, true));
-    GB_TRY(
-        read_obs_vars(spec, file, json_object_get(json_object_get(root, "observation"), "vars")));
+    return read_obs_vars(spec, file, json_object_get(json_object_get(root, "observation"), "vars"));
+}
+
+static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
+{
+    json_t *v;
+    GB_TRY(check_top_keys(file, root));
+    if ((v = json_object_get(root, "name"))) GB_TRY(read_string(file, "name", v, &spec->name));
+    GB_TRY(read_platform(spec, file, json_object_get(root, "platform")));
+    GB_TRY(read_rom_core(spec, file, root));
+    if ((v = json_object_get(root, "core_options"))) GB_TRY(read_core_options(spec, file, v));
+
+    if (!(v = json_object_get(root, "states")))
+        return game_missing_key(file, "states", "a non-empty list of .state files");
+    GB_TRY(read_states(spec, file, v));
+    if (!(v = json_object_get(root, "actions")))
+        return game_missing_key(file, "actions", "a non-empty list of button lists");
+    GB_TRY(read_actions(spec, file, v));
+
+    GB_TRY(read_step_timing(spec, file, root));
+    if ((v = json_object_get(root, "observation"))) GB_TRY(read_observation(spec, file, v));
+    if ((v = json_object_get(root, "train"))) GB_TRY(read_train(spec, file, v));
+    GB_TRY(read_vars(spec, file, root));
     return game_obs_check(spec, spec->obs);
 }
 
@@ -399,6 +434,18 @@ gb_error *game_load(game_spec **out, const char *dir)
         return err;
     }
     *out = spec;
+    return NULL;
+}
+
+gb_error *game_core_options(const game_spec *spec, const core_option *over, int n_over,
+                            core_option **out, int *n)
+{
+    int own = spec ? spec->n_core_options : 0;
+    *n = own + n_over;
+    *out = malloc(sizeof **out * (size_t)(*n ? *n : 1));
+    if (!*out) return gb_errorf("out of memory for %d core options", *n);
+    for (int i = 0; i < own; i++) (*out)[i] = spec->core_options[i];
+    for (int i = 0; i < n_over; i++) (*out)[own + i] = over[i];
     return NULL;
 }
 

@@ -129,102 +129,133 @@ static gb_error *read_xor(game_vars *gv, const char *file, const json_t *info, c
     return NULL;
 }
 
+/* Either a fixed address, or a pointer (its own bus address) plus an offset. */
+static gb_error *read_var_place(const char *file, const char *key, const json_t *obj, game_var *v)
+{
+    char sub[352];
+    const json_t *address = json_object_get(obj, "address");
+    const json_t *pointer = json_object_get(obj, "pointer");
+    const json_t *offset = json_object_get(obj, "offset");
+    if (address && pointer)
+        return gb_errorf("%s: %s: expected either \"address\" or \"pointer\", found both", file,
+                         key);
+    if (pointer) {
+        snprintf(sub, sizeof sub, "%s.pointer", key);
+        GB_TRY(game_read_u32(file, sub, pointer, &v->address));
+        if ((uint64_t)v->address + 4 > (uint64_t)UINT32_MAX + 1)
+            return gb_errorf("%s: %s: expected a 4-byte pointer below 2^32, found address 0x%X",
+                             file, sub, v->address);
+        v->pointer = true;
+        if (offset) {
+            snprintf(sub, sizeof sub, "%s.offset", key);
+            GB_TRY(game_read_u32(file, sub, offset, &v->offset));
+        }
+        return NULL;
+    }
+    snprintf(sub, sizeof sub, "%s.address", key);
+    if (!address)
+        return game_missing_key(file, sub,
+                                "the variable's bus address (or \"pointer\" and \"offset\")");
+    GB_TRY(game_read_u32(file, sub, address, &v->address));
+    if (offset)
+        return gb_errorf("%s: %s.offset: expected no offset (only pointer variables have "
+                         "one), found one",
+                         file, key);
+    return NULL;
+}
+
+/* A "bits" range: the bytes from the variable's start to its "end" (exclusive), no mask. */
+static gb_error *read_bits_range(const char *file, const char *key, const json_t *obj,
+                                 uint32_t start, const char *start_name, game_var *v)
+{
+    char sub[352];
+    const json_t *end = json_object_get(obj, "end");
+    snprintf(sub, sizeof sub, "%s.end", key);
+    if (!end)
+        return game_missing_key(file, sub,
+                                v->pointer ? "the range's end offset (exclusive)"
+                                           : "the range's end address (exclusive)");
+    uint32_t e;
+    GB_TRY(game_read_u32(file, sub, end, &e));
+    if (e <= start || e - start > (1u << 20))
+        return gb_errorf("%s: %s: expected an end %s above %s 0x%X and at most "
+                         "1 MiB past it, found 0x%X",
+                         file, sub, start_name, start_name, start, e);
+    if (json_object_get(obj, "mask"))
+        return gb_errorf("%s: %s.mask: expected no mask on a \"bits\" range, found one", file,
+                         key);
+    v->bits = true;
+    v->length = e - start;
+    return NULL;
+}
+
+/* A value of a type ("|u1", "<u2", ...) at the variable's start, with an optional mask. */
+static gb_error *read_value_type(const char *file, const char *key, const json_t *obj,
+                                 const char *type, uint32_t start, const char *start_name,
+                                 game_var *v)
+{
+    char sub[352];
+    snprintf(sub, sizeof sub, "%s.type", key);
+    gb_error *err = game_parse_type(type, &v->type);
+    if (err) return gb_error_wrap(err, "%s: %s", file, sub);
+    if (json_object_get(obj, "end"))
+        return gb_errorf("%s: %s.end: expected no end address (only \"bits\" ranges have "
+                         "one), found one with type \"%s\"",
+                         file, key, type);
+    v->length = v->type.size;
+    if ((uint64_t)start + v->length > (uint64_t)UINT32_MAX + 1)
+        return gb_errorf("%s: %s.%s: expected %u bytes to fit below 2^32, found "
+                         "%s 0x%X",
+                         file, key, start_name, v->length, start_name, start);
+    const json_t *mask = json_object_get(obj, "mask");
+    if (mask) {
+        snprintf(sub, sizeof sub, "%s.mask", key);
+        GB_TRY(game_read_mask(file, sub, mask, &v->mask));
+    }
+    return NULL;
+}
+
+/* info.NAME: where the variable is, then what it is ("type"). */
+static gb_error *read_var(const char *file, const char *name, const json_t *obj, bool strict,
+                          game_var *v)
+{
+    static const char *const allowed[] = {"address", "pointer", "offset", "type",
+                                          "mask",    "end",     "xor",    NULL};
+    char key[320], sub[352];
+    snprintf(key, sizeof key, "info.%s", name);
+    GB_TRY(expect_object(file, key, obj));
+    GB_TRY(check_keys(file, key, obj, allowed, strict));
+    v->mask = UINT64_MAX;
+    v->xor_var = -1;
+    GB_TRY(read_var_place(file, key, obj, v));
+    /* where the value starts: an address, or for a pointer variable an offset */
+    uint32_t start = v->pointer ? v->offset : v->address;
+    const char *start_name = v->pointer ? "offset" : "address";
+
+    const json_t *type = json_object_get(obj, "type");
+    snprintf(sub, sizeof sub, "%s.type", key);
+    if (!type) return game_missing_key(file, sub, "a type string such as \"|u1\" or \"bits\"");
+    if (!json_is_string(type))
+        return game_key_error(file, sub, "a type string such as \"|u1\" or \"bits\"", type);
+    if (!strcmp(json_string_value(type), "bits"))
+        GB_TRY(read_bits_range(file, key, obj, start, start_name, v));
+    else
+        GB_TRY(read_value_type(file, key, obj, json_string_value(type), start, start_name, v));
+    v->name = game_strdup(name);
+    return v->name ? NULL : gb_errorf("%s: out of memory", file);
+}
+
 gb_error *game_parse_info(game_vars *gv, const char *file, const json_t *info, bool strict)
 {
     GB_TRY(expect_object(file, "info", info));
     size_t n = json_object_size(info);
     gv->vars = calloc(n ? n : 1, sizeof *gv->vars);
     if (!gv->vars) return gb_errorf("%s: out of memory", file);
-    static const char *const allowed[] = {"address", "pointer", "offset", "type",
-                                          "mask",    "end",     "xor",    NULL};
     const char *name;
     json_t *obj;
     json_object_foreach((json_t *)info, name, obj)
     {
-        char key[320], sub[352];
-        snprintf(key, sizeof key, "info.%s", name);
-        GB_TRY(expect_object(file, key, obj));
-        GB_TRY(check_keys(file, key, obj, allowed, strict));
-        game_var *v = &gv->vars[gv->n_vars];
-        v->mask = UINT64_MAX;
-        v->xor_var = -1;
-
-        /* Either a fixed address, or a pointer (its own bus address) plus an offset. */
-        const json_t *address = json_object_get(obj, "address");
-        const json_t *pointer = json_object_get(obj, "pointer");
-        const json_t *offset = json_object_get(obj, "offset");
-        if (address && pointer)
-            return gb_errorf("%s: %s: expected either \"address\" or \"pointer\", found both", file,
-                             key);
-        if (pointer) {
-            snprintf(sub, sizeof sub, "%s.pointer", key);
-            GB_TRY(game_read_u32(file, sub, pointer, &v->address));
-            if ((uint64_t)v->address + 4 > (uint64_t)UINT32_MAX + 1)
-                return gb_errorf("%s: %s: expected a 4-byte pointer below 2^32, found address 0x%X",
-                                 file, sub, v->address);
-            v->pointer = true;
-            if (offset) {
-                snprintf(sub, sizeof sub, "%s.offset", key);
-                GB_TRY(game_read_u32(file, sub, offset, &v->offset));
-            }
-        } else {
-            snprintf(sub, sizeof sub, "%s.address", key);
-            if (!address)
-                return game_missing_key(file, sub,
-                                        "the variable's bus address (or \"pointer\" and \"offset\")");
-            GB_TRY(game_read_u32(file, sub, address, &v->address));
-            if (offset)
-                return gb_errorf("%s: %s.offset: expected no offset (only pointer variables have "
-                                 "one), found one",
-                                 file, key);
-        }
-        /* where the value starts: an address, or for a pointer variable an offset */
-        uint32_t start = v->pointer ? v->offset : v->address;
-        const char *start_name = v->pointer ? "offset" : "address";
-
-        const json_t *type = json_object_get(obj, "type");
-        snprintf(sub, sizeof sub, "%s.type", key);
-        if (!type) return game_missing_key(file, sub, "a type string such as \"|u1\" or \"bits\"");
-        if (!json_is_string(type))
-            return game_key_error(file, sub, "a type string such as \"|u1\" or \"bits\"", type);
-        const json_t *end = json_object_get(obj, "end");
-        const json_t *mask = json_object_get(obj, "mask");
-        if (!strcmp(json_string_value(type), "bits")) {
-            snprintf(sub, sizeof sub, "%s.end", key);
-            if (!end)
-                return game_missing_key(file, sub,
-                                        v->pointer ? "the range's end offset (exclusive)"
-                                                   : "the range's end address (exclusive)");
-            uint32_t e;
-            GB_TRY(game_read_u32(file, sub, end, &e));
-            if (e <= start || e - start > (1u << 20))
-                return gb_errorf("%s: %s: expected an end %s above %s 0x%X and at most "
-                                 "1 MiB past it, found 0x%X",
-                                 file, sub, start_name, start_name, start, e);
-            if (mask)
-                return gb_errorf("%s: %s.mask: expected no mask on a \"bits\" range, found one",
-                                 file, key);
-            v->bits = true;
-            v->length = e - start;
-        } else {
-            gb_error *err = game_parse_type(json_string_value(type), &v->type);
-            if (err) return gb_error_wrap(err, "%s: %s", file, sub);
-            if (end)
-                return gb_errorf("%s: %s.end: expected no end address (only \"bits\" ranges have "
-                                 "one), found one with type \"%s\"",
-                                 file, key, json_string_value(type));
-            v->length = v->type.size;
-            if ((uint64_t)start + v->length > (uint64_t)UINT32_MAX + 1)
-                return gb_errorf("%s: %s.%s: expected %u bytes to fit below 2^32, found "
-                                 "%s 0x%X",
-                                 file, key, start_name, v->length, start_name, start);
-            if (mask) {
-                snprintf(sub, sizeof sub, "%s.mask", key);
-                GB_TRY(game_read_mask(file, sub, mask, &v->mask));
-            }
-        }
-        v->name = game_strdup(name);
-        if (!v->name) return gb_errorf("%s: out of memory", file);
+        GB_TRY(read_var(file, name, obj, strict, &gv->vars[gv->n_vars]));
         gv->n_vars++;
     }
     for (int i = 0; i < gv->n_vars; i++)
