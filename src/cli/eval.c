@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "commands.h"
-#include "game_args.h"
+#include "gbfarm/game_args.h"
 #include "gbfarm/args.h"
 #include "gbfarm/gif.h"
 #include "gbfarm/policy_load.h"

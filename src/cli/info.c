@@ -5,7 +5,7 @@
 
 #include "commands.h"
 #include "gbfarm/nn.h"
-#include "rom_core.h"
+#include "gbfarm/game_args.h"
 
 static const char help[] = "usage: gbfarm info [--rom FILE] [--core NAME|PATH] [--game DIR]\n"
                            "Loads the ROM in the core and prints the core's name and version and\n"

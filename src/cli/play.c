@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "commands.h"
-#include "game_args.h"
+#include "gbfarm/game_args.h"
 #include "gbfarm/args.h"
 #include "gbfarm/clock.h"
 #include "gbfarm/policy_load.h"

@@ -7,7 +7,7 @@
 #include "gbfarm/args.h"
 #include "gbfarm/script.h"
 #include "gbfarm/state.h"
-#include "rom_core.h"
+#include "gbfarm/game_args.h"
 
 static const char help[] =
     "usage: gbfarm state --out FILE [--rom FILE --core NAME | --game DIR] [options]\n"

@@ -12,7 +12,7 @@
 #include <jansson.h>
 
 #include "commands.h"
-#include "game_args.h"
+#include "gbfarm/game_args.h"
 #include "gbfarm/args.h"
 #include "gbfarm/cartpole.h"
 #include "gbfarm/dist.h"

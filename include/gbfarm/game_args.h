@@ -1,9 +1,12 @@
-/* The options every emulator command shares: --game, --rom, --core, --option, --frame-skip. */
-#ifndef GBFARM_CLI_GAME_ARGS_H
-#define GBFARM_CLI_GAME_ARGS_H
+/* The options every emulator command shares (--game, --rom, --core, --option, --frame-skip,
+ * ...), the game setup they open, and a bare core on a ROM for the commands that need no
+ * game folder (info, state). */
+#ifndef GBFARM_GAME_ARGS_H
+#define GBFARM_GAME_ARGS_H
 
 #include <stdbool.h>
 
+#include "gbfarm/core.h"
 #include "gbfarm/env_retro.h"
 #include "gbfarm/game.h"
 
@@ -42,5 +45,17 @@ gb_error *game_setup_core_open(core **out, const game_setup *s, const game_args 
 /* An env_retro_config for env index i of this setup. */
 env_retro_config game_setup_env_config(const game_setup *s, const game_args *a, int index,
                                        uint64_t seed, const char *log_path);
+
+/* The options these commands take: --game, --rom, --core, --option (the rest of game_args
+ * means nothing without an env). rom_core_args_parse is game_args_parse for those alone. */
+extern const char rom_core_args_help[];
+bool rom_core_args_parse(game_args *a, int argc, char **argv, int *i, gb_error **err);
+
+/* With --game (or neither --game nor --rom): the game's ROM, core and options. With only
+ * --rom: a bundled game's own ROM (its folder's game.json names it) opens as with --game
+ * (that folder's core and options); any other ROM opens bare, its platform from the header,
+ * on --core (default mgba). *setup is filled when a game is used (else its game is NULL);
+ * close it with game_setup_close. */
+gb_error *rom_core_open(core **out, game_setup *setup, const game_args *a);
 
 #endif
