@@ -103,6 +103,8 @@ void policy_backward(const policy *p, policy_work *w, float *grads, const float 
 void policy_act(const policy *p, policy_work *w, const void *obs, rng *r, int *action,
                 float *logprob, float *value);
 float policy_value(const policy *p, policy_work *w, const void *obs);
+/* One observation: the most likely action (the first of equals). */
+int policy_greedy(const policy *p, policy_work *w, const void *obs);
 
 /* Categorical distribution helpers over n logits. */
 void policy_log_softmax(float *logp, const float *logits, int n);

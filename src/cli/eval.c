@@ -7,11 +7,9 @@
 #include <string.h>
 
 #include "commands.h"
-#include "gbfarm/game_args.h"
 #include "gbfarm/args.h"
-#include "gbfarm/gif.h"
-#include "gbfarm/policy_load.h"
-#include "gbfarm/rng.h"
+#include "gbfarm/eval.h"
+#include "gbfarm/game_args.h"
 #include "gbfarm/rundir.h"
 
 static const char help[] =
@@ -29,16 +27,6 @@ static const char help[] =
     "  --var NAME          also report an info variable's value at each episode's end, e.g.\n"
     "                      --var score: coins, beside a return that includes shaping\n"
     "                      (repeatable, up to 8)\n";
-
-enum { MAX_VARS = 8 };
-
-typedef struct eval_options {
-    const char *checkpoint, *record;
-    int episodes, greedy, random, hidden;
-    uint64_t seed;
-    const char *vars[MAX_VARS];
-    int n_vars;
-} eval_options;
 
 /* Mean and standard deviation of x[0..n). */
 static void mean_std(const double *x, int n, double *mean, double *std)
@@ -78,101 +66,6 @@ static gb_error *run_game_args(const char *checkpoint, game_args *a, json_t **ke
     return gb_error_wrap(err, "%s/config.json", dir);
 }
 
-static int greedy_action(const policy *p, policy_work *w, const void *obs, int n)
-{
-    float *logits, *values;
-    policy_forward(p, w, obs, 1, &logits, &values);
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (logits[i] > logits[best]) best = i;
-    return best;
-}
-
-/* What an evaluation holds while it runs. */
-typedef struct eval_run {
-    game_setup s;
-    env *e;
-    policy *p; /* NULL: the random policy */
-    policy_work *w;
-    gif_recorder *gif; /* until the first episode ends */
-    uint8_t *obs;
-    int var_index[MAX_VARS];
-    double *ret, *len, *val; /* [episodes] each, and val [n_vars][episodes] */
-    double explored;
-} eval_run;
-
-/* The env on its first observation, the policy, the recording's first frame, the --var
- * variables and room for the results. */
-static gb_error *eval_open(eval_run *r, const eval_options *o, const game_args *a)
-{
-    env_retro_config cfg = game_setup_env_config(&r->s, a, 0, o->seed, NULL);
-    GB_TRY(env_retro_create(&r->e, &cfg));
-    env *e = r->e;
-    if (o->checkpoint) GB_TRY(policy_load(&r->p, e->spec, o->hidden, o->checkpoint));
-    if (r->p) GB_TRY(policy_work_create(&r->w, r->p, 1));
-    if (!(r->obs = malloc(env_obs_bytes(&e->spec)))) return gb_errorf("out of memory");
-    e->obs = r->obs;
-    GB_TRY(env_reset(e));
-    if (o->record) {
-        const core_frame *f = env_frame(e);
-        GB_TRY(gif_open(&r->gif, o->record, f->width, f->height,
-                        (r->s.game->frame_skip * 100 + 30) / 60));
-        GB_TRY(gif_frame(r->gif, f));
-    }
-    for (int i = 0; i < o->n_vars; i++)
-        if ((r->var_index[i] = game_var_index(r->s.game, o->vars[i])) < 0)
-            return gb_errorf("--var %s: %s/game.json has no such variable in info", o->vars[i],
-                             r->s.game->dir);
-    size_t per = (size_t)o->episodes;
-    r->ret = calloc(per * (2 + MAX_VARS), sizeof *r->ret);
-    if (!r->ret) return gb_errorf("out of memory");
-    r->len = r->ret + per, r->val = r->len + per;
-    return NULL;
-}
-
-static int choose_action(eval_run *r, const eval_options *o, rng *g)
-{
-    int action;
-    if (!r->p) action = (int)rng_below(g, (uint32_t)r->e->spec.n_actions);
-    else if (o->greedy) action = greedy_action(r->p, r->w, r->obs, r->e->spec.n_actions);
-    else {
-        float logprob, value;
-        policy_act(r->p, r->w, r->obs, g, &action, &logprob, &value);
-    }
-    return action;
-}
-
-/* Episode k has ended: its results, the end of the recording, and the next reset. */
-static gb_error *end_episode(eval_run *r, const eval_options *o, int k)
-{
-    env *e = r->e;
-    size_t per = (size_t)o->episodes;
-    r->ret[k] = e->episode.ret;
-    r->len[k] = (double)e->episode.length;
-    for (int i = 0; i < o->n_vars; i++)
-        r->val[i * per + k] = (double)game_value(env_retro_binding(e), r->var_index[i]);
-    r->explored += (double)e->episode.explored;
-    if (r->gif) {
-        gb_error *err = gif_close(r->gif);
-        r->gif = NULL;
-        GB_TRY(err);
-        printf("recorded %s\n", o->record);
-    }
-    return k + 1 < o->episodes ? env_reset(e) : NULL;
-}
-
-static gb_error *run_episodes(eval_run *r, const eval_options *o)
-{
-    rng g;
-    rng_seed(&g, o->seed, 0xE7A1);
-    for (int k = 0; k < o->episodes;) {
-        GB_TRY(env_step(r->e, choose_action(r, o, &g)));
-        if (r->gif && k == 0) GB_TRY(gif_frame(r->gif, env_frame(r->e)));
-        if (r->e->terminated || r->e->truncated) GB_TRY(end_episode(r, o, k++));
-    }
-    return NULL;
-}
-
 static void print_results(const eval_run *r, const eval_options *o)
 {
     double mr, sr, ml, sl;
@@ -193,19 +86,10 @@ static void print_results(const eval_run *r, const eval_options *o)
 static gb_error *evaluate(const eval_options *o, game_args *a)
 {
     eval_run r = {0};
-    GB_TRY(game_setup_open(&r.s, a));
-    gb_error *err = eval_open(&r, o, a);
-    if (!err) err = run_episodes(&r, o);
+    gb_error *err = eval_episodes(&r, o, a);
+    if (!err) err = gif_close(r.gif), r.gif = NULL;
     if (!err) print_results(&r, o);
-    gb_error *gerr = gif_close(r.gif);
-    if (!err) err = gerr;
-    else gb_error_free(gerr);
-    free(r.ret);
-    free(r.obs);
-    policy_work_free(r.w);
-    policy_free(r.p);
-    env_close(r.e);
-    game_setup_close(&r.s);
+    eval_close(&r);
     return err;
 }
 
@@ -236,8 +120,8 @@ int cmd_eval(int argc, char **argv)
         } else if (!strcmp(f, "--var")) {
             if (!v)
                 err = gb_errorf("--var: expected an info variable's name, found nothing");
-            else if (o.n_vars == MAX_VARS)
-                err = gb_errorf("--var: at most %d variables", MAX_VARS);
+            else if (o.n_vars == EVAL_MAX_VARS)
+                err = gb_errorf("--var: at most %d variables", EVAL_MAX_VARS);
             else
                 o.vars[o.n_vars++] = v;
             i++;

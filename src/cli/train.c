@@ -12,13 +12,13 @@
 #include <jansson.h>
 
 #include "commands.h"
-#include "gbfarm/game_args.h"
 #include "gbfarm/args.h"
 #include "gbfarm/cartpole.h"
 #include "gbfarm/dist.h"
-#include "gbfarm/rundir.h"
+#include "gbfarm/game_args.h"
 #include "gbfarm/run.h"
-#include "gbfarm/state.h"
+#include "gbfarm/run_emulator.h"
+#include "gbfarm/rundir.h"
 #include "gbfarm/train.h"
 #include "gbfarm/viewer.h"
 
@@ -261,31 +261,8 @@ static gb_error *make_cartpole(void *ctx, int index, uint64_t seed, env **out)
     return cartpole_create(out, seed, index);
 }
 
-typedef struct emulator {
-    game_args args;
-    game_setup setup;
-    env **envs; /* by index, for the watchdog's message */
-    /* --visualize: env 0's window, touched only on env 0's thread (its error read by the
-     * main thread between rounds) */
-    const cli_options *o;
-    const char *dir;
-    viewer *view;
-    gb_error *view_err;
-    bool view_done;
-    int64_t view_steps, view_episodes;
-} emulator;
-
-static gb_error *make_emulator(void *ctx, int index, uint64_t seed, env **out)
-{
-    emulator *e = ctx;
-    env_retro_config cfg = game_setup_env_config(&e->setup, &e->args, index, seed, NULL);
-    gb_error *err = env_retro_create(out, &cfg);
-    if (!err && e->envs) e->envs[index] = *out;
-    return err;
-}
-
 /* The one place an env factory is chosen: CartPole, or a game on a libretro core. */
-static gb_error *choose_env(const char *name, emulator *emu, env_make_fn *make, void **ctx)
+static gb_error *choose_env(const char *name, run_emulator *emu, env_make_fn *make, void **ctx)
 {
     *ctx = NULL;
     if (name && !strcmp(name, "cartpole")) {
@@ -294,122 +271,15 @@ static gb_error *choose_env(const char *name, emulator *emu, env_make_fn *make, 
     }
     if (name) return gb_errorf("--env: expected 'cartpole', found '%s'", name);
     GB_TRY(game_setup_open(&emu->setup, &emu->args));
-    *make = make_emulator;
+    *make = run_emulator_make;
     *ctx = emu;
     return NULL;
 }
 
-/* F12 in the window: env 0's emulator state into the run directory. */
-static void save_env0_state(emulator *emu, env *e)
-{
-    core *c = env_retro_core(e);
-    size_t size = core_state_size(c);
-    uint8_t *buf = malloc(size ? size : 1);
-    char path[4200];
-    snprintf(path, sizeof path, "%s/env0-step%lld.state", emu->dir, (long long)emu->view_steps);
-    gb_error *err = buf ? core_save_state(c, buf, size) : gb_errorf("out of memory");
-    if (!err) err = state_write(path, buf, size);
-    free(buf);
-    if (err) {
-        fprintf(stderr, "gbfarm: F12: %s\n", gb_error_msg(err));
-        gb_error_free(err);
-    } else {
-        fprintf(stderr, "saved env 0's state: %s\n", path);
-    }
-}
-
-/* Env 0's thread, after each of its steps: the window. Pacing env 0 makes the other envs
- * wait for it at the barrier, and nothing more: they are never stopped mid-rollout. */
-static void on_step(void *ctx, int i, env *e, int action)
-{
-    emulator *emu = ctx;
-    if (i != 0 || emu->view_done) return;
-    if (!e) { /* env 0 closes: so does its window */
-        viewer_close(emu->view);
-        emu->view = NULL;
-        return;
-    }
-    const game_spec *g = emu->setup.game;
-    const core_frame *f = core_frame_get(env_retro_core(e));
-    if (!emu->view) {
-        char title[256];
-        snprintf(title, sizeof title, "gbfarm %s env 0", g->name);
-        viewer_config vc = {title, (int)f->width, (int)f->height, emu->o->scale, 0,
-                            emu->o->speed, false};
-        emu->view_err = gb_error_wrap(viewer_open(&emu->view, &vc), "--visualize");
-        if (emu->view_err) {
-            emu->view_done = true;
-            return;
-        }
-    }
-    emu->view_steps++;
-    char buttons[64];
-    game_buttons_name(g->actions[action], buttons, sizeof buttons);
-    viewer_overlay ov = {emu->view_steps, emu->view_episodes, e->episode.ret, e->reward, buttons,
-                         g->frame_skip};
-    viewer_events ev;
-    viewer_frame(emu->view, f, &ov, &ev);
-    if (e->terminated || e->truncated) emu->view_episodes++;
-    if (ev.save_state) save_env0_state(emu, e);
-    if (ev.closed) { /* stop viewing, not training */
-        viewer_close(emu->view);
-        emu->view = NULL;
-        emu->view_done = true;
-    }
-}
-
-/* Env 0 could not open its window: say so and stop. */
-static gb_error *poll_view(void *ctx)
-{
-    emulator *emu = ctx;
-    gb_error *e = emu->view_err;
-    emu->view_err = NULL;
-    return e;
-}
-
-/* The watchdog's message: which core and start state the hung env was running. */
-static void describe_env(void *ctx, int i, char *buf, size_t n)
-{
-    const emulator *emu = ctx;
-    const char *core_name = strrchr(emu->setup.core, '/');
-    const char *state = emu->envs && emu->envs[i] ? env_retro_last_state(emu->envs[i]) : NULL;
-    snprintf(buf, n, " (core %s, start state %s)", core_name ? core_name + 1 : emu->setup.core,
-             state ? state : "none loaded yet");
-}
-
 /* ---- config.json and --resume ---- */
 
-/* The game, ROM, core and observation in force. */
-static void emulator_json(json_t *j, const emulator *emu)
-{
-    const game_spec *g = emu->setup.game;
-    json_object_set_new(j, "game", json_string(g->dir));
-    json_object_set_new(j, "rom", json_string(emu->setup.rom));
-    json_object_set_new(j, "rom_sha1", json_string(g->rom_sha1));
-    json_object_set_new(j, "core", json_string(emu->setup.core));
-    json_t *states = json_array(), *opts = json_object(), *vars = json_array();
-    for (int i = 0; i < g->n_states; i++) json_array_append_new(states, json_string(g->states[i]));
-    for (int i = 0; i < g->n_core_options; i++)
-        json_object_set_new(opts, g->core_options[i].key, json_string(g->core_options[i].value));
-    for (int i = 0; i < emu->args.n_options; i++)
-        json_object_set_new(opts, emu->args.options[i].key,
-                            json_string(emu->args.options[i].value));
-    json_object_set_new(j, "states", states);
-    json_object_set_new(j, "core_options", opts);
-    json_object_set_new(j, "frame_skip", json_integer(g->frame_skip));
-    json_object_set_new(j, "press_frames", json_integer(g->press_frames));
-    json_object_set_new(j, "max_episode_steps", json_integer(g->max_episode_steps));
-    json_object_set_new(j, "noop_max", json_integer(g->noop_max));
-    json_object_set_new(j, "obs_stack", json_integer(g->obs_stack));
-    json_object_set_new(j, "obs_downsample", json_integer(g->obs_downsample));
-    json_object_set_new(j, "obs", json_string(game_obs_name(g->obs)));
-    for (int i = 0; g->obs != GAME_OBS_SCREEN && i < g->n_obs_vars; i++)
-        json_array_append_new(vars, json_string(game_var_name(g, g->obs_vars[i].var)));
-    json_object_set_new(j, "obs_vars", vars);
-}
-
 /* Every setting in force, and the command line that made them (what --resume replays). */
-static json_t *config_json(const settings *s, const emulator *emu, bool is_emulator, int argc,
+static json_t *config_json(const settings *s, const run_emulator *emu, bool is_emulator, int argc,
                            char **argv)
 {
     json_t *j = json_object(), *args = json_array();
@@ -417,7 +287,7 @@ static json_t *config_json(const settings *s, const emulator *emu, bool is_emula
     json_object_set_new(j, "gbfarm_version", json_string(GBFARM_VERSION));
     json_object_set_new(j, "argv", args);
     json_object_set_new(j, "env", json_string(is_emulator ? "emulator" : s->o.env_name));
-    if (is_emulator) emulator_json(j, emu);
+    if (is_emulator) run_emulator_json(j, emu);
     json_object_set_new(j, "ranks", json_integer(dist_size()));
     for (size_t i = 0; i < N_OPTIONS; i++) {
         const option *op = &options[i];
@@ -512,7 +382,7 @@ static gb_error *game_defaults(settings *s, const game_spec *g, int argc, char *
 
 typedef struct command {
     settings s;
-    emulator emu;
+    run_emulator emu;
     int argc; /* the run's command line: this one, or the stored one on --resume */
     char **argv, **stored;
     bool bad_usage; /* the command line itself is wrong: exit status 2 */
@@ -568,7 +438,7 @@ static gb_error *train_main(command *cmd, int argc, char **argv, run_result *res
     GB_TRY(err);
     cmd->argc = argc, cmd->argv = argv;
     if (s->o.resume) GB_TRY(replay(cmd, argc, argv));
-    emulator *emu = &cmd->emu;
+    run_emulator *emu = &cmd->emu;
     env_make_fn make = NULL;
     void *ctx = NULL;
     GB_TRY(choose_env(s->o.env_name, emu, &make, &ctx));
@@ -596,7 +466,7 @@ static gb_error *train_main(command *cmd, int argc, char **argv, run_result *res
     free(default_dir);
     if (is_emulator && !(emu->envs = calloc((size_t)s->c.n_envs, sizeof *emu->envs)))
         return gb_errorf("train: out of memory");
-    emu->o = &s->o, emu->dir = dir;
+    emu->dir = dir, emu->scale = s->o.scale, emu->speed = s->o.speed;
     if (s->o.visualize && s->o.speed && dist_rank() == 0) /* what watching at a pace costs */
         printf("--visualize --speed %d: every env waits for env 0 at %dx real time, at most "
                "about %.0f steps/s in all (--speed 0, or + in the window: uncapped)\n",
@@ -614,8 +484,7 @@ static gb_error *train_main(command *cmd, int argc, char **argv, run_result *res
                      s->o.log_interval,
                      s->o.save,
                      config};
-    run_hooks hooks = {emu, s->o.visualize ? on_step : NULL, is_emulator ? poll_view : NULL,
-                       is_emulator ? describe_env : NULL};
+    run_hooks none = {0}, hooks = is_emulator ? run_emulator_hooks(emu, s->o.visualize) : none;
     err = run_train(&rc, &s->c, make, ctx, &hooks, result);
     json_decref(config);
     return err;

@@ -395,6 +395,16 @@ int policy_sample(const float *logp, int n, rng *r)
     return n - 1;
 }
 
+int policy_greedy(const policy *p, policy_work *w, const void *obs)
+{
+    float *logits, *values;
+    policy_forward(p, w, obs, 1, &logits, &values);
+    int best = 0;
+    for (int i = 1; i < p->cfg.spec.n_actions; i++)
+        if (logits[i] > logits[best]) best = i;
+    return best;
+}
+
 void policy_act(const policy *p, policy_work *w, const void *obs, rng *r, int *action,
                 float *logprob, float *value)
 {
