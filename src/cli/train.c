@@ -44,130 +44,86 @@ static settings settings_default(void)
 
 /* ---- the options: one table for the usage text, the parser and config.json ---- */
 
-typedef enum opt_kind {
-    OPT_INT,    /* int in [lo, hi] */
-    OPT_I64,    /* int64_t in [lo, hi] */
-    OPT_U64,    /* uint64_t */
-    OPT_F32,    /* float in [lo, hi] */
-    OPT_F64,    /* double in [lo, hi] */
-    OPT_TEXT,   /* const char * */
-    OPT_ON,     /* a switch: int set to 1 */
-    OPT_OFF,    /* a switch: int set to 0 */
-    OPT_CHOICE, /* int: one of names[] to values[] */
-} opt_kind;
-
-typedef struct option {
-    const char *flag, *arg; /* "--lr", "X"; arg NULL for a switch */
-    opt_kind kind;
-    size_t at; /* offsetof(settings, ...) */
-    double lo, hi;
-    const char *key;  /* its config.json key; NULL: not a setting of the run */
-    const char *help; /* lines after the first indented; "%D" is replaced by the default */
-    const char *names[3];
-    int values[3];
-} option;
-
 #define AT(field) offsetof(settings, field)
-static const option options[] = {
-    {"--env", "NAME", OPT_TEXT, AT(o.env_name), 0, 0, NULL,
+static const arg_option options[] = {
+    {"--env", "NAME", ARG_TEXT, AT(o.env_name), 0, 0, NULL,
      "cartpole (the built-in CartPole-v1); default: the emulator", {0}, {0}},
-    {"--envs", "N", OPT_INT, AT(c.n_envs), 1, 4096, "envs",
+    {"--envs", "N", ARG_INT, AT(c.n_envs), 1, 4096, "envs",
      "environments, one thread each (default: one per core, or\nthe game's envs-per-core; "
      "cartpole: %D)", {0}, {0}},
-    {"--steps", "N", OPT_I64, AT(c.total_steps), 1, 1125899906842624.0, "steps",
+    {"--steps", "N", ARG_I64, AT(c.total_steps), 1, 1125899906842624.0, "steps",
      "total env steps over all envs (%D)", {0}, {0}},
-    {"--seed", "N", OPT_U64, AT(c.seed), 0, 0, "seed", "run seed (%D)", {0}, {0}},
-    {"--rollout-steps", "T", OPT_INT, AT(c.rollout_steps), 1, 1 << 20, "rollout_steps",
+    {"--seed", "N", ARG_U64, AT(c.seed), 0, 0, "seed", "run seed (%D)", {0}, {0}},
+    {"--rollout-steps", "T", ARG_INT, AT(c.rollout_steps), 1, 1 << 20, "rollout_steps",
      "steps per env per update (%D)", {0}, {0}},
-    {"--epochs", "N", OPT_INT, AT(c.ppo.epochs), 1, 1000, "epochs", "PPO epochs per update (%D)", {0}, {0}},
-    {"--minibatches", "N", OPT_INT, AT(c.ppo.minibatches), 1, 1 << 20, "minibatches",
+    {"--epochs", "N", ARG_INT, AT(c.ppo.epochs), 1, 1000, "epochs", "PPO epochs per update (%D)", {0}, {0}},
+    {"--minibatches", "N", ARG_INT, AT(c.ppo.minibatches), 1, 1 << 20, "minibatches",
      "minibatches per epoch (%D)", {0}, {0}},
-    {"--lr", "X", OPT_F32, AT(c.lr), 0, 1, "lr", "Adam learning rate (%D)", {0}, {0}},
-    {"--no-anneal", NULL, OPT_OFF, AT(c.anneal_lr), 0, 0, "anneal_lr",
+    {"--lr", "X", ARG_F32, AT(c.lr), 0, 1, "lr", "Adam learning rate (%D)", {0}, {0}},
+    {"--no-anneal", NULL, ARG_OFF, AT(c.anneal_lr), 0, 0, "anneal_lr",
      "keep the learning rate constant (default: linear to 0)", {0}, {0}},
-    {"--gamma", "X", OPT_F32, AT(c.gamma), 0, 1, "gamma", "discount (%D)", {0}, {0}},
-    {"--gae-lambda", "X", OPT_F32, AT(c.gae_lambda), 0, 1, "gae_lambda", "GAE lambda (%D)", {0}, {0}},
-    {"--clip", "X", OPT_F32, AT(c.ppo.clip_coef), 0, 10, "clip",
+    {"--gamma", "X", ARG_F32, AT(c.gamma), 0, 1, "gamma", "discount (%D)", {0}, {0}},
+    {"--gae-lambda", "X", ARG_F32, AT(c.gae_lambda), 0, 1, "gae_lambda", "GAE lambda (%D)", {0}, {0}},
+    {"--clip", "X", ARG_F32, AT(c.ppo.clip_coef), 0, 10, "clip",
      "surrogate and value clip range (%D)", {0}, {0}},
-    {"--no-clip-vloss", NULL, OPT_OFF, AT(c.ppo.clip_vloss), 0, 0, "clip_vloss",
+    {"--no-clip-vloss", NULL, ARG_OFF, AT(c.ppo.clip_vloss), 0, 0, "clip_vloss",
      "unclipped value loss", {0}, {0}},
-    {"--no-norm-adv", NULL, OPT_OFF, AT(c.ppo.norm_adv), 0, 0, "norm_adv",
+    {"--no-norm-adv", NULL, ARG_OFF, AT(c.ppo.norm_adv), 0, 0, "norm_adv",
      "no per-minibatch advantage normalisation", {0}, {0}},
-    {"--vf-coef", "X", OPT_F32, AT(c.ppo.vf_coef), 0, 1e6, "vf_coef",
+    {"--vf-coef", "X", ARG_F32, AT(c.ppo.vf_coef), 0, 1e6, "vf_coef",
      "value loss coefficient (%D)", {0}, {0}},
-    {"--ent-coef", "X", OPT_F32, AT(c.ppo.ent_coef), 0, 1e6, "ent_coef",
+    {"--ent-coef", "X", ARG_F32, AT(c.ppo.ent_coef), 0, 1e6, "ent_coef",
      "entropy bonus coefficient (%D)", {0}, {0}},
-    {"--max-grad-norm", "X", OPT_F32, AT(c.ppo.max_grad_norm), 1e-12, 1e12, "max_grad_norm",
+    {"--max-grad-norm", "X", ARG_F32, AT(c.ppo.max_grad_norm), 1e-12, 1e12, "max_grad_norm",
      "global gradient-norm clip (%D)", {0}, {0}},
-    {"--target-kl", "X", OPT_F32, AT(c.ppo.target_kl), 0, 1e6, "target_kl",
+    {"--target-kl", "X", ARG_F32, AT(c.ppo.target_kl), 0, 1e6, "target_kl",
      "stop an update's epochs past this approx KL (0 = off)", {0}, {0}},
-    {"--adam-eps", "X", OPT_F32, AT(c.ppo.adam_eps), 1e-30, 1, "adam_eps", "Adam epsilon (%D)", {0}, {0}},
-    {"--trunk", "shared|separate", OPT_CHOICE, AT(c.shared_trunk), 0, 0, "trunk",
+    {"--adam-eps", "X", ARG_F32, AT(c.ppo.adam_eps), 1e-30, 1, "adam_eps", "Adam epsilon (%D)", {0}, {0}},
+    {"--trunk", "shared|separate", ARG_CHOICE, AT(c.shared_trunk), 0, 0, "trunk",
      "one trunk for actor and critic, or one each\n(default: shared for screens, separate "
      "for vectors)",
      {"shared", "separate"},
      {1, 0}},
-    {"--hidden", "N", OPT_INT, AT(c.hidden), 1, 1 << 16, "hidden",
+    {"--hidden", "N", ARG_INT, AT(c.hidden), 1, 1 << 16, "hidden",
      "MLP width / CNN fc width (default: 64 / 512, small CNN 256)", {0}, {0}},
-    {"--cnn", "small|nature", OPT_CHOICE, AT(c.cnn), 0, 0, "cnn",
+    {"--cnn", "small|nature", ARG_CHOICE, AT(c.cnn), 0, 0, "cnn",
      "screen network: the 2013 DQN's (default: 16x8x8/4,\n32x4x4/2, fc 256) or the Nature "
      "DQN's (three times the work)",
      {"small", "nature"},
      {POLICY_CNN_SMALL, POLICY_CNN_NATURE}},
-    {"--update-threads", "N", OPT_INT, AT(c.update_threads), 0, 1024, "update_threads",
+    {"--update-threads", "N", ARG_INT, AT(c.update_threads), 0, 1024, "update_threads",
      "threads for the PPO update (0 = all cores)", {0}, {0}},
-    {"--watchdog", "S", OPT_F64, AT(c.watchdog_seconds), 0, 1e9, "watchdog",
+    {"--watchdog", "S", ARG_F64, AT(c.watchdog_seconds), 0, 1e9, "watchdog",
      "stop, saving the learner, when an env makes no progress\nfor S seconds (a hung core; "
      "%D, 0 = off)", {0}, {0}},
-    {"--max-bad-updates", "N", OPT_INT, AT(c.max_bad_updates), 1, 1 << 30, "max_bad_updates",
+    {"--max-bad-updates", "N", ARG_INT, AT(c.max_bad_updates), 1, 1 << 30, "max_bad_updates",
      "an update with a NaN or infinite loss, gradient or weight\nis undone; N in a row stop "
      "the run (%D)", {0}, {0}},
-    {"--log-interval", "S", OPT_F64, AT(o.log_interval), 0, 1e9, NULL,
+    {"--log-interval", "S", ARG_F64, AT(o.log_interval), 0, 1e9, NULL,
      "seconds between progress lines when not on a terminal (%D)", {0}, {0}},
-    {"--run-dir", "DIR", OPT_TEXT, AT(o.run_dir), 0, 0, NULL,
+    {"--run-dir", "DIR", ARG_TEXT, AT(o.run_dir), 0, 0, NULL,
      "where the run's files go (default: runs/<game>-<time>-<seed>)", {0}, {0}},
-    {"--resume", "DIR", OPT_TEXT, AT(o.resume), 0, 0, NULL,
+    {"--resume", "DIR", ARG_TEXT, AT(o.resume), 0, 0, NULL,
      "continue the run in DIR from its latest checkpoint, with\nthe settings in its "
      "config.json (--steps may extend it);\na damaged checkpoint (checksums) is named and the "
      "next\nnewest one (previous, then update_<N>) used instead", {0}, {0}},
-    {"--no-fallback", NULL, OPT_ON, AT(o.no_fallback), 0, 0, NULL,
+    {"--no-fallback", NULL, ARG_ON, AT(o.no_fallback), 0, 0, NULL,
      "with --resume: stop at a damaged latest checkpoint", {0}, {0}},
-    {"--checkpoint-every", "N", OPT_INT, AT(o.checkpoint_every), 1, 1 << 30, "checkpoint_every",
+    {"--checkpoint-every", "N", ARG_INT, AT(o.checkpoint_every), 1, 1 << 30, "checkpoint_every",
      "write DIR/latest.safetensors every N updates (%D)", {0}, {0}},
-    {"--keep-every", "N", OPT_INT, AT(o.keep_every), 0, 1 << 30, "keep_every",
+    {"--keep-every", "N", ARG_INT, AT(o.keep_every), 0, 1 << 30, "keep_every",
      "also keep DIR/update_<N>.safetensors every N updates\n(%D; 0: never)", {0}, {0}},
-    {"--save", "FILE", OPT_TEXT, AT(o.save), 0, 0, NULL,
+    {"--save", "FILE", ARG_TEXT, AT(o.save), 0, 0, NULL,
      "also write the final checkpoint to FILE", {0}, {0}},
-    {"--visualize", NULL, OPT_ON, AT(o.visualize), 0, 0, NULL,
+    {"--visualize", NULL, ARG_ON, AT(o.visualize), 0, 0, NULL,
      "show env 0 in a window while all envs train (space:\npause the display, +/-: pace from "
      "real time to uncapped,\nF12: save env 0's state into the run directory)", {0}, {0}},
-    {"--scale", "N", OPT_INT, AT(o.scale), 1, 16, NULL, "the window's zoom (%D)", {0}, {0}},
-    {"--speed", "N", OPT_INT, AT(o.speed), 0, 8, NULL,
+    {"--scale", "N", ARG_INT, AT(o.scale), 1, 16, NULL, "the window's zoom (%D)", {0}, {0}},
+    {"--speed", "N", ARG_INT, AT(o.speed), 0, 8, NULL,
      "0 uncapped (default: the window samples env 0's\nframes), 1 real time, 2/4/8 faster: a "
      "pace holds every\nenv to env 0's (real time, frame skip 4: 15 steps/s per env)", {0}, {0}},
 };
 #define N_OPTIONS (sizeof options / sizeof options[0])
-
-/* The setting's value as text: its default in --help, its entry in config.json. */
-static void option_value(const option *op, const settings *s, char *buf, size_t n)
-{
-    const void *p = (const char *)s + op->at;
-    switch (op->kind) {
-    case OPT_INT: snprintf(buf, n, "%d", *(const int *)p); break;
-    case OPT_I64: snprintf(buf, n, "%lld", (long long)*(const int64_t *)p); break;
-    case OPT_U64: snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p); break;
-    case OPT_F32: snprintf(buf, n, "%g", (double)*(const float *)p); break;
-    case OPT_F64: snprintf(buf, n, "%g", *(const double *)p); break;
-    case OPT_TEXT: snprintf(buf, n, "%s", *(const char *const *)p ? *(const char *const *)p : ""); break;
-    case OPT_ON:
-    case OPT_OFF: snprintf(buf, n, "%s", *(const int *)p ? "true" : "false"); break;
-    case OPT_CHOICE:
-        snprintf(buf, n, "default");
-        for (int k = 0; k < 3 && op->names[k]; k++)
-            if (op->values[k] == *(const int *)p) snprintf(buf, n, "%s", op->names[k]);
-        break;
-    }
-}
 
 static void usage(FILE *to)
 {
@@ -175,60 +131,7 @@ static void usage(FILE *to)
     fprintf(to, "usage: gbfarm train [options]\n"
                 "Defaults below are gbfarm's; a game folder's game.json may set its own "
                 "(\"train\"),\nand the options given here override both.\n\n");
-    for (size_t i = 0; i < N_OPTIONS; i++) {
-        const option *op = &options[i];
-        char head[64], def[64];
-        snprintf(head, sizeof head, "%s%s%s", op->flag, op->arg ? " " : "", op->arg ? op->arg : "");
-        option_value(op, &d, def, sizeof def);
-        if (strlen(head) > 21)
-            fprintf(to, "  %s\n%24s", head, "");
-        else
-            fprintf(to, "  %-21s ", head);
-        for (const char *c = op->help; *c; c++) {
-            if (c[0] == '%' && c[1] == 'D') {
-                fputs(def, to), c++;
-            } else {
-                fputc(*c, to);
-                if (*c == '\n') fprintf(to, "%24s", "");
-            }
-        }
-        fputc('\n', to);
-    }
-}
-
-static gb_error *option_parse(const option *op, const char *v, settings *s)
-{
-    void *p = (char *)s + op->at;
-    double x;
-    long l;
-    switch (op->kind) {
-    case OPT_INT: return arg_int(op->flag, v, (int)op->lo, (int)op->hi, p);
-    case OPT_I64:
-        GB_TRY(arg_long(op->flag, v, (long)op->lo, (long)op->hi, &l));
-        *(int64_t *)p = l;
-        return NULL;
-    case OPT_U64: return arg_u64(op->flag, v, p);
-    case OPT_F32:
-        GB_TRY(arg_double(op->flag, v, op->lo, op->hi, &x));
-        *(float *)p = (float)x;
-        return NULL;
-    case OPT_F64: return arg_double(op->flag, v, op->lo, op->hi, p);
-    case OPT_TEXT:
-        if (!v) return gb_errorf("%s: expected a value, found nothing", op->flag);
-        *(const char **)p = v;
-        return NULL;
-    case OPT_ON: *(int *)p = 1; return NULL;
-    case OPT_OFF: *(int *)p = 0; return NULL;
-    case OPT_CHOICE:
-        for (int k = 0; k < 3 && op->names[k]; k++)
-            if (v && !strcmp(v, op->names[k])) {
-                *(int *)p = op->values[k];
-                return NULL;
-            }
-        return gb_errorf("%s: expected '%s' or '%s', found '%s'", op->flag, op->names[0],
-                         op->names[1], v ? v : "nothing");
-    }
-    return NULL;
+    args_usage(to, options, N_OPTIONS, &d);
 }
 
 static gb_error *parse(int argc, char **argv, settings *s, game_args *game)
@@ -240,11 +143,9 @@ static gb_error *parse(int argc, char **argv, settings *s, game_args *game)
             GB_TRY(err);
             continue;
         }
-        const option *op = NULL;
-        for (size_t k = 0; k < N_OPTIONS && !op; k++)
-            if (!strcmp(f, options[k].flag)) op = &options[k];
+        const arg_option *op = args_find(options, N_OPTIONS, f);
         if (!op) return gb_errorf("unknown option '%s' (see gbfarm train --help)", f);
-        GB_TRY(option_parse(op, v, s));
+        GB_TRY(args_set(op, v, s));
         if (op->arg) i++;
         if (!strcmp(f, "--envs")) s->o.envs_given = 1;
         if (!strcmp(f, "--steps")) s->o.steps_given = 1;
@@ -290,13 +191,13 @@ static json_t *config_json(const settings *s, const run_emulator *emu, bool is_e
     if (is_emulator) run_emulator_json(j, emu);
     json_object_set_new(j, "ranks", json_integer(dist_size()));
     for (size_t i = 0; i < N_OPTIONS; i++) {
-        const option *op = &options[i];
+        const arg_option *op = &options[i];
         char text[64];
         if (!op->key) continue;
-        option_value(op, s, text, sizeof text);
-        json_t *v = op->kind == OPT_ON || op->kind == OPT_OFF ? json_boolean(!strcmp(text, "true"))
-                    : op->kind == OPT_CHOICE || op->kind == OPT_TEXT ? json_string(text)
-                    : op->kind == OPT_F32 || op->kind == OPT_F64
+        args_value(op, s, text, sizeof text);
+        json_t *v = op->kind == ARG_ON || op->kind == ARG_OFF ? json_boolean(!strcmp(text, "true"))
+                    : op->kind == ARG_CHOICE || op->kind == ARG_TEXT ? json_string(text)
+                    : op->kind == ARG_F32 || op->kind == ARG_F64
                         ? json_real(strtod(text, NULL)) /* the shortest decimal */
                         : json_integer((json_int_t)strtoll(text, NULL, 10));
         json_object_set_new(j, op->key, v);
