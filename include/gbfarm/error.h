@@ -1,6 +1,7 @@
 /* One error type for all of gbfarm: a heap-allocated one-line message.
  * A function that can fail returns gb_error *: NULL on success. The message names the
- * file, key or flag, what was expected and what was found; the CLI prints it and exits 1. */
+ * file, key or flag, what was expected and what was found; the CLI prints it and exits 1
+ * (2 when the command line itself is wrong). */
 #ifndef GBFARM_ERROR_H
 #define GBFARM_ERROR_H
 
