@@ -32,40 +32,19 @@ static void print_core_choice(const game_setup *s, const game_args *a)
         printf("core from     the default for a ROM outside a game folder (--core to choose)\n");
 }
 
-int cmd_info(int argc, char **argv)
+/* What the core says about itself and the ROM; ctx is the command's game_args. */
+static gb_error *describe(void *ctx, core *c, const game_setup *s)
 {
-    game_args a;
-    game_args_init(&a);
-    gb_error *err = NULL;
-    for (int i = 1; i < argc && !err; i++) {
-        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-            printf("%s%s", help, rom_core_args_help);
-            return 0;
-        }
-        if (!rom_core_args_parse(&a, argc, argv, &i, &err))
-            err = gb_errorf("info: unknown option '%s' (see gbfarm info --help)", argv[i]);
-    }
-    if (err) {
-        game_args_free(&a);
-        return cli_usage_fail(err);
-    }
-    core *c = NULL;
-    game_setup s = {0};
-    err = rom_core_open(&c, &s, &a);
-    if (err) {
-        game_args_free(&a);
-        return cli_fail(err);
-    }
     core_platform platform = CORE_PLATFORM_GB;
-    core_detect_platform(s.rom, &platform);
+    core_detect_platform(s->rom, &platform);
     core_run(c, true); /* one frame, so the pixel format and picture are known */
     core_info in;
     core_get_info(c, &in);
     const core_frame *f = core_frame_get(c);
     printf("core          %s %s (%s)\n", in.name, in.version, core_path(c));
-    print_core_choice(&s, &a);
+    print_core_choice(s, ctx);
     printf("extensions    %s\n", in.extensions);
-    printf("rom           %s\n", s.rom);
+    printf("rom           %s\n", s->rom);
     printf("platform      %s\n", platform_name(platform));
     printf("geometry      %ux%u (max %ux%u), first frame %ux%u\n", in.base_width, in.base_height,
            in.max_width, in.max_height, f->width, f->height);
@@ -83,8 +62,21 @@ int cmd_info(int argc, char **argv)
                r->flags & RETRO_MEMDESC_SAVE_RAM ? " save-ram" : "",
                r->flags & RETRO_MEMDESC_CONST ? " const" : "");
     }
-    core_close(c);
-    game_setup_close(&s);
-    game_args_free(&a);
-    return 0;
+    return NULL;
+}
+
+int cmd_info(int argc, char **argv)
+{
+    game_args a;
+    game_args_init(&a);
+    gb_error *err = NULL;
+    for (int i = 1; i < argc && !err; i++) {
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+            printf("%s%s", help, rom_core_args_help);
+            return 0;
+        }
+        if (!rom_core_args_parse(&a, argc, argv, &i, &err))
+            err = gb_errorf("info: unknown option '%s' (see gbfarm info --help)", argv[i]);
+    }
+    return cli_rom_core_run(&a, err, describe, &a);
 }

@@ -40,6 +40,22 @@ int cli_usage_fail(gb_error *err)
     return 2;
 }
 
+int cli_rom_core_run(game_args *a, gb_error *usage_err, cli_core_fn run, void *ctx)
+{
+    if (usage_err) {
+        game_args_free(a);
+        return cli_usage_fail(usage_err);
+    }
+    core *c = NULL;
+    game_setup s = {0};
+    gb_error *err = rom_core_open(&c, &s, a);
+    if (!err) err = run(ctx, c, &s);
+    core_close(c);
+    game_setup_close(&s);
+    game_args_free(a);
+    return err ? cli_fail(err) : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {

@@ -20,31 +20,43 @@ static const char help[] =
     "  --print             print every game variable's value at the end (needs a game:\n"
     "                      --game, or a game folder's own ROM)\n";
 
-static gb_error *make_state(core *c, const game_setup *s, const char *load, const char *script_path,
-                            long frames, const char *out, bool print)
+/* What the command line asks for. */
+typedef struct state_job {
+    const char *out, *load, *script_path;
+    long frames;
+    bool print;
+} state_job;
+
+static gb_error *make_state(void *ctx, core *c, const game_setup *s)
 {
-    if (load) {
+    const state_job *j = ctx;
+    /* Before anything is written: --print reads the game's variables. */
+    if (j->print && !s->game)
+        return gb_errorf("--print: needs a game folder (--game DIR, or a game folder's own ROM); "
+                         "%s is in none, so nothing was written",
+                         s->rom);
+    if (j->load) {
         uint8_t *buf;
         size_t size;
-        GB_TRY(state_read(load, &buf, &size));
-        gb_error *err = core_load_state(c, buf, size, load);
+        GB_TRY(state_read(j->load, &buf, &size));
+        gb_error *err = core_load_state(c, buf, size, j->load);
         free(buf);
         GB_TRY(err);
     }
     script sc = {0};
-    if (script_path) GB_TRY(script_load(&sc, script_path));
+    if (j->script_path) GB_TRY(script_load(&sc, j->script_path));
     script_play(&sc, c);
-    for (long k = 0; k < frames; k++) core_run(c, false);
+    for (long k = 0; k < j->frames; k++) core_run(c, false);
     size_t size = core_state_size(c);
     uint8_t *buf = malloc(size ? size : 1);
     gb_error *err = buf ? core_save_state(c, buf, size) : gb_errorf("out of memory");
-    if (!err) err = state_write(out, buf, size);
+    if (!err) err = state_write(j->out, buf, size);
     free(buf);
     if (!err)
-        printf("wrote %s (%zu bytes of state, after %llu scripted + %ld frames)\n", out, size,
-               (unsigned long long)sc.total_frames, frames);
+        printf("wrote %s (%zu bytes of state, after %llu scripted + %ld frames)\n", j->out, size,
+               (unsigned long long)sc.total_frames, j->frames);
     script_free(&sc);
-    if (!err && print) {
+    if (!err && j->print) {
         game_binding *b;
         GB_TRY(game_bind(&b, s->game, core_resolve, c));
         for (int i = 0; i < game_var_count(s->game); i++)
@@ -58,9 +70,7 @@ int cmd_state(int argc, char **argv)
 {
     game_args a;
     game_args_init(&a);
-    const char *out = NULL, *load = NULL, *script_path = NULL;
-    long frames = 0;
-    bool print = false;
+    state_job j = {0};
     gb_error *err = NULL;
     for (int i = 1; i < argc && !err; i++) {
         const char *f = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -69,36 +79,23 @@ int cmd_state(int argc, char **argv)
             return 0;
         }
         if (rom_core_args_parse(&a, argc, argv, &i, &err)) continue;
-        const char **text = !strcmp(f, "--out") ? &out : !strcmp(f, "--load") ? &load
-                           : !strcmp(f, "--script") ? &script_path : NULL;
+        const char **text = !strcmp(f, "--out")      ? &j.out
+                            : !strcmp(f, "--load")   ? &j.load
+                            : !strcmp(f, "--script") ? &j.script_path
+                                                     : NULL;
         if (text) {
             if (!v) err = gb_errorf("%s: expected a file name, found nothing", f);
             *text = v;
             i++;
         } else if (!strcmp(f, "--frames")) {
-            err = arg_long(f, v, 0, 100000000, &frames);
+            err = arg_long(f, v, 0, 100000000, &j.frames);
             i++;
         } else if (!strcmp(f, "--print")) {
-            print = true;
+            j.print = true;
         } else {
             err = gb_errorf("state: unknown option '%s' (see gbfarm state --help)", f);
         }
     }
-    if (!err && !out) err = gb_errorf("state: --out FILE is required");
-    if (err) {
-        game_args_free(&a);
-        return cli_usage_fail(err);
-    }
-    core *c = NULL;
-    game_setup s = {0};
-    err = rom_core_open(&c, &s, &a);
-    /* Before anything is written: --print reads the game's variables. */
-    if (!err && print && !s.game)
-        err = gb_errorf("--print: needs a game folder (--game DIR, or a game folder's own ROM); "
-                        "%s is in none, so nothing was written", s.rom);
-    if (!err) err = make_state(c, &s, load, script_path, frames, out, print);
-    core_close(c);
-    game_setup_close(&s);
-    game_args_free(&a);
-    return err ? cli_fail(err) : 0;
+    if (!err && !j.out) err = gb_errorf("state: --out FILE is required");
+    return cli_rom_core_run(&a, err, make_state, &j);
 }

@@ -232,34 +232,26 @@ static bool env_frontend(core *c, unsigned cmd, void *data, bool *ok)
     }
 }
 
-/* Descriptions gbfarm does not need but accepts, as a frontend should. */
-static bool env_accepted(core *c, unsigned cmd, void *data, bool *ok)
-{
-    *ok = true;
-    switch (cmd) {
-    case RETRO_ENVIRONMENT_SET_PERFORMANCE_LEVEL:
-    case RETRO_ENVIRONMENT_SET_INPUT_DESCRIPTORS:
-    case RETRO_ENVIRONMENT_SET_CONTROLLER_INFO:
-    case RETRO_ENVIRONMENT_SET_SUBSYSTEM_INFO:
-    case RETRO_ENVIRONMENT_SET_SUPPORT_NO_GAME:
-    case RETRO_ENVIRONMENT_SET_SUPPORT_ACHIEVEMENTS:
-    case RETRO_ENVIRONMENT_SET_CORE_OPTIONS_DISPLAY:
-    case RETRO_ENVIRONMENT_SET_CONTENT_INFO_OVERRIDE:
-    case RETRO_ENVIRONMENT_SET_MINIMUM_AUDIO_LATENCY:
-        return true;
-    default: return false;
-    }
-}
+/* Descriptions gbfarm does not need but accepts, as a frontend should: a plain yes. */
+static const unsigned env_accepted[] = {
+    RETRO_ENVIRONMENT_SET_PERFORMANCE_LEVEL,     RETRO_ENVIRONMENT_SET_INPUT_DESCRIPTORS,
+    RETRO_ENVIRONMENT_SET_CONTROLLER_INFO,       RETRO_ENVIRONMENT_SET_SUBSYSTEM_INFO,
+    RETRO_ENVIRONMENT_SET_SUPPORT_NO_GAME,       RETRO_ENVIRONMENT_SET_SUPPORT_ACHIEVEMENTS,
+    RETRO_ENVIRONMENT_SET_CORE_OPTIONS_DISPLAY,  RETRO_ENVIRONMENT_SET_CONTENT_INFO_OVERRIDE,
+    RETRO_ENVIRONMENT_SET_MINIMUM_AUDIO_LATENCY,
+};
 
 static bool RETRO_CALLCONV on_environment(unsigned cmd, void *data)
 {
-    static bool (*const handlers[])(core *, unsigned, void *, bool *) = {
-        env_video, env_options, env_frontend, env_accepted};
+    static bool (*const handlers[])(core *, unsigned, void *, bool *) = {env_video, env_options,
+                                                                         env_frontend};
     core *c = current;
     if (!c) return false;
     bool ok;
     for (size_t i = 0; i < sizeof handlers / sizeof handlers[0]; i++)
         if (handlers[i](c, cmd, data, &ok)) return ok;
+    for (size_t i = 0; i < sizeof env_accepted / sizeof env_accepted[0]; i++)
+        if (cmd == env_accepted[i]) return true;
     /* Interfaces gbfarm does not provide (rumble, camera, hardware rendering, VFS, disk
      * control, ...): "unsupported" is the correct answer for each. */
     return false;

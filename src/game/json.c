@@ -117,6 +117,43 @@ gb_error *game_read_int(const char *file, const char *key, const json_t *v, int6
     return NULL;
 }
 
+void *game_alloc_list(const char *file, const char *key, const json_t *list, const char *expected,
+                      size_t size, gb_error **err)
+{
+    *err = NULL;
+    if (!json_is_array(list) || json_array_size(list) == 0) {
+        *err = game_key_error(file, key, expected, list);
+        return NULL;
+    }
+    void *items = calloc(json_array_size(list), size);
+    if (!items) *err = gb_errorf("%s: out of memory", file);
+    return items;
+}
+
+void *game_alloc_entries(const char *file, const char *key, const json_t *obj, size_t size,
+                         gb_error **err)
+{
+    *err = NULL;
+    if (!json_is_object(obj)) {
+        *err = game_key_error(file, key, "an object", obj);
+        return NULL;
+    }
+    size_t n = json_object_size(obj);
+    void *entries = calloc(n ? n : 1, size); /* calloc(0) may be NULL, which is not an error */
+    if (!entries) *err = gb_errorf("%s: out of memory", file);
+    return entries;
+}
+
+gb_error *game_list_string(const char *file, const char *key, const json_t *list, size_t i,
+                           const char *expected, char *item_key, size_t key_size, const char **out)
+{
+    snprintf(item_key, key_size, "%s[%zu]", key, i);
+    const json_t *v = json_array_get(list, i);
+    if (!json_is_string(v)) return game_key_error(file, item_key, expected, v);
+    *out = json_string_value(v);
+    return NULL;
+}
+
 gb_error *game_read_number(const char *file, const char *key, const json_t *v, double *out)
 {
     if (!json_is_number(v)) return game_key_error(file, key, "a number", v);

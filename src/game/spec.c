@@ -25,12 +25,11 @@ static gb_error *read_string(const char *file, const char *key, const json_t *v,
 static gb_error *read_actions(game_spec *spec, const char *file, const json_t *actions)
 {
     const char *expected = "a non-empty list of button lists, such as [[], [\"A\"], [\"UP\"]]";
-    if (!json_is_array(actions) || json_array_size(actions) == 0)
-        return game_key_error(file, "actions", expected, actions);
-    size_t n = json_array_size(actions);
-    spec->actions = calloc(n, sizeof *spec->actions);
-    if (!spec->actions) return gb_errorf("%s: out of memory", file);
-    for (size_t i = 0; i < n; i++) {
+    gb_error *err;
+    spec->actions =
+        game_alloc_list(file, "actions", actions, expected, sizeof *spec->actions, &err);
+    if (!spec->actions) return err;
+    for (size_t i = 0; i < json_array_size(actions); i++) {
         char key[64];
         snprintf(key, sizeof key, "actions[%zu]", i);
         const json_t *combo = json_array_get(actions, i);
@@ -90,10 +89,11 @@ gb_error *game_obs_check(const game_spec *spec, game_obs obs)
 static gb_error *read_obs_vars(game_spec *spec, const char *file, const json_t *vars)
 {
     if (!vars) return NULL;
-    if (!json_is_array(vars) || json_array_size(vars) == 0)
-        return game_key_error(file, "observation.vars", "a non-empty list of variable names", vars);
-    spec->obs_vars = calloc(json_array_size(vars), sizeof *spec->obs_vars);
-    if (!spec->obs_vars) return gb_errorf("%s: out of memory", file);
+    gb_error *err;
+    spec->obs_vars =
+        game_alloc_list(file, "observation.vars", vars, "a non-empty list of variable names",
+                        sizeof *spec->obs_vars, &err);
+    if (!spec->obs_vars) return err;
     for (size_t i = 0; i < json_array_size(vars); i++) {
         char key[64];
         snprintf(key, sizeof key, "observation.vars[%zu]", i);
@@ -130,17 +130,16 @@ static gb_error *read_obs_vars(game_spec *spec, const char *file, const json_t *
 
 static gb_error *read_states(game_spec *spec, const char *file, const json_t *states)
 {
-    if (!json_is_array(states) || json_array_size(states) == 0)
-        return game_key_error(file, "states", "a non-empty list of .state files", states);
-    size_t n = json_array_size(states);
-    spec->states = calloc(n, sizeof *spec->states);
-    if (!spec->states) return gb_errorf("%s: out of memory", file);
-    for (size_t i = 0; i < n; i++) {
+    gb_error *err;
+    spec->states = game_alloc_list(file, "states", states, "a non-empty list of .state files",
+                                   sizeof *spec->states, &err);
+    if (!spec->states) return err;
+    for (size_t i = 0; i < json_array_size(states); i++) {
         char key[48];
-        snprintf(key, sizeof key, "states[%zu]", i);
-        const json_t *s = json_array_get(states, i);
-        if (!json_is_string(s)) return game_key_error(file, key, "a .state file name", s);
-        char *path = game_join(spec->dir, json_string_value(s));
+        const char *name;
+        GB_TRY(game_list_string(file, "states", states, i, "a .state file name", key, sizeof key,
+                                &name));
+        char *path = game_join(spec->dir, name);
         if (!path) return gb_errorf("%s: out of memory", file);
         spec->states[spec->n_states++] = path;
         if (!game_file_exists(path))

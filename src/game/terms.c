@@ -64,10 +64,12 @@ int64_t game_apply_op(game_op op, int64_t reference, int64_t value)
     return 0;
 }
 
-/* Unknown keys are typos in game.json: say which keys are allowed. */
-static gb_error *check_keys(const char *file, const char *where, const json_t *obj,
-                            const char *const *allowed, bool strict)
+/* A section must be an object, and (strict) hold only the allowed keys: unknown keys are typos
+ * in game.json, so the error says which keys are allowed. */
+static gb_error *check_object(const char *file, const char *where, const json_t *obj,
+                              const char *const *allowed, bool strict)
 {
+    if (!json_is_object(obj)) return game_key_error(file, where, "an object", obj);
     if (!strict) return NULL;
     const char *key;
     json_t *v;
@@ -85,11 +87,6 @@ static gb_error *check_keys(const char *file, const char *where, const json_t *o
         }
     }
     return NULL;
-}
-
-static gb_error *expect_object(const char *file, const char *key, const json_t *v)
-{
-    return json_is_object(v) ? NULL : game_key_error(file, key, "an object", v);
 }
 
 static int var_index(const game_vars *gv, const char *name)
@@ -223,8 +220,7 @@ static gb_error *read_var(const char *file, const char *name, const json_t *obj,
                                           "mask",    "end",     "xor",    NULL};
     char key[320], sub[352];
     snprintf(key, sizeof key, "info.%s", name);
-    GB_TRY(expect_object(file, key, obj));
-    GB_TRY(check_keys(file, key, obj, allowed, strict));
+    GB_TRY(check_object(file, key, obj, allowed, strict));
     v->mask = UINT64_MAX;
     v->xor_var = -1;
     GB_TRY(read_var_place(file, key, obj, v));
@@ -247,10 +243,8 @@ static gb_error *read_var(const char *file, const char *name, const json_t *obj,
 
 gb_error *game_parse_info(game_vars *gv, const char *file, const json_t *info, bool strict)
 {
-    GB_TRY(expect_object(file, "info", info));
-    size_t n = json_object_size(info);
-    gv->vars = calloc(n ? n : 1, sizeof *gv->vars);
-    if (!gv->vars) return gb_errorf("%s: out of memory", file);
+    gb_error *err;
+    if (!(gv->vars = game_alloc_entries(file, "info", info, sizeof *gv->vars, &err))) return err;
     const char *name;
     json_t *obj;
     json_object_foreach((json_t *)info, name, obj)
@@ -263,6 +257,24 @@ gb_error *game_parse_info(game_vars *gv, const char *file, const json_t *info, b
     return NULL;
 }
 
+/* KEY.NAME when present: one of n words (else "expected EXPECTED"); *index is its place in
+ * words, left as it is when absent. */
+static gb_error *read_word(const char *file, const char *key, const json_t *obj, const char *name,
+                           const char *const *words, int n, const char *expected, int *index)
+{
+    const json_t *v = json_object_get(obj, name);
+    if (!v) return NULL;
+    const char *s = json_is_string(v) ? json_string_value(v) : "";
+    for (int i = 0; i < n; i++)
+        if (!strcmp(s, words[i])) {
+            *index = i;
+            return NULL;
+        }
+    char sub[400];
+    snprintf(sub, sizeof sub, "%s.%s", key, name);
+    return game_key_error(file, sub, expected, v);
+}
+
 /* measurement, op, reference and (reward terms) reward / penalty of one term. */
 static gb_error *parse_term(const char *file, const char *key, const json_t *obj, bool reward,
                             bool strict, game_term *t)
@@ -270,30 +282,16 @@ static gb_error *parse_term(const char *file, const char *key, const json_t *obj
     static const char *const reward_keys[] = {"measurement", "op",      "reference",
                                               "reward",      "penalty", NULL};
     static const char *const done_keys[] = {"measurement", "op", "reference", NULL};
+    static const char *const measurements[] = {"absolute", "delta"};
     char sub[400];
-    GB_TRY(expect_object(file, key, obj));
-    GB_TRY(check_keys(file, key, obj, reward ? reward_keys : done_keys, strict));
-    t->delta = reward;
-    const json_t *m = json_object_get(obj, "measurement");
-    if (m) {
-        snprintf(sub, sizeof sub, "%s.measurement", key);
-        const char *s = json_is_string(m) ? json_string_value(m) : "";
-        if (!strcmp(s, "delta"))
-            t->delta = true;
-        else if (!strcmp(s, "absolute"))
-            t->delta = false;
-        else
-            return game_key_error(file, sub, "\"delta\" or \"absolute\"", m);
-    }
-    const json_t *op = json_object_get(obj, "op");
-    if (op) {
-        snprintf(sub, sizeof sub, "%s.op", key);
-        const char *s = json_is_string(op) ? json_string_value(op) : "";
-        t->op = OP_NONE;
-        for (int i = OP_EQUAL; i <= OP_SIGN; i++)
-            if (!strcmp(s, op_names[i])) t->op = (game_op)i;
-        if (t->op == OP_NONE) return game_key_error(file, sub, op_expected, op);
-    }
+    GB_TRY(check_object(file, key, obj, reward ? reward_keys : done_keys, strict));
+    int delta = reward, op = (int)t->op - OP_EQUAL; /* op: its place in op_names after OP_NONE */
+    GB_TRY(read_word(file, key, obj, "measurement", measurements, 2, "\"delta\" or \"absolute\"",
+                     &delta));
+    GB_TRY(read_word(file, key, obj, "op", op_names + OP_EQUAL, OP_SIGN - OP_EQUAL + 1, op_expected,
+                     &op));
+    t->delta = delta;
+    t->op = (game_op)(OP_EQUAL + op);
     const json_t *ref = json_object_get(obj, "reference");
     if (ref) {
         snprintf(sub, sizeof sub, "%s.reference", key);
@@ -317,6 +315,28 @@ static gb_error *parse_term(const char *file, const char *key, const json_t *obj
     return NULL;
 }
 
+/* KEY (reward.variables, or a done node's variables): a term per entry, named by the info
+ * variable it measures. */
+static gb_error *parse_terms(game_vars *gv, const char *file, const char *info_file,
+                             const char *key, const json_t *vars, bool reward, bool strict,
+                             game_term **terms, int *n_terms)
+{
+    gb_error *err;
+    if (!(*terms = game_alloc_entries(file, key, vars, sizeof **terms, &err))) return err;
+    const char *name;
+    json_t *obj;
+    json_object_foreach((json_t *)vars, name, obj)
+    {
+        char sub[400];
+        snprintf(sub, sizeof sub, "%s.%s", key, name);
+        game_term *t = &(*terms)[*n_terms];
+        GB_TRY(find_var(gv, file, sub, info_file, name, &t->var));
+        GB_TRY(parse_term(file, sub, obj, reward, strict, t));
+        (*n_terms)++;
+    }
+    return NULL;
+}
+
 static gb_error *no_script(const char *file, const char *where, const json_t *obj)
 {
     const json_t *s = json_object_get(obj, "script");
@@ -330,23 +350,20 @@ static gb_error *parse_explore(game_vars *gv, const char *file, const char *info
                                const json_t *obj, bool strict)
 {
     static const char *const allowed[] = {"variables", "reward", "unless", NULL};
-    GB_TRY(expect_object(file, "reward.explore", obj));
-    GB_TRY(check_keys(file, "reward.explore", obj, allowed, strict));
+    GB_TRY(check_object(file, "reward.explore", obj, allowed, strict));
     const json_t *vars = json_object_get(obj, "variables");
     if (!vars) return game_missing_key(file, "reward.explore.variables", "a list of variables");
-    if (!json_is_array(vars) || json_array_size(vars) == 0)
-        return game_key_error(file, "reward.explore.variables",
-                              "a non-empty list of variable names", vars);
-    size_t n = json_array_size(vars);
-    gv->explore_vars = calloc(n, sizeof *gv->explore_vars);
-    if (!gv->explore_vars) return gb_errorf("%s: out of memory", file);
-    for (size_t i = 0; i < n; i++) {
+    gb_error *err;
+    gv->explore_vars =
+        game_alloc_list(file, "reward.explore.variables", vars,
+                        "a non-empty list of variable names", sizeof *gv->explore_vars, &err);
+    if (!gv->explore_vars) return err;
+    for (size_t i = 0; i < json_array_size(vars); i++) {
         char key[64];
-        snprintf(key, sizeof key, "reward.explore.variables[%zu]", i);
-        const json_t *name = json_array_get(vars, i);
-        if (!json_is_string(name)) return game_key_error(file, key, "a variable name", name);
-        GB_TRY(find_var(gv, file, key, info_file, json_string_value(name),
-                        &gv->explore_vars[gv->n_explore_vars]));
+        const char *name;
+        GB_TRY(game_list_string(file, "reward.explore.variables", vars, i, "a variable name", key,
+                                sizeof key, &name));
+        GB_TRY(find_var(gv, file, key, info_file, name, &gv->explore_vars[gv->n_explore_vars]));
         gv->n_explore_vars++;
     }
     const json_t *r = json_object_get(obj, "reward");
@@ -368,27 +385,12 @@ gb_error *game_parse_reward(game_vars *gv, const char *file, const char *info_fi
                             const json_t *reward, bool strict)
 {
     static const char *const allowed[] = {"variables", "time", "explore", NULL};
-    GB_TRY(expect_object(file, "reward", reward));
-    GB_TRY(check_keys(file, "reward", reward, allowed, strict));
+    GB_TRY(check_object(file, "reward", reward, allowed, strict));
     GB_TRY(no_script(file, "reward", reward));
     const json_t *vars = json_object_get(reward, "variables");
-    if (vars) {
-        GB_TRY(expect_object(file, "reward.variables", vars));
-        size_t n = json_object_size(vars);
-        gv->reward_terms = calloc(n ? n : 1, sizeof *gv->reward_terms);
-        if (!gv->reward_terms) return gb_errorf("%s: out of memory", file);
-        const char *name;
-        json_t *obj;
-        json_object_foreach((json_t *)vars, name, obj)
-        {
-            char key[320];
-            snprintf(key, sizeof key, "reward.variables.%s", name);
-            game_term *t = &gv->reward_terms[gv->n_reward_terms];
-            GB_TRY(find_var(gv, file, key, info_file, name, &t->var));
-            GB_TRY(parse_term(file, key, obj, true, strict, t));
-            gv->n_reward_terms++;
-        }
-    }
+    if (vars)
+        GB_TRY(parse_terms(gv, file, info_file, "reward.variables", vars, true, strict,
+                           &gv->reward_terms, &gv->n_reward_terms));
     const json_t *time = json_object_get(reward, "time");
     if (time) {
         GB_TRY(parse_term(file, "reward.time", time, true, strict, &gv->time));
@@ -404,44 +406,25 @@ static gb_error *parse_node(game_vars *gv, const char *file, const char *info_fi
                             const char *where, const json_t *obj, bool strict, game_done_node *node)
 {
     static const char *const allowed[] = {"condition", "variables", "nodes", NULL};
-    GB_TRY(expect_object(file, where, obj));
-    GB_TRY(check_keys(file, where, obj, allowed, strict));
+    static const char *const conditions[] = {"any", "all"};
+    GB_TRY(check_object(file, where, obj, allowed, strict));
     GB_TRY(no_script(file, where, obj));
+    int all = node->all;
+    GB_TRY(read_word(file, where, obj, "condition", conditions, 2, "\"any\" or \"all\"", &all));
+    node->all = all;
     char key[400];
-    const json_t *cond = json_object_get(obj, "condition");
-    if (cond) {
-        snprintf(key, sizeof key, "%s.condition", where);
-        const char *s = json_is_string(cond) ? json_string_value(cond) : "";
-        if (!strcmp(s, "all"))
-            node->all = true;
-        else if (strcmp(s, "any"))
-            return game_key_error(file, key, "\"any\" or \"all\"", cond);
-    }
     const json_t *vars = json_object_get(obj, "variables");
     if (vars) {
         snprintf(key, sizeof key, "%s.variables", where);
-        GB_TRY(expect_object(file, key, vars));
-        size_t n = json_object_size(vars);
-        node->terms = calloc(n ? n : 1, sizeof *node->terms);
-        if (!node->terms) return gb_errorf("%s: out of memory", file);
-        const char *name;
-        json_t *term;
-        json_object_foreach((json_t *)vars, name, term)
-        {
-            snprintf(key, sizeof key, "%s.variables.%s", where, name);
-            game_term *t = &node->terms[node->n_terms];
-            GB_TRY(find_var(gv, file, key, info_file, name, &t->var));
-            GB_TRY(parse_term(file, key, term, false, strict, t));
-            node->n_terms++;
-        }
+        GB_TRY(parse_terms(gv, file, info_file, key, vars, false, strict, &node->terms,
+                           &node->n_terms));
     }
     const json_t *nodes = json_object_get(obj, "nodes");
     if (nodes) {
         snprintf(key, sizeof key, "%s.nodes", where);
-        GB_TRY(expect_object(file, key, nodes));
-        size_t n = json_object_size(nodes);
-        node->nodes = calloc(n ? n : 1, sizeof *node->nodes);
-        if (!node->nodes) return gb_errorf("%s: out of memory", file);
+        gb_error *err;
+        if (!(node->nodes = game_alloc_entries(file, key, nodes, sizeof *node->nodes, &err)))
+            return err;
         const char *name;
         json_t *sub;
         json_object_foreach((json_t *)nodes, name, sub)

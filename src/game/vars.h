@@ -84,6 +84,16 @@ gb_error *game_read_int(const char *file, const char *key, const json_t *v, int6
 gb_error *game_read_number(const char *file, const char *key, const json_t *v, double *out);
 gb_error *game_read_u32(const char *file, const char *key, const json_t *v, uint32_t *out);
 gb_error *game_read_mask(const char *file, const char *key, const json_t *v, uint64_t *out);
+/* Room for one size-byte element per item of a non-empty list (else "expected EXPECTED"), or
+ * per entry of an object; NULL with *err set when it is neither, or out of memory. */
+void *game_alloc_list(const char *file, const char *key, const json_t *list, const char *expected,
+                      size_t size, gb_error **err);
+void *game_alloc_entries(const char *file, const char *key, const json_t *obj, size_t size,
+                         gb_error **err);
+/* Item i of the list at key, a string (else "expected EXPECTED"); item_key gets "KEY[i]", which
+ * names the item in the caller's own messages too. */
+gb_error *game_list_string(const char *file, const char *key, const json_t *list, size_t i,
+                           const char *expected, char *item_key, size_t key_size, const char **out);
 gb_error *game_read_sha1(const char *file, const char *key, const char *text, char out[41]);
 char *game_strdup(const char *s);
 char *game_join(const char *dir, const char *name);

@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
+
 gb_error *rundir_default_path(char **out, const char *runs_root, const char *game, uint64_t seed,
                               time_t when)
 {
@@ -222,47 +224,20 @@ gb_error *rundir_check_resume(const char *dir)
     return err ? err : check_writable(dir);
 }
 
-static gb_error *write_all(int fd, const char *data, size_t n, const char *path)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, data, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0)
-            return gb_errorf("%s: write failed: %s (is the disk full?)", path, strerror(errno));
-        data += w, n -= (size_t)w;
-    }
-    return NULL;
-}
-
 gb_error *rundir_write_config(const char *dir, const json_t *config)
 {
     char *text = json_dumps(config, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     if (!text) return gb_errorf("%s/config.json: the configuration cannot be encoded as JSON", dir);
-    char *tmp = NULL, *path = NULL;
-    gb_error *err = config_path(&tmp, dir, ".tmp");
-    if (!err) err = config_path(&path, dir, "");
-    int fd = -1;
+    char *path = NULL;
+    atomic_file f;
+    gb_error *err = config_path(&path, dir, "");
+    if (!err) err = atomic_file_open(&f, path, "is the run directory writable?");
     if (!err) {
-        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-        if (fd < 0)
-            err = gb_errorf("%s: cannot create: %s (is the run directory writable?)", tmp,
-                            strerror(errno));
-    }
-    if (!err) err = write_all(fd, text, strlen(text), tmp);
-    if (!err) err = write_all(fd, "\n", 1, tmp);
-    if (!err && fsync(fd) != 0) err = gb_errorf("%s: fsync failed: %s", tmp, strerror(errno));
-    if (fd >= 0 && close(fd) != 0 && !err)
-        err = gb_errorf("%s: close failed: %s", tmp, strerror(errno));
-    if (!err && rename(tmp, path) != 0)
-        err = gb_errorf("%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-    if (err && fd >= 0) unlink(tmp);
-    if (!err) {
-        /* The rename lives in the directory: sync it too, or a crash may forget it. */
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) fsync(dfd), close(dfd);
+        atomic_file_write(&f, text, strlen(text));
+        atomic_file_write(&f, "\n", 1);
+        err = atomic_file_commit(&f);
     }
     free(text);
-    free(tmp);
     free(path);
     return err;
 }

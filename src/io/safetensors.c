@@ -1,14 +1,14 @@
 #include "gbfarm/safetensors.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 #include <zlib.h>
+
+#include "atomic_file.h"
 
 #if __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "safetensors.c writes host memory as little-endian tensors"
@@ -45,32 +45,6 @@ static uint32_t crc(const void *data, size_t n)
         p += chunk, n -= chunk;
     }
     return (uint32_t)c;
-}
-
-/* A rename lives in its directory: sync that too, or a crash may forget it. */
-static void sync_dir(const char *path)
-{
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", path);
-    char *slash = strrchr(dir, '/');
-    if (slash == dir) slash[1] = '\0';
-    else if (slash) *slash = '\0';
-    else snprintf(dir, sizeof dir, ".");
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) fsync(fd), close(fd);
-}
-
-static gb_error *write_all(int fd, const void *p, size_t n, const char *path)
-{
-    const char *c = p;
-    while (n > 0) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR) continue;
-        if (w <= 0)
-            return gb_errorf("%s: write failed: %s (is the disk full?)", path, strerror(errno));
-        c += w, n -= (size_t)w;
-    }
-    return NULL;
 }
 
 gb_error *safetensors_write(const char *path, const st_tensor *tensors, int n,
@@ -118,30 +92,19 @@ gb_error *safetensors_write(const char *path, const st_tensor *tensors, int n,
     snprintf(hex, sizeof hex, "%08lx", (unsigned long)crc(header, padded));
     memcpy(slot + strlen(HEADER_KEY), hex, 8);
 
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
+    atomic_file f;
+    gb_error *err = atomic_file_open(&f, path, "does the directory exist?");
+    if (err) {
         free(header);
-        return gb_errorf("%s: cannot create: %s (does the directory exist?)", tmp, strerror(errno));
+        return err;
     }
     uint8_t len8[8];
     for (int i = 0; i < 8; i++) len8[i] = (uint8_t)((uint64_t)padded >> (8 * i));
-    gb_error *err = write_all(fd, len8, 8, tmp);
-    if (!err) err = write_all(fd, header, padded, tmp);
-    for (int i = 0; !err && i < n; i++)
-        err = write_all(fd, tensors[i].data, tensor_bytes(&tensors[i]), tmp);
+    atomic_file_write(&f, len8, 8);
+    atomic_file_write(&f, header, padded);
+    for (int i = 0; i < n; i++) atomic_file_write(&f, tensors[i].data, tensor_bytes(&tensors[i]));
     free(header);
-    if (!err && fsync(fd) != 0) err = gb_errorf("%s: fsync failed: %s", tmp, strerror(errno));
-    if (close(fd) != 0 && !err) err = gb_errorf("%s: close failed: %s", tmp, strerror(errno));
-    if (!err && rename(tmp, path) != 0)
-        err = gb_errorf("%s: cannot rename to %s: %s", tmp, path, strerror(errno));
-    if (err) {
-        unlink(tmp);
-        return err;
-    }
-    sync_dir(path);
-    return NULL;
+    return atomic_file_commit(&f);
 }
 
 struct safetensors {

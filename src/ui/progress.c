@@ -31,6 +31,17 @@ static void format_duration(char *buf, size_t n, double seconds)
     snprintf(buf, n, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
 }
 
+/* What both lines say about time: elapsed and ETA as h:mm:ss; returns the fraction done. */
+static double format_times(const progress_stats *s, char elapsed[32], char eta[32])
+{
+    double frac = s->total_steps > 0 ? (double)s->steps / (double)s->total_steps : 0;
+    double left = (double)(s->total_steps - s->steps);
+    double eta_s = left <= 0 ? 0 : s->steps_per_sec > 0 ? left / s->steps_per_sec : NAN;
+    format_duration(elapsed, 32, s->elapsed_seconds);
+    format_duration(eta, 32, eta_s);
+    return frac;
+}
+
 /* 1234567 -> "1.23M": terminals have no room for every digit. */
 static void format_si(char *buf, size_t n, double v)
 {
@@ -90,12 +101,8 @@ static int tty_fields(field *f, const progress_stats *s, double frac, const char
 int progress_format_fit(char *buf, size_t n, const progress_stats *s, int columns)
 {
     if (n == 0) return 0;
-    double frac = s->total_steps > 0 ? (double)s->steps / (double)s->total_steps : 0;
-    double left = (double)(s->total_steps - s->steps);
-    double eta = left <= 0 ? 0 : s->steps_per_sec > 0 ? left / s->steps_per_sec : NAN;
     char elapsed[32], eta_s[32];
-    format_duration(elapsed, sizeof elapsed, s->elapsed_seconds);
-    format_duration(eta_s, sizeof eta_s, eta);
+    double frac = format_times(s, elapsed, eta_s);
     field f[8];
     int n_fields = tty_fields(f, s, frac, elapsed, eta_s);
     /* Whole fields, in order, skipping any that would pass the width; the first always (cut). */
@@ -116,12 +123,8 @@ int progress_format(char *buf, size_t n, const progress_stats *s, int compact)
     int len = 0;
     if (n == 0) return 0;
     buf[0] = '\0';
-    double frac = s->total_steps > 0 ? (double)s->steps / (double)s->total_steps : 0;
-    double left = (double)(s->total_steps - s->steps);
-    double eta = left <= 0 ? 0 : s->steps_per_sec > 0 ? left / s->steps_per_sec : NAN;
     char elapsed[32], eta_s[32];
-    format_duration(elapsed, sizeof elapsed, s->elapsed_seconds);
-    format_duration(eta_s, sizeof eta_s, eta);
+    double frac = format_times(s, elapsed, eta_s);
     int show_fps = isfinite(s->frames_per_sec) && s->frames_per_sec > 0;
 
     APPEND("step %" PRId64 "/%" PRId64 " (%.1f%%) | %.0f steps/s", s->steps, s->total_steps,
