@@ -221,9 +221,63 @@ static void test_reports(void)
     env_close(e);
 }
 
+/* The owner may move obs before each step, as the trainer does along its rollout buffer: the
+ * observations (stacked screens and variables) are those of an env that keeps one buffer,
+ * over resets too, and a snapshot taken where obs has moved to restores. */
+static void test_moving_obs(void)
+{
+    run a, b;
+    open_env(&a, "states/catch-gb", NULL, NULL, 7, 0);
+    open_env(&b, "states/catch-gb", NULL, NULL, 7, 0);
+    reopen(&a, GAME_OBS_SCREEN_VARS, 7);
+    reopen(&b, GAME_OBS_SCREEN_VARS, 7);
+    size_t n = env_obs_bytes(&b.env->spec);
+    enum { SLOTS = 5 };
+    uint8_t *slots = malloc(SLOTS * n);
+    REQUIRE(slots);
+    memset(slots, 0xAB, SLOTS * n); /* not zero: padding must be written, not inherited */
+    memcpy(slots, b.obs, n);
+    int same = 1, resets = 0;
+    for (int t = 0; t < 300; t++) {
+        int act = t % 5;
+        b.env->obs = slots + (size_t)((t + 1) % SLOTS) * n;
+        CHECK_OK(env_step(a.env, act));
+        CHECK_OK(env_step(b.env, act));
+        same &= !memcmp(a.obs, b.env->obs, n);
+        if (a.env->terminated || a.env->truncated) {
+            CHECK_OK(env_reset(a.env));
+            CHECK_OK(env_reset(b.env));
+            same &= !memcmp(a.obs, b.env->obs, n);
+            resets++;
+        }
+    }
+    CHECK(same);
+    CHECK(resets > 0);
+    /* A snapshot of b, restored into its own buffer, continues as a does. */
+    uint8_t *snap;
+    size_t size;
+    CHECK_OK(b.env->ops->snapshot(b.env, &snap, &size));
+    b.env->obs = b.obs;
+    CHECK_OK(b.env->ops->restore(b.env, snap, size));
+    free(snap);
+    for (int t = 0; t < 20; t++) {
+        b.env->obs = slots + (size_t)(t % SLOTS) * n;
+        CHECK_OK(env_step(a.env, NOOP));
+        CHECK_OK(env_step(b.env, NOOP));
+        same &= !memcmp(a.obs, b.env->obs, n);
+        if (a.env->terminated || a.env->truncated) break;
+    }
+    CHECK(same);
+    b.env->obs = b.obs;
+    free(slots);
+    close_env(&a);
+    close_env(&b);
+}
+
 int main(void)
 {
     test_reports();
+    test_moving_obs();
     test_screen_vars();
     test_game("states/catch-gb", NULL, NULL, 80, 72);
     test_game("states/catch-gb", "mgba", "states/catch-gb/start.txt", 80, 72);

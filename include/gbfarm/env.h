@@ -4,7 +4,12 @@
  * env_obs_bytes(&spec) long), and the results of its last step into the plain fields.
  * step() never resets by itself: when terminated or truncated is set, `obs` holds the final
  * observation (the trainer bootstraps a truncated episode from its value), `episode` holds
- * the finished episode's totals, and the caller calls reset(). */
+ * the finished episode's totals, and the caller calls reset().
+ *
+ * The owner may point `obs` somewhere else before any call (the trainer points it at the next
+ * slot of its rollout buffer, so that the env writes each observation straight into it): the
+ * env writes the whole observation there, and a step reads what it needs of the previous one
+ * (older stacked screens) where it wrote it, so that memory must still hold it, unchanged. */
 #ifndef GBFARM_ENV_H
 #define GBFARM_ENV_H
 
@@ -58,7 +63,7 @@ typedef struct env_ops {
 struct env {
     const env_ops *ops;
     env_spec spec;
-    void *obs; /* set by the owner before reset(): where observations are written */
+    void *obs; /* set by the owner before reset(): where the next observation is written */
 
     float reward; /* of the last step */
     uint8_t terminated, truncated;

@@ -20,6 +20,7 @@ typedef struct retro_env {
     size_t *state_sizes;
     int width, height; /* the screen the observation expects */
     size_t plane;      /* bytes of one stacked screen */
+    const uint8_t *written; /* where the last screen observation went: the next one's stack */
     double episode_start;
     /* The start state the last reset loaded, for a watchdog's message from another thread. */
     _Atomic(const char *) last_state;
@@ -143,11 +144,20 @@ static gb_error *observe(retro_env *r, bool fill)
                          core_path(r->core), f->width, f->height, r->width, r->height);
     uint8_t *obs = r->base.obs;
     int stack = r->base.spec.obs_c;
-    uint8_t *newest = obs + (size_t)(stack - 1) * r->plane;
-    if (stack > 1) memmove(obs, obs + r->plane, (size_t)(stack - 1) * r->plane);
+    size_t older = (size_t)(stack - 1) * r->plane;
+    uint8_t *newest = obs + older;
+    /* The older screens come from where the last observation was written: obs itself, or
+     * the slot the owner has moved obs on from (the trainer points it at the next slot of
+     * its rollout buffer before each step). */
+    if (!fill && older) memmove(obs, (r->written ? r->written : obs) + r->plane, older);
     env_frame_to_gray(f, r->game->obs_downsample, newest);
     if (fill)
         for (int i = 0; i < stack - 1; i++) memcpy(obs + (size_t)i * r->plane, newest, r->plane);
+    /* Written whole, padding before the variables included, wherever obs points. */
+    size_t screens = older + r->plane;
+    if (r->base.spec.obs_vars)
+        memset(obs + screens, 0, env_obs_vars_offset(&r->base.spec) - screens);
+    r->written = obs;
     return NULL;
 }
 
@@ -297,6 +307,7 @@ static gb_error *retro_snapshot_restore(env *e, const uint8_t *data, size_t size
     const uint8_t *p = data + sizeof h;
     GB_TRY(core_load_state(r->core, p, h.core_bytes, "env snapshot"));
     memcpy(e->obs, p + h.core_bytes, h.obs_bytes);
+    r->written = e->obs;
     GB_TRY(game_binding_restore(r->binding, p + h.core_bytes + h.obs_bytes, h.binding_bytes));
     e->episode = h.episode;
     e->frames = h.frames;

@@ -162,12 +162,18 @@ static gb_error *worker_rollout(train *t, int i, train_worker *w)
     size_t ob = rb->obs_bytes;
     w->n_eps = 0;
     w->env_seconds = w->policy_seconds = 0;
+    /* The first slot: the observation the last rollout (or the reset) left in w->obs. */
+    memcpy(rb->obs + (size_t)i * rb->steps * ob, w->obs, ob);
     double t0 = gb_now(), t1, t2;
     for (int s = 0; s < rb->steps; s++) {
         size_t k = (size_t)i * rb->steps + s;
         int action;
-        memcpy(rb->obs + k * ob, w->obs, ob);
-        policy_act(t->pol, w->work, w->obs, &w->rng, &action, &rb->logprobs[k], &rb->values[k]);
+        uint8_t *obs = rb->obs + k * ob;
+        /* The env writes the step's observation straight into the next slot, and the last
+         * step's into w->obs, which outlives this buffer: the bootstrap value below and the
+         * next rollout's first slot read it. */
+        w->e->obs = s + 1 < rb->steps ? obs + ob : w->obs;
+        policy_act(t->pol, w->work, obs, &w->rng, &action, &rb->logprobs[k], &rb->values[k]);
         rb->actions[k] = action;
         t1 = gb_now();
         GB_TRY(gb_error_wrap(env_step(w->e, action), "env %d: step", i));
@@ -177,18 +183,18 @@ static gb_error *worker_rollout(train *t, int i, train_worker *w)
         w->policy_seconds += t1 - t0;
         w->env_seconds += t2 - t1;
         t0 = t2;
-        if (!finite_step(w->e, w->obs))
+        if (!finite_step(w->e, w->e->obs))
             return gb_errorf("env %d: step %d of update %lld gave a reward of %g and %s (a bug in "
                              "the env or its game's rewards)",
                              i, s + 1, (long long)t->update + 1, (double)w->e->reward,
-                             finite_obs(&w->e->spec, w->obs) ? "a finite observation"
-                                                             : "a non-finite observation");
+                             finite_obs(&w->e->spec, w->e->obs) ? "a finite observation"
+                                                                : "a non-finite observation");
         rb->rewards[k] = w->e->reward;
         rb->ends[k] = w->e->terminated || w->e->truncated;
         /* A truncated episode is worth the value of its final observation, which obs holds
          * until the reset. */
         rb->boot_values[k] =
-            w->e->truncated && !w->e->terminated ? policy_value(t->pol, w->work, w->obs) : 0.0f;
+            w->e->truncated && !w->e->terminated ? policy_value(t->pol, w->work, w->e->obs) : 0.0f;
         if (rb->ends[k]) {
             GB_TRY(record_episode(t, i, w));
             GB_TRY(gb_error_wrap(env_reset(w->e), "env %d: reset", i));
