@@ -27,9 +27,6 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg);
  * is env_frame(e), its path env_core_path(e), for any env. */
 core *env_retro_core(env *e);
 const game_binding *env_retro_binding(env *e);
-/* The start state the env's last reset loaded (NULL before one); safe from any thread. The
- * same as env_last_state(e), which callers should use: this goes once src/cli/train.c does. */
-const char *env_retro_last_state(env *e);
 
 /* Makes a start state's bytes: reads a .state file (and loads it, to check it fits the
  * core), or plays any other file as an input script from power-on and saves the result. */

@@ -374,4 +374,3 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
 
 core *env_retro_core(env *e) { return ((retro_env *)e)->core; }
 const game_binding *env_retro_binding(env *e) { return ((retro_env *)e)->binding; }
-const char *env_retro_last_state(env *e) { return retro_last_state(e); }
