@@ -3,8 +3,8 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "gbfarm/clock.h"
 #include "gbfarm/rng.h"
 
 typedef struct cartpole {
@@ -13,13 +13,6 @@ typedef struct cartpole {
     rng rng;
     double t_start;
 } cartpole;
-
-static double now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
 
 static void write_obs(cartpole *c)
 {
@@ -35,7 +28,7 @@ static gb_error *cartpole_reset(env *e)
     e->reward = 0.0f;
     e->terminated = e->truncated = 0;
     e->episode = (env_episode){0};
-    c->t_start = now();
+    c->t_start = gb_now();
     write_obs(c);
     return NULL;
 }
@@ -62,7 +55,7 @@ static gb_error *cartpole_step(env *e, int action)
     e->reward = 1.0f;
     e->episode.ret += 1.0;
     e->episode.length++;
-    e->episode.seconds = now() - c->t_start;
+    e->episode.seconds = gb_now() - c->t_start;
     const double theta_limit = 12.0 * 2.0 * M_PI / 360.0, x_limit = 2.4;
     e->terminated =
         c->x < -x_limit || c->x > x_limit || c->theta < -theta_limit || c->theta > theta_limit;
@@ -108,7 +101,7 @@ static gb_error *cartpole_snapshot_restore(env *e, const uint8_t *data, size_t s
     e->episode = s.episode;
     e->reward = s.reward;
     e->terminated = s.terminated, e->truncated = s.truncated;
-    c->t_start = now() - s.episode.seconds;
+    c->t_start = gb_now() - s.episode.seconds;
     write_obs(c);
     return NULL;
 }

@@ -2,8 +2,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "gbfarm/clock.h"
 #include "gbfarm/env_retro.h"
 #include "gbfarm/rng.h"
 #include "gbfarm/script.h"
@@ -25,13 +25,6 @@ typedef struct retro_env {
     /* The start state the last reset loaded, for a watchdog's message from another thread. */
     _Atomic(const char *) last_state;
 } retro_env;
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 void env_retro_screen(core_platform p, int *width, int *height)
 {
@@ -186,7 +179,7 @@ static gb_error *retro_reset(env *e)
     e->reward = 0;
     e->terminated = e->truncated = 0;
     e->episode = (env_episode){0};
-    r->episode_start = now_seconds();
+    r->episode_start = gb_now();
     return NULL;
 }
 
@@ -210,7 +203,7 @@ static gb_error *retro_step(env *e, int action)
     e->terminated = done;
     e->truncated = !done && g->max_episode_steps > 0 && e->episode.length >= g->max_episode_steps;
     if (e->terminated || e->truncated) {
-        e->episode.seconds = now_seconds() - r->episode_start;
+        e->episode.seconds = gb_now() - r->episode_start;
         e->episode.explored = game_explored(r->binding);
     }
     return NULL;
@@ -275,7 +268,7 @@ static gb_error *retro_snapshot_save(env *e, uint8_t **out, size_t *size)
     retro_snapshot h = {"gbfenv1", core_state_size(r->core), env_obs_bytes(&e->spec),
                         binding_bytes, e->episode, e->frames, r->rng, e->reward,
                         e->terminated, e->truncated};
-    h.episode.seconds = now_seconds() - r->episode_start;
+    h.episode.seconds = gb_now() - r->episode_start;
     size_t len = sizeof h + h.core_bytes + h.obs_bytes + h.binding_bytes;
     uint8_t *p = malloc(len);
     gb_error *err = p ? NULL : gb_errorf("env snapshot: out of memory");
@@ -314,7 +307,7 @@ static gb_error *retro_snapshot_restore(env *e, const uint8_t *data, size_t size
     e->reward = h.reward;
     e->terminated = h.terminated, e->truncated = h.truncated;
     r->rng = h.rng;
-    r->episode_start = now_seconds() - h.episode.seconds;
+    r->episode_start = gb_now() - h.episode.seconds;
     return NULL;
 }
 
@@ -347,15 +340,14 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
     r->plane = (size_t)r->base.spec.obs_h * (size_t)r->base.spec.obs_w;
     rng_seed(&r->rng, cfg->seed, 0x5eedull * 1000003u + (uint64_t)cfg->index);
 
-    int n_opts = g->n_core_options + cfg->n_options;
-    core_option *opts = calloc(n_opts ? (size_t)n_opts : 1, sizeof *opts);
+    core_option *opts = NULL;
+    int n_opts = 0;
     r->states = calloc((size_t)g->n_states, sizeof *r->states);
     r->state_sizes = calloc((size_t)g->n_states, sizeof *r->state_sizes);
     gb_error *err = NULL;
-    if (!opts || !r->states || !r->state_sizes) err = gb_errorf("out of memory for env %d", cfg->index);
+    if (!r->states || !r->state_sizes) err = gb_errorf("out of memory for env %d", cfg->index);
+    if (!err) err = game_core_options(g, cfg->options, cfg->n_options, &opts, &n_opts);
     if (!err) {
-        for (int i = 0; i < g->n_core_options; i++) opts[i] = g->core_options[i];
-        for (int i = 0; i < cfg->n_options; i++) opts[g->n_core_options + i] = cfg->options[i];
         core_config cc = {cfg->core_path, cfg->rom_path, g->platform, opts, n_opts, cfg->log_path};
         err = core_open(&r->core, &cc);
     }
