@@ -44,7 +44,8 @@ static void expect(const char *args, ...)
     int lines = 0;
     for (size_t i = 0; i < len; i++) lines += err[i] == '\n';
     CHECKF(status != 0 && status < 128, "gbfarm %s: exit status %d", args, status);
-    CHECKF(lines == 1 && err[len - 1] == '\n', "gbfarm %s: %d lines on stderr:\n%s", args, lines, err);
+    CHECKF(lines == 1 && err[len - 1] == '\n', "gbfarm %s: %d lines on stderr:\n%s", args, lines,
+           err);
     va_list ap;
     va_start(ap, args);
     for (const char *frag; (frag = va_arg(ap, const char *));)
@@ -85,7 +86,7 @@ static size_t read_file(const char *path, uint8_t *buf, size_t cap)
 
 typedef struct command {
     const char *name;
-    const char *base;      /* args that make a good run, bar the bad input (%s: tmp, %d: case) */
+    const char *base;       /* args that make a good run, bar the bad input (%s: tmp, %d: case) */
     const char *state_flag; /* how the command takes a state file, or NULL: it reads none */
     bool binds;             /* reads RAM variables (an address outside memory fails) */
 } command;
@@ -110,7 +111,8 @@ static void expect_cmd(const command *cmd, const char *bad, const char *frag1, c
     const char *at = strstr(bad, "{STATE}");
     if (at) {
         if (!cmd->state_flag) return;
-        snprintf(flag_bad, sizeof flag_bad, "%.*s%s%s", (int)(at - bad), bad, cmd->state_flag, at + 7);
+        snprintf(flag_bad, sizeof flag_bad, "%.*s%s%s", (int)(at - bad), bad, cmd->state_flag,
+                 at + 7);
         bad = flag_bad;
     }
     snprintf(args, sizeof args, "%s %s", base, bad);
@@ -157,7 +159,8 @@ static void matrix(void)
         expect_cmd(cmd, "--core /lib/x86_64-linux-gnu/libz.so.1", "libz.so.1", NULL);
         expect_cmd(cmd, "--core README.md", "README.md", NULL);
         /* States: another core's, truncated, corrupt, missing. */
-        expect_cmd(cmd, "--core mgba {STATE} states/catch-gb/start.state", "start.state", "another core");
+        expect_cmd(cmd, "--core mgba {STATE} states/catch-gb/start.state", "start.state",
+                   "another core");
         snprintf(bad, sizeof bad, "{STATE} %s", truncated);
         expect_cmd(cmd, bad, truncated, NULL);
         snprintf(bad, sizeof bad, "{STATE} %s", corrupt);
@@ -176,13 +179,16 @@ static void matrix(void)
         }
         closedir(d);
         if (cmd->binds) {
-            snprintf(bad, sizeof bad, "--game %s --rom states/catch-gb/catch.gb --core gambatte", hram);
+            snprintf(bad, sizeof bad, "--game %s --rom states/catch-gb/catch.gb --core gambatte",
+                     hram);
             expect_cmd(cmd, bad, "hram_byte", "0xFF80");
         }
     }
     /* Outputs that cannot be written. */
-    expect("train --envs 1 --steps 256 --rollout-steps 128 --run-dir /proc/gbfarm-run", "/proc/gbfarm-run", NULL);
-    expect("train --envs 1 --steps 256 --rollout-steps 128 --run-dir README.md/run", "README.md", NULL);
+    expect("train --envs 1 --steps 256 --rollout-steps 128 --run-dir /proc/gbfarm-run",
+           "/proc/gbfarm-run", NULL);
+    expect("train --envs 1 --steps 256 --rollout-steps 128 --run-dir README.md/run", "README.md",
+           NULL);
     expect("bench --envs 1 --seconds 0.1 --csv /proc/gbfarm.csv", "/proc/gbfarm.csv", NULL);
     expect("state --out /proc/gbfarm.state", "/proc/gbfarm.state", NULL);
     expect("eval --random --episodes 1 --record /proc/gbfarm.gif", "/proc/gbfarm.gif", NULL);
@@ -252,8 +258,8 @@ static void exit_statuses(void)
  * option, and they refuse the ones that mean nothing to them rather than ignore them. */
 static void rom_core_flags(void)
 {
-    static const char *const ignored[] = {"--state", "--frame-skip", "--press-frames",
-                                          "--noop-max", "--obs"};
+    static const char *const ignored[] = {"--state", "--frame-skip", "--press-frames", "--noop-max",
+                                          "--obs"};
     static const char *const commands_[] = {"info", "state"};
     char cmd[512], help[8192], args[512];
     for (size_t c = 0; c < 2; c++) {
@@ -266,8 +272,8 @@ static void rom_core_flags(void)
         CHECKF(strstr(help, "--rom") && strstr(help, "--core") && strstr(help, "--option"),
                "%s --help: %s", commands_[c], help);
         for (size_t i = 0; i < sizeof ignored / sizeof ignored[0]; i++) {
-            CHECKF(!strstr(help, ignored[i]), "%s --help lists %s, which it ignores",
-                   commands_[c], ignored[i]);
+            CHECKF(!strstr(help, ignored[i]), "%s --help lists %s, which it ignores", commands_[c],
+                   ignored[i]);
             snprintf(args, sizeof args, "%s %s 1 --out %s/x.state", commands_[c], ignored[i], tmp);
             expect_status(2, args, ignored[i]);
         }
@@ -291,7 +297,9 @@ static void state_print_without_game(void)
 static void unmapped_message(const char *game_dir)
 {
     char args[1024], err[8192];
-    snprintf(args, sizeof args, "bench --game %s --rom states/catch-gb/catch.gb --core gambatte --seconds 0.1", game_dir);
+    snprintf(args, sizeof args,
+             "bench --game %s --rom states/catch-gb/catch.gb --core gambatte --seconds 0.1",
+             game_dir);
     CHECK(run(args, err, sizeof err) == 1);
     const char *first = strstr(err, "0xFF80");
     CHECKF(first && !strstr(first + 1, "0xFF80") && !strstr(err, "1 bytes") &&
@@ -306,7 +314,8 @@ static void file_size_limit(void)
     char args[2048], path[256];
     snprintf(args, sizeof args,
              "train --obs vars --envs 1 --steps 256 --rollout-steps 128 --checkpoint-every 1 "
-             "--hidden 512 --run-dir %s/fsize", tmp);
+             "--hidden 512 --run-dir %s/fsize",
+             tmp);
     char err[8192];
     REQUIRE(run(args, err, sizeof err) == 0);
     snprintf(path, sizeof path, "%s/fsize/latest.safetensors", tmp);
@@ -325,13 +334,16 @@ static void file_size_limit(void)
     err[n] = '\0';
     if (f) fclose(f);
     matrix_cases++;
-    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 1, "RLIMIT_FSIZE: status %d: %s", status, err);
-    CHECKF(strstr(err, "latest.safetensors") && strstr(err, "File too large"), "RLIMIT_FSIZE: %s", err);
+    CHECKF(WIFEXITED(status) && WEXITSTATUS(status) == 1, "RLIMIT_FSIZE: status %d: %s", status,
+           err);
+    CHECKF(strstr(err, "latest.safetensors") && strstr(err, "File too large"), "RLIMIT_FSIZE: %s",
+           err);
     safetensors *st;
     CHECK_OK(safetensors_read(&st, path));
     safetensors_free(st);
     struct stat after;
-    CHECK(stat(path, &after) == 0 && after.st_size == before.st_size && after.st_mtime == before.st_mtime);
+    CHECK(stat(path, &after) == 0 && after.st_size == before.st_size &&
+          after.st_mtime == before.st_mtime);
     snprintf(path, sizeof path, "%s/fsize/latest.safetensors.tmp", tmp);
     CHECK(access(path, F_OK) != 0);
 }
@@ -397,7 +409,9 @@ int main(void)
     snprintf(path, sizeof path, "%s/bad.txt", tmp);
     write_file(path, "- 10\nJUMP 4\n", 12);
     snprintf(path2, sizeof path2, "%s/out.state", tmp);
-    snprintf(args, sizeof args, "state --rom states/catch-gb/catch.gb --core gambatte --script %s --out %s", path, path2);
+    snprintf(args, sizeof args,
+             "state --rom states/catch-gb/catch.gb --core gambatte --script %s --out %s", path,
+             path2);
     expect(args, "bad.txt:2", "JUMP", NULL);
     expect("state --rom states/catch-gb/catch.gb --core gambatte --out /nonexistent/dir/x.state",
            "/nonexistent/dir/x.state", NULL);
@@ -408,9 +422,10 @@ int main(void)
     REQUIRE(d);
     for (struct dirent *e; (e = readdir(d));) {
         if (e->d_name[0] == '.') continue;
-        snprintf(args, sizeof args,
-                 "bench --game tests/data/games/bad/%s --rom states/catch-gb/catch.gb --seconds 0.1",
-                 e->d_name);
+        snprintf(
+            args, sizeof args,
+            "bench --game tests/data/games/bad/%s --rom states/catch-gb/catch.gb --seconds 0.1",
+            e->d_name);
         char dir[300];
         snprintf(dir, sizeof dir, "tests/data/games/bad/%s", e->d_name);
         expect(args, dir, NULL);
@@ -429,7 +444,8 @@ int main(void)
         " \"reward\": {\"variables\": {\"hram_byte\": {\"reward\": 1}}}}\n";
     snprintf(path2, sizeof path2, "%s/game.json", path);
     write_file(path2, json, sizeof json - 1);
-    snprintf(args, sizeof args, "bench --game %s --rom states/catch-gb/catch.gb --core gambatte --seconds 0.1", path);
+    snprintf(args, sizeof args,
+             "bench --game %s --rom states/catch-gb/catch.gb --core gambatte --seconds 0.1", path);
     expect(args, "hram_byte", "0xFF80", NULL);
 
     unmapped_message(path);
@@ -442,7 +458,8 @@ int main(void)
 
     /* Good input still works, so the cases above fail for their own reason. */
     char err[8192];
-    snprintf(args, sizeof args, "bench --game %s --rom states/catch-gb/catch.gb --core mgba --seconds 0.2", path);
+    snprintf(args, sizeof args,
+             "bench --game %s --rom states/catch-gb/catch.gb --core mgba --seconds 0.2", path);
     int status = run("bench --envs 1 --seconds 0.2", err, sizeof err);
     CHECKF(status == 0, "a good bench run failed: %s", err);
     status = run(args, err, sizeof err); /* mGBA maps HRAM, but start.state is Gambatte's */

@@ -46,13 +46,15 @@ static void info_core(void)
     CHECKF(strstr(b, "states/catch-gb"), "info --rom of the bundled ROM: '%s'", b);
 
     /* The same ROM outside its folder: the default core, and the output says so. */
-    snprintf(cmd, sizeof cmd, "cp states/catch-gb/catch.gb %s/catch.gb && %s info --rom %s/catch.gb 2>&1",
-             tmp, GBFARM_BIN, tmp);
+    snprintf(cmd, sizeof cmd,
+             "cp states/catch-gb/catch.gb %s/catch.gb && %s info --rom %s/catch.gb 2>&1", tmp,
+             GBFARM_BIN, tmp);
     CHECK(run_out(cmd, bare, sizeof bare) == 0);
     line_of(bare, "core  ", a, sizeof a);
     line_of(bare, "core from", b, sizeof b);
     CHECKF(strstr(a, "mGBA") && strstr(b, "default"), "a ROM in no game folder: '%s' / '%s'", a, b);
-    snprintf(cmd, sizeof cmd, "%s info --rom states/catch-gb/catch.gb --core mgba 2>&1", GBFARM_BIN);
+    snprintf(cmd, sizeof cmd, "%s info --rom states/catch-gb/catch.gb --core mgba 2>&1",
+             GBFARM_BIN);
     CHECK(run_out(cmd, bare, sizeof bare) == 0);
     line_of(bare, "core  ", a, sizeof a);
     line_of(bare, "core from", b, sizeof b);
@@ -98,13 +100,15 @@ static void plot_title(void)
     }
     snprintf(cmd, sizeof cmd,
              "mkdir -p %s/myrun && cd %s/myrun && "
-             "printf '{\\n  \"env\": \"emulator\",\\n  \"game\": \"states/catch-gb\"\\n}\\n' > config.json && "
+             "printf '{\\n  \"env\": \"emulator\",\\n  \"game\": \"states/catch-gb\"\\n}\\n' > "
+             "config.json && "
              "for i in 0 1; do printf '#{\"t_start\": 1700000000.0, \"env_id\": \"%%s\"}\\nr,l,t\\n"
              "1.5,100,1.0\\n2.5,90,2.0\\n' $i > monitor_$i.csv; done",
              tmp, tmp);
     REQUIRE(system(cmd) == 0);
-    snprintf(cmd, sizeof cmd, "tools/plot-run %s/myrun/ -o %s/plot.svg >/dev/null && cat %s/plot.svg",
-             tmp, tmp, tmp);
+    snprintf(cmd, sizeof cmd,
+             "tools/plot-run %s/myrun/ -o %s/plot.svg >/dev/null && cat %s/plot.svg", tmp, tmp,
+             tmp);
     CHECK(run_out(cmd, out, sizeof out) == 0);
     CHECKF(strstr(out, "myrun (catch-gb): 2 envs, 4 episodes") && !strstr(out, "myrun (0)"),
            "plot-run's title is not 'myrun (catch-gb): 2 envs, 4 episodes'");

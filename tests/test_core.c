@@ -20,7 +20,8 @@ typedef struct target {
 static const target targets[] = {
     {"gambatte", "states/catch-gb/catch.gb", CORE_PLATFORM_GB, 0xC000, 0x2000, 0x10000, 160, 144},
     {"mgba", "states/catch-gb/catch.gb", CORE_PLATFORM_GB, 0xC000, 0x2000, 0x10000, 160, 144},
-    {"mgba", "states/catch-gba/catch.gba", CORE_PLATFORM_GBA, 0x03000000, 0x8000, 0x10000000, 240, 160},
+    {"mgba", "states/catch-gba/catch.gba", CORE_PLATFORM_GBA, 0x03000000, 0x8000, 0x10000000, 240,
+     160},
 };
 
 static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
@@ -123,7 +124,8 @@ static void test_target(const target *t)
 
     /* A state of the wrong size names itself and says why. */
     err = core_load_state(a, state, size / 2, "half.state");
-    CHECK(err && strstr(gb_error_msg(err), "half.state") && strstr(gb_error_msg(err), "another core"));
+    CHECK(err && strstr(gb_error_msg(err), "half.state") &&
+          strstr(gb_error_msg(err), "another core"));
     gb_error_free(err);
 
     free(state);
@@ -142,12 +144,14 @@ int main(void)
     CHECK_OK(core_detect_platform("states/catch-gba/catch.gba", &p));
     CHECK(p == CORE_PLATFORM_GBA);
     gb_error *err = core_detect_platform("README.md", &p);
-    CHECK(err && strstr(gb_error_msg(err), "README.md") && strstr(gb_error_msg(err), "not a Game Boy"));
+    CHECK(err && strstr(gb_error_msg(err), "README.md") &&
+          strstr(gb_error_msg(err), "not a Game Boy"));
     gb_error_free(err);
 
     /* Cores by name and path; missing ones say where gbfarm looked. */
     err = core_find("nosuchcore", path, sizeof path);
-    CHECK(err && strstr(gb_error_msg(err), "nosuchcore_libretro.so") && strstr(gb_error_msg(err), "GBFARM_CORE_PATH"));
+    CHECK(err && strstr(gb_error_msg(err), "nosuchcore_libretro.so") &&
+          strstr(gb_error_msg(err), "GBFARM_CORE_PATH"));
     gb_error_free(err);
     err = core_find("/nonexistent/x_libretro.so", path, sizeof path);
     CHECK(err && strstr(gb_error_msg(err), "/nonexistent/x_libretro.so"));
@@ -155,8 +159,12 @@ int main(void)
 
     /* A shared library that is not a libretro core. */
     core *c = NULL;
-    core_config cfg = {"/lib/x86_64-linux-gnu/libz.so.1", "states/catch-gb/catch.gb",
-                       CORE_PLATFORM_GB, NULL, 0, NULL};
+    core_config cfg = {"/lib/x86_64-linux-gnu/libz.so.1",
+                       "states/catch-gb/catch.gb",
+                       CORE_PLATFORM_GB,
+                       NULL,
+                       0,
+                       NULL};
     err = core_open(&c, &cfg);
     CHECK(err && c == NULL && strstr(gb_error_msg(err), "libz.so.1") &&
           strstr(gb_error_msg(err), "not a libretro core"));

@@ -15,7 +15,7 @@
 #include "gbfarm/env_retro.h"
 #include "gbfarm/rng.h"
 
-#define ROM "states/catch-gb/catch.gb"
+#define ROM   "states/catch-gb/catch.gb"
 #define START "states/catch-gb/start.txt"
 
 static char sameboy[4096];
@@ -46,7 +46,8 @@ static uint64_t frame_hash(core *c)
 {
     const core_frame *f = core_frame_get(c);
     uint64_t h = 14695981039346656037ull;
-    for (unsigned y = 0; f->data && y < f->height; y++) h = fnv(h, f->data + y * f->pitch, f->width * 4u);
+    for (unsigned y = 0; f->data && y < f->height; y++)
+        h = fnv(h, f->data + y * f->pitch, f->width * 4u);
     return h;
 }
 
@@ -103,8 +104,8 @@ static void test_core(void)
     core *a = open_core(), *b = open_core();
     int copies, original;
     count_mappings(&copies, &original);
-    CHECKF(copies >= 2 && original == 0, "%d private copies mapped, original mapped %d times", copies,
-           original);
+    CHECKF(copies >= 2 && original == 0, "%d private copies mapped, original mapped %d times",
+           copies, original);
 
     core_info info;
     core_get_info(a, &info);
@@ -167,7 +168,8 @@ static void test_core(void)
     CHECK(ram_hash(a) != ram_hash(b));
 
     err = core_load_state(a, state, size / 2, "half.state");
-    CHECK(err && strstr(gb_error_msg(err), "half.state") && strstr(gb_error_msg(err), "another core"));
+    CHECK(err && strstr(gb_error_msg(err), "half.state") &&
+          strstr(gb_error_msg(err), "another core"));
     gb_error_free(err);
 
     free(state);
@@ -258,14 +260,17 @@ static void test_env(void)
     env_spec s = r.env->spec;
     CHECK(s.obs_type == ENV_OBS_U8 && s.obs_c == 4 && s.obs_w == 80 && s.obs_h == 72);
     int boot = wait_for_game(&r);
-    if (boot) fprintf(stderr, "-- note: after %s SameBoy was still booting; the game started %d steps later\n",
-                      START, boot);
+    if (boot)
+        fprintf(stderr,
+                "-- note: after %s SameBoy was still booting; the game started %d steps later\n",
+                START, boot);
 
     int64_t x0 = var(&r, "player_x"), y0 = var(&r, "player_y");
     CHECK(x0 == 4 && y0 == 4);
     CHECK_OK(env_step(r.env, RIGHT));
-    CHECKF(var(&r, "player_x") == x0 + 1 && var(&r, "player_y") == y0, "RIGHT: (%lld,%lld) -> (%lld,%lld)",
-           (long long)x0, (long long)y0, (long long)var(&r, "player_x"), (long long)var(&r, "player_y"));
+    CHECKF(var(&r, "player_x") == x0 + 1 && var(&r, "player_y") == y0,
+           "RIGHT: (%lld,%lld) -> (%lld,%lld)", (long long)x0, (long long)y0,
+           (long long)var(&r, "player_x"), (long long)var(&r, "player_y"));
     CHECK_OK(env_step(r.env, DOWN));
     CHECK(var(&r, "player_y") == y0 + 1);
     CHECK(var(&r, "moves") == 2);
@@ -277,11 +282,14 @@ static void test_env(void)
         int64_t x = var(&r, "player_x"), y = var(&r, "player_y"), m = var(&r, "moves");
         CHECK_OK(env_step(r.env, act));
         if (!var(&r, "game_over") && act != NOOP &&
-            (var(&r, "moves") != m + 1 || llabs(var(&r, "player_x") - x) + llabs(var(&r, "player_y") - y) != 1)) {
+            (var(&r, "moves") != m + 1 ||
+             llabs(var(&r, "player_x") - x) + llabs(var(&r, "player_y") - y) != 1)) {
             bad++;
-            fprintf(stderr, "-- step %d action %d: (%lld,%lld) moves %lld -> (%lld,%lld) moves %lld\n", steps, act,
-                    (long long)x, (long long)y, (long long)m, (long long)var(&r, "player_x"),
-                    (long long)var(&r, "player_y"), (long long)var(&r, "moves"));
+            fprintf(stderr,
+                    "-- step %d action %d: (%lld,%lld) moves %lld -> (%lld,%lld) moves %lld\n",
+                    steps, act, (long long)x, (long long)y, (long long)m,
+                    (long long)var(&r, "player_x"), (long long)var(&r, "player_y"),
+                    (long long)var(&r, "moves"));
         }
         if (r.env->terminated) {
             coins += var(&r, "score");
@@ -326,7 +334,8 @@ static void test_env(void)
         /* One RIGHT, while the enemy is not about to move: both players move one cell and
          * only the RNG differs. Then no presses. */
         int act = NOOP;
-        if (steps >= 60 && !right_done && var(&g, "enemy_timer") > 6 && var(&g, "player_x") < 9) act = RIGHT;
+        if (steps >= 60 && !right_done && var(&g, "enemy_timer") > 6 && var(&g, "player_x") < 9)
+            act = RIGHT;
         CHECK_OK(env_step(g.env, act));
         CHECK_OK(env_step(b.env, act));
         const uint8_t *gs = state_block(&g), *bs = state_block(&b);
@@ -359,7 +368,8 @@ static void test_env(void)
     CHECKF(steps >= 30, "only %d steps compared", steps);
     CHECKF(ram_same, "the games' state blocks drifted apart without presses");
     CHECK(reward_same);
-    CHECKF(conflicts == 0, "%d pixels where one Gambatte gray level maps to another SameBoy level", conflicts);
+    CHECKF(conflicts == 0, "%d pixels where one Gambatte gray level maps to another SameBoy level",
+           conflicts);
     CHECK(monotone && levels >= 4);
     CHECK(max_diff <= 8);
     close_env(&g);

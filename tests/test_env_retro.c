@@ -136,7 +136,8 @@ static void test_game(const char *dir, const char *core_name, const char *state,
         CHECK_OK(env_step(a.env, act));
         CHECK_OK(env_step(b.env, act));
         CHECK_OK(env_step(c.env, act));
-        identical &= !memcmp(a.obs, b.obs, env_obs_bytes(&a.env->spec)) && a.env->reward == b.env->reward;
+        identical &=
+            !memcmp(a.obs, b.obs, env_obs_bytes(&a.env->spec)) && a.env->reward == b.env->reward;
         differs |= memcmp(a.obs, c.obs, env_obs_bytes(&a.env->spec)) != 0;
         if (a.env->terminated || a.env->truncated) {
             CHECK_OK(env_reset(a.env));

@@ -10,14 +10,14 @@
 #include "gbfarm/farm.h"
 
 #define WORKERS 4
-#define ROUNDS 200
+#define ROUNDS  200
 
 typedef struct ctx {
-    int round_value;              /* written by main between rounds */
-    int seen[WORKERS];            /* each worker's copy of round_value */
-    int calls[WORKERS];           /* each worker's call count */
-    pthread_t thread[WORKERS];    /* the thread each worker ran on */
-    volatile int arrived;         /* for the parallelism check */
+    int round_value;           /* written by main between rounds */
+    int seen[WORKERS];         /* each worker's copy of round_value */
+    int calls[WORKERS];        /* each worker's call count */
+    pthread_t thread[WORKERS]; /* the thread each worker ran on */
+    volatile int arrived;      /* for the parallelism check */
     pthread_mutex_t lock;
     int max_concurrent, running;
 } ctx;

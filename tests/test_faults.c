@@ -25,7 +25,7 @@
 /* No annealing: the weights after update N do not depend on the run's length, so a run
  * extended after a fallback still ends with the reference's weights. */
 #define ARGS                                                                                       \
-    "train --env cartpole --envs 2 --steps 20480 --rollout-steps 128 --epochs 8 --seed 3 "        \
+    "train --env cartpole --envs 2 --steps 20480 --rollout-steps 128 --epochs 8 --seed 3 "         \
     "--no-anneal --checkpoint-every 2 --keep-every 8 --log-interval 100"
 #define LONGER "30720"
 
@@ -66,8 +66,6 @@ static void last_line(const char *log, char *out, size_t n)
     if (fp) fclose(fp);
     out[strcspn(out, "\n")] = '\0';
 }
-
-
 
 /* A failed run's output ends with exactly one error line, "gbfarm: ...", and nothing after. */
 static bool one_line_error(int status, const char *log)
@@ -129,7 +127,8 @@ static void kill_cases(fault_case *c, int n)
             wait_for_write(dir, pid);
         kill(pid, SIGKILL);
         gbfarm_wait(pid);
-        mid_write += exists(dir, "latest.safetensors.tmp") || exists(dir, "previous.safetensors.tmp");
+        mid_write +=
+            exists(dir, "latest.safetensors.tmp") || exists(dir, "previous.safetensors.tmp");
         before_first += !exists(dir, "latest.safetensors");
         /* Whatever the moment, the newest checkpoint on disk loads. */
         char latest[512];
@@ -322,17 +321,19 @@ static void nan_cases(fault_case *c)
                 {HUGE_ALWAYS, "3 updates in a row undone"}};
     for (int k = 0; k < 3; k++) {
         gb_error *err = poisoned_run(errs[k].mode, &undone, &finite);
-        bool ok = err && strstr(gb_error_msg(err), errs[k].expect) && !strchr(gb_error_msg(err), '\n') &&
-                  finite;
-        if (!ok) fprintf(stderr, "poison %d: %s\n", errs[k].mode, err ? gb_error_msg(err) : "no error");
+        bool ok = err && strstr(gb_error_msg(err), errs[k].expect) &&
+                  !strchr(gb_error_msg(err), '\n') && finite;
+        if (!ok)
+            fprintf(stderr, "poison %d: %s\n", errs[k].mode, err ? gb_error_msg(err) : "no error");
         c[k].count[ok ? ERROR_EXIT : FAILED]++;
         gb_error_free(err);
     }
     /* One overflowing rollout: that update is undone, the run goes on to the end. */
     gb_error *err = poisoned_run(HUGE_ONCE, &undone, &finite);
     bool ok = !err && undone == 1 && finite;
-    if (!ok) fprintf(stderr, "overflow once: %s, %lld undone\n", err ? gb_error_msg(err) : "no error",
-                     (long long)undone);
+    if (!ok)
+        fprintf(stderr, "overflow once: %s, %lld undone\n", err ? gb_error_msg(err) : "no error",
+                (long long)undone);
     c[3].count[ok ? RESUMED : FAILED]++;
     gb_error_free(err);
 }

@@ -19,7 +19,7 @@
 #include "gbfarm/game.h"
 #include "gbfarm/script.h"
 
-#define GAME_DIR "states/pokemon-firered"
+#define GAME_DIR        "states/pokemon-firered"
 #define SAVE_BLOCK1_PTR 0x03005008u /* gSaveBlock1Ptr */
 #define SAVE_BLOCK2_PTR 0x0300500Cu /* gSaveBlock2Ptr */
 /* FLAG_OPENED_START_MENU = SYS_FLAGS + 0x3E = 0x83E, in SaveBlock1.flags (offset 0xEE0) */
@@ -37,8 +37,11 @@ static core *open_core(void)
         gb_error_free(err);
         return NULL;
     }
-    core_config cfg = {.core_path = path, .rom_path = rom, .platform = spec->platform,
-                       .options = spec->core_options, .n_options = spec->n_core_options};
+    core_config cfg = {.core_path = path,
+                       .rom_path = rom,
+                       .platform = spec->platform,
+                       .options = spec->core_options,
+                       .n_options = spec->n_core_options};
     core *c = NULL;
     REQUIRE_OK(core_open(&c, &cfg));
     return c;
@@ -183,8 +186,8 @@ int main(void)
 
     /* Walking: a step left (a turn first: 20 frames make one tile), one back. */
     play(c, "LEFT 20\n- 10\n");
-    CHECKF(val(b, "x") == 6 && val(b, "y") == 4, "after LEFT: (%lld, %lld)",
-           (long long)val(b, "x"), (long long)val(b, "y"));
+    CHECKF(val(b, "x") == 6 && val(b, "y") == 4, "after LEFT: (%lld, %lld)", (long long)val(b, "x"),
+           (long long)val(b, "y"));
     play(c, "RIGHT 20\n- 10\n");
     CHECKF(val(b, "x") == 7 && val(b, "y") == 4, "after RIGHT: (%lld, %lld)",
            (long long)val(b, "x"), (long long)val(b, "y"));
@@ -204,8 +207,8 @@ int main(void)
     uint32_t sb1_battle = bus32(c, SAVE_BLOCK1_PTR);
     fprintf(stderr, "gSaveBlock1Ptr 0x%X -> 0x%X at the rival battle\n", sb1, sb1_battle);
     CHECKF(val(b, "in_battle") != 0, "in_battle %lld", (long long)val(b, "in_battle"));
-    CHECKF(val(b, "x") == 7 && val(b, "y") == 8, "in battle: (%lld, %lld)",
-           (long long)val(b, "x"), (long long)val(b, "y"));
+    CHECKF(val(b, "x") == 7 && val(b, "y") == 8, "in battle: (%lld, %lld)", (long long)val(b, "x"),
+           (long long)val(b, "y"));
     CHECK(val(b, "map_num") == bus8(c, sb1_battle + 5));
     CHECK(val(b, "pokedex_seen") == 2); /* the rival's CHARMANDER */
     CHECKF(val(b, "money") == 3000, "money %lld in battle", (long long)val(b, "money"));
@@ -213,13 +216,15 @@ int main(void)
     for (int k = 0; k < 20 && val(b, "in_battle") != 0; k++) mash(c, "A", 20);
     CHECKF(val(b, "in_battle") == 0, "the battle did not end");
     int64_t money = val(b, "money");
-    fprintf(stderr, "after the rival battle: level1 %lld, hp %lld/%lld, money %lld, events +%lld, "
+    fprintf(stderr,
+            "after the rival battle: level1 %lld, hp %lld/%lld, money %lld, events +%lld, "
             "map %lld.%lld (%lld, %lld)\n",
             (long long)val(b, "level1"), (long long)val(b, "hp1"), (long long)val(b, "max_hp1"),
             (long long)money, (long long)(val(b, "events") - events0),
             (long long)val(b, "map_group"), (long long)val(b, "map_num"), (long long)val(b, "x"),
             (long long)val(b, "y"));
-    CHECKF(val(b, "events") == events0 + 1, "events +%lld", (long long)(val(b, "events") - events0));
+    CHECKF(val(b, "events") == events0 + 1, "events +%lld",
+           (long long)(val(b, "events") - events0));
     CHECK(val(b, "level1") >= 5 && val(b, "hp1") > 0);
     CHECKF(money == 3080, "money %lld after the rival battle, want 3080 (won)", (long long)money);
     CHECK(val(b, "map_num") == bus8(c, bus32(c, SAVE_BLOCK1_PTR) + 5));

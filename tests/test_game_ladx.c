@@ -30,8 +30,11 @@ static core *open_core(const char *name)
         gb_error_free(err);
         return NULL;
     }
-    core_config cfg = {.core_path = path, .rom_path = rom, .platform = spec->platform,
-                       .options = spec->core_options, .n_options = spec->n_core_options};
+    core_config cfg = {.core_path = path,
+                       .rom_path = rom,
+                       .platform = spec->platform,
+                       .options = spec->core_options,
+                       .n_options = spec->n_core_options};
     core *c = NULL;
     REQUIRE_OK(core_open(&c, &cfg));
     return c;

@@ -71,7 +71,7 @@ static void stable_retro(void)
     CHECK(!strcmp(s->core, "gambatte"));
     CHECK(!strcmp(s->rom_sha1, "15b4f1134f2223b491e0e0ff2ae151376e84791c"));
     CHECK(s->n_states == 1 && !strcmp(s->states[0], DIR "Fixture-Gb/Level1.state"));
-    CHECK(s->n_actions == 9); /* no-op + 8 buttons */
+    CHECK(s->n_actions == 9);                          /* no-op + 8 buttons */
     CHECK(s->frame_skip == 4 && s->press_frames == 4); /* buttons held the whole step */
     CHECK(game_var_count(s) == 4 && game_var_index(s, "timer") == 3);
     CHECK_OK(game_check_rom(s, DIR "ok/tiny.gb"));

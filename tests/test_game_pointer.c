@@ -35,7 +35,8 @@ static uint8_t *bus(uint32_t address)
 static void put32(uint32_t address, uint32_t v)
 {
     uint8_t *p = bus(address);
-    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16), p[3] = (uint8_t)(v >> 24);
+    p[0] = (uint8_t)v, p[1] = (uint8_t)(v >> 8), p[2] = (uint8_t)(v >> 16),
+    p[3] = (uint8_t)(v >> 24);
 }
 
 static void put16(uint32_t address, uint16_t v)
@@ -70,8 +71,10 @@ static void follows_pointer(void)
     int calls = 0;
     game_binding *b;
     REQUIRE_OK(game_bind(&b, spec, fake_resolve, &calls));
-    CHECKF(calls == game_var_count(spec), "%d resolve calls at bind for %d variables (NULL "
-           "pointers resolve nothing)", calls, game_var_count(spec));
+    CHECKF(calls == game_var_count(spec),
+           "%d resolve calls at bind for %d variables (NULL "
+           "pointers resolve nothing)",
+           calls, game_var_count(spec));
     CHECK(game_value(b, x) == 0 && game_value(b, flags) == 0 && game_value(b, key) == 0);
     bool done = true;
     CHECK_NEAR(game_step(b, &done), 0.0f);
@@ -301,8 +304,8 @@ static void parse_errors(void)
     /* the pointer's own address must be mapped: an error at bind naming it */
     char dir[64];
     game_spec *spec = NULL;
-    REQUIRE_OK(load_one("{ \"pointer\": \"0x04000000\", \"offset\": 4, \"type\": \"<u2\" }",
-                        &spec, dir, sizeof dir));
+    REQUIRE_OK(load_one("{ \"pointer\": \"0x04000000\", \"offset\": 4, \"type\": \"<u2\" }", &spec,
+                        dir, sizeof dir));
     int calls = 0;
     game_binding *b = (game_binding *)1;
     gb_error *err = game_bind(&b, spec, fake_resolve, &calls);

@@ -17,7 +17,7 @@
 #include "gbfarm/game.h"
 #include "gbfarm/script.h"
 
-#define GAME_DIR "states/pokemon-red"
+#define GAME_DIR       "states/pokemon-red"
 #define EXPLORE_REWARD 0.1 /* game.json: reward.explore.reward */
 
 static const char *rom;
@@ -32,8 +32,11 @@ static core *open_core(const char *name)
         gb_error_free(err);
         return NULL;
     }
-    core_config cfg = {.core_path = path, .rom_path = rom, .platform = spec->platform,
-                       .options = spec->core_options, .n_options = spec->n_core_options};
+    core_config cfg = {.core_path = path,
+                       .rom_path = rom,
+                       .platform = spec->platform,
+                       .options = spec->core_options,
+                       .n_options = spec->n_core_options};
     core *c = NULL;
     REQUIRE_OK(core_open(&c, &cfg));
     return c;
@@ -174,7 +177,8 @@ int main(void)
         REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
         wram(c, ram2);
         free(st);
-        CHECKF(memcmp(ram1, ram2, sizeof ram1) == 0, "%s: start script not reproducible", cores[ci]);
+        CHECKF(memcmp(ram1, ram2, sizeof ram1) == 0, "%s: start script not reproducible",
+               cores[ci]);
         /* Bind after the core has run: a core may (re)map its memory at reset. */
         game_binding *b = NULL;
         REQUIRE_OK(game_bind(&b, spec, core_resolve, c));
@@ -205,7 +209,8 @@ int main(void)
         /* Down to the lab's exit row: the rival battle (a trainer battle, in_battle 2). */
         play(c, "LEFT 20\n- 10\nDOWN 100\n- 10\n");
         mash(c, "B", 60);
-        CHECKF(val(b, "in_battle") == 2, "%s: in_battle %lld", cores[ci], (long long)val(b, "in_battle"));
+        CHECKF(val(b, "in_battle") == 2, "%s: in_battle %lld", cores[ci],
+               (long long)val(b, "in_battle"));
         CHECK(val(b, "y") == 6);
         CHECK(val(b, "pokedex_seen") == 2);
         int64_t enemy_hp0 = val(b, "enemy_hp"); /* the rival's BULBASAUR, full HP */

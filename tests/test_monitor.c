@@ -286,7 +286,8 @@ static void test_progress_width(void)
     n = progress_format_fit(line, sizeof line, &s, 10);
     CHECKF(n == 10 && strlen(line) == 10, "10 columns: %d: %s", n, line);
     n = progress_format_fit(line, sizeof line, &s, 200);
-    CHECKF(strstr(line, "pg -0.012 vf 0.500 ent 1.20") && strstr(line, "10.1k fps"), "200: %s", line);
+    CHECKF(strstr(line, "pg -0.012 vf 0.500 ent 1.20") && strstr(line, "10.1k fps"), "200: %s",
+           line);
 
     /* show() on a terminal of 80 columns ($COLUMNS where the stream has no window size). */
     char *buf = NULL;

@@ -15,10 +15,10 @@
 #include "run_helpers.h"
 
 #define CARTPOLE                                                                                   \
-    "train --env cartpole --envs 2 --rollout-steps 128 --epochs 8 --seed 4 --update-threads 1 "   \
+    "train --env cartpole --envs 2 --rollout-steps 128 --epochs 8 --seed 4 --update-threads 1 "    \
     "--checkpoint-every 2 --log-interval 100"
 #define CATCH                                                                                      \
-    "train --obs vars --envs 1 --rollout-steps 128 --epochs 4 --seed 2 --update-threads 1 "       \
+    "train --obs vars --envs 1 --rollout-steps 128 --epochs 4 --seed 2 --update-threads 1 "        \
     "--steps 8192 --log-interval 100"
 
 #ifdef GBFARM_HAVE_MPI

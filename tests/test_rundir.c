@@ -87,7 +87,8 @@ static void test_create(void)
     }
     /* A read-only file system stops root too. */
     if (access("/proc/self", F_OK) == 0)
-        expect_error(rundir_create("/proc/self/gbfarm-run", &restart), "/proc/self/gbfarm-run", NULL);
+        expect_error(rundir_create("/proc/self/gbfarm-run", &restart), "/proc/self/gbfarm-run",
+                     NULL);
 }
 
 static void test_config(void)
@@ -174,9 +175,13 @@ static void test_checkpoints(void)
     CHECK(n == 0);
     rundir_free_list(list, n);
     CHECK_OK(rundir_keep_previous(path)); /* no latest yet: nothing to keep */
-    const char *names[] = {"update_000100.safetensors", "update_000020.safetensors",
-                           "latest.safetensors", "update_001000.safetensors", "notes.txt",
-                           "update_x.safetensors", "latest.safetensors.tmp"};
+    const char *names[] = {"update_000100.safetensors",
+                           "update_000020.safetensors",
+                           "latest.safetensors",
+                           "update_001000.safetensors",
+                           "notes.txt",
+                           "update_x.safetensors",
+                           "latest.safetensors.tmp"};
     for (int i = 0; i < 7; i++) touch(path, names[i], names[i]);
     CHECK_OK(rundir_keep_previous(path));
     touch(path, "latest.safetensors", "new");

@@ -160,7 +160,8 @@ static void test_integrity(void)
         gb_error *e = safetensors_read(&f, path);
         caught += e != NULL;
         if (e && at >= 8 + n) /* in the data: the error names the tensor */
-            named += strstr(gb_error_msg(e), at < 8 + n + 256 ? "layer.weight" : "env.0.snapshot") != NULL;
+            named += strstr(gb_error_msg(e),
+                            at < 8 + n + 256 ? "layer.weight" : "env.0.snapshot") != NULL;
         else if (!e)
             fprintf(stderr, "byte %zu flipped: read without error\n", at);
         gb_error_free(e);

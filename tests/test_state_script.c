@@ -91,7 +91,8 @@ int main(void)
     f = fopen(script, "w");
     fputs("- 60\nRIGTH 2\n", f);
     fclose(f);
-    CHECK(make_state(script, a, out, sizeof out) == 1 && strstr(out, "walk.txt:2") && strstr(out, "RIGTH"));
+    CHECK(make_state(script, a, out, sizeof out) == 1 && strstr(out, "walk.txt:2") &&
+          strstr(out, "RIGTH"));
 
     snprintf(out, sizeof out, "rm -rf %s", tmp);
     CHECK(system(out) == 0);

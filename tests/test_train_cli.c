@@ -22,13 +22,11 @@
 #include "gbfarm/tensorboard.h"
 
 #define TRAIN_ARGS                                                                                 \
-    "--obs vars --envs 2 --steps 6144 --rollout-steps 128 --epochs 20 --seed 7 "                  \
+    "--obs vars --envs 2 --steps 6144 --rollout-steps 128 --epochs 20 --seed 7 "                   \
     "--checkpoint-every 2 "                                                                        \
     "--log-interval 100"
 
 static char tmp[64], log_path[128];
-
-
 
 /* gbfarm train TRAIN_ARGS, in the background. */
 static pid_t start(const char *run_dir, const char *extra)
@@ -200,7 +198,8 @@ int main(void)
         int status = gbfarm_wait(pid);
         finished = status == 0; /* it got to the end first */
         kills += !finished;
-        CHECKF(checkpoint_loads(b), "kill %d (seed %u): latest.safetensors does not load", k + 1, seed);
+        CHECKF(checkpoint_loads(b), "kill %d (seed %u): latest.safetensors does not load", k + 1,
+               seed);
         if (!finished) pid = start_resume(dir);
         /* give the resumed run time to load and train a little */
         if (!finished && exited_within(pid, 0.3) == 0) finished = 1;
@@ -248,9 +247,11 @@ int main(void)
     snprintf(args, sizeof args, "train --resume %s/straight --lr 0.1 --steps 9000", tmp);
     CHECK(gbfarm_run(args, out) == 1 && log_has(out, "--lr: a resumed run keeps"));
     snprintf(args, sizeof args, "train --resume %s/straight", tmp);
-    CHECK(gbfarm_run(args, out) == 0 && log_has(out, "is complete (its checkpoint is at step 6144 of 6144)"));
+    CHECK(gbfarm_run(args, out) == 0 &&
+          log_has(out, "is complete (its checkpoint is at step 6144 of 6144)"));
     snprintf(args, sizeof args, "train --resume %s/straight --steps 7000 --log-interval 5", tmp);
-    CHECK(gbfarm_run(args, out) == 0 && log_has(out, "--steps 7000 rounded down to whole rollouts"));
+    CHECK(gbfarm_run(args, out) == 0 &&
+          log_has(out, "--steps 7000 rounded down to whole rollouts"));
     CHECK(log_has(out, "done: checkpoint"));
     snprintf(args, sizeof args, "train --resume %s/straight", tmp);
     CHECK(gbfarm_run(args, out) == 0 && log_has(out, "step 6912 of 6912"));

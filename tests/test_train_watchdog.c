@@ -57,7 +57,10 @@ static gb_error *test_step(env *e, int action)
     return NULL;
 }
 
-static void test_close(env *e) { free(e); }
+static void test_close(env *e)
+{
+    free(e);
+}
 
 static gb_error *test_snapshot(env *e, uint8_t **out, size_t *size)
 {
@@ -166,7 +169,8 @@ int main(void)
     REQUIRE_OK(train_create(&t2, &c, make_test_env, &none, NULL));
     CHECK_OK(train_load(t2, path));
     CHECK(train_restored_envs(t2) == 0);
-    CHECK(train_policy(t2)->n_params == n && !memcmp(train_policy(t2)->params, weights, n * sizeof *weights));
+    CHECK(train_policy(t2)->n_params == n &&
+          !memcmp(train_policy(t2)->params, weights, n * sizeof *weights));
     CHECK_OK(train_iteration(t2, NULL)); /* update 3 again, and on to the end */
     while (!train_finished(t2)) CHECK_OK(train_iteration(t2, NULL));
     train_free(t2);

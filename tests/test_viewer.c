@@ -105,8 +105,7 @@ static int compare(viewer *v, const core_frame *f, int scale, int *colours)
                 if (d > worst) worst = d;
             }
             int known = 0;
-            for (int i = 0; i < n_seen; i++)
-                known |= !memcmp(seen[i], want, sizeof want);
+            for (int i = 0; i < n_seen; i++) known |= !memcmp(seen[i], want, sizeof want);
             if (!known && n_seen < 4) memcpy(seen[n_seen++], want, sizeof want);
         }
     free(rgb);
@@ -365,15 +364,15 @@ static void test_no_display(const char *tmp)
     char out[8192], cmd[1024];
     static const char *const plays[] = {"--frames 100", ""};
     for (int i = 0; i < 2; i++) {
-        snprintf(cmd, sizeof cmd, NO_DISPLAY "timeout 20 " GBFARM_BIN " play --game " GAME " %s 2>&1",
-                 plays[i]);
+        snprintf(cmd, sizeof cmd,
+                 NO_DISPLAY "timeout 20 " GBFARM_BIN " play --game " GAME " %s 2>&1", plays[i]);
         int rc = run_command(cmd, out, sizeof out);
         CHECKF(rc == 1 && strstr(out, "no display") && strchr(out, '\n') == out + strlen(out) - 1,
                "play %s without a display: rc %d: %s", plays[i], rc, out);
     }
     snprintf(cmd, sizeof cmd,
              NO_DISPLAY "timeout 60 " GBFARM_BIN " train --visualize --envs 1 --steps 256 "
-             "--rollout-steps 128 --run-dir %s/nodisplay 2>&1",
+                        "--rollout-steps 128 --run-dir %s/nodisplay 2>&1",
              tmp);
     int rc = run_command(cmd, out, sizeof out);
     CHECKF(rc == 1 && strstr(out, "--visualize: no display") && !strchr(out, '\n')[1],
@@ -390,7 +389,8 @@ static void test_xvfb(const char *tmp)
     char out[8192], cmd[1024];
     int rc = run_command("command -v xvfb-run >/dev/null 2>&1", out, sizeof out);
     if (rc != 0) {
-        fprintf(stderr, "display checks skipped: xvfb-run is not installed (apt-get install xvfb xauth)\n");
+        fprintf(stderr,
+                "display checks skipped: xvfb-run is not installed (apt-get install xvfb xauth)\n");
         return;
     }
     snprintf(cmd, sizeof cmd, XVFB GBFARM_BIN " play --game " GAME " --frames 100 --speed 0 2>&1");
@@ -399,7 +399,7 @@ static void test_xvfb(const char *tmp)
 
     snprintf(cmd, sizeof cmd,
              XVFB GBFARM_BIN " train --visualize --envs 2 --steps 512 --rollout-steps 64 "
-             "--run-dir %s/xvfb 2>&1",
+                             "--run-dir %s/xvfb 2>&1",
              tmp);
     double dt = timed_command(cmd, &rc, out, sizeof out);
     CHECKF(rc == 0 && !strstr(out, "waits for env 0"), "train --visualize under Xvfb: rc %d: %s",
@@ -410,7 +410,7 @@ static void test_xvfb(const char *tmp)
 
     snprintf(cmd, sizeof cmd,
              XVFB GBFARM_BIN " train --visualize --speed 1 --envs 1 --steps 32 --rollout-steps 32 "
-             "--run-dir %s/paced 2>&1",
+                             "--run-dir %s/paced 2>&1",
              tmp);
     dt = timed_command(cmd, &rc, out, sizeof out);
     CHECKF(rc == 0 && strstr(out, "every env waits for env 0") && dt > 1.5,

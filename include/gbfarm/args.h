@@ -16,7 +16,6 @@ gb_error *arg_double(const char *flag, const char *text, double min, double max,
 gb_error *arg_int_list(const char *flag, const char *text, int min, int max, int *out, int cap,
                        int *count);
 
-
 /* A table of options (one entry per flag) that drives a command's usage text, its parser and
  * whatever records the settings (e.g. a run's config.json): each entry says where in a
  * settings struct its value lives. */

@@ -17,9 +17,18 @@ typedef enum core_platform { CORE_PLATFORM_GB, CORE_PLATFORM_GBC, CORE_PLATFORM_
 
 /* Joypad buttons as bit positions, equal to libretro's RETRO_DEVICE_ID_JOYPAD_* ids. */
 enum {
-    CORE_BUTTON_B = 0, CORE_BUTTON_Y = 1, CORE_BUTTON_SELECT = 2, CORE_BUTTON_START = 3,
-    CORE_BUTTON_UP = 4, CORE_BUTTON_DOWN = 5, CORE_BUTTON_LEFT = 6, CORE_BUTTON_RIGHT = 7,
-    CORE_BUTTON_A = 8, CORE_BUTTON_X = 9, CORE_BUTTON_L = 10, CORE_BUTTON_R = 11,
+    CORE_BUTTON_B = 0,
+    CORE_BUTTON_Y = 1,
+    CORE_BUTTON_SELECT = 2,
+    CORE_BUTTON_START = 3,
+    CORE_BUTTON_UP = 4,
+    CORE_BUTTON_DOWN = 5,
+    CORE_BUTTON_LEFT = 6,
+    CORE_BUTTON_RIGHT = 7,
+    CORE_BUTTON_A = 8,
+    CORE_BUTTON_X = 9,
+    CORE_BUTTON_L = 10,
+    CORE_BUTTON_R = 11,
 };
 
 /* A libretro core option ("mgba_sgb_borders" = "OFF"). core_open copies what it keeps, so

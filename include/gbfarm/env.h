@@ -36,9 +36,9 @@ typedef struct env_spec {
 } env_spec;
 
 typedef struct env_episode {
-    double ret;     /* sum of rewards */
-    int64_t length; /* steps */
-    double seconds; /* wall-clock time since the episode's reset */
+    double ret;       /* sum of rewards */
+    int64_t length;   /* steps */
+    double seconds;   /* wall-clock time since the episode's reset */
     int64_t explored; /* distinct places visited (a game's explore term), else 0 */
 } env_episode;
 
@@ -54,10 +54,10 @@ typedef struct env_ops {
     gb_error *(*snapshot)(env *e, uint8_t **out, size_t *size);
     gb_error *(*restore)(env *e, const uint8_t *data, size_t size);
     /* For viewers, recordings and reports; each optional (NULL: the env has none). */
-    const core_frame *(*frame)(env *e);  /* the picture of the last step or reset */
-    const char *(*core_path)(env *e);    /* the emulator core it runs (a .so path) */
-    const char *(*last_state)(env *e);   /* the start state the last reset loaded, or NULL;
-                                          * safe from any thread (a watchdog's message) */
+    const core_frame *(*frame)(env *e); /* the picture of the last step or reset */
+    const char *(*core_path)(env *e);   /* the emulator core it runs (a .so path) */
+    const char *(*last_state)(env *e);  /* the start state the last reset loaded, or NULL;
+                                         * safe from any thread (a watchdog's message) */
 } env_ops;
 
 struct env {
@@ -85,8 +85,14 @@ static inline size_t env_obs_bytes(const env_spec *s)
     return s->obs_vars ? env_obs_vars_offset(s) + (size_t)s->obs_vars * sizeof(float) : n;
 }
 
-static inline gb_error *env_reset(env *e) { return e->ops->reset(e); }
-static inline gb_error *env_step(env *e, int action) { return e->ops->step(e, action); }
+static inline gb_error *env_reset(env *e)
+{
+    return e->ops->reset(e);
+}
+static inline gb_error *env_step(env *e, int action)
+{
+    return e->ops->step(e, action);
+}
 static inline void env_close(env *e)
 {
     if (e) e->ops->close(e);

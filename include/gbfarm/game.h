@@ -25,11 +25,12 @@ void game_buttons_name(uint16_t mask, char *out, size_t size);
 
 /* A stable-retro type string ("|u1", "<u2", ">d4", ">n6", "<i4", ...), parsed. */
 typedef struct game_type {
-    uint8_t size;      /* bytes, 1..8 */
-    bool big_endian;   /* '>'; '<', '=' and '|' are little-endian, as in stable-retro */
-    char kind;         /* 'u' unsigned, 'i' signed, 'd' BCD (2 digits/byte), 'n' BCD (1 digit/byte, low nibble) */
-    bool mixed;        /* stable-retro middle endian ("<>u4", "><u4", ">=u4"; size 4 or 8): the two
-                        * halves are in the opposite order to the bytes inside each half */
+    uint8_t size;    /* bytes, 1..8 */
+    bool big_endian; /* '>'; '<', '=' and '|' are little-endian, as in stable-retro */
+    char kind;  /* 'u' unsigned, 'i' signed, 'd' BCD (2 digits/byte), 'n' BCD (1 digit/byte, low
+                   nibble) */
+    bool mixed; /* stable-retro middle endian ("<>u4", "><u4", ">=u4"; size 4 or 8): the two
+                 * halves are in the opposite order to the bytes inside each half */
 } game_type;
 
 /* Parses a whole type string; the error names the string and what was expected. */
@@ -53,25 +54,25 @@ typedef struct game_obs_var {
 } game_obs_var;
 
 typedef struct game_spec {
-    char *dir;      /* the folder, as given */
+    char *dir; /* the folder, as given */
     char *name;
     core_platform platform;
     char rom_sha1[41]; /* lower-case hex, "" when the folder names none */
-    char *rom;         /* a ROM file inside the folder (bundled games), resolved against dir, else NULL */
-    char *core;        /* default core name ("mgba", "gambatte", ...) */
+    char *rom;  /* a ROM file inside the folder (bundled games), resolved against dir, else NULL */
+    char *core; /* default core name ("mgba", "gambatte", ...) */
     core_option *core_options; /* the spec owns the strings */
     int n_core_options;
     char **states; /* start states, paths resolved against dir; at least one */
     int n_states;
     uint16_t *actions; /* each a mask of 1 << CORE_BUTTON_* */
     int n_actions;
-    int frame_skip;        /* frames per step */
-    int press_frames;      /* of those, frames the action's buttons are held */
-    int max_episode_steps; /* truncation; 0 = none */
-    int noop_max;          /* reset adds 0..noop_max no-op frames */
-    int obs_stack;         /* screens stacked per observation */
-    int obs_downsample;    /* 1 or 2 */
-    game_obs obs;          /* what the policy observes */
+    int frame_skip;         /* frames per step */
+    int press_frames;       /* of those, frames the action's buttons are held */
+    int max_episode_steps;  /* truncation; 0 = none */
+    int noop_max;           /* reset adds 0..noop_max no-op frames */
+    int obs_stack;          /* screens stacked per observation */
+    int obs_downsample;     /* 1 or 2 */
+    game_obs obs;           /* what the policy observes */
     game_obs_var *obs_vars; /* observation.vars */
     int n_obs_vars;
     game_vars *vars;

@@ -31,8 +31,7 @@ int monitor_path(char *buf, size_t n, const char *run_dir, int env_index);
 gb_error *monitor_open(monitor **out, const char *run_dir, int env_index, const char *env_id,
                        monitor_mode mode);
 /* The same at any path (a rank's "monitor_<rank>_<env>.csv" under MPI). */
-gb_error *monitor_open_file(monitor **out, const char *path, const char *env_id,
-                            monitor_mode mode);
+gb_error *monitor_open_file(monitor **out, const char *path, const char *env_id, monitor_mode mode);
 /* Logs one finished episode, t = now - t_start, and flushes the line. */
 gb_error *monitor_episode(monitor *m, double ret, int64_t length);
 /* The same with the time given (seconds since t_start): for tests and replays. */

@@ -72,10 +72,10 @@ typedef struct ppo {
     int32_t *perm; /* [batch] */
     uint8_t *mb_obs;
     int32_t *mb_actions;
-    float *mb_f32;         /* logprobs, values, advantages, returns: 4 × mb_size */
-    float *adv;            /* the minibatch's normalised advantages */
+    float *mb_f32;               /* logprobs, values, advantages, returns: 4 × mb_size */
+    float *adv;                  /* the minibatch's normalised advantages */
     struct ppo_threads *threads; /* the update's threads and shards (ppo_set_threads) */
-    double allreduce_seconds; /* this update's gradient exchange (ppo_stats) */
+    double allreduce_seconds;    /* this update's gradient exchange (ppo_stats) */
     int64_t allreduce_bytes;
 } ppo;
 

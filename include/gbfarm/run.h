@@ -18,11 +18,11 @@
 #include "gbfarm/train.h"
 
 typedef struct run_config {
-    const char *dir;     /* the run directory */
-    const char *name;    /* what trains, for the log's first line (a game folder, "cartpole") */
-    bool resume;         /* go on with dir's run from its newest intact checkpoint */
-    bool extend;         /* resume with a new total_steps: written back to config.json */
-    bool no_fallback;    /* resume: a damaged latest checkpoint is an error */
+    const char *dir;      /* the run directory */
+    const char *name;     /* what trains, for the log's first line (a game folder, "cartpole") */
+    bool resume;          /* go on with dir's run from its newest intact checkpoint */
+    bool extend;          /* resume with a new total_steps: written back to config.json */
+    bool no_fallback;     /* resume: a damaged latest checkpoint is an error */
     int checkpoint_every; /* updates between latest.safetensors (10) */
     int keep_every;       /* updates between kept update_<N>.safetensors (100; 0 never) */
     double log_interval;  /* seconds between progress lines off a terminal (10) */
@@ -47,8 +47,8 @@ typedef struct run_result {
     bool env_stuck;
 } run_result;
 
-gb_error *run_train(const run_config *rc, const train_config *tc, env_make_fn make,
-                    void *make_ctx, const run_hooks *hooks, run_result *result);
+gb_error *run_train(const run_config *rc, const train_config *tc, env_make_fn make, void *make_ctx,
+                    const run_hooks *hooks, run_result *result);
 
 /* For --resume: dir's config.json, read by rank 0 and (under MPI) sent to the others. */
 gb_error *run_read_config(const char *dir, json_t **out);

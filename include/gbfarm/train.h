@@ -66,7 +66,7 @@ typedef struct train_stats {
      * the step loop (policy forward passes, sampling, buffer writes, resets). The rest of
      * rollout_seconds x n_envs is GAE and waiting at the barrier for the slowest env. */
     double env_seconds, policy_seconds;
-    double sps; /* env steps per second over this iteration */
+    double sps;             /* env steps per second over this iteration */
     bool undone;            /* this update was not finite and was undone (the NaN guard) */
     int64_t undone_updates; /* how many so far in the run */
 } train_stats;

@@ -42,12 +42,12 @@ typedef struct viewer_overlay {
 
 /* Requests from the window, filled by every viewer_frame. */
 typedef struct viewer_events {
-    bool paused;     /* space toggles it: the display is frozen (no drawing, no pacing) */
-    int speed;       /* current pace (+ / - change it): 1, 2, 4, 8 = real time x N; 0 uncapped */
-    bool save_state; /* F12 or F2 was pressed since the last call: save env 0's state now */
-    bool closed;     /* the window was closed, or Escape pressed: call viewer_close (training
-                      * goes on without it; play stops) */
-    bool reset;      /* R was pressed: reset env 0 (play) */
+    bool paused;      /* space toggles it: the display is frozen (no drawing, no pacing) */
+    int speed;        /* current pace (+ / - change it): 1, 2, 4, 8 = real time x N; 0 uncapped */
+    bool save_state;  /* F12 or F2 was pressed since the last call: save env 0's state now */
+    bool closed;      /* the window was closed, or Escape pressed: call viewer_close (training
+                       * goes on without it; play stops) */
+    bool reset;       /* R was pressed: reset env 0 (play) */
     uint16_t buttons; /* with cfg.keyboard: held joypad keys, mask of 1 << CORE_BUTTON_*:
                        * arrows, Z = A, X = B, Enter = Start, Backspace = Select, A/S = L/R */
 } viewer_events;

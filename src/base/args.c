@@ -78,14 +78,28 @@ void args_value(const arg_option *op, const void *settings, char *buf, size_t n)
 {
     const void *p = (const char *)settings + op->at;
     switch (op->kind) {
-    case ARG_INT: snprintf(buf, n, "%d", *(const int *)p); break;
-    case ARG_I64: snprintf(buf, n, "%lld", (long long)*(const int64_t *)p); break;
-    case ARG_U64: snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p); break;
-    case ARG_F32: snprintf(buf, n, "%g", (double)*(const float *)p); break;
-    case ARG_F64: snprintf(buf, n, "%g", *(const double *)p); break;
-    case ARG_TEXT: snprintf(buf, n, "%s", *(const char *const *)p ? *(const char *const *)p : ""); break;
+    case ARG_INT:
+        snprintf(buf, n, "%d", *(const int *)p);
+        break;
+    case ARG_I64:
+        snprintf(buf, n, "%lld", (long long)*(const int64_t *)p);
+        break;
+    case ARG_U64:
+        snprintf(buf, n, "%llu", (unsigned long long)*(const uint64_t *)p);
+        break;
+    case ARG_F32:
+        snprintf(buf, n, "%g", (double)*(const float *)p);
+        break;
+    case ARG_F64:
+        snprintf(buf, n, "%g", *(const double *)p);
+        break;
+    case ARG_TEXT:
+        snprintf(buf, n, "%s", *(const char *const *)p ? *(const char *const *)p : "");
+        break;
     case ARG_ON:
-    case ARG_OFF: snprintf(buf, n, "%s", *(const int *)p ? "true" : "false"); break;
+    case ARG_OFF:
+        snprintf(buf, n, "%s", *(const int *)p ? "true" : "false");
+        break;
     case ARG_CHOICE:
         snprintf(buf, n, "default");
         for (int k = 0; k < 3 && op->names[k]; k++)
@@ -130,23 +144,30 @@ gb_error *args_set(const arg_option *op, const char *v, void *settings)
     double x;
     long l;
     switch (op->kind) {
-    case ARG_INT: return arg_int(op->flag, v, (int)op->lo, (int)op->hi, p);
+    case ARG_INT:
+        return arg_int(op->flag, v, (int)op->lo, (int)op->hi, p);
     case ARG_I64:
         GB_TRY(arg_long(op->flag, v, (long)op->lo, (long)op->hi, &l));
         *(int64_t *)p = l;
         return NULL;
-    case ARG_U64: return arg_u64(op->flag, v, p);
+    case ARG_U64:
+        return arg_u64(op->flag, v, p);
     case ARG_F32:
         GB_TRY(arg_double(op->flag, v, op->lo, op->hi, &x));
         *(float *)p = (float)x;
         return NULL;
-    case ARG_F64: return arg_double(op->flag, v, op->lo, op->hi, p);
+    case ARG_F64:
+        return arg_double(op->flag, v, op->lo, op->hi, p);
     case ARG_TEXT:
         if (!v) return gb_errorf("%s: expected a value, found nothing", op->flag);
         *(const char **)p = v;
         return NULL;
-    case ARG_ON: *(int *)p = 1; return NULL;
-    case ARG_OFF: *(int *)p = 0; return NULL;
+    case ARG_ON:
+        *(int *)p = 1;
+        return NULL;
+    case ARG_OFF:
+        *(int *)p = 0;
+        return NULL;
     case ARG_CHOICE:
         for (int k = 0; k < 3 && op->names[k]; k++)
             if (v && !strcmp(v, op->names[k])) {

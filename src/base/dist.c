@@ -129,8 +129,9 @@ gb_error *dist_recv(uint8_t **out, size_t *n, int from)
     uint64_t n64 = 0;
     MPI_Recv(&n64, 1, MPI_UINT64_T, from, 0, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
     uint8_t *buf = malloc(n64 ? (size_t)n64 : 1);
-    if (!buf) return gb_errorf("rank %d: out of memory for %llu bytes from rank %d", rank,
-                               (unsigned long long)n64, from);
+    if (!buf)
+        return gb_errorf("rank %d: out of memory for %llu bytes from rank %d", rank,
+                         (unsigned long long)n64, from);
     for (size_t at = 0; at < n64; at += CHUNK) {
         size_t k = n64 - at < CHUNK ? n64 - at : CHUNK;
         MPI_Recv(buf + at, (int)k, MPI_BYTE, from, 1, MPI_COMM_WORLD, MPI_STATUS_IGNORE);

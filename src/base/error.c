@@ -48,7 +48,10 @@ gb_error *gb_error_wrap(gb_error *err, const char *fmt, ...)
     return e;
 }
 
-const char *gb_error_msg(const gb_error *err) { return err ? err->msg : "no error"; }
+const char *gb_error_msg(const gb_error *err)
+{
+    return err ? err->msg : "no error";
+}
 
 void gb_error_free(gb_error *err)
 {

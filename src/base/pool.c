@@ -137,4 +137,7 @@ void pool_stop(pool *p)
     pool_free(p);
 }
 
-int pool_size(const pool *p) { return p->n; }
+int pool_size(const pool *p)
+{
+    return p->n;
+}

@@ -29,7 +29,10 @@ uint32_t rng_below(rng *r, uint32_t n)
     }
 }
 
-float rng_uniform(rng *r) { return (float)(rng_u32(r) >> 8) * (1.0f / 16777216.0f); }
+float rng_uniform(rng *r)
+{
+    return (float)(rng_u32(r) >> 8) * (1.0f / 16777216.0f);
+}
 
 float rng_normal(rng *r)
 {

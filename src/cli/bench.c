@@ -45,14 +45,22 @@ static gb_error *parse_options(int argc, char **argv, bench_options *o, game_arg
             return NULL;
         }
         if (game_args_parse(a, argc, argv, &i, &err)) continue;
-        if (!strcmp(f, "--envs")) err = arg_int_list(f, v, 1, 1024, o->counts, MAX_COUNTS, &o->n_counts), i++;
-        else if (!strcmp(f, "--seconds")) err = arg_double(f, v, 0.1, 86400, &o->seconds), i++;
-        else if (!strcmp(f, "--csv")) o->csv = v, i++, err = v ? NULL : gb_errorf("--csv: expected a file name");
-        else if (!strcmp(f, "--seed")) err = arg_u64(f, v, &o->seed), i++;
-        else if (!strcmp(f, "--raw")) o->raw = true;
-        else if (!strcmp(f, "--per-env")) o->per_env = true;
-        else if (!strcmp(f, "--visualize")) o->visualize = true;
-        else err = gb_errorf("bench: unknown option '%s' (see gbfarm bench --help)", f);
+        if (!strcmp(f, "--envs"))
+            err = arg_int_list(f, v, 1, 1024, o->counts, MAX_COUNTS, &o->n_counts), i++;
+        else if (!strcmp(f, "--seconds"))
+            err = arg_double(f, v, 0.1, 86400, &o->seconds), i++;
+        else if (!strcmp(f, "--csv"))
+            o->csv = v, i++, err = v ? NULL : gb_errorf("--csv: expected a file name");
+        else if (!strcmp(f, "--seed"))
+            err = arg_u64(f, v, &o->seed), i++;
+        else if (!strcmp(f, "--raw"))
+            o->raw = true;
+        else if (!strcmp(f, "--per-env"))
+            o->per_env = true;
+        else if (!strcmp(f, "--visualize"))
+            o->visualize = true;
+        else
+            err = gb_errorf("bench: unknown option '%s' (see gbfarm bench --help)", f);
     }
     return err;
 }
@@ -134,7 +142,8 @@ static gb_error *run_counts(const game_setup *s, const game_args *a, const bench
         int n = o->counts[k];
         bench_result r;
         dist_barrier();
-        GB_TRY(bench_measure(s, a, n, o->seconds, o->raw, o->visualize, o->seed + (uint64_t)rank, &r));
+        GB_TRY(
+            bench_measure(s, a, n, o->seconds, o->raw, o->visualize, o->seed + (uint64_t)rank, &r));
         if (k == 0) base_steps = r.steps / r.seconds / o->counts[0];
         bench_figures x = figures_of(&r, n, base_steps, o->raw);
         GB_TRY(report_count(o, n, &r, &x, rank, ranks, out));

@@ -7,10 +7,11 @@
 #include "gbfarm/nn.h"
 #include "gbfarm/game_args.h"
 
-static const char help[] = "usage: gbfarm info [--rom FILE] [--core NAME|PATH] [--game DIR]\n"
-                           "Loads the ROM in the core and prints the core's name and version and\n"
-                           "why that core, the platform, screen geometry, frame rate, pixel format,\n"
-                           "memory regions and save-state size.\n\n";
+static const char help[] =
+    "usage: gbfarm info [--rom FILE] [--core NAME|PATH] [--game DIR]\n"
+    "Loads the ROM in the core and prints the core's name and version and\n"
+    "why that core, the platform, screen geometry, frame rate, pixel format,\n"
+    "memory regions and save-state size.\n\n";
 
 static const char *platform_name(core_platform p)
 {

@@ -75,7 +75,9 @@ int main(int argc, char **argv)
         gb_error *err = commands[i].blas ? nn_blas_init() : NULL;
         return err ? cli_fail(err) : commands[i].run(argc - 1, argv + 1);
     }
-    fprintf(stderr, "gbfarm: unknown command '%s' (expected one of: train, play, eval, bench, info, state)\n",
-            argv[1]);
+    fprintf(
+        stderr,
+        "gbfarm: unknown command '%s' (expected one of: train, play, eval, bench, info, state)\n",
+        argv[1]);
     return 2;
 }

@@ -38,9 +38,12 @@ static const struct {
 const char *core_pixel_format_name(core_pixel_format f)
 {
     switch (f) {
-    case CORE_PIXEL_0RGB1555: return "0RGB1555";
-    case CORE_PIXEL_XRGB8888: return "XRGB8888";
-    case CORE_PIXEL_RGB565: return "RGB565";
+    case CORE_PIXEL_0RGB1555:
+        return "0RGB1555";
+    case CORE_PIXEL_XRGB8888:
+        return "XRGB8888";
+    case CORE_PIXEL_RGB565:
+        return "RGB565";
     }
     return "unknown";
 }
@@ -152,8 +155,11 @@ static bool env_video(core *c, unsigned cmd, void *data, bool *ok)
         *(int *)data = c->capture ? 1 : 0;
         c->asked_av_enable = true;
         return true;
-    case RETRO_ENVIRONMENT_GET_CAN_DUPE: *(bool *)data = true; return true;
-    default: return false;
+    case RETRO_ENVIRONMENT_GET_CAN_DUPE:
+        *(bool *)data = true;
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -192,7 +198,8 @@ static bool env_options(core *c, unsigned cmd, void *data, bool *ok)
         *(bool *)data = c->options_dirty;
         c->options_dirty = false;
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -206,29 +213,43 @@ static bool env_frontend(core *c, unsigned cmd, void *data, bool *ok)
     case RETRO_ENVIRONMENT_GET_CORE_ASSETS_DIRECTORY:
         *(const char **)data = c->system_dir;
         return true;
-    case RETRO_ENVIRONMENT_GET_LIBRETRO_PATH: *(const char **)data = c->so_path; return true;
+    case RETRO_ENVIRONMENT_GET_LIBRETRO_PATH:
+        *(const char **)data = c->so_path;
+        return true;
     case RETRO_ENVIRONMENT_GET_LOG_INTERFACE:
         ((struct retro_log_callback *)data)->log = on_log;
         return true;
-    case RETRO_ENVIRONMENT_SET_MEMORY_MAPS: memory_maps_set(c, data); return true;
-    case RETRO_ENVIRONMENT_GET_INPUT_BITMASKS: return true;
+    case RETRO_ENVIRONMENT_SET_MEMORY_MAPS:
+        memory_maps_set(c, data);
+        return true;
+    case RETRO_ENVIRONMENT_GET_INPUT_BITMASKS:
+        return true;
     case RETRO_ENVIRONMENT_GET_INPUT_DEVICE_CAPABILITIES:
         *(uint64_t *)data = 1u << RETRO_DEVICE_JOYPAD;
         return true;
-    case RETRO_ENVIRONMENT_GET_INPUT_MAX_USERS: *(unsigned *)data = 1; return true;
-    case RETRO_ENVIRONMENT_GET_LANGUAGE: *(unsigned *)data = RETRO_LANGUAGE_ENGLISH; return true;
-    case RETRO_ENVIRONMENT_GET_FASTFORWARDING: *(bool *)data = false; return true;
+    case RETRO_ENVIRONMENT_GET_INPUT_MAX_USERS:
+        *(unsigned *)data = 1;
+        return true;
+    case RETRO_ENVIRONMENT_GET_LANGUAGE:
+        *(unsigned *)data = RETRO_LANGUAGE_ENGLISH;
+        return true;
+    case RETRO_ENVIRONMENT_GET_FASTFORWARDING:
+        *(bool *)data = false;
+        return true;
     case RETRO_ENVIRONMENT_SET_MESSAGE:
         log_msg(c, "message: %s\n", ((const struct retro_message *)data)->msg);
         return true;
     case RETRO_ENVIRONMENT_SET_MESSAGE_EXT:
         log_msg(c, "message: %s\n", ((const struct retro_message_ext *)data)->msg);
         return true;
-    case RETRO_ENVIRONMENT_GET_MESSAGE_INTERFACE_VERSION: *(unsigned *)data = 1; return true;
+    case RETRO_ENVIRONMENT_GET_MESSAGE_INTERFACE_VERSION:
+        *(unsigned *)data = 1;
+        return true;
     case RETRO_ENVIRONMENT_SET_SERIALIZATION_QUIRKS:
         c->serialization_quirks = *(const uint64_t *)data;
         return true;
-    default: return false;
+    default:
+        return false;
     }
 }
 
@@ -257,8 +278,7 @@ static bool RETRO_CALLCONV on_environment(unsigned cmd, void *data)
     return false;
 }
 
-static void RETRO_CALLCONV on_video(const void *data, unsigned width, unsigned height,
-                                    size_t pitch)
+static void RETRO_CALLCONV on_video(const void *data, unsigned width, unsigned height, size_t pitch)
 {
     core *c = current;
     if (!c || !data) return; /* NULL: the core repeats the previous frame */
@@ -281,7 +301,10 @@ static void RETRO_CALLCONV on_video(const void *data, unsigned width, unsigned h
 }
 
 static void RETRO_CALLCONV on_audio_sample(int16_t left, int16_t right) {}
-static size_t RETRO_CALLCONV on_audio_batch(const int16_t *data, size_t frames) { return frames; }
+static size_t RETRO_CALLCONV on_audio_batch(const int16_t *data, size_t frames)
+{
+    return frames;
+}
 static void RETRO_CALLCONV on_input_poll(void) {}
 
 static int16_t RETRO_CALLCONV on_input_state(unsigned port, unsigned device, unsigned index,
@@ -305,16 +328,15 @@ static gb_error *open_private_copy(core *c, const char *path)
     int out = mkstemps(copy, 3);
     if (out < 0) {
         close(in);
-        return gb_errorf("%s: cannot create a private copy of the core: %s", copy,
-                         strerror(errno));
+        return gb_errorf("%s: cannot create a private copy of the core: %s", copy, strerror(errno));
     }
     char buf[1 << 16];
     ssize_t n;
     gb_error *err = NULL;
     while ((n = read(in, buf, sizeof buf)) > 0)
         if (write(out, buf, (size_t)n) != n) {
-            err = gb_errorf("%s: cannot write a private copy of the core: %s", copy,
-                            strerror(errno));
+            err =
+                gb_errorf("%s: cannot write a private copy of the core: %s", copy, strerror(errno));
             break;
         }
     if (n < 0 && !err) err = gb_errorf("%s: cannot read core: %s", path, strerror(errno));
@@ -334,7 +356,7 @@ static gb_error *bind_symbols(core *c, const char *path)
     do {                                                                                           \
         *(void **)&c->api.name = dlsym(c->dl, "retro_" #name);                                     \
         if (!c->api.name)                                                                          \
-            return gb_errorf("%s: not a libretro core: symbol retro_%s is missing", path, #name); \
+            return gb_errorf("%s: not a libretro core: symbol retro_%s is missing", path, #name);  \
     } while (0)
     SYM(set_environment);
     SYM(set_video_refresh);
@@ -412,7 +434,8 @@ static void memory_fallback(core *c, core_platform platform)
 static void library_key(char *out, size_t n, const char *library_name)
 {
     size_t i = 0;
-    for (; library_name[i] && i + 1 < n; i++) out[i] = (char)tolower((unsigned char)library_name[i]);
+    for (; library_name[i] && i + 1 < n; i++)
+        out[i] = (char)tolower((unsigned char)library_name[i]);
     out[i] = '\0';
 }
 
@@ -421,7 +444,8 @@ static gb_error *core_prepare(core *c, const core_config *cfg)
 {
     c->so_path = strdup(cfg->core_path);
     c->platform = cfg->platform;
-    snprintf(c->system_dir, sizeof c->system_dir, "%s", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    snprintf(c->system_dir, sizeof c->system_dir, "%s",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
     if (cfg->log_path) {
         c->log = fopen(cfg->log_path, "a");
         if (!c->log)
@@ -508,8 +532,10 @@ gb_error *core_open(core **out, const core_config *cfg)
     if (!err) {
         c->api.set_controller_port_device(0, RETRO_DEVICE_JOYPAD);
         c->api.get_system_av_info(&c->av);
-        if (c->n_descs == 0) memory_fallback(c, cfg->platform);
-        else c->memory_map = true;
+        if (c->n_descs == 0)
+            memory_fallback(c, cfg->platform);
+        else
+            c->memory_map = true;
     }
     current = saved;
     if (err) {
@@ -549,7 +575,10 @@ void core_close(core *c)
     free(c);
 }
 
-void core_set_buttons(core *c, uint16_t buttons) { c->buttons = buttons; }
+void core_set_buttons(core *c, uint16_t buttons)
+{
+    c->buttons = buttons;
+}
 
 void core_reset(core *c)
 {
@@ -565,7 +594,10 @@ void core_run(core *c, bool capture)
     c->frames_run++;
 }
 
-const core_frame *core_frame_get(const core *c) { return &c->frame; }
+const core_frame *core_frame_get(const core *c)
+{
+    return &c->frame;
+}
 
 /* Removes the bits set in mask from x, closing the gaps (the memory map's "disconnect"). */
 static uint64_t squeeze_out(uint64_t x, uint64_t mask)
@@ -608,8 +640,7 @@ gb_error *core_resolve(void *ctx, uint32_t address, uint32_t length, uint8_t **o
     uint8_t *p = address_to_host(c, address, &first);
     uint8_t *q = length > 1 ? address_to_host(c, address + length - 1, &last) : p;
     /* The caller names the address (game_bind: "info.NAME: address 0x... is not mapped"). */
-    if (!p || !q)
-        return gb_errorf("it is not in any RAM region of core %s", c->name);
+    if (!p || !q) return gb_errorf("it is not in any RAM region of core %s", c->name);
     if (length > 1 && (first != last || q != p + length - 1))
         return gb_errorf("it crosses the end of a RAM region of core %s", c->name);
     *out = p;
@@ -672,7 +703,16 @@ void core_get_info(const core *c, core_info *out)
     };
 }
 
-const char *core_path(const core *c) { return c->so_path; }
+const char *core_path(const core *c)
+{
+    return c->so_path;
+}
 
-unsigned core_memory_generation(const core *c) { return c->map_generation; }
-uint64_t core_frames_run(const core *c) { return c->frames_run; }
+unsigned core_memory_generation(const core *c)
+{
+    return c->map_generation;
+}
+uint64_t core_frames_run(const core *c)
+{
+    return c->frames_run;
+}

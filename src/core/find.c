@@ -11,7 +11,10 @@
 #define GBFARM_SYSTEM_CORE_DIR "/usr/lib/x86_64-linux-gnu/libretro"
 #endif
 
-static bool is_file(const char *path) { return access(path, R_OK) == 0; }
+static bool is_file(const char *path)
+{
+    return access(path, R_OK) == 0;
+}
 
 gb_error *core_find(const char *name, char *out, size_t out_size)
 {

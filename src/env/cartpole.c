@@ -82,8 +82,8 @@ static gb_error *cartpole_snapshot_save(env *e, uint8_t **out, size_t *size)
     cartpole *c = (cartpole *)e;
     cartpole_snapshot *s = calloc(1, sizeof *s);
     if (!s) return gb_errorf("cartpole: out of memory for a snapshot");
-    *s = (cartpole_snapshot){c->x, c->x_dot, c->theta, c->theta_dot, c->rng, e->episode,
-                             e->reward, e->terminated, e->truncated};
+    *s = (cartpole_snapshot){c->x,       c->x_dot,  c->theta,      c->theta_dot, c->rng,
+                             e->episode, e->reward, e->terminated, e->truncated};
     *out = (uint8_t *)s;
     *size = sizeof *s;
     return NULL;

@@ -18,8 +18,8 @@ typedef struct retro_env {
     rng rng;
     uint8_t **states; /* the start states' bytes, decompressed */
     size_t *state_sizes;
-    int width, height; /* the screen the observation expects */
-    size_t plane;      /* bytes of one stacked screen */
+    int width, height;      /* the screen the observation expects */
+    size_t plane;           /* bytes of one stacked screen */
     const uint8_t *written; /* where the last screen observation went: the next one's stack */
     double episode_start;
     /* The start state the last reset loaded, for a watchdog's message from another thread. */
@@ -91,7 +91,8 @@ void env_frame_to_gray(const core_frame *f, int factor, uint8_t *out)
 {
     int w = (int)f->width, h = (int)f->height;
     if (factor == 1) {
-        for (int y = 0; y < h; y++) row_to_gray(f->data + (size_t)y * f->pitch, f->format, w, out + y * w);
+        for (int y = 0; y < h; y++)
+            row_to_gray(f->data + (size_t)y * f->pitch, f->format, w, out + y * w);
         return;
     }
     /* Averages factor x factor blocks: gray rows are summed column-wise, then across. */
@@ -265,9 +266,16 @@ static gb_error *retro_snapshot_save(env *e, uint8_t **out, size_t *size)
     uint8_t *binding = NULL;
     size_t binding_bytes = 0;
     GB_TRY(game_binding_save(r->binding, &binding, &binding_bytes));
-    retro_snapshot h = {"gbfenv1", core_state_size(r->core), env_obs_bytes(&e->spec),
-                        binding_bytes, e->episode, e->frames, r->rng, e->reward,
-                        e->terminated, e->truncated};
+    retro_snapshot h = {"gbfenv1",
+                        core_state_size(r->core),
+                        env_obs_bytes(&e->spec),
+                        binding_bytes,
+                        e->episode,
+                        e->frames,
+                        r->rng,
+                        e->reward,
+                        e->terminated,
+                        e->truncated};
     h.episode.seconds = gb_now() - r->episode_start;
     size_t len = sizeof h + h.core_bytes + h.obs_bytes + h.binding_bytes;
     uint8_t *p = malloc(len);
@@ -311,8 +319,14 @@ static gb_error *retro_snapshot_restore(env *e, const uint8_t *data, size_t size
     return NULL;
 }
 
-static const core_frame *retro_frame(env *e) { return core_frame_get(((retro_env *)e)->core); }
-static const char *retro_core_path(env *e) { return core_path(((retro_env *)e)->core); }
+static const core_frame *retro_frame(env *e)
+{
+    return core_frame_get(((retro_env *)e)->core);
+}
+static const char *retro_core_path(env *e)
+{
+    return core_path(((retro_env *)e)->core);
+}
 static const char *retro_last_state(env *e)
 {
     return atomic_load_explicit(&((retro_env *)e)->last_state, memory_order_relaxed);
@@ -364,5 +378,11 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
     return NULL;
 }
 
-core *env_retro_core(env *e) { return ((retro_env *)e)->core; }
-const game_binding *env_retro_binding(env *e) { return ((retro_env *)e)->binding; }
+core *env_retro_core(env *e)
+{
+    return ((retro_env *)e)->core;
+}
+const game_binding *env_retro_binding(env *e)
+{
+    return ((retro_env *)e)->binding;
+}

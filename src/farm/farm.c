@@ -84,8 +84,10 @@ static int find_stuck(farm *f, double timeout_s)
         if (atomic_load_explicit(&w->finished, memory_order_relaxed) == f->round) continue;
         uint64_t p = atomic_load_explicit(&w->progress, memory_order_relaxed);
         if (p != w->seen) w->seen = p, w->seen_at = t;
-        if (t - w->seen_at < timeout_s) moving = true;
-        else if (stuck < 0) stuck = i;
+        if (t - w->seen_at < timeout_s)
+            moving = true;
+        else if (stuck < 0)
+            stuck = i;
     }
     return moving ? -1 : stuck;
 }
@@ -121,4 +123,7 @@ void farm_stop(farm *f)
     free(f);
 }
 
-int farm_workers(const farm *f) { return f->n; }
+int farm_workers(const farm *f)
+{
+    return f->n;
+}

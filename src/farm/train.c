@@ -69,12 +69,12 @@ struct train {
     rollout_buffer rb;
     int64_t update, num_updates, global_step, total_episodes;
     int64_t *env_episodes; /* [env]: finished in completed rounds, checkpoints included */
-    train_episode *eps; /* gathered for train_stats */
+    train_episode *eps;    /* gathered for train_stats */
     int cap_eps;
     float last_returns[20]; /* ring of the last 20 episode returns */
     int n_last;
     double t_start;
-    int stuck_env;     /* the env the watchdog found stuck, or -1: no more rounds then */
+    int stuck_env; /* the env the watchdog found stuck, or -1: no more rounds then */
     train_phase stuck_phase;
     int restored_envs; /* by the last train_load */
     int loaded_ranks;  /* the same: train_loaded_ranks */
@@ -130,8 +130,8 @@ static bool finite_obs(const env_spec *spec, const void *obs)
     const float *x = spec->obs_type == ENV_OBS_F32
                          ? obs
                          : (const float *)((const uint8_t *)obs + env_obs_vars_offset(spec));
-    int n = spec->obs_type == ENV_OBS_F32 ? spec->obs_c * spec->obs_h * spec->obs_w
-                                          : spec->obs_vars;
+    int n =
+        spec->obs_type == ENV_OBS_F32 ? spec->obs_c * spec->obs_h * spec->obs_w : spec->obs_vars;
     for (int i = 0; i < n; i++)
         if (!isfinite(x[i])) return false;
     return true;
@@ -349,8 +349,9 @@ gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, v
         err = policy_create(&t->pol, &pc, cfg->seed);
     }
     int batch = cfg->n_envs * cfg->rollout_steps;
-    if (!err) err = ppo_create(&t->opt, t->pol, batch, cfg->ppo.minibatches,
-                                cfg->seed ^ rank_mix(t->rank));
+    if (!err)
+        err =
+            ppo_create(&t->opt, t->pol, batch, cfg->ppo.minibatches, cfg->seed ^ rank_mix(t->rank));
     if (!err)
         err =
             ppo_set_threads(t->opt, cfg->update_threads > 0 ? cfg->update_threads : nn_cpu_count());
@@ -715,7 +716,9 @@ static void part_views(checkpoint *c, int r, bool snaps)
     if (r > 0) c->st[c->n++] = (st_tensor){nm[3], ST_I64, 1, {1}, v.episodes};
     for (int i = 0; snaps && i < n_envs; i++)
         if (c->snaps[r * n_envs + i])
-            c->st[c->n++] = (st_tensor){nm[4 + i], ST_U8, 1,
+            c->st[c->n++] = (st_tensor){nm[4 + i],
+                                        ST_U8,
+                                        1,
                                         {(int64_t)c->snap_size[r * n_envs + i]},
                                         c->snaps[r * n_envs + i]};
 }

@@ -10,12 +10,10 @@ static const struct {
     int bit;
 } buttons[] = {
     /* In display order: face buttons, shoulders, START, SELECT, then the d-pad. */
-    {"A", CORE_BUTTON_A},           {"B", CORE_BUTTON_B},
-    {"X", CORE_BUTTON_X},           {"Y", CORE_BUTTON_Y},
-    {"L", CORE_BUTTON_L},           {"R", CORE_BUTTON_R},
-    {"START", CORE_BUTTON_START},   {"SELECT", CORE_BUTTON_SELECT},
-    {"UP", CORE_BUTTON_UP},         {"DOWN", CORE_BUTTON_DOWN},
-    {"LEFT", CORE_BUTTON_LEFT},     {"RIGHT", CORE_BUTTON_RIGHT},
+    {"A", CORE_BUTTON_A},         {"B", CORE_BUTTON_B},           {"X", CORE_BUTTON_X},
+    {"Y", CORE_BUTTON_Y},         {"L", CORE_BUTTON_L},           {"R", CORE_BUTTON_R},
+    {"START", CORE_BUTTON_START}, {"SELECT", CORE_BUTTON_SELECT}, {"UP", CORE_BUTTON_UP},
+    {"DOWN", CORE_BUTTON_DOWN},   {"LEFT", CORE_BUTTON_LEFT},     {"RIGHT", CORE_BUTTON_RIGHT},
 };
 
 int game_button_bit(const char *name, size_t len, bool any_case)

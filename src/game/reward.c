@@ -70,8 +70,8 @@ static const uint8_t *var_ptr(game_binding *b, int i)
     if (!v->pointer) return b->ptr[i];
     pointer_cache *c = &b->pc[i];
     const uint8_t *s = c->src;
-    uint32_t value = (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 |
-                     (uint32_t)s[3] << 24;
+    uint32_t value =
+        (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24;
     if (!c->known || value != c->value) {
         c->value = value;
         c->known = true;

@@ -164,11 +164,10 @@ static gb_error *read_int_key(const char *file, const json_t *obj, const char *n
  * an argument list that gbfarm train parses before the command line. */
 static gb_error *read_train(game_spec *spec, const char *file, const json_t *train)
 {
-    static const char *const numbers[] = {"envs-per-core", "rollout-steps", "epochs",
-                                          "minibatches",   "lr",            "gamma",
-                                          "gae-lambda",    "clip",          "vf-coef",
-                                          "ent-coef",      "max-grad-norm", "hidden",
-                                          NULL};
+    static const char *const numbers[] = {
+        "envs-per-core", "rollout-steps", "epochs", "minibatches", "lr",
+        "gamma",         "gae-lambda",    "clip",   "vf-coef",     "ent-coef",
+        "max-grad-norm", "hidden",        NULL};
     if (!json_is_object(train))
         return game_key_error(file, "train", "an object of gbfarm train settings", train);
     spec->train_args = calloc(2 * json_object_size(train) + 1, sizeof *spec->train_args);
@@ -216,7 +215,7 @@ static gb_error *check_top_keys(const char *file, json_t *root)
     static const char *const allowed[] = {
         "name",   "platform", "rom",        "rom_sha1",          "core",     "core_options",
         "states", "actions",  "frame_skip", "press_frames",      "noop_max", "observation",
-        "info",   "reward",   "done",       "max_episode_steps", "train", NULL};
+        "info",   "reward",   "done",       "max_episode_steps", "train",    NULL};
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v)

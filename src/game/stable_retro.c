@@ -154,10 +154,9 @@ static gb_error *find_states(game_spec *spec, const char *dir)
 /* stable-retro's defaults for an action set: no-op plus each of the platform's buttons. */
 static gb_error *default_actions(game_spec *spec, const char *dir)
 {
-    static const int gb[] = {CORE_BUTTON_A,     CORE_BUTTON_B,     CORE_BUTTON_SELECT,
-                             CORE_BUTTON_START, CORE_BUTTON_UP,    CORE_BUTTON_DOWN,
-                             CORE_BUTTON_LEFT,  CORE_BUTTON_RIGHT, CORE_BUTTON_L,
-                             CORE_BUTTON_R};
+    static const int gb[] = {
+        CORE_BUTTON_A,    CORE_BUTTON_B,    CORE_BUTTON_SELECT, CORE_BUTTON_START, CORE_BUTTON_UP,
+        CORE_BUTTON_DOWN, CORE_BUTTON_LEFT, CORE_BUTTON_RIGHT,  CORE_BUTTON_L,     CORE_BUTTON_R};
     int n = spec->platform == CORE_PLATFORM_GBA ? 10 : 8;
     spec->actions = calloc((size_t)n + 1, sizeof *spec->actions);
     if (!spec->actions) return gb_errorf("%s: out of memory", dir);

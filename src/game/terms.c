@@ -179,8 +179,7 @@ static gb_error *read_bits_range(const char *file, const char *key, const json_t
                          "1 MiB past it, found 0x%X",
                          file, sub, start_name, start_name, start, e);
     if (json_object_get(obj, "mask"))
-        return gb_errorf("%s: %s.mask: expected no mask on a \"bits\" range, found one", file,
-                         key);
+        return gb_errorf("%s: %s.mask: expected no mask on a \"bits\" range, found one", file, key);
     v->bits = true;
     v->length = e - start;
     return NULL;

@@ -117,8 +117,8 @@ gb_error *gif_frame(gif_recorder *g, const core_frame *f)
     if (count < 0) {
         count = 256;
         for (int k = 0; k < 256; k++)
-            colors[k] = (GifColorType){(k >> 5) * 255 / 7, ((k >> 2) & 7) * 255 / 7,
-                                       (k & 3) * 255 / 3};
+            colors[k] =
+                (GifColorType){(k >> 5) * 255 / 7, ((k >> 2) & 7) * 255 / 7, (k & 3) * 255 / 3};
         for (size_t i = 0; i < n; i++) {
             uint32_t c = g->rgb[i];
             g->idx[i] = (GifByteType)(((c >> 21) << 5) | (((c >> 13) & 7) << 2) | ((c >> 6) & 3));
@@ -134,7 +134,8 @@ gb_error *gif_frame(gif_recorder *g, const core_frame *f)
     GifByteType ext[4];
     size_t ext_len = EGifGCBToExtension(&gcb, ext);
     int rc = EGifPutExtension(g->gif, GRAPHICS_EXT_FUNC_CODE, (int)ext_len, ext);
-    if (rc != GIF_ERROR) rc = EGifPutImageDesc(g->gif, 0, 0, (int)g->width, (int)g->height, false, map);
+    if (rc != GIF_ERROR)
+        rc = EGifPutImageDesc(g->gif, 0, 0, (int)g->width, (int)g->height, false, map);
     for (unsigned y = 0; rc != GIF_ERROR && y < g->height; y++)
         rc = EGifPutLine(g->gif, g->idx + (size_t)y * g->width, (int)g->width);
     GifFreeMapObject(map);

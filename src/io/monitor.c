@@ -157,8 +157,7 @@ gb_error *monitor_open(monitor **out, const char *run_dir, int env_index, const 
     return err;
 }
 
-gb_error *monitor_open_file(monitor **out, const char *path, const char *env_id,
-                            monitor_mode mode)
+gb_error *monitor_open_file(monitor **out, const char *path, const char *env_id, monitor_mode mode)
 {
     *out = NULL;
     size_t len = strlen(path);

@@ -39,7 +39,7 @@ static uint32_t crc(const void *data, size_t n)
 {
     const uint8_t *p = data;
     uLong c = crc32(0L, Z_NULL, 0);
-    for (; n > 0; ) {
+    for (; n > 0;) {
         uInt chunk = n > (1u << 30) ? 1u << 30 : (uInt)n;
         c = crc32(c, p, chunk);
         p += chunk, n -= chunk;
@@ -146,8 +146,8 @@ static gb_error *verify(safetensors *f, char *text, size_t hlen)
         json_t *off = json_object_get(t, "data_offsets");
         json_int_t b = json_integer_value(json_array_get(off, 0));
         json_int_t e = json_integer_value(json_array_get(off, 1));
-        if (!rec) return gb_errorf("%s: tensor '%s' has no checksum (the file is damaged)",
-                                   f->path, key);
+        if (!rec)
+            return gb_errorf("%s: tensor '%s' has no checksum (the file is damaged)", f->path, key);
         if (b < 0 || e < b || (size_t)e > f->data_len)
             return gb_errorf("%s: tensor '%s': data_offsets [%lld, %lld] lie outside the file's "
                              "%zu data bytes",
@@ -159,8 +159,10 @@ static gb_error *verify(safetensors *f, char *text, size_t hlen)
                              f->path, key, got, rec);
         sums--;
     }
-    if (sums != 0) return gb_errorf("%s: checksums of tensors it does not hold (the file is "
-                                     "damaged)", f->path);
+    if (sums != 0)
+        return gb_errorf("%s: checksums of tensors it does not hold (the file is "
+                         "damaged)",
+                         f->path);
     f->checked = true;
     return NULL;
 }
@@ -200,8 +202,7 @@ gb_error *safetensors_read(safetensors **out, const char *path)
         text[hlen] = '\0';
         f->header = json_loadb(text, hlen, 0, &je);
         if (!f->header || !json_is_object(f->header))
-            err = gb_errorf("%s: header is not a JSON object: %s (a damaged file?)", path,
-                            je.text);
+            err = gb_errorf("%s: header is not a JSON object: %s (a damaged file?)", path, je.text);
     }
     if (!err) err = verify(f, text, hlen);
     free(text);

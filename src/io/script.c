@@ -96,8 +96,8 @@ gb_error *script_load(script *out, const char *path)
     bool failed = ferror(f) || !mem;
     fclose(f);
     if (mem) fclose(mem);
-    gb_error *err = failed ? gb_errorf("%s: cannot read input script", path)
-                           : script_parse(out, text, path);
+    gb_error *err =
+        failed ? gb_errorf("%s: cannot read input script", path) : script_parse(out, text, path);
     free(text);
     return err;
 }

@@ -41,8 +41,9 @@ gb_error *state_read(const char *path, uint8_t **out, size_t *size)
     if (n < 0 || closed != Z_OK) {
         free(buf);
         return gb_errorf("%s: corrupt or truncated gzip state (%s)", path,
-                         n < 0 ? reason : closed == Z_BUF_ERROR ? "unexpected end of file"
-                                                                : "bad checksum or data");
+                         n < 0                   ? reason
+                         : closed == Z_BUF_ERROR ? "unexpected end of file"
+                                                 : "bad checksum or data");
     }
     if (len == 0) {
         free(buf);

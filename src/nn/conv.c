@@ -99,10 +99,17 @@ static inline void strided(float *x, float *img, int s, int n, bool to_x)
 static inline void strided_row(float *x, float *img, int s, int n, bool to_x)
 {
     switch (s) {
-    case 1: strided(x, img, 1, n, to_x); break;
-    case 2: strided(x, img, 2, n, to_x); break;
-    case 4: strided(x, img, 4, n, to_x); break;
-    default: strided(x, img, s, n, to_x);
+    case 1:
+        strided(x, img, 1, n, to_x);
+        break;
+    case 2:
+        strided(x, img, 2, n, to_x);
+        break;
+    case 4:
+        strided(x, img, 4, n, to_x);
+        break;
+    default:
+        strided(x, img, s, n, to_x);
     }
 }
 
@@ -122,8 +129,8 @@ NN_VECTOR static void space_to_depth(float *x, size_t ld, float *img, int n, int
                     for (int yq = 0; yq < g.hq; yq++, row += g.wq) {
                         int y = yq * s + sy, got = y < h ? xn : 0; /* columns with a pixel */
                         if (got)
-                            strided_row(row, img + (((size_t)i * c + ci) * h + y) * w + sx, s,
-                                        got, to_x);
+                            strided_row(row, img + (((size_t)i * c + ci) * h + y) * w + sx, s, got,
+                                        to_x);
                         if (to_x) memset(row + got, 0, sizeof(float) * (g.wq - got));
                     }
                 if (to_x) memset(row, 0, sizeof(float) * g.pad);

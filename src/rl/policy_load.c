@@ -42,9 +42,10 @@ gb_error *policy_load(policy **out, env_spec spec, int hidden, const char *path)
     safetensors_free(f);
     if (err) {
         policy_free(p);
-        return gb_error_wrap(err, "checkpoint: not this game's network (%s trunk, width %d; "
-                                  "trained on another game, or with --hidden N? pass the same "
-                                  "--hidden)",
+        return gb_error_wrap(err,
+                             "checkpoint: not this game's network (%s trunk, width %d; "
+                             "trained on another game, or with --hidden N? pass the same "
+                             "--hidden)",
                              cfg.shared_trunk ? "shared" : "separate", cfg.hidden);
     }
     *out = p;

@@ -50,7 +50,7 @@ struct ppo_threads {
     const ppo_config *c;
     const ppo_batch *mb;
     int B, backward;
-    double B_all; /* the minibatch over every rank: B × ranks (dist.h) */
+    double B_all;   /* the minibatch over every rank: B × ranks (dist.h) */
     float lr, clip; /* job_adam: learning rate, gradient scale (≤ 1) */
 };
 
@@ -80,7 +80,8 @@ static gb_error *shard_init(ppo *o, ppo_shard *sh, int k, int most)
         sh->grads = malloc(sizeof(float) * p->n_params);
         GB_TRY(policy_work_create(&sh->work, p, most));
     }
-    return sh->scratch && sh->grads ? NULL : gb_errorf("ppo: out of memory for update thread %d", k);
+    return sh->scratch && sh->grads ? NULL
+                                    : gb_errorf("ppo: out of memory for update thread %d", k);
 }
 
 gb_error *ppo_set_threads(ppo *o, int n)
@@ -242,8 +243,14 @@ static void slice_sumsq(struct ppo_threads *th, int k, bool reduce)
     th->shard[k].sumsq = sq;
 }
 
-static void job_reduce(void *arg, int k) { slice_sumsq(arg, k, true); }
-static void job_sumsq(void *arg, int k) { slice_sumsq(arg, k, false); }
+static void job_reduce(void *arg, int k)
+{
+    slice_sumsq(arg, k, true);
+}
+static void job_sumsq(void *arg, int k)
+{
+    slice_sumsq(arg, k, false);
+}
 
 static void job_adam(void *arg, int k)
 {

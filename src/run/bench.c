@@ -32,7 +32,7 @@ typedef struct bench_ctx {
     double seconds;
     uint64_t episode_frames; /* the farm's mean frames per episode, for the raw run */
     bench_phase phase;
-    bool visualize;          /* env 0 in the viewer, uncapped */
+    bool visualize; /* env 0 in the viewer, uncapped */
     worker_slot *slots;
 } bench_ctx;
 
@@ -56,8 +56,9 @@ static void show(viewer **v, worker_slot *w, const game_spec *g)
         w->err = viewer_open(v, &vc);
         if (w->err) return;
     }
-    viewer_overlay o = {(int64_t)w->steps, (int64_t)w->episodes, w->env->episode.ret,
-                        w->env->reward, "", g->frame_skip};
+    viewer_overlay o = {
+        (int64_t)w->steps, (int64_t)w->episodes, w->env->episode.ret, w->env->reward, "",
+        g->frame_skip};
     viewer_events ev;
     viewer_frame(*v, f, &o, &ev);
 }
@@ -137,7 +138,9 @@ static void bench_work(void *ctx, int index)
         w->err = w->obs ? env_reset(w->env) : gb_errorf("out of memory");
         return;
     }
-    case PHASE_RUN: run_envs(b, w, index); return;
+    case PHASE_RUN:
+        run_envs(b, w, index);
+        return;
     case PHASE_RAW:
         w->steps = w->frames = 0;
         run_raw(b, w);
@@ -149,14 +152,28 @@ static void bench_work(void *ctx, int index)
     }
 }
 
+/* The first error of the round's workers, naming the worker; the others are dropped. */
+static gb_error *slot_error(bench_ctx *b, int n, const char *what)
+{
+    gb_error *err = NULL;
+    for (int i = 0; i < n; i++) {
+        if (!err && b->slots[i].err)
+            err = gb_error_wrap(b->slots[i].err, "%s %d", what, i);
+        else
+            gb_error_free(b->slots[i].err);
+        b->slots[i].err = NULL;
+    }
+    return err;
+}
+
 /* Runs in the child: one env count, results into *r. */
 static void bench_one(const game_setup *s, const game_args *a, int n, double seconds, bool raw,
                       bool visualize, uint64_t seed, bench_result *r)
 {
     memset(r, 0, sizeof *r);
     r->rss_base_mb = rss_mb();
-    bench_ctx b = {s, a, seed, seconds, 0, PHASE_CREATE, visualize,
-                   calloc((size_t)n, sizeof(worker_slot))};
+    bench_ctx b = {
+        s, a, seed, seconds, 0, PHASE_CREATE, visualize, calloc((size_t)n, sizeof(worker_slot))};
     farm *f = NULL;
     gb_error *err = b.slots ? farm_start(&f, n, bench_work, &b) : gb_errorf("out of memory");
     if (!err) {
@@ -164,10 +181,8 @@ static void bench_one(const game_setup *s, const game_args *a, int n, double sec
         r->rss_envs_mb = rss_mb();
         b.phase = PHASE_RUN;
         farm_round(f);
+        err = slot_error(&b, n, "env");
         for (int i = 0; i < n; i++) {
-            if (!err && b.slots[i].err) err = gb_error_wrap(b.slots[i].err, "env %d", i);
-            else gb_error_free(b.slots[i].err);
-            b.slots[i].err = NULL;
             r->frames += (double)b.slots[i].frames;
             r->steps += (double)b.slots[i].steps;
             r->episodes += (double)b.slots[i].episodes;
@@ -181,9 +196,8 @@ static void bench_one(const game_setup *s, const game_args *a, int n, double sec
             b.phase = PHASE_RAW;
             b.episode_frames = (uint64_t)(r->frames / (r->episodes > 0 ? r->episodes : 1));
             farm_round(f);
+            err = slot_error(&b, n, "raw core");
             for (int i = 0; i < n; i++) {
-                if (!err && b.slots[i].err) err = gb_error_wrap(b.slots[i].err, "raw core %d", i);
-                else gb_error_free(b.slots[i].err);
                 r->raw_frames += (double)b.slots[i].frames;
                 if (b.slots[i].seconds > r->raw_seconds) r->raw_seconds = b.slots[i].seconds;
             }

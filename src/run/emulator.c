@@ -51,8 +51,7 @@ static void on_step(void *ctx, int i, env *e, int action)
     if (!emu->view) {
         char title[256];
         snprintf(title, sizeof title, "gbfarm %s env 0", g->name);
-        viewer_config vc = {title, (int)f->width, (int)f->height, emu->scale, 0,
-                            emu->speed, false};
+        viewer_config vc = {title, (int)f->width, (int)f->height, emu->scale, 0, emu->speed, false};
         emu->view_err = gb_error_wrap(viewer_open(&emu->view, &vc), "--visualize");
         if (emu->view_err) {
             emu->view_done = true;
@@ -62,8 +61,8 @@ static void on_step(void *ctx, int i, env *e, int action)
     emu->view_steps++;
     char buttons[64];
     game_buttons_name(g->actions[action], buttons, sizeof buttons);
-    viewer_overlay ov = {emu->view_steps, emu->view_episodes, e->episode.ret, e->reward, buttons,
-                         g->frame_skip};
+    viewer_overlay ov = {emu->view_steps, emu->view_episodes, e->episode.ret, e->reward,
+                         buttons,         g->frame_skip};
     viewer_events ev;
     viewer_frame(emu->view, f, &ov, &ev);
     if (e->terminated || e->truncated) emu->view_episodes++;

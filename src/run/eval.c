@@ -39,8 +39,10 @@ static gb_error *eval_open(eval_run *r, const eval_options *o, const game_args *
 static int choose_action(eval_run *r, const eval_options *o, rng *g)
 {
     int action;
-    if (!r->p) action = (int)rng_below(g, (uint32_t)r->e->spec.n_actions);
-    else if (o->greedy) action = policy_greedy(r->p, r->w, r->obs);
+    if (!r->p)
+        action = (int)rng_below(g, (uint32_t)r->e->spec.n_actions);
+    else if (o->greedy)
+        action = policy_greedy(r->p, r->w, r->obs);
     else {
         float logprob, value;
         policy_act(r->p, r->w, r->obs, g, &action, &logprob, &value);

@@ -44,13 +44,20 @@ bool game_args_parse(game_args *a, int argc, char **argv, int *i, gb_error **err
     const char *flag = argv[*i];
     const char **text = NULL;
     int *number = NULL, max = 0;
-    if (!strcmp(flag, "--game")) text = &a->game_dir;
-    else if (!strcmp(flag, "--rom")) text = &a->rom;
-    else if (!strcmp(flag, "--core")) text = &a->core;
-    else if (!strcmp(flag, "--obs")) text = &a->obs;
-    else if (!strcmp(flag, "--frame-skip")) number = &a->frame_skip, max = 1000;
-    else if (!strcmp(flag, "--press-frames")) number = &a->press_frames, max = 1000;
-    else if (!strcmp(flag, "--noop-max")) number = &a->noop_max, max = 100000;
+    if (!strcmp(flag, "--game"))
+        text = &a->game_dir;
+    else if (!strcmp(flag, "--rom"))
+        text = &a->rom;
+    else if (!strcmp(flag, "--core"))
+        text = &a->core;
+    else if (!strcmp(flag, "--obs"))
+        text = &a->obs;
+    else if (!strcmp(flag, "--frame-skip"))
+        number = &a->frame_skip, max = 1000;
+    else if (!strcmp(flag, "--press-frames"))
+        number = &a->press_frames, max = 1000;
+    else if (!strcmp(flag, "--noop-max"))
+        number = &a->noop_max, max = 100000;
     else if (!strcmp(flag, "--state")) {
         if (a->n_states == GAME_ARGS_MAX_OPTIONS) {
             *err = gb_errorf("--state: at most %d states", GAME_ARGS_MAX_OPTIONS);
@@ -223,8 +230,10 @@ static bool rom_home(const char *rom, char *dir, size_t n)
 {
     snprintf(dir, n, "%s", rom);
     char *slash = strrchr(dir, '/');
-    if (!slash) snprintf(dir, n, ".");
-    else *(slash == dir ? slash + 1 : slash) = '\0';
+    if (!slash)
+        snprintf(dir, n, ".");
+    else
+        *(slash == dir ? slash + 1 : slash) = '\0';
     game_spec *g = NULL;
     gb_error *err = game_load(&g, dir);
     bool home = !err && g->rom && same_file(g->rom, rom);

@@ -96,7 +96,8 @@ gb_error *play_human(const game_setup *s, const game_args *a, const play_options
         if (paused) sleep_seconds(1.0 / 60);
         if (ev.save_state) err = save_start_state(c, s->game->dir);
         if (!err && (done || ev.reset)) {
-            if (done) printf("episode %lld: return %.2f\n", (long long)ov.episode + 1, ov.episode_return);
+            if (done)
+                printf("episode %lld: return %.2f\n", (long long)ov.episode + 1, ov.episode_return);
             ov.episode += done, ov.episode_return = 0;
             err = core_load_state(c, start, start_size, s->game->states[0]);
             game_episode_begin(b);
@@ -160,7 +161,8 @@ gb_error *play_agent(const game_setup *s, const game_args *a, const play_options
         bool ended = !paused && (e->terminated || e->truncated);
         if (!err && ended) {
             printf("episode %lld: return %.2f, %lld steps%s\n", (long long)ov.episode + 1,
-                   e->episode.ret, (long long)e->episode.length, e->truncated ? " (truncated)" : "");
+                   e->episode.ret, (long long)e->episode.length,
+                   e->truncated ? " (truncated)" : "");
             fflush(stdout);
             ov.episode++;
         }

@@ -14,7 +14,10 @@
 #include "gbfarm/tensorboard.h"
 
 static volatile sig_atomic_t stop_requested;
-static void on_stop_signal(int sig) { stop_requested = sig; }
+static void on_stop_signal(int sig)
+{
+    stop_requested = sig;
+}
 
 typedef struct run {
     const run_config *rc;
@@ -26,8 +29,8 @@ typedef struct run {
     gb_error **monitor_errs;
     tb_writer *tb;
     progress prog;
-    int64_t frames0, steps0, update0; /* where this process started */
-    int64_t saved_steps;              /* in latest.safetensors, -1 before the first */
+    int64_t frames0, steps0, update0;            /* where this process started */
+    int64_t saved_steps;                         /* in latest.safetensors, -1 before the first */
     double rollout_s, update_s, env_s, policy_s; /* totals over this process's updates */
     double allreduce_s;                          /* the same: MPI's gradient exchange */
     int64_t allreduce_bytes, minibatches;
@@ -131,12 +134,16 @@ static gb_error *open_logs(run *r, train *t, bool fresh)
 static progress_stats progress_of(const run *r, const train_stats *s)
 {
     double secs = s->elapsed_seconds;
-    return (progress_stats){s->global_step,         r->tc->total_steps,
+    return (progress_stats){s->global_step,
+                            r->tc->total_steps,
                             (double)(s->global_step - r->steps0) / secs,
                             (double)(s->frames - r->frames0) / secs,
-                            s->total_episodes,      s->mean_return_20,
-                            s->ppo.pg_loss,         s->ppo.v_loss,
-                            s->ppo.entropy,         secs};
+                            s->total_episodes,
+                            s->mean_return_20,
+                            s->ppo.pg_loss,
+                            s->ppo.v_loss,
+                            s->ppo.entropy,
+                            secs};
 }
 
 static gb_error *log_scalars(run *r, const train_stats *s)
@@ -308,15 +315,15 @@ static gb_error *on_watchdog(train *t, const run *r, gb_error *err)
     snprintf(path, sizeof path, "%s/latest.safetensors", r->rc->dir);
     gb_error *save = train_save(t, path);
     gb_error *out =
-        save ? gb_errorf("env %d%s made no progress for %g s during %s (update %lld); the "
-                         "learner could not be saved: %s",
-                         st.env, what, st.seconds, st.phase, (long long)st.update,
-                         gb_error_msg(save))
-             : gb_errorf("env %d%s made no progress for %g s during %s (update %lld): saved the "
-                         "learner to %s (no env snapshots); gbfarm train --resume %s continues "
-                         "with fresh episodes",
-                         st.env, what, st.seconds, st.phase, (long long)st.update, path,
-                         r->rc->dir);
+        save
+            ? gb_errorf("env %d%s made no progress for %g s during %s (update %lld); the "
+                        "learner could not be saved: %s",
+                        st.env, what, st.seconds, st.phase, (long long)st.update,
+                        gb_error_msg(save))
+            : gb_errorf("env %d%s made no progress for %g s during %s (update %lld): saved the "
+                        "learner to %s (no env snapshots); gbfarm train --resume %s continues "
+                        "with fresh episodes",
+                        st.env, what, st.seconds, st.phase, (long long)st.update, path, r->rc->dir);
     gb_error_free(save);
     gb_error_free(err);
     return out;
@@ -372,8 +379,10 @@ static void announce(const run *r, train *t, bool fresh)
         snprintf(farm, sizeof farm, "%d ranks x %d envs", r->ranks, c->n_envs);
     else
         snprintf(farm, sizeof farm, "%d envs", c->n_envs);
-    printf("run %s: %s, %s, %lld steps%s%s\n", rc->dir, rc->name, farm, (long long)whole,
-           rounded, !rc->resume ? "" : fresh ? " (started again)" : " (resumed)");
+    printf("run %s: %s, %s, %lld steps%s%s\n", rc->dir, rc->name, farm, (long long)whole, rounded,
+           !rc->resume ? ""
+           : fresh     ? " (started again)"
+                       : " (resumed)");
     if (train_finished(t))
         printf("%s is complete (its checkpoint is at step %lld of %lld): nothing to do; gbfarm "
                "train --resume %s --steps N, with N over %lld, trains on\n",
@@ -421,11 +430,14 @@ static gb_error *train_loop(run *r, train *t, train_stats *s, int64_t *stop)
     return err;
 }
 
-gb_error *run_train(const run_config *rc, const train_config *tc, env_make_fn make,
-                    void *make_ctx, const run_hooks *hooks, run_result *result)
+gb_error *run_train(const run_config *rc, const train_config *tc, env_make_fn make, void *make_ctx,
+                    const run_hooks *hooks, run_result *result)
 {
     static const run_hooks none = {0};
-    run r = {.rc = rc, .tc = tc, .hooks = hooks ? hooks : &none, .lead = dist_rank() == 0,
+    run r = {.rc = rc,
+             .tc = tc,
+             .hooks = hooks ? hooks : &none,
+             .lead = dist_rank() == 0,
              .ranks = dist_size()};
     *result = (run_result){0};
     train *t = NULL;

@@ -56,7 +56,10 @@ static void sleep_until(double t)
     }
 }
 
-bool viewer_available(void) { return true; }
+bool viewer_available(void)
+{
+    return true;
+}
 
 /* SDL_VIDEODRIVER names the driver(s) to try; an explicit offscreen or dummy is the user's
  * choice (tests, screenshots), not a fallback. */
@@ -190,9 +193,12 @@ void viewer_close(viewer *v)
 static Uint32 sdl_format(core_pixel_format f)
 {
     switch (f) {
-    case CORE_PIXEL_XRGB8888: return SDL_PIXELFORMAT_RGB888; /* SDL's name for XRGB8888 */
-    case CORE_PIXEL_RGB565: return SDL_PIXELFORMAT_RGB565;
-    default: return SDL_PIXELFORMAT_RGB555; /* XRGB1555 */
+    case CORE_PIXEL_XRGB8888:
+        return SDL_PIXELFORMAT_RGB888; /* SDL's name for XRGB8888 */
+    case CORE_PIXEL_RGB565:
+        return SDL_PIXELFORMAT_RGB565;
+    default:
+        return SDL_PIXELFORMAT_RGB555; /* XRGB1555 */
     }
 }
 
@@ -277,18 +283,28 @@ static void update_strip(viewer *v, char fields[][FIELD_CHARS], int n_fields, co
     SDL_UpdateTexture(v->strip, NULL, px, w * (int)sizeof *px);
 }
 
+/* The pace, as the title says it ("paused", "2x") or as the strip does ("PAUSED", "x2"). */
+static void pace_text(const viewer *v, char *buf, size_t n, bool strip)
+{
+    int speed = speeds[v->speed_index];
+    if (v->paused)
+        snprintf(buf, n, strip ? "PAUSED" : "paused");
+    else if (speed == 0)
+        snprintf(buf, n, "uncapped");
+    else
+        snprintf(buf, n, strip ? "x%d" : "%dx", speed);
+}
+
 /* The title and the status strip: the same information, the strip's spelled shorter. */
 static void update_text(viewer *v, const viewer_overlay *o)
 {
     char pace[16], text[320];
-    int speed = speeds[v->speed_index];
-    if (v->paused) snprintf(pace, sizeof pace, "paused");
-    else if (speed == 0) snprintf(pace, sizeof pace, "uncapped");
-    else snprintf(pace, sizeof pace, "%dx", speed);
+    pace_text(v, pace, sizeof pace, false);
     const char *action = o && o->action && o->action[0] ? o->action : "-";
     if (o)
-        snprintf(text, sizeof text, "%s | step %lld | episode %lld | return %.2f | reward %+.2f | %s | %s",
-                 v->title, (long long)o->step, (long long)o->episode, o->episode_return,
+        snprintf(text, sizeof text,
+                 "%s | step %lld | episode %lld | return %.2f | reward %+.2f | %s | %s", v->title,
+                 (long long)o->step, (long long)o->episode, o->episode_return,
                  (double)o->last_reward, action, pace);
     else
         snprintf(text, sizeof text, "%s | %s", v->title, pace);
@@ -303,12 +319,7 @@ static void update_text(viewer *v, const viewer_overlay *o)
         snprintf(fields[n++], FIELD_CHARS, "r %+.2f", (double)o->last_reward);
         snprintf(fields[n++], FIELD_CHARS, "%s", action);
     }
-    if (v->paused)
-        snprintf(pace, sizeof pace, "PAUSED");
-    else if (speed == 0)
-        snprintf(pace, sizeof pace, "uncapped");
-    else
-        snprintf(pace, sizeof pace, "x%d", speed);
+    pace_text(v, pace, sizeof pace, true);
     update_strip(v, fields, n, pace);
 }
 
@@ -323,7 +334,9 @@ static void poll(viewer *v, viewer_events *ev)
             v->last_draw = -1.0; /* redraw at once */
         } else if (e.type == SDL_KEYDOWN && !e.key.repeat) {
             switch (e.key.keysym.sym) {
-            case SDLK_SPACE: v->paused = !v->paused; break;
+            case SDLK_SPACE:
+                v->paused = !v->paused;
+                break;
             case SDLK_PLUS:
             case SDLK_EQUALS:
             case SDLK_KP_PLUS:
@@ -334,10 +347,17 @@ static void poll(viewer *v, viewer_events *ev)
                 if (v->speed_index > 0) v->speed_index--;
                 break;
             case SDLK_F2:
-            case SDLK_F12: ev->save_state = true; break;
-            case SDLK_ESCAPE: ev->closed = true; break;
-            case SDLK_r: ev->reset = v->keyboard; break;
-            default: break;
+            case SDLK_F12:
+                ev->save_state = true;
+                break;
+            case SDLK_ESCAPE:
+                ev->closed = true;
+                break;
+            case SDLK_r:
+                ev->reset = v->keyboard;
+                break;
+            default:
+                break;
             }
             v->last_title = -1.0;
         }
@@ -348,16 +368,11 @@ static void poll(viewer *v, viewer_events *ev)
         SDL_Scancode key;
         int button;
     } keys[] = {
-        {SDL_SCANCODE_UP, CORE_BUTTON_UP},
-        {SDL_SCANCODE_DOWN, CORE_BUTTON_DOWN},
-        {SDL_SCANCODE_LEFT, CORE_BUTTON_LEFT},
-        {SDL_SCANCODE_RIGHT, CORE_BUTTON_RIGHT},
-        {SDL_SCANCODE_Z, CORE_BUTTON_A},
-        {SDL_SCANCODE_X, CORE_BUTTON_B},
-        {SDL_SCANCODE_RETURN, CORE_BUTTON_START},
-        {SDL_SCANCODE_BACKSPACE, CORE_BUTTON_SELECT},
-        {SDL_SCANCODE_A, CORE_BUTTON_L},
-        {SDL_SCANCODE_S, CORE_BUTTON_R},
+        {SDL_SCANCODE_UP, CORE_BUTTON_UP},        {SDL_SCANCODE_DOWN, CORE_BUTTON_DOWN},
+        {SDL_SCANCODE_LEFT, CORE_BUTTON_LEFT},    {SDL_SCANCODE_RIGHT, CORE_BUTTON_RIGHT},
+        {SDL_SCANCODE_Z, CORE_BUTTON_A},          {SDL_SCANCODE_X, CORE_BUTTON_B},
+        {SDL_SCANCODE_RETURN, CORE_BUTTON_START}, {SDL_SCANCODE_BACKSPACE, CORE_BUTTON_SELECT},
+        {SDL_SCANCODE_A, CORE_BUTTON_L},          {SDL_SCANCODE_S, CORE_BUTTON_R},
     };
     for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
         if (k[keys[i].key]) ev->buttons |= (uint16_t)(1u << keys[i].button);

@@ -10,9 +10,15 @@
     "gbfarm was built without SDL2: --visualize and play need it (apt-get install libsdl2-dev, "   \
     "rebuild)"
 
-bool viewer_available(void) { return false; }
+bool viewer_available(void)
+{
+    return false;
+}
 
-gb_error *viewer_check_display(void) { return gb_errorf(NO_SDL2); }
+gb_error *viewer_check_display(void)
+{
+    return gb_errorf(NO_SDL2);
+}
 
 gb_error *viewer_open(viewer **out, const viewer_config *cfg)
 {
