@@ -197,6 +197,9 @@ gb_error *safetensors_read(safetensors **out, const char *path)
                  fread(f->data, 1, f->data_len, fp) != f->data_len))
         err = gb_errorf("%s: read failed", path);
     fclose(fp);
+    /* A header is text: a NUL in it (which a C-string reader would stop at) is damage. */
+    if (!err && memchr(text, '\0', hlen))
+        err = gb_errorf("%s: the header holds a NUL byte (a damaged file?)", path);
     if (!err) {
         json_error_t je;
         text[hlen] = '\0';
