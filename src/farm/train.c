@@ -137,11 +137,6 @@ static bool finite_obs(const env_spec *spec, const void *obs)
     return true;
 }
 
-static bool finite_step(const env *e, const void *obs)
-{
-    return isfinite(e->reward) && finite_obs(&e->spec, obs);
-}
-
 /* x[0..n) holds no NaN or infinity (all-ones exponents): integer work, so it vectorises. */
 static bool all_finite(const float *x, size_t n)
 {
@@ -183,7 +178,7 @@ static gb_error *worker_rollout(train *t, int i, train_worker *w)
         w->policy_seconds += t1 - t0;
         w->env_seconds += t2 - t1;
         t0 = t2;
-        if (!finite_step(w->e, w->e->obs))
+        if (!isfinite(w->e->reward) || !finite_obs(&w->e->spec, w->e->obs))
             return gb_errorf("env %d: step %d of update %lld gave a reward of %g and %s (a bug in "
                              "the env or its game's rewards)",
                              i, s + 1, (long long)t->update + 1, (double)w->e->reward,

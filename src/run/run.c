@@ -43,10 +43,11 @@ static void on_episode(void *ctx, int i, const env_episode *ep)
         r->monitor_errs[i] = monitor_episode(r->monitors[i], ep->ret, ep->length);
 }
 
+/* Set only when the caller has an on_step hook: no call per step otherwise. */
 static void on_step(void *ctx, int i, env *e, int action)
 {
     run *r = ctx;
-    if (r->hooks->on_step) r->hooks->on_step(r->hooks->ctx, i, e, action);
+    r->hooks->on_step(r->hooks->ctx, i, e, action);
 }
 
 /* ---- the directory and the logs ---- */
@@ -401,7 +402,7 @@ static gb_error *start(run *r, train **t, env_make_fn make, void *make_ctx)
     r->monitors = calloc((size_t)n_envs, sizeof *r->monitors);
     r->monitor_errs = calloc((size_t)n_envs, sizeof *r->monitor_errs);
     if (!r->monitors || !r->monitor_errs) return gb_errorf("train: out of memory");
-    train_callbacks cb = {r, on_episode, on_step, NULL};
+    train_callbacks cb = {r, on_episode, r->hooks->on_step ? on_step : NULL, NULL};
     GB_TRY(train_create(t, r->tc, make, make_ctx, &cb));
     bool fresh = !rc->resume;
     if (rc->resume) GB_TRY(load_newest(*t, rc->dir, !rc->no_fallback, &fresh));
