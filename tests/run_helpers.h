@@ -85,7 +85,7 @@ static inline int same_weights(const char *a, const char *b)
 {
     if (!checkpoint_loads(a) || !checkpoint_loads(b)) return 0;
     FILE *f1 = fopen(a, "rb"), *f2 = fopen(b, "rb");
-    static uint8_t b1[1 << 22], b2[1 << 22];
+    static uint8_t b1[1 << 24], b2[1 << 24];
     size_t n1 = f1 ? fread(b1, 1, sizeof b1, f1) : 0, n2 = f2 ? fread(b2, 1, sizeof b2, f2) : 0;
     if (f1) fclose(f1);
     if (f2) fclose(f2);

@@ -194,7 +194,7 @@ static void open_env(run *r, const char *core_name, uint64_t seed, int index)
     r->game->n_states = 1;
     r->game->max_episode_steps = 0;
     REQUIRE_OK(core_find(core_name, r->core, sizeof r->core));
-    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, index};
+    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, index, NULL};
     REQUIRE_OK(env_retro_create(&r->env, &cfg));
     r->obs = malloc(env_obs_bytes(&r->env->spec));
     r->env->obs = r->obs;

@@ -27,7 +27,7 @@ static void open_env(run *r, const char *dir, const char *core_name, const char 
         r->game->n_states = 1;
     }
     REQUIRE_OK(core_find(core_name ? core_name : r->game->core, r->core, sizeof r->core));
-    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, index};
+    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, index, NULL};
     REQUIRE_OK(env_retro_create(&r->env, &cfg));
     r->obs = malloc(env_obs_bytes(&r->env->spec));
     r->env->obs = r->obs;
@@ -158,7 +158,7 @@ static void reopen(run *r, game_obs obs, uint64_t seed)
     env_close(r->env);
     free(r->obs);
     r->game->obs = obs;
-    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, 0};
+    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, 0, NULL};
     REQUIRE_OK(env_retro_create(&r->env, &cfg));
     r->obs = malloc(env_obs_bytes(&r->env->spec));
     r->env->obs = r->obs;
@@ -289,7 +289,7 @@ int main(void)
     REQUIRE_OK(game_load(&g, "states/catch-gb"));
     char path[4096];
     REQUIRE_OK(core_find("mgba", path, sizeof path));
-    env_retro_config cfg = {g, path, g->rom, NULL, 0, NULL, 1, 0};
+    env_retro_config cfg = {g, path, g->rom, NULL, 0, NULL, 1, 0, NULL};
     env *e = NULL;
     gb_error *err = env_retro_create(&e, &cfg);
     CHECK(err && e == NULL && strstr(gb_error_msg(err), "start.state") &&

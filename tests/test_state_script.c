@@ -74,7 +74,7 @@ int main(void)
     g->noop_max = 0;
     char so[4096];
     REQUIRE_OK(core_find(g->core, so, sizeof so));
-    env_retro_config cfg = {g, so, g->rom, NULL, 0, NULL, 1, 0};
+    env_retro_config cfg = {g, so, g->rom, NULL, 0, NULL, 1, 0, NULL};
     env *e;
     REQUIRE_OK(env_retro_create(&e, &cfg));
     uint8_t *obs = malloc(env_obs_bytes(&e->spec));

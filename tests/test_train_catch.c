@@ -16,7 +16,7 @@ typedef struct game_ctx {
 static gb_error *make_game(void *ctx, int index, uint64_t seed, env **out)
 {
     game_ctx *g = ctx;
-    env_retro_config cfg = {g->game, g->core, g->game->rom, NULL, 0, NULL, seed, index};
+    env_retro_config cfg = {g->game, g->core, g->game->rom, NULL, 0, NULL, seed, index, NULL};
     return env_retro_create(out, &cfg);
 }
 
@@ -24,7 +24,7 @@ static gb_error *make_game(void *ctx, int index, uint64_t seed, env **out)
 static double mean_return(game_ctx *g, const policy *p, int episodes)
 {
     env *e;
-    env_retro_config cfg = {g->game, g->core, g->game->rom, NULL, 0, NULL, 99, 0};
+    env_retro_config cfg = {g->game, g->core, g->game->rom, NULL, 0, NULL, 99, 0, NULL};
     REQUIRE_OK(env_retro_create(&e, &cfg));
     float obs[16];
     e->obs = obs;

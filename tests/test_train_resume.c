@@ -17,7 +17,7 @@ typedef struct game_ctx {
 static gb_error *make_game(void *ctx, int index, uint64_t seed, env **out)
 {
     game_ctx *g = ctx;
-    env_retro_config cfg = {g->game, g->core, g->game->rom, NULL, 0, NULL, seed, index};
+    env_retro_config cfg = {g->game, g->core, g->game->rom, NULL, 0, NULL, seed, index, NULL};
     return env_retro_create(out, &cfg);
 }
 

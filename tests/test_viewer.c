@@ -41,7 +41,7 @@ static void open_env(run *r)
     memset(r, 0, sizeof *r);
     REQUIRE_OK(game_load(&r->game, GAME));
     REQUIRE_OK(core_find(r->game->core, r->core, sizeof r->core));
-    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, 1, 0};
+    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, 1, 0, NULL};
     REQUIRE_OK(env_retro_create(&r->env, &cfg));
     r->obs = malloc(env_obs_bytes(&r->env->spec));
     r->env->obs = r->obs;
@@ -277,7 +277,7 @@ static void test_viewer(void)
 static gb_error *make_env(void *ctx, int index, uint64_t seed, env **out)
 {
     run *r = ctx;
-    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, index};
+    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, index, NULL};
     return env_retro_create(out, &cfg);
 }
 

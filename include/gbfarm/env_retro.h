@@ -6,6 +6,7 @@
 #ifndef GBFARM_ENV_RETRO_H
 #define GBFARM_ENV_RETRO_H
 
+#include "gbfarm/archive.h"
 #include "gbfarm/core.h"
 #include "gbfarm/env.h"
 #include "gbfarm/game.h"
@@ -19,6 +20,9 @@ typedef struct env_retro_config {
     const char *log_path; /* the core's log; NULL drops it */
     uint64_t seed;
     int index; /* env index: the RNG stream for start states and no-op frames */
+    /* The start-state archive the envs share (the game's "archive"), or NULL: resets draw
+     * from it, steps that reach a new cell offer their state to it (archive.h). */
+    archive *archive;
 } env_retro_config;
 
 gb_error *env_retro_create(env **out, const env_retro_config *cfg);

@@ -53,6 +53,17 @@ typedef struct game_obs_var {
     double lo, hi;
 } game_obs_var;
 
+/* "archive": the start-state archive (archive.h), off unless the folder has one. */
+#define GAME_ARCHIVE_MAX_KEY 8
+typedef struct game_archive {
+    int n_key;                     /* 0: no archive */
+    int key[GAME_ARCHIVE_MAX_KEY]; /* the cell: these variables' values */
+    int score;                     /* a variable, or -1 (every cell scores 0) */
+    int max_cells;                 /* 1024 */
+    double p_start;                /* a reset's chance of the folder's own states (0.5) */
+    bool best;                     /* select "best" (else "count") */
+} game_archive;
+
 typedef struct game_spec {
     char *dir; /* the folder, as given */
     char *name;
@@ -81,6 +92,7 @@ typedef struct game_spec {
     char **train_args;
     int n_train_args;
     int train_envs_per_core;
+    game_archive archive;
 } game_spec;
 
 gb_error *game_load(game_spec **out, const char *dir);

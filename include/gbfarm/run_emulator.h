@@ -8,6 +8,7 @@
 
 #include <jansson.h>
 
+#include "gbfarm/archive.h"
 #include "gbfarm/game_args.h"
 #include "gbfarm/run.h"
 #include "gbfarm/viewer.h"
@@ -16,6 +17,7 @@ typedef struct run_emulator {
     game_args args;
     game_setup setup; /* open (game_setup_open) before the run */
     env **envs;       /* [n_envs], by index, for the watchdog's message */
+    archive *archive; /* the game's start-state archive (run_emulator_archive), or NULL */
     const char *dir;  /* the run directory: F12 saves env 0's state there */
     int scale, speed; /* the window's */
     /* the window, touched only on env 0's thread (its error read by the main thread
@@ -26,6 +28,9 @@ typedef struct run_emulator {
     int64_t view_steps, view_episodes;
 } run_emulator;
 
+/* The game's start-state archive for n_envs envs, when its folder has one (else NULL);
+ * archive_free it after the run. */
+gb_error *run_emulator_archive(run_emulator *emu, int n_envs);
 /* An env_make_fn: env `index` of the setup; ctx is the run_emulator. */
 gb_error *run_emulator_make(void *ctx, int index, uint64_t seed, env **out);
 /* The hooks for run_train: the window on env 0 when `visualize`, the window's errors, the

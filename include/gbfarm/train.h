@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "gbfarm/archive.h"
 #include "gbfarm/env.h"
 #include "gbfarm/error.h"
 #include "gbfarm/policy.h"
@@ -42,6 +43,9 @@ typedef struct train_config {
      * finite is undone (weights and Adam's state as before it) and counted; this many in a
      * row stop the run with an error (3). */
     int max_bad_updates;
+    /* The start-state archive the envs share (archive.h), or NULL: merged after each rollout
+     * (workers parked), kept in checkpoints. One rank only. */
+    archive *archive;
 } train_config;
 
 train_config train_config_default(void);
@@ -66,9 +70,11 @@ typedef struct train_stats {
      * the step loop (policy forward passes, sampling, buffer writes, resets). The rest of
      * rollout_seconds x n_envs is GAE and waiting at the barrier for the slowest env. */
     double env_seconds, policy_seconds;
-    double sps;             /* env steps per second over this iteration */
-    bool undone;            /* this update was not finite and was undone (the NaN guard) */
-    int64_t undone_updates; /* how many so far in the run */
+    double sps;                     /* env steps per second over this iteration */
+    bool undone;                    /* this update was not finite and was undone (the NaN guard) */
+    int64_t undone_updates;         /* how many so far in the run */
+    int archive_cells, archive_new; /* the archive's cells, and those new this rollout */
+    int64_t archive_best;           /* its best score */
 } train_stats;
 
 typedef struct train_callbacks {

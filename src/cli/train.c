@@ -12,6 +12,7 @@
 #include <jansson.h>
 
 #include "commands.h"
+#include "gbfarm/archive.h"
 #include "gbfarm/args.h"
 #include "gbfarm/cartpole.h"
 #include "gbfarm/dist.h"
@@ -374,6 +375,8 @@ static gb_error *train_main(command *cmd, int argc, char **argv, run_result *res
     free(default_dir);
     if (is_emulator && !(emu->envs = calloc((size_t)s->c.n_envs, sizeof *emu->envs)))
         return gb_errorf("train: out of memory");
+    if (is_emulator) GB_TRY(run_emulator_archive(emu, s->c.n_envs));
+    s->c.archive = emu->archive;
     emu->dir = dir, emu->scale = s->o.scale, emu->speed = s->o.speed;
     if (s->o.visualize && s->o.speed && dist_rank() == 0) /* what watching at a pace costs */
         printf("--visualize --speed %d: every env waits for env 0 at %dx real time, at most "
@@ -424,6 +427,7 @@ int cmd_train(int argc, char **argv)
     dist_finalize();
     gb_error_free(cmd.emu.view_err);
     free(cmd.emu.envs);
+    archive_free(cmd.emu.archive);
     game_setup_close(&cmd.emu.setup);
     game_args_free(&cmd.emu.args);
     free_args(cmd.argc, cmd.stored);

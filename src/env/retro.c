@@ -24,6 +24,9 @@ typedef struct retro_env {
     double episode_start;
     /* The start state the last reset loaded, for a watchdog's message from another thread. */
     _Atomic(const char *) last_state;
+    archive *archive; /* shared, or NULL */
+    int index;
+    uint8_t *scratch; /* a state on its way into the archive */
 } retro_env;
 
 void env_retro_screen(core_platform p, int *width, int *height)
@@ -155,12 +158,46 @@ static gb_error *observe(retro_env *r, bool fill)
     return NULL;
 }
 
+static const char archived[] = "a state of the start-state archive";
+
+/* The start state: the archive's draw, else one of the folder's. */
+static gb_error *load_start(retro_env *r)
+{
+    if (r->archive) {
+        double u = rng_uniform(&r->rng), v = rng_uniform(&r->rng);
+        int cell = archive_draw(r->archive, r->index, u, v);
+        if (cell >= 0) {
+            size_t size;
+            const uint8_t *data = archive_state(r->archive, cell, &size);
+            atomic_store_explicit(&r->last_state, archived, memory_order_relaxed);
+            return core_load_state(r->core, data, size, archived);
+        }
+    }
+    int s = r->game->n_states > 1 ? (int)rng_below(&r->rng, (uint32_t)r->game->n_states) : 0;
+    atomic_store_explicit(&r->last_state, r->game->states[s], memory_order_relaxed);
+    return core_load_state(r->core, r->states[s], r->state_sizes[s], r->game->states[s]);
+}
+
+/* After a step that did not end the game: the state, where it reaches a new cell of the
+ * archive or a known one with a higher score. */
+static gb_error *offer_state(retro_env *r)
+{
+    const game_archive *ga = &r->game->archive;
+    int64_t key[GAME_ARCHIVE_MAX_KEY];
+    for (int k = 0; k < ga->n_key; k++) key[k] = game_value(r->binding, ga->key[k]);
+    int64_t score = ga->score >= 0 ? game_value(r->binding, ga->score) : 0;
+    if (!archive_wants(r->archive, r->index, key, score)) return NULL;
+    size_t size = core_state_size(r->core);
+    if (!r->scratch && !(r->scratch = malloc(size ? size : 1)))
+        return gb_errorf("out of memory for a state of %zu bytes", size);
+    GB_TRY(core_save_state(r->core, r->scratch, size));
+    return archive_offer(r->archive, r->index, key, score, r->scratch, size);
+}
+
 static gb_error *retro_reset(env *e)
 {
     retro_env *r = (retro_env *)e;
-    int s = r->game->n_states > 1 ? (int)rng_below(&r->rng, (uint32_t)r->game->n_states) : 0;
-    atomic_store_explicit(&r->last_state, r->game->states[s], memory_order_relaxed);
-    GB_TRY(core_load_state(r->core, r->states[s], r->state_sizes[s], r->game->states[s]));
+    GB_TRY(load_start(r));
     /* Random no-op frames so that envs started from one state do not move in lock-step;
      * at least one frame runs, to have a picture. */
     uint32_t noops = rng_below(&r->rng, (uint32_t)r->game->noop_max + 1);
@@ -203,6 +240,7 @@ static gb_error *retro_step(env *e, int action)
     e->episode.length++;
     e->terminated = done;
     e->truncated = !done && g->max_episode_steps > 0 && e->episode.length >= g->max_episode_steps;
+    if (r->archive && !done) GB_TRY(offer_state(r));
     if (e->terminated || e->truncated) {
         e->episode.seconds = gb_now() - r->episode_start;
         e->episode.explored = game_explored(r->binding);
@@ -216,6 +254,7 @@ static void retro_close(env *e)
     if (!r) return;
     game_unbind(r->binding);
     core_close(r->core);
+    free(r->scratch);
     for (int i = 0; r->states && i < r->game->n_states; i++) free(r->states[i]);
     free(r->states);
     free(r->state_sizes);
@@ -353,6 +392,8 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
     env_retro_screen(g->platform, &r->width, &r->height);
     r->plane = (size_t)r->base.spec.obs_h * (size_t)r->base.spec.obs_w;
     rng_seed(&r->rng, cfg->seed, 0x5eedull * 1000003u + (uint64_t)cfg->index);
+    r->archive = cfg->archive;
+    r->index = cfg->index;
 
     core_option *opts = NULL;
     int n_opts = 0;

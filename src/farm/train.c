@@ -291,6 +291,10 @@ static gb_error *check_config(const train_config *c)
     if (c->ppo.epochs < 1) return gb_errorf("train: --epochs must be >= 1, got %d", c->ppo.epochs);
     if (c->max_bad_updates < 1)
         return gb_errorf("train: --max-bad-updates must be >= 1, got %d", c->max_bad_updates);
+    if (c->archive && dist_size() > 1)
+        return gb_errorf("train: the start-state archive (game.json's \"archive\") runs in one "
+                         "process only, not under MPI (%d ranks)",
+                         dist_size());
     if (!(c->watchdog_seconds >= 0))
         return gb_errorf("train: --watchdog must be >= 0 seconds, got %g", c->watchdog_seconds);
     return NULL;
@@ -441,6 +445,7 @@ gb_error *train_iteration(train *t, train_stats *st)
     GB_TRY(run_round(t));
     GB_TRY(take_worker_error(t));
     GB_TRY(gather_episodes(t));
+    int archive_new = c->archive ? archive_merge(c->archive) : 0;
     double t1 = gb_now();
 
     /* The workers are parked: the update's own threads take every core, each minibatch cut
@@ -479,7 +484,10 @@ gb_error *train_iteration(train *t, train_stats *st)
                      .elapsed_seconds = t2 - t->t_start,
                      .sps = (double)t->ranks * c->n_envs * c->rollout_steps / (t2 - t0),
                      .undone = undone,
-                     .undone_updates = t->undone_updates};
+                     .undone_updates = t->undone_updates,
+                     .archive_new = archive_new};
+    if (c->archive)
+        s.archive_cells = archive_cells(c->archive), s.archive_best = archive_best(c->archive);
     for (int i = 0; i < c->n_envs; i++) {
         s.n_episodes += t->workers[i].n_eps;
         s.frames += (int64_t)t->workers[i].e->frames;
@@ -641,6 +649,7 @@ typedef struct checkpoint {
     uint8_t **snaps;   /* [rank * n_envs + env], NULL where none */
     size_t *snap_size; /* the same */
     char (*names)[48]; /* [rank][4 + n_envs]: the names of rank r's tensors */
+    char (*archive_names)[32];
 } checkpoint;
 
 static void checkpoint_free(checkpoint *c)
@@ -652,18 +661,21 @@ static void checkpoint_free(checkpoint *c)
     free(c->snap_size);
     free(c->st);
     free(c->names);
+    free(c->archive_names);
 }
 
 static gb_error *checkpoint_alloc(checkpoint *c, const train *t, int ranks)
 {
     int n_envs = t->cfg.n_envs, per = 4 + n_envs;
+    int archived = t->cfg.archive ? archive_tensor_count(t->cfg.archive) : 0;
     c->ranks = ranks, c->n_envs = n_envs;
-    c->st = calloc((size_t)(t->pol->n_tensors + 4 + ranks * per), sizeof *c->st);
+    c->st = calloc((size_t)(t->pol->n_tensors + 4 + ranks * per + archived), sizeof *c->st);
+    c->archive_names = calloc((size_t)archived + 1, sizeof *c->archive_names);
     c->parts = calloc((size_t)ranks, sizeof *c->parts);
     c->snaps = calloc((size_t)(ranks * n_envs), sizeof *c->snaps);
     c->snap_size = calloc((size_t)(ranks * n_envs), sizeof *c->snap_size);
     c->names = calloc((size_t)(ranks * per), sizeof *c->names);
-    bool ok = c->st && c->parts && c->snaps && c->snap_size && c->names;
+    bool ok = c->st && c->parts && c->snaps && c->snap_size && c->names && c->archive_names;
     for (int r = 0; ok && r < ranks; r++) ok = (c->parts[r] = calloc(1, part_size(n_envs))) != NULL;
     if (!ok) return gb_errorf("checkpoint: out of memory for %d ranks' parts", ranks);
     for (int r = 0; r < ranks; r++) {
@@ -767,6 +779,10 @@ gb_error *train_save(train *t, const char *path)
         c.undone[0] = t->undone_updates, c.undone[1] = t->bad_in_row;
         learner_views(&c, t);
         for (int r = 0; r < c.ranks; r++) part_views(&c, r, true);
+        if (t->cfg.archive) { /* the archive's cells, as views */
+            archive_tensors(t->cfg.archive, c.st + c.n, c.archive_names);
+            c.n += archive_tensor_count(t->cfg.archive);
+        }
     }
     char envs[32], seed[32], trunk[8], hidden[16], vars[16], ranks[16];
     snprintf(envs, sizeof envs, "%d", n_envs);
@@ -789,8 +805,10 @@ gb_error *train_save(train *t, const char *path)
     return err;
 }
 
-/* Rank 0: the file, read and checked whole before anything is sent or changed. */
-static gb_error *read_checkpoint(train *t, safetensors *f, checkpoint *c, bool *same)
+/* Rank 0: the file, read and checked whole before anything is sent or changed (but the
+ * start-state archive, which a file that fails leaves empty, for the next file to fill). */
+static gb_error *read_checkpoint(train *t, safetensors *f, const char *path, checkpoint *c,
+                                 bool *same)
 {
     const char *r_meta = safetensors_meta(f, "ranks");
     int file_ranks = r_meta ? atoi(r_meta) : 1;
@@ -806,6 +824,7 @@ static gb_error *read_checkpoint(train *t, safetensors *f, checkpoint *c, bool *
                                (void *)c->st[i].data));
     }
     if (*same) *part_of(c->parts[0], c->n_envs).episodes = c->counters[3];
+    if (t->cfg.archive) GB_TRY(archive_load(t->cfg.archive, f, path));
     /* Env snapshots: none in a checkpoint holding only the learner (the watchdog's). */
     for (int r = 0; *same && r < t->ranks; r++)
         for (int i = 0; i < c->n_envs; i++) {
@@ -865,7 +884,7 @@ gb_error *train_load(train *t, const char *path)
             gb_warnf("%s has no checksums (written by an older gbfarm?): loading it unchecked",
                      path);
         bool same;
-        err = read_checkpoint(t, f, &c, &same);
+        err = read_checkpoint(t, f, path, &c, &same);
         safetensors_free(f);
         header[0] = 1, header[1] = same;
     } else if (t->rank > 0) {

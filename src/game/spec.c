@@ -215,7 +215,8 @@ static gb_error *check_top_keys(const char *file, json_t *root)
     static const char *const allowed[] = {
         "name",   "platform", "rom",        "rom_sha1",          "core",     "core_options",
         "states", "actions",  "frame_skip", "press_frames",      "noop_max", "observation",
-        "info",   "reward",   "done",       "max_episode_steps", "train",    NULL};
+        "info",   "reward",   "done",       "max_episode_steps", "train",    "archive",
+        NULL};
     const char *key;
     json_t *v;
     json_object_foreach(root, key, v)
@@ -226,7 +227,7 @@ static gb_error *check_top_keys(const char *file, json_t *root)
             return gb_errorf("%s: %s: unknown key (expected name, platform, rom, rom_sha1, core, "
                              "core_options, states, actions, frame_skip, press_frames, "
                              "max_episode_steps, noop_max, observation, info, reward, done, "
-                             "train)",
+                             "train, archive)",
                              file, key);
     }
     return NULL;
@@ -341,6 +342,62 @@ static gb_error *read_vars(game_spec *spec, const char *file, json_t *root)
     return read_obs_vars(spec, file, json_object_get(json_object_get(root, "observation"), "vars"));
 }
 
+/* A variable of info named at key, as its index. */
+static gb_error *read_var_name(const game_spec *spec, const char *file, const char *key,
+                               const json_t *v, int *out)
+{
+    *out = json_is_string(v) ? game_var_index(spec, json_string_value(v)) : -1;
+    return *out >= 0 ? NULL : game_key_error(file, key, "the name of a variable in info", v);
+}
+
+/* archive: {"key": [vars], "score": var, "max_cells": n, "p_start": p, "select": rule}. */
+static gb_error *read_archive(game_spec *spec, const char *file, const json_t *v)
+{
+    static const char *const keys[] = {"key", "score", "max_cells", "p_start", "select", NULL};
+    if (!json_is_object(v))
+        return game_key_error(file, "archive", "an object {key, score, max_cells, p_start, select}",
+                              v);
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        bool ok = k[0] == '_';
+        for (int i = 0; !ok && keys[i]; i++) ok = !strcmp(k, keys[i]);
+        if (!ok)
+            return gb_errorf("%s: archive.%s: unknown key (expected one of: key, score, "
+                             "max_cells, p_start, select)",
+                             file, k);
+    }
+    game_archive *a = &spec->archive;
+    const json_t *key = json_object_get(v, "key");
+    if (!key) return game_missing_key(file, "archive.key", "a list of 1 to 8 variable names");
+    if (!json_is_array(key) || json_array_size(key) < 1 ||
+        json_array_size(key) > GAME_ARCHIVE_MAX_KEY)
+        return game_key_error(file, "archive.key", "a list of 1 to 8 variable names", key);
+    for (size_t i = 0; i < json_array_size(key); i++) {
+        char item[40];
+        snprintf(item, sizeof item, "archive.key[%zu]", i);
+        GB_TRY(read_var_name(spec, file, item, json_array_get(key, i), &a->key[i]));
+    }
+    a->score = -1, a->max_cells = 1024, a->p_start = 0.5, a->best = false;
+    if ((x = json_object_get(v, "score")))
+        GB_TRY(read_var_name(spec, file, "archive.score", x, &a->score));
+    GB_TRY(read_int_key(file, v, "max_cells", "archive.max_cells", 1, 1 << 20, &a->max_cells));
+    if ((x = json_object_get(v, "p_start"))) {
+        GB_TRY(game_read_number(file, "archive.p_start", x, &a->p_start));
+        if (!(a->p_start >= 0 && a->p_start <= 1))
+            return game_key_error(file, "archive.p_start", "a probability, 0 to 1", x);
+    }
+    if ((x = json_object_get(v, "select"))) {
+        const char *rule = json_string_value(x);
+        if (!rule || (strcmp(rule, "count") && strcmp(rule, "best")))
+            return game_key_error(file, "archive.select", "\"count\" or \"best\"", x);
+        a->best = !strcmp(rule, "best");
+    }
+    a->n_key = (int)json_array_size(key);
+    return NULL;
+}
+
 static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
 {
     json_t *v;
@@ -361,6 +418,7 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
     if ((v = json_object_get(root, "observation"))) GB_TRY(read_observation(spec, file, v));
     if ((v = json_object_get(root, "train"))) GB_TRY(read_train(spec, file, v));
     GB_TRY(read_vars(spec, file, root));
+    if ((v = json_object_get(root, "archive"))) GB_TRY(read_archive(spec, file, v));
     return game_obs_check(spec, spec->obs);
 }
 

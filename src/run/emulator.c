@@ -11,9 +11,24 @@ gb_error *run_emulator_make(void *ctx, int index, uint64_t seed, env **out)
 {
     run_emulator *e = ctx;
     env_retro_config cfg = game_setup_env_config(&e->setup, &e->args, index, seed, NULL);
+    cfg.archive = e->archive;
     gb_error *err = env_retro_create(out, &cfg);
     if (!err && e->envs) e->envs[index] = *out;
     return err;
+}
+
+gb_error *run_emulator_archive(run_emulator *emu, int n_envs)
+{
+    const game_spec *g = emu->setup.game;
+    const game_archive *ga = &g->archive;
+    if (!ga->n_key) return NULL;
+    archive_config ac = {.n_key = ga->n_key,
+                         .score_name = ga->score >= 0 ? game_var_name(g, ga->score) : NULL,
+                         .max_cells = ga->max_cells,
+                         .p_start = ga->p_start,
+                         .select = ga->best ? ARCHIVE_BEST : ARCHIVE_COUNT};
+    for (int k = 0; k < ga->n_key; k++) ac.key_names[k] = game_var_name(g, ga->key[k]);
+    return archive_create(&emu->archive, &ac, n_envs);
 }
 
 /* F12 in the window: env 0's emulator state into the run directory. */

@@ -178,6 +178,9 @@ static gb_error *log_scalars(run *r, const train_stats *s)
         {"perf/env_seconds", s->env_seconds},
         {"perf/policy_seconds", s->policy_seconds},
         {"train/undone_updates", (double)s->undone_updates},
+        {"archive/cells", r->tc->archive ? s->archive_cells : NAN},
+        {"archive/new_cells", r->tc->archive ? s->archive_new : NAN},
+        {"archive/best_score", r->tc->archive ? (double)s->archive_best : NAN},
     };
     for (size_t i = 0; i < sizeof scalars / sizeof scalars[0]; i++)
         if (scalars[i].value == scalars[i].value) /* not NaN */
@@ -223,6 +226,10 @@ static gb_error *save_checkpoints(train *t, run *r, int64_t update, bool force)
         snprintf(path, sizeof path, "%s/latest.safetensors", rc->dir);
         if (r->lead) GB_TRY(rundir_keep_previous(rc->dir));
         GB_TRY(train_save(t, path));
+        if (r->tc->archive && r->lead) { /* its states, for gbfarm play --state */
+            snprintf(path, sizeof path, "%s/archive", rc->dir);
+            GB_TRY(archive_write_dir(r->tc->archive, path));
+        }
         int64_t frames;
         train_counts(t, &r->saved_steps, &frames);
     }

@@ -1,0 +1,84 @@
+/* The start-state archive: emulator states that the envs reached, one a cell, for resets to
+ * start from (Go-Explore's archive; the "swarm" of the Pokémon agents).
+ *
+ * A cell is the tuple of a few RAM variables' values (its key, e.g. the map); each cell keeps
+ * the first state that reached it, or a later one that reached it with a higher score (another
+ * variable's value, e.g. the events done). A reset starts from the folder's own start state
+ * with probability p_start, else from a cell drawn by the selection rule:
+ *   ARCHIVE_COUNT: weight 1 / sqrt(1 + times chosen) (Go-Explore's count weights): rarely
+ *                  tried cells first, every cell still drawn now and then;
+ *   ARCHIVE_BEST:  uniform over the cells with the highest score.
+ *
+ * Threads: during a round the archive is read-only, so env threads look cells up and draw
+ * them with no lock. What an env finds (new or better cells, the cells it drew) goes into its
+ * own pending list, and the main thread merges every env's list, in env order, between rounds
+ * (archive_merge): the archive's contents do not depend on which thread ran first.
+ *
+ * Bound: at most max_cells cells (max_cells x the core's state size in memory). A full archive
+ * takes a new cell only in place of its lowest-scoring cell (the most chosen of those), and
+ * only when the new one scores higher. */
+#ifndef GBFARM_ARCHIVE_H
+#define GBFARM_ARCHIVE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "gbfarm/error.h"
+#include "gbfarm/safetensors.h"
+
+#define ARCHIVE_MAX_KEY 8
+
+typedef enum archive_select { ARCHIVE_COUNT, ARCHIVE_BEST } archive_select;
+
+typedef struct archive_config {
+    int n_key;                              /* 1..ARCHIVE_MAX_KEY */
+    const char *key_names[ARCHIVE_MAX_KEY]; /* for file names and errors */
+    const char *score_name;                 /* NULL: every cell scores 0 */
+    int max_cells;
+    double p_start; /* a reset's chance of the folder's own start state */
+    archive_select select;
+} archive_config;
+
+typedef struct archive archive;
+
+gb_error *archive_create(archive **out, const archive_config *cfg, int n_envs);
+void archive_free(archive *a); /* NULL is fine */
+const archive_config *archive_get_config(const archive *a);
+
+/* ---- env threads, during a round (env is the caller's env index) ---- */
+
+/* Whether a state at this cell and score would join the archive (a new cell, or a higher
+ * score than the archive's or this env's pending one): only then is the state worth saving. */
+bool archive_wants(const archive *a, int env, const int64_t *key, int64_t score);
+/* Offers a state (copied) for the cell; archive_merge decides. */
+gb_error *archive_offer(archive *a, int env, const int64_t *key, int64_t score,
+                        const uint8_t *state, size_t size);
+/* A reset: -1 for the folder's start state (u >= p_start draws a cell, where there is one),
+ * else the cell to start from. u and v are uniform in [0, 1): the env's own random numbers. */
+int archive_draw(archive *a, int env, double u, double v);
+const uint8_t *archive_state(const archive *a, int cell, size_t *size);
+
+/* ---- the main thread, between rounds ---- */
+
+/* Takes every env's pending offers and draws, in env order; returns how many cells are new. */
+int archive_merge(archive *a);
+int archive_cells(const archive *a);
+int64_t archive_best(const archive *a); /* the highest score; 0 when empty */
+const int64_t *archive_key(const archive *a, int cell);
+int64_t archive_score(const archive *a, int cell);
+int64_t archive_chosen(const archive *a, int cell);
+
+/* Checkpoints: the archive as tensors named "archive.*" (views of its memory, valid until the
+ * next merge). names must hold archive_tensor_count(a) entries. */
+int archive_tensor_count(const archive *a);
+void archive_tensors(const archive *a, st_tensor *out, char (*names)[32]);
+/* Replaces the contents with a checkpoint's; a checkpoint without an archive leaves it empty.
+ * A key of another length is an error naming the file. Pending lists are dropped. */
+gb_error *archive_load(archive *a, const safetensors *f, const char *path);
+
+/* Writes every cell changed since the last call as dir/<key>.state (e.g. map_12-events_3),
+ * a state file that `gbfarm play --state` opens, and dir/cells.csv listing them all. */
+gb_error *archive_write_dir(archive *a, const char *dir);
+
+#endif

@@ -1,0 +1,443 @@
+#include "gbfarm/archive.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "gbfarm/state.h"
+
+/* A state an env offers, or a cell it drew, until the merge. */
+typedef struct offer {
+    int64_t key[ARCHIVE_MAX_KEY];
+    int64_t score;
+    uint8_t *state;
+    size_t size;
+} offer;
+
+/* One env's finds since the last merge; written by that env's thread alone. Each list is on
+ * its own cache lines: the envs' threads write theirs side by side. */
+typedef struct pending {
+    _Alignas(64) offer *offers;
+    int n_offers, cap_offers;
+    int *drawn;
+    int n_drawn, cap_drawn;
+} pending;
+
+/* The cells, as arrays, so that checkpoints take views of them. */
+struct archive {
+    archive_config cfg;
+    int n_envs;
+    int n;             /* cells in use */
+    int64_t count;     /* n, as the checkpoint's tensor */
+    int64_t *keys;     /* [max_cells][n_key] */
+    int64_t *scores;   /* [max_cells] */
+    int64_t *chosen;   /* [max_cells]: times a reset drew the cell */
+    uint8_t **states;  /* [max_cells] */
+    size_t *sizes;     /* [max_cells] */
+    bool *dirty;       /* [max_cells]: changed since archive_write_dir */
+    int *table;        /* open addressing over the keys: a cell, or -1 */
+    size_t table_mask; /* table size - 1, a power of two at least 2 x max_cells */
+    double *cum;       /* ARCHIVE_COUNT: cumulative weights [n] */
+    int *best;         /* ARCHIVE_BEST: the cells with the best score */
+    int n_best;
+    int64_t best_score, min_score; /* over the cells (0 when empty) */
+    pending *pend;                 /* [n_envs] */
+};
+
+static uint64_t key_hash(const int64_t *key, int n)
+{
+    uint64_t h = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < n; i++) {
+        h ^= (uint64_t)key[i];
+        h *= 0xBF58476D1CE4E5B9ull;
+        h ^= h >> 31;
+    }
+    return h;
+}
+
+static bool key_eq(const int64_t *a, const int64_t *b, int n)
+{
+    return !memcmp(a, b, sizeof(int64_t) * (size_t)n);
+}
+
+static int64_t *cell_key(const archive *a, int cell)
+{
+    return a->keys + (size_t)cell * (size_t)a->cfg.n_key;
+}
+
+/* The table slot of key: where its cell is, or the empty slot where it would go. */
+static size_t slot_of(const archive *a, const int64_t *key)
+{
+    size_t s = key_hash(key, a->cfg.n_key) & a->table_mask;
+    while (a->table[s] >= 0 && !key_eq(cell_key(a, a->table[s]), key, a->cfg.n_key))
+        s = (s + 1) & a->table_mask;
+    return s;
+}
+
+static int lookup(const archive *a, const int64_t *key)
+{
+    return a->table[slot_of(a, key)];
+}
+
+static void rebuild_table(archive *a)
+{
+    for (size_t s = 0; s <= a->table_mask; s++) a->table[s] = -1;
+    for (int c = 0; c < a->n; c++) a->table[slot_of(a, cell_key(a, c))] = c;
+}
+
+/* The draw tables and the score range, after the cells changed. */
+static void reweigh(archive *a)
+{
+    double total = 0;
+    a->n_best = 0;
+    a->best_score = a->min_score = 0;
+    for (int c = 0; c < a->n; c++) {
+        total += 1.0 / sqrt(1.0 + (double)a->chosen[c]);
+        a->cum[c] = total;
+        if (c == 0 || a->scores[c] > a->best_score) a->best_score = a->scores[c], a->n_best = 0;
+        if (a->scores[c] == a->best_score) a->best[a->n_best++] = c;
+        if (c == 0 || a->scores[c] < a->min_score) a->min_score = a->scores[c];
+    }
+}
+
+gb_error *archive_create(archive **out, const archive_config *cfg, int n_envs)
+{
+    *out = NULL;
+    if (cfg->n_key < 1 || cfg->n_key > ARCHIVE_MAX_KEY || cfg->max_cells < 1 || n_envs < 1)
+        return gb_errorf("archive: a key of 1 to %d variables and max_cells >= 1 are needed",
+                         ARCHIVE_MAX_KEY);
+    archive *a = calloc(1, sizeof *a);
+    if (!a) return gb_errorf("archive: out of memory");
+    a->cfg = *cfg;
+    a->n_envs = n_envs;
+    size_t m = (size_t)cfg->max_cells, table = 16;
+    while (table < 2 * m) table *= 2;
+    a->table_mask = table - 1;
+    a->keys = calloc(m * (size_t)cfg->n_key, sizeof *a->keys);
+    a->scores = calloc(m, sizeof *a->scores);
+    a->chosen = calloc(m, sizeof *a->chosen);
+    a->states = calloc(m, sizeof *a->states);
+    a->sizes = calloc(m, sizeof *a->sizes);
+    a->dirty = calloc(m, sizeof *a->dirty);
+    a->table = malloc(table * sizeof *a->table);
+    a->cum = calloc(m, sizeof *a->cum);
+    a->best = calloc(m, sizeof *a->best);
+    a->pend = aligned_alloc(_Alignof(pending), sizeof(pending) * (size_t)n_envs);
+    if (!a->keys || !a->scores || !a->chosen || !a->states || !a->sizes || !a->dirty || !a->table ||
+        !a->cum || !a->best || !a->pend) {
+        archive_free(a);
+        return gb_errorf("archive: out of memory for %d cells", cfg->max_cells);
+    }
+    memset(a->pend, 0, sizeof(pending) * (size_t)n_envs);
+    rebuild_table(a);
+    *out = a;
+    return NULL;
+}
+
+static void drop_pending(archive *a)
+{
+    for (int e = 0; e < a->n_envs; e++) {
+        pending *p = &a->pend[e];
+        for (int i = 0; i < p->n_offers; i++) free(p->offers[i].state);
+        p->n_offers = p->n_drawn = 0;
+    }
+}
+
+void archive_free(archive *a)
+{
+    if (!a) return;
+    if (a->pend) {
+        drop_pending(a);
+        for (int e = 0; e < a->n_envs; e++) free(a->pend[e].offers), free(a->pend[e].drawn);
+    }
+    for (int c = 0; a->states && c < a->n; c++) free(a->states[c]);
+    free(a->keys);
+    free(a->scores);
+    free(a->chosen);
+    free(a->states);
+    free(a->sizes);
+    free(a->dirty);
+    free(a->table);
+    free(a->cum);
+    free(a->best);
+    free(a->pend);
+    free(a);
+}
+
+const archive_config *archive_get_config(const archive *a)
+{
+    return &a->cfg;
+}
+
+/* ---- env threads ---- */
+
+static offer *pending_offer(const pending *p, const int64_t *key, int n_key)
+{
+    for (int i = 0; i < p->n_offers; i++)
+        if (key_eq(p->offers[i].key, key, n_key)) return &p->offers[i];
+    return NULL;
+}
+
+bool archive_wants(const archive *a, int env, const int64_t *key, int64_t score)
+{
+    int c = lookup(a, key);
+    if (c >= 0 ? score <= a->scores[c] : a->n == a->cfg.max_cells && score <= a->min_score)
+        return false;
+    const offer *o = pending_offer(&a->pend[env], key, a->cfg.n_key);
+    return !o || score > o->score;
+}
+
+static bool grow(void **buf, int *cap, int need, size_t elem)
+{
+    if (need <= *cap) return true;
+    int n = *cap ? 2 * *cap : 8;
+    void *p = realloc(*buf, (size_t)n * elem);
+    if (!p) return false;
+    *buf = p, *cap = n;
+    return true;
+}
+
+gb_error *archive_offer(archive *a, int env, const int64_t *key, int64_t score,
+                        const uint8_t *state, size_t size)
+{
+    pending *p = &a->pend[env];
+    uint8_t *copy = malloc(size ? size : 1);
+    if (!copy) return gb_errorf("archive: out of memory for a state of %zu bytes", size);
+    memcpy(copy, state, size);
+    offer *o = pending_offer(p, key, a->cfg.n_key);
+    if (!o) {
+        if (!grow((void **)&p->offers, &p->cap_offers, p->n_offers + 1, sizeof *p->offers)) {
+            free(copy);
+            return gb_errorf("archive: out of memory");
+        }
+        o = &p->offers[p->n_offers++];
+        memcpy(o->key, key, sizeof(int64_t) * (size_t)a->cfg.n_key);
+    } else {
+        free(o->state);
+    }
+    o->score = score, o->state = copy, o->size = size;
+    return NULL;
+}
+
+int archive_draw(archive *a, int env, double u, double v)
+{
+    if (a->n == 0 || u < a->cfg.p_start) return -1;
+    int c;
+    if (a->cfg.select == ARCHIVE_BEST) {
+        c = a->best[(int)(v * a->n_best) < a->n_best ? (int)(v * a->n_best) : a->n_best - 1];
+    } else { /* the first cell whose cumulative weight passes v x total */
+        double target = v * a->cum[a->n - 1];
+        int lo = 0, hi = a->n - 1;
+        while (lo < hi) {
+            int mid = (lo + hi) / 2;
+            if (a->cum[mid] > target)
+                hi = mid;
+            else
+                lo = mid + 1;
+        }
+        c = lo;
+    }
+    pending *p = &a->pend[env];
+    if (grow((void **)&p->drawn, &p->cap_drawn, p->n_drawn + 1, sizeof *p->drawn))
+        p->drawn[p->n_drawn++] = c; /* out of memory: the draw goes uncounted, nothing worse */
+    return c;
+}
+
+const uint8_t *archive_state(const archive *a, int cell, size_t *size)
+{
+    *size = a->sizes[cell];
+    return a->states[cell];
+}
+
+/* ---- the main thread ---- */
+
+static void put(archive *a, int c, offer *o, bool fresh)
+{
+    free(a->states[c]);
+    memcpy(cell_key(a, c), o->key, sizeof(int64_t) * (size_t)a->cfg.n_key);
+    a->scores[c] = o->score;
+    if (fresh) a->chosen[c] = 0;
+    a->states[c] = o->state, a->sizes[c] = o->size;
+    a->dirty[c] = true;
+    o->state = NULL;
+}
+
+/* The cell a full archive gives up: the lowest score, then the most chosen, then the first. */
+static int victim(const archive *a)
+{
+    int v = 0;
+    for (int c = 1; c < a->n; c++)
+        if (a->scores[c] < a->scores[v] ||
+            (a->scores[c] == a->scores[v] && a->chosen[c] > a->chosen[v]))
+            v = c;
+    return v;
+}
+
+int archive_merge(archive *a)
+{
+    int added = 0;
+    for (int e = 0; e < a->n_envs; e++)
+        for (int i = 0; i < a->pend[e].n_drawn; i++) a->chosen[a->pend[e].drawn[i]]++;
+    for (int e = 0; e < a->n_envs; e++) {
+        pending *p = &a->pend[e];
+        for (int i = 0; i < p->n_offers; i++) {
+            offer *o = &p->offers[i];
+            size_t s = slot_of(a, o->key);
+            int c = a->table[s];
+            if (c >= 0) {
+                if (o->score > a->scores[c]) put(a, c, o, false);
+            } else if (a->n < a->cfg.max_cells) {
+                a->table[s] = a->n;
+                put(a, a->n++, o, true);
+                added++;
+            } else {
+                int v = victim(a);
+                if (o->score > a->scores[v]) {
+                    put(a, v, o, true);
+                    rebuild_table(a);
+                    added++;
+                }
+            }
+        }
+    }
+    drop_pending(a);
+    a->count = a->n;
+    reweigh(a);
+    return added;
+}
+
+int archive_cells(const archive *a)
+{
+    return a->n;
+}
+int64_t archive_best(const archive *a)
+{
+    return a->best_score;
+}
+const int64_t *archive_key(const archive *a, int cell)
+{
+    return cell_key(a, cell);
+}
+int64_t archive_score(const archive *a, int cell)
+{
+    return a->scores[cell];
+}
+int64_t archive_chosen(const archive *a, int cell)
+{
+    return a->chosen[cell];
+}
+
+/* ---- checkpoints ---- */
+
+int archive_tensor_count(const archive *a)
+{
+    return a->n ? 4 + a->n : 1;
+}
+
+void archive_tensors(const archive *a, st_tensor *out, char (*names)[32])
+{
+    int64_t n = a->n;
+    out[0] = (st_tensor){"archive.count", ST_I64, 1, {1}, &a->count};
+    if (!n) return;
+    out[1] = (st_tensor){"archive.keys", ST_I64, 2, {n, a->cfg.n_key}, a->keys};
+    out[2] = (st_tensor){"archive.scores", ST_I64, 1, {n}, a->scores};
+    out[3] = (st_tensor){"archive.chosen", ST_I64, 1, {n}, a->chosen};
+    for (int c = 0; c < a->n; c++) {
+        snprintf(names[c], sizeof names[c], "archive.state.%d", c);
+        out[4 + c] = (st_tensor){names[c], ST_U8, 1, {(int64_t)a->sizes[c]}, a->states[c]};
+    }
+}
+
+static void clear(archive *a)
+{
+    for (int c = 0; c < a->n; c++) free(a->states[c]), a->states[c] = NULL;
+    a->n = 0;
+}
+
+gb_error *archive_load(archive *a, const safetensors *f, const char *path)
+{
+    drop_pending(a);
+    clear(a);
+    int64_t n = 0;
+    if (safetensors_has(f, "archive.count")) {
+        GB_TRY(safetensors_get(f, "archive.count", ST_I64, 1, (int64_t[]){1}, &n));
+        if (n < 0 || n > a->cfg.max_cells)
+            return gb_errorf("%s: the start-state archive holds %" PRId64 " cells; game.json's "
+                             "archive.max_cells allows %d",
+                             path, n, a->cfg.max_cells);
+    }
+    gb_error *err = NULL;
+    if (n > 0) {
+        int64_t shape[2] = {n, a->cfg.n_key};
+        err = safetensors_get(f, "archive.keys", ST_I64, 2, shape, a->keys);
+        if (err)
+            err = gb_error_wrap(err,
+                                "%s: the start-state archive's cells do not have the %d-"
+                                "variable key of game.json's archive.key",
+                                path, a->cfg.n_key);
+        if (!err) err = safetensors_get(f, "archive.scores", ST_I64, 1, shape, a->scores);
+        if (!err) err = safetensors_get(f, "archive.chosen", ST_I64, 1, shape, a->chosen);
+    }
+    for (int c = 0; !err && c < n; c++) {
+        char name[32];
+        snprintf(name, sizeof name, "archive.state.%d", c);
+        err = safetensors_blob(f, name, &a->states[c], &a->sizes[c]);
+        a->n = c + 1; /* what is loaded so far gets freed on an error */
+        a->dirty[c] = true;
+    }
+    if (err) clear(a);
+    a->count = a->n;
+    rebuild_table(a);
+    reweigh(a);
+    return err;
+}
+
+/* ---- the run directory ---- */
+
+static void cell_name(const archive *a, int c, char *buf, size_t n)
+{
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int k = 0; k < a->cfg.n_key && len < n; k++)
+        len += (size_t)snprintf(buf + len, n - len, "%s%s_%" PRId64, k ? "-" : "",
+                                a->cfg.key_names[k], cell_key(a, c)[k]);
+}
+
+gb_error *archive_write_dir(archive *a, const char *dir)
+{
+    if (mkdir(dir, 0777) && errno != EEXIST)
+        return gb_errorf("%s: cannot create the archive's directory: %s", dir, strerror(errno));
+    char path[4300], name[200];
+    for (int c = 0; c < a->n; c++) {
+        if (!a->dirty[c]) continue;
+        cell_name(a, c, name, sizeof name);
+        snprintf(path, sizeof path, "%s/%s.state", dir, name);
+        GB_TRY(state_write(path, a->states[c], a->sizes[c]));
+        a->dirty[c] = false;
+    }
+    char tmp[4300];
+    snprintf(path, sizeof path, "%s/cells.csv", dir);
+    snprintf(tmp, sizeof tmp, "%s/cells.csv.tmp", dir);
+    FILE *fp = fopen(tmp, "w");
+    if (!fp) return gb_errorf("%s: cannot write: %s", tmp, strerror(errno));
+    fprintf(fp, "state");
+    for (int k = 0; k < a->cfg.n_key; k++) fprintf(fp, ",%s", a->cfg.key_names[k]);
+    fprintf(fp, ",%s,chosen\n", a->cfg.score_name ? a->cfg.score_name : "score");
+    for (int c = 0; c < a->n; c++) {
+        cell_name(a, c, name, sizeof name);
+        fprintf(fp, "%s.state", name);
+        for (int k = 0; k < a->cfg.n_key; k++) fprintf(fp, ",%" PRId64, cell_key(a, c)[k]);
+        fprintf(fp, ",%" PRId64 ",%" PRId64 "\n", a->scores[c], a->chosen[c]);
+    }
+    bool ok = !ferror(fp);
+    ok = !fclose(fp) && ok;
+    if (!ok || rename(tmp, path)) {
+        remove(tmp);
+        return gb_errorf("%s: cannot write: %s", path, strerror(errno));
+    }
+    return NULL;
+}

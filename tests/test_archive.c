@@ -1,0 +1,332 @@
+/* The start-state archive: what joins it and what a full one gives up, the selection rules,
+ * merges that do not depend on thread order, checkpoints, resets that start from an archived
+ * state on a real core (the bundled Catch game), and a training run killed and resumed. */
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "check.h"
+#include "gbfarm/archive.h"
+#include "gbfarm/env_retro.h"
+#include "gbfarm/state.h"
+#include "run_helpers.h"
+
+static archive *make(int max_cells, double p_start, archive_select select, int n_envs)
+{
+    archive_config cfg = {2, {"x", "y"}, "score", max_cells, p_start, select};
+    archive *a;
+    REQUIRE_OK(archive_create(&a, &cfg, n_envs));
+    return a;
+}
+
+static void offer(archive *a, int who, int64_t x, int64_t y, int64_t score, uint8_t fill)
+{
+    uint8_t state[16];
+    memset(state, fill, sizeof state);
+    CHECK(archive_wants(a, who, (int64_t[]){x, y}, score));
+    CHECK_OK(archive_offer(a, who, (int64_t[]){x, y}, score, state, sizeof state));
+}
+
+static int find(const archive *a, int64_t x, int64_t y)
+{
+    for (int c = 0; c < archive_cells(a); c++)
+        if (archive_key(a, c)[0] == x && archive_key(a, c)[1] == y) return c;
+    return -1;
+}
+
+static uint8_t state_byte(const archive *a, int c)
+{
+    size_t size;
+    const uint8_t *s = archive_state(a, c, &size);
+    return size == 16 ? s[0] : 0xEE;
+}
+
+static void test_offers_and_merge(void)
+{
+    archive *a = make(8, 0.0, ARCHIVE_COUNT, 2);
+    CHECK(archive_draw(a, 0, 0.9, 0.5) == -1); /* empty: the folder's own state */
+    offer(a, 0, 1, 1, 5, 0xA0);
+    /* The env's own pending offer counts: the same score is not wanted again, a higher is. */
+    CHECK(!archive_wants(a, 0, (int64_t[]){1, 1}, 5));
+    offer(a, 1, 1, 1, 7, 0xB0);
+    offer(a, 1, 2, 2, 1, 0xB1);
+    offer(a, 0, 1, 1, 6, 0xA1);   /* replaces env 0's pending (1,1) */
+    CHECK(archive_cells(a) == 0); /* nothing joins before the merge */
+    CHECK(archive_merge(a) == 2);
+    CHECK(archive_cells(a) == 2);
+    int c11 = find(a, 1, 1), c22 = find(a, 2, 2);
+    REQUIRE(c11 >= 0 && c22 >= 0);
+    /* Env 0's offer came first in env order; env 1's higher score then replaced its state. */
+    CHECK(c11 == 0 && archive_score(a, c11) == 7 && state_byte(a, c11) == 0xB0);
+    CHECK(archive_score(a, c22) == 1 && state_byte(a, c22) == 0xB1);
+    CHECK(archive_best(a) == 7);
+    CHECK(!archive_wants(a, 0, (int64_t[]){1, 1}, 7));
+    CHECK(archive_wants(a, 0, (int64_t[]){1, 1}, 8));
+    CHECK(archive_wants(a, 1, (int64_t[]){3, 0}, 0));
+    /* A lower score never replaces a cell's state. */
+    CHECK_OK(archive_offer(a, 0, (int64_t[]){1, 1}, 2, (uint8_t[16]){0xCC}, 16));
+    CHECK(archive_merge(a) == 0 && state_byte(a, c11) == 0xB0 && archive_score(a, c11) == 7);
+    archive_free(a);
+}
+
+static void test_selection(void)
+{
+    archive *a = make(8, 0.25, ARCHIVE_COUNT, 2);
+    offer(a, 0, 0, 0, 3, 1);
+    offer(a, 0, 0, 1, 9, 2);
+    offer(a, 1, 0, 2, 9, 3);
+    archive_merge(a);
+    /* p_start: u below it means the folder's own start state. */
+    CHECK(archive_draw(a, 0, 0.2, 0.5) == -1);
+    /* Equal weights at first: v splits [0, 1) into three equal parts. */
+    CHECK(archive_draw(a, 0, 0.5, 0.1) == 0);
+    CHECK(archive_draw(a, 0, 0.5, 0.5) == 1);
+    CHECK(archive_draw(a, 1, 0.5, 0.9) == 2);
+    for (int i = 0; i < 7; i++) archive_draw(a, 1, 0.5, 0.1); /* cell 0, 8 times in all */
+    archive_merge(a);
+    CHECK(archive_chosen(a, 0) == 8 && archive_chosen(a, 1) == 1 && archive_chosen(a, 2) == 1);
+    /* Weights 1/sqrt(1 + chosen): 1/3, 1/sqrt(2), 1/sqrt(2); cell 0 now covers v < 0.19. */
+    CHECK(archive_draw(a, 0, 0.5, 0.18) == 0);
+    CHECK(archive_draw(a, 0, 0.5, 0.20) == 1);
+    CHECK(archive_draw(a, 0, 0.5, 0.99) == 2);
+    /* Drawn cells 10000 times at v on a grid: shares follow the weights. */
+    archive_merge(a);
+    int counts[3] = {0};
+    double w[3];
+    for (int c = 0; c < 3; c++) w[c] = 1.0 / sqrt(1.0 + (double)archive_chosen(a, c));
+    for (int i = 0; i < 10000; i++) counts[archive_draw(a, 0, 0.9, (i + 0.5) / 10000)]++;
+    for (int c = 0; c < 3; c++)
+        CHECKF(fabs(counts[c] / 10000.0 - w[c] / (w[0] + w[1] + w[2])) < 1e-3, "cell %d: %d", c,
+               counts[c]);
+    archive_free(a);
+
+    /* "best": only the cells with the highest score are drawn. */
+    a = make(8, 0.0, ARCHIVE_BEST, 1);
+    offer(a, 0, 0, 0, 3, 1);
+    offer(a, 0, 0, 1, 9, 2);
+    offer(a, 0, 0, 2, 9, 3);
+    archive_merge(a);
+    int seen[3] = {0};
+    for (int i = 0; i < 100; i++) seen[archive_draw(a, 0, 0.5, i / 100.0)]++;
+    CHECK(seen[0] == 0 && seen[1] == 50 && seen[2] == 50);
+    archive_free(a);
+}
+
+static void test_bound(void)
+{
+    archive *a = make(3, 0.0, ARCHIVE_COUNT, 1);
+    offer(a, 0, 0, 0, 4, 1);
+    offer(a, 0, 1, 0, 2, 2);
+    offer(a, 0, 2, 0, 6, 3);
+    archive_merge(a);
+    CHECK(archive_cells(a) == 3);
+    /* Full: a new cell that does not beat the lowest score is not even wanted. */
+    CHECK(!archive_wants(a, 0, (int64_t[]){3, 0}, 2));
+    offer(a, 0, 3, 0, 5, 4);
+    CHECK(archive_merge(a) == 1);
+    CHECK(archive_cells(a) == 3);
+    CHECK(find(a, 1, 0) < 0 && find(a, 3, 0) >= 0 && find(a, 0, 0) >= 0 && find(a, 2, 0) >= 0);
+    /* The evicted cell is unknown again: wanted only above the archive's lowest score (4). */
+    CHECK(!archive_wants(a, 0, (int64_t[]){1, 0}, 4));
+    CHECK(archive_wants(a, 0, (int64_t[]){1, 0}, 5));
+    /* Many offers: the bound holds, and the best scores stay. */
+    for (int i = 0; i < 50; i++) {
+        uint8_t s[16] = {(uint8_t)i};
+        int64_t key[2] = {10 + i, 1};
+        if (archive_wants(a, 0, key, i)) CHECK_OK(archive_offer(a, 0, key, i, s, sizeof s));
+        if (i % 7 == 0) archive_merge(a);
+    }
+    archive_merge(a);
+    CHECK(archive_cells(a) == 3 && archive_best(a) == 49);
+    CHECK(find(a, 59, 1) >= 0 && find(a, 58, 1) >= 0 && find(a, 57, 1) >= 0);
+    archive_free(a);
+}
+
+static void test_checkpoint(const char *tmp)
+{
+    archive *a = make(8, 0.0, ARCHIVE_COUNT, 2);
+    offer(a, 0, 5, 6, 3, 0x11);
+    offer(a, 1, 7, 8, 4, 0x22);
+    archive_merge(a);
+    archive_draw(a, 0, 0.5, 0.9);
+    archive_merge(a);
+    st_tensor t[8];
+    char names[8][32];
+    archive_tensors(a, t, names);
+    char path[512];
+    snprintf(path, sizeof path, "%s/archive.safetensors", tmp);
+    CHECK_OK(safetensors_write(path, t, archive_tensor_count(a), NULL, 0));
+
+    safetensors *f;
+    REQUIRE_OK(safetensors_read(&f, path));
+    archive *b = make(8, 0.0, ARCHIVE_COUNT, 2);
+    CHECK_OK(archive_load(b, f, path));
+    CHECK(archive_cells(b) == 2 && archive_best(b) == 4);
+    for (int c = 0; c < 2; c++) {
+        CHECK(!memcmp(archive_key(a, c), archive_key(b, c), 2 * sizeof(int64_t)));
+        CHECK(archive_score(a, c) == archive_score(b, c));
+        CHECK(archive_chosen(a, c) == archive_chosen(b, c));
+        CHECK(state_byte(a, c) == state_byte(b, c));
+    }
+    /* The loaded archive looks cells up and draws like the saved one. */
+    CHECK(!archive_wants(b, 0, (int64_t[]){7, 8}, 4));
+    for (int i = 0; i < 10; i++)
+        CHECK(archive_draw(a, 0, 0.5, i / 10.0) == archive_draw(b, 0, 0.5, i / 10.0));
+    /* Another key length, or more cells than allowed: errors naming the file. */
+    archive_config three = {3, {"x", "y", "z"}, NULL, 8, 0.0, ARCHIVE_COUNT};
+    archive *c3;
+    REQUIRE_OK(archive_create(&c3, &three, 1));
+    gb_error *err = archive_load(c3, f, path);
+    CHECK(err && strstr(gb_error_msg(err), path) && strstr(gb_error_msg(err), "archive.key"));
+    CHECK(archive_cells(c3) == 0);
+    gb_error_free(err);
+    archive *small = make(1, 0.0, ARCHIVE_COUNT, 1);
+    err = archive_load(small, f, path);
+    CHECK(err && strstr(gb_error_msg(err), "max_cells"));
+    gb_error_free(err);
+    safetensors_free(f);
+    archive_free(small);
+    archive_free(c3);
+    archive_free(b);
+    archive_free(a);
+}
+
+/* A real core: steps reach cells of (player_x, player_y), and a reset drawn from the archive
+ * starts where the cell's state was saved: the key and score in RAM, the whole RAM equal to
+ * the state loaded into a second core. */
+static void test_env_resets(const char *tmp)
+{
+    game_spec *g;
+    REQUIRE_OK(game_load(&g, "states/catch-gb"));
+    g->noop_max = 0;
+    g->archive = (game_archive){2,
+                                {game_var_index(g, "player_x"), game_var_index(g, "player_y")},
+                                game_var_index(g, "score"),
+                                64,
+                                0.0,
+                                false};
+    archive_config ac = {2, {"player_x", "player_y"}, "score", 64, 0.0, ARCHIVE_COUNT};
+    archive *a;
+    REQUIRE_OK(archive_create(&a, &ac, 1));
+    char core_path[4096];
+    REQUIRE_OK(core_find(g->core, core_path, sizeof core_path));
+    env_retro_config cfg = {g, core_path, g->rom, NULL, 0, NULL, 5, 0, a};
+    env *e;
+    REQUIRE_OK(env_retro_create(&e, &cfg));
+    uint8_t *obs = malloc(env_obs_bytes(&e->spec));
+    e->obs = obs;
+    REQUIRE_OK(env_reset(e));
+    const game_binding *b = env_retro_binding(e);
+    int px = game_var_index(g, "player_x"), py = game_var_index(g, "player_y");
+    int score = game_var_index(g, "score"), over = game_var_index(g, "game_over");
+    /* Walk a fixed pattern so that several cells are reached. */
+    static const int moves[] = {1, 1, 3, 3, 3, 2, 2, 2, 4, 4, 4, 4, 4, 1, 1};
+    for (int i = 0; i < 15 && !e->terminated; i++) CHECK_OK(env_step(e, moves[i]));
+    CHECK(archive_merge(a) >= 3);
+    CHECK(archive_cells(a) >= 3);
+
+    core *second;
+    core_config cc = {core_path, g->rom, g->platform, NULL, 0, NULL};
+    REQUIRE_OK(core_open(&second, &cc));
+    for (int k = 0; k < 6; k++) {
+        REQUIRE_OK(env_reset(e));
+        const char *state = env_last_state(e);
+        CHECK(state && strstr(state, "archive"));
+        int hit = -1;
+        for (int c = 0; c < archive_cells(a); c++)
+            if (archive_key(a, c)[0] == game_value(b, px) &&
+                archive_key(a, c)[1] == game_value(b, py) &&
+                archive_score(a, c) == game_value(b, score))
+                hit = c;
+        CHECKF(hit >= 0, "reset %d: player (%lld, %lld) is no cell of the archive", k,
+               (long long)game_value(b, px), (long long)game_value(b, py));
+        CHECK(game_value(b, over) == 0);
+        if (hit < 0) continue;
+        /* The same state in another core, one frame on (the reset's picture): the same RAM. */
+        size_t size;
+        const uint8_t *s = archive_state(a, hit, &size);
+        CHECK_OK(core_load_state(second, s, size, "archived"));
+        core_set_buttons(second, 0);
+        core_run(second, false);
+        uint8_t *ram1, *ram2; /* work RAM bank 0, 0xC000-0xCFFF */
+        REQUIRE_OK(core_resolve(env_retro_core(e), 0xC000, 0x1000, &ram1));
+        REQUIRE_OK(core_resolve(second, 0xC000, 0x1000, &ram2));
+        CHECKF(!memcmp(ram1, ram2, 0x1000), "reset %d: the RAM differs from the state's", k);
+    }
+    archive_merge(a); /* the draws are counted */
+    int64_t drawn = 0;
+    for (int c = 0; c < archive_cells(a); c++) drawn += archive_chosen(a, c);
+    CHECK(drawn == 6);
+    /* Its states, as files gbfarm can load, and the list. */
+    char dir[512], path[700];
+    snprintf(dir, sizeof dir, "%s/cells", tmp);
+    CHECK_OK(archive_write_dir(a, dir));
+    snprintf(path, sizeof path, "%s/player_x_%lld-player_y_%lld.state", dir,
+             (long long)archive_key(a, 0)[0], (long long)archive_key(a, 0)[1]);
+    uint8_t *file;
+    size_t file_size, size;
+    const uint8_t *s = archive_state(a, 0, &size);
+    CHECK_OK(state_read(path, &file, &file_size));
+    CHECK(file_size == size && !memcmp(file, s, size));
+    free(file);
+    snprintf(path, sizeof path, "%s/cells.csv", dir);
+    CHECK(log_has(path, "state,player_x,player_y,score,chosen"));
+    core_close(second);
+    env_close(e);
+    free(obs);
+    archive_free(a);
+    game_free(g);
+}
+
+/* gbfarm train with an archive in game.json: the run directory holds its states, and a run
+ * stopped and resumed ends with the weights and archive of the uninterrupted run. */
+static void test_train_resume(const char *tmp)
+{
+    char cmd[2048], game[600], log[600], a[700], b[700];
+    snprintf(game, sizeof game, "%s/catch-archive", tmp);
+    snprintf(log, sizeof log, "%s/train.log", tmp);
+    snprintf(cmd, sizeof cmd,
+             "cp -r states/catch-gb %s && sed -i 's/^  \"train\": /  \"archive\": { \"key\": "
+             "[\"player_x\", \"player_y\"], \"score\": \"score\", \"max_cells\": 24, \"p_start\": "
+             "0.3 },\\n  \"train\": /' %s/game.json",
+             game, game);
+    REQUIRE(system(cmd) == 0);
+    const char *common =
+        "--envs 2 --rollout-steps 64 --epochs 1 --update-threads 1 --seed 3 --no-anneal";
+    snprintf(cmd, sizeof cmd, "train --game %s %s --steps 2048 --run-dir %s/straight", game, common,
+             tmp);
+    CHECK(gbfarm_run(cmd, log) == 0);
+    snprintf(cmd, sizeof cmd,
+             "train --game %s %s --steps 1024 --checkpoint-every 4 --run-dir %s/resumed", game,
+             common, tmp);
+    CHECK(gbfarm_run(cmd, log) == 0);
+    snprintf(cmd, sizeof cmd, "train --resume %s/resumed --steps 2048", tmp);
+    CHECK(gbfarm_run(cmd, log) == 0);
+    snprintf(a, sizeof a, "%s/straight/latest.safetensors", tmp);
+    snprintf(b, sizeof b, "%s/resumed/latest.safetensors", tmp);
+    CHECKF(same_weights(a, b), "a resumed run with an archive ended elsewhere (log %s)", log);
+    safetensors *f;
+    REQUIRE_OK(safetensors_read(&f, a));
+    int64_t cells = 0;
+    CHECK_OK(safetensors_get(f, "archive.count", ST_I64, 1, (int64_t[]){1}, &cells));
+    CHECKF(cells >= 5 && cells <= 24, "%lld cells", (long long)cells);
+    safetensors_free(f);
+    snprintf(a, sizeof a, "%s/straight/archive/cells.csv", tmp);
+    CHECK(log_has(a, "state,player_x,player_y,score,chosen"));
+}
+
+int main(void)
+{
+    char tmp[] = "/tmp/gbfarm-archive-XXXXXX";
+    REQUIRE(mkdtemp(tmp));
+    test_offers_and_merge();
+    test_selection();
+    test_bound();
+    test_checkpoint(tmp);
+    test_env_resets(tmp);
+    test_train_resume(tmp);
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
+    if (!check_failed && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);
+    return check_summary();
+}
