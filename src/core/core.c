@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -20,8 +21,29 @@
 static _Thread_local core *current;
 
 /* Loading is serialised: it briefly points fd 1 at /dev/null because Gambatte prints
- * there, and dlopen is serialised by libc anyway. */
+ * there, and dlopen is serialised by libc anyway. The ROM copies below are under it too. */
 static pthread_mutex_t load_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* A ROM's bytes: one sealed in-memory copy (a memfd) of each ROM file per process, mapped
+ * read-only once and shared by every core that loads that file. A core gets this mapping as
+ * data, or its /proc/self/fd path to map the copy itself: either way no env holds a copy of its
+ * own, and a ROM file rewritten on disk changes no running core. */
+typedef struct rom_copy {
+    struct rom_copy *next;
+    struct stat file; /* the file copied: device, inode, size and time of its last change */
+    int fd;
+    uint8_t *bytes; /* the mapping; a 1-byte allocation for an empty file */
+    size_t size;
+    int users;
+    char path[32]; /* "/proc/self/fd/N"; empty where that cannot be opened */
+} rom_copy;
+
+static rom_copy *rom_copies;
+
+/* Cores that, given the ROM's path and no data, open and map the file themselves instead of
+ * copying data: each env then maps the process's one copy. (mGBA copies any data it is given
+ * into a mapping of its own; Gambatte and SameBoy load only from data.) */
+static const char *const path_loaders[] = {"mgba"};
 
 static const struct {
     const char *library; /* retro_system_info.library_name, lower-cased */
@@ -108,6 +130,18 @@ static void option_set(core *c, const char *key, const char *value, bool user)
     c->opts[c->n_opts++] = (core_option_slot){strdup(key), strdup(value), user};
 }
 
+/* Whether descriptor d is read-only memory holding the ROM's bytes at its own offset: gbfarm
+ * then reads them from the process's copy, which outlives the core's. A core may drop its
+ * mapping while it runs (mGBA unmaps the file when a game writes to the cartridge, as FireRed
+ * does at power-on), and the descriptor would point at nothing. */
+static bool rom_alias(const core *c, const struct retro_memory_descriptor *d)
+{
+    const uint8_t *p = d->ptr;
+    return p && p != c->rom && (d->flags & RETRO_MEMDESC_CONST) && d->len &&
+           d->offset < c->rom_size && d->len <= c->rom_size - d->offset &&
+           !memcmp(p + d->offset, c->rom + d->offset, d->len);
+}
+
 static void memory_maps_set(core *c, const struct retro_memory_map *map)
 {
     c->map_generation++;
@@ -118,7 +152,7 @@ static void memory_maps_set(core *c, const struct retro_memory_map *map)
     for (unsigned i = 0; i < map->num_descriptors; i++) {
         const struct retro_memory_descriptor *d = &map->descriptors[i];
         core_desc *o = &c->descs[c->n_descs++];
-        o->ptr = d->ptr;
+        o->ptr = rom_alias(c, d) ? c->rom : d->ptr;
         o->offset = d->offset;
         o->start = d->start;
         o->select = d->select;
@@ -316,6 +350,23 @@ static int16_t RETRO_CALLCONV on_input_state(unsigned port, unsigned device, uns
     return id < 16 ? (c->buttons >> id) & 1 : 0;
 }
 
+/* Copies the rest of in to out: 0, or the errno of the first read (*in_failed) or write that
+ * failed. */
+static int copy_fd(int in, int out, bool *in_failed)
+{
+    char buf[1 << 16];
+    ssize_t n;
+    while ((n = read(in, buf, sizeof buf)) > 0) {
+        ssize_t w = write(out, buf, (size_t)n);
+        if (w != n) {
+            *in_failed = false;
+            return w < 0 ? errno : EIO;
+        }
+    }
+    *in_failed = true;
+    return n < 0 ? errno : 0;
+}
+
 /* Copies the .so to a private temporary file, so that dlopen gives this instance its own
  * globals; the file is unlinked at once (the mapping keeps it alive). */
 static gb_error *open_private_copy(core *c, const char *path)
@@ -330,16 +381,12 @@ static gb_error *open_private_copy(core *c, const char *path)
         close(in);
         return gb_errorf("%s: cannot create a private copy of the core: %s", copy, strerror(errno));
     }
-    char buf[1 << 16];
-    ssize_t n;
+    bool in_failed;
+    int e = copy_fd(in, out, &in_failed);
     gb_error *err = NULL;
-    while ((n = read(in, buf, sizeof buf)) > 0)
-        if (write(out, buf, (size_t)n) != n) {
-            err =
-                gb_errorf("%s: cannot write a private copy of the core: %s", copy, strerror(errno));
-            break;
-        }
-    if (n < 0 && !err) err = gb_errorf("%s: cannot read core: %s", path, strerror(errno));
+    if (e && in_failed) err = gb_errorf("%s: cannot read core: %s", path, strerror(e));
+    if (e && !in_failed)
+        err = gb_errorf("%s: cannot write a private copy of the core: %s", copy, strerror(e));
     close(in);
     close(out);
     if (!err) {
@@ -383,25 +430,104 @@ static gb_error *bind_symbols(core *c, const char *path)
     return NULL;
 }
 
-static gb_error *read_file(const char *path, const char *what, uint8_t **out, size_t *size)
+static void rom_copy_free(rom_copy *r)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return gb_errorf("%s: cannot open %s: %s", path, what, strerror(errno));
-    struct stat st;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fclose(f);
-        return gb_errorf("%s: %s is not a regular file", path, what);
+    if (r->bytes && r->size)
+        munmap(r->bytes, r->size);
+    else
+        free(r->bytes);
+    if (r->fd >= 0) close(r->fd);
+    free(r);
+}
+
+/* A new copy of the open ROM file in (st: its fstat), path naming it in errors. */
+static gb_error *rom_copy_new(rom_copy **out, int in, const struct stat *st, const char *path)
+{
+    rom_copy *r = calloc(1, sizeof *r);
+    if (!r) return gb_errorf("%s: out of memory for the ROM", path);
+    r->file = *st;
+    r->fd = memfd_create("gbfarm-rom", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+    bool in_failed = false;
+    int e = r->fd < 0 ? errno : copy_fd(in, r->fd, &in_failed);
+    struct stat copied;
+    if (!e && fstat(r->fd, &copied) != 0) e = errno;
+    if (!e) {
+        /* Sealed: nothing can write, shrink or grow it (a failure here loses only that). */
+        fcntl(r->fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL);
+        r->size = (size_t)copied.st_size;
+        r->bytes = r->size ? mmap(NULL, r->size, PROT_READ, MAP_SHARED, r->fd, 0) : malloc(1);
+        if (r->bytes == MAP_FAILED) r->bytes = NULL;
+        if (!r->bytes) e = r->size ? errno : ENOMEM;
     }
-    uint8_t *buf = malloc(st.st_size ? (size_t)st.st_size : 1);
-    if (!buf || fread(buf, 1, (size_t)st.st_size, f) != (size_t)st.st_size) {
-        free(buf);
-        fclose(f);
-        return gb_errorf("%s: cannot read %s", path, what);
+    if (e) {
+        rom_copy_free(r);
+        if (in_failed) return gb_errorf("%s: cannot read ROM", path);
+        return gb_errorf("%s: cannot hold the ROM in memory: %s", path, strerror(e));
     }
-    fclose(f);
-    *out = buf;
-    *size = (size_t)st.st_size;
+    snprintf(r->path, sizeof r->path, "/proc/self/fd/%d", r->fd);
+    if (access(r->path, R_OK) != 0) r->path[0] = '\0';
+    *out = r;
     return NULL;
+}
+
+/* Points c->rom at the process's copy of the ROM file at path, making the copy if the file is
+ * new or has changed since. */
+static gb_error *rom_acquire(core *c, const char *path)
+{
+    int in = open(path, O_RDONLY | O_CLOEXEC);
+    if (in < 0) return gb_errorf("%s: cannot open ROM: %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(in, &st) != 0 || !S_ISREG(st.st_mode)) {
+        close(in);
+        return gb_errorf("%s: ROM is not a regular file", path);
+    }
+    pthread_mutex_lock(&load_mutex);
+    rom_copy *r = rom_copies;
+    while (r && !(r->file.st_dev == st.st_dev && r->file.st_ino == st.st_ino &&
+                  r->file.st_size == st.st_size && r->file.st_mtim.tv_sec == st.st_mtim.tv_sec &&
+                  r->file.st_mtim.tv_nsec == st.st_mtim.tv_nsec))
+        r = r->next;
+    gb_error *err = NULL;
+    if (!r) {
+        err = rom_copy_new(&r, in, &st, path);
+        if (!err) {
+            r->next = rom_copies;
+            rom_copies = r;
+        }
+    }
+    if (!err) {
+        r->users++;
+        c->rom = r->bytes;
+        c->rom_size = r->size;
+    }
+    pthread_mutex_unlock(&load_mutex);
+    close(in);
+    return err;
+}
+
+/* The copy that c->rom maps (under load_mutex). */
+static rom_copy *rom_copy_of(const core *c)
+{
+    rom_copy *r = rom_copies;
+    while (r && r->bytes != c->rom) r = r->next;
+    return r;
+}
+
+static void rom_release(core *c)
+{
+    if (!c->rom) return;
+    pthread_mutex_lock(&load_mutex);
+    for (rom_copy **p = &rom_copies; *p; p = &(*p)->next) {
+        rom_copy *r = *p;
+        if (r->bytes != c->rom) continue;
+        if (--r->users == 0) {
+            *p = r->next;
+            rom_copy_free(r);
+        }
+        break;
+    }
+    pthread_mutex_unlock(&load_mutex);
+    c->rom = NULL;
 }
 
 /* Regions for cores that register no memory map: the RAM blocks at the platform's bases. */
@@ -454,7 +580,7 @@ static gb_error *core_prepare(core *c, const core_config *cfg)
     }
     for (int i = 0; i < cfg->n_options; i++)
         option_set(c, cfg->options[i].key, cfg->options[i].value, true);
-    return read_file(cfg->rom_path, "ROM", &c->rom, &c->rom_size);
+    return rom_acquire(c, cfg->rom_path);
 }
 
 /* Names the core, hands it gbfarm's callbacks and initialises it. */
@@ -477,10 +603,26 @@ static void core_init(core *c)
     c->initialized = true;
 }
 
-/* Loads the ROM into the core with fd 1 pointed at /dev/null: Gambatte prints there. */
+static bool loads_path(const core *c)
+{
+    for (size_t i = 0; i < sizeof path_loaders / sizeof path_loaders[0]; i++)
+        if (!strcmp(path_loaders[i], c->library)) return true;
+    return false;
+}
+
+/* Loads the ROM into the core with fd 1 pointed at /dev/null: Gambatte prints there. A core
+ * that needs the full path gets the file's path alone, as libretro says; one of path_loaders
+ * the path of the process's copy alone; any other the copy's bytes, with the file's path. */
 static gb_error *core_load_game(core *c, const char *rom_path)
 {
+    struct retro_system_info si = {0};
+    c->api.get_system_info(&si);
     struct retro_game_info game = {rom_path, c->rom, c->rom_size, NULL};
+    const rom_copy *r = rom_copy_of(c);
+    if (si.need_fullpath)
+        game.data = NULL, game.size = 0;
+    else if (loads_path(c) && r && r->path[0])
+        game = (struct retro_game_info){r->path, NULL, 0, NULL};
     fflush(stdout);
     int saved_stdout = dup(STDOUT_FILENO);
     int devnull = open("/dev/null", O_WRONLY | O_CLOEXEC);
@@ -566,7 +708,7 @@ void core_close(core *c)
     free(c->opts);
     free(c->descs);
     free(c->frame_buf);
-    free(c->rom);
+    rom_release(c);
     free(c->so_path);
     free(c->name);
     free(c->version);
