@@ -1,7 +1,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "gbfarm/clock.h"
 #include "gbfarm/env_retro.h"
@@ -158,7 +160,7 @@ static gb_error *observe(retro_env *r, bool fill)
     return NULL;
 }
 
-static const char archived[] = "a state of the start-state archive";
+static const char archived[] = "one from the start-state archive";
 
 /* The start state: the archive's draw, else one of the folder's. */
 static gb_error *load_start(retro_env *r)
@@ -287,6 +289,98 @@ gb_error *env_retro_start_state(core *c, const char *path, uint8_t **out, size_t
     return gb_error_wrap(core_save_state(c, *out, *size), "%s", path);
 }
 
+/* States made by playing an input script, kept for the process. Every env of a run plays the
+ * same script on the same core, ROM and options to the same state, so the first env to need
+ * one plays it, on a core of its own that it closes after, and the others copy the result.
+ * Starting takes one env's time, not one per env per core, and no env's core runs the game's
+ * boot code, which can cost a core memory that loading a state does not: mGBA gives a GBA game
+ * of 16 MB or more a private 32 MB cartridge once its boot code writes there (FireRed's
+ * AGBPrintInit). The key holds the script's bytes and the ROM's size and time, so a file
+ * rewritten in place is played anew. */
+typedef struct script_state {
+    char *key;
+    size_t key_len;
+    uint8_t *data;
+    size_t size;
+    struct script_state *next;
+} script_state;
+
+static script_state *script_states;
+static pthread_mutex_t script_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+/* The key, or NULL when a file cannot be read (the script's own load then says why). */
+static char *script_key(const core_config *cc, const char *path, size_t *len)
+{
+    struct stat rom;
+    FILE *f = fopen(path, "rb");
+    char *buf = NULL;
+    size_t cap = 0;
+    FILE *k = open_memstream(&buf, &cap);
+    bool ok = f && k && !stat(cc->rom_path, &rom);
+    if (ok) {
+        fprintf(k, "%s\n%s\n%lld %lld.%09ld\n", cc->core_path, cc->rom_path, (long long)rom.st_size,
+                (long long)rom.st_mtim.tv_sec, rom.st_mtim.tv_nsec);
+        for (int i = 0; i < cc->n_options; i++)
+            fprintf(k, "%s=%s\n", cc->options[i].key, cc->options[i].value);
+        char chunk[4096];
+        size_t n;
+        while ((n = fread(chunk, 1, sizeof chunk, f)) > 0) fwrite(chunk, 1, n, k);
+        ok = !ferror(f);
+    }
+    if (f) fclose(f);
+    if (k) fclose(k);
+    if (!ok) {
+        free(buf);
+        return NULL;
+    }
+    *len = cap;
+    return buf;
+}
+
+static gb_error *play_script(const core_config *cc, const char *path, uint8_t **out, size_t *size)
+{
+    core *scratch;
+    GB_TRY(core_open(&scratch, cc));
+    gb_error *err = env_retro_start_state(scratch, path, out, size);
+    core_close(scratch);
+    return err;
+}
+
+/* A copy of the state the script at path makes on cc's core, played once per process. */
+static gb_error *script_start_state(const core_config *cc, const char *path, uint8_t **out,
+                                    size_t *size)
+{
+    size_t len;
+    char *key = script_key(cc, path, &len);
+    if (!key) return play_script(cc, path, out, size);
+    pthread_mutex_lock(&script_mutex);
+    script_state *s = script_states;
+    while (s && (s->key_len != len || memcmp(s->key, key, len))) s = s->next;
+    gb_error *err = NULL;
+    if (!s) {
+        s = calloc(1, sizeof *s);
+        err = s ? play_script(cc, path, &s->data, &s->size) : gb_errorf("out of memory");
+        if (!err) {
+            s->key = key, s->key_len = len, key = NULL;
+            s->next = script_states, script_states = s;
+        } else if (s) {
+            free(s->data);
+            free(s);
+        }
+    }
+    if (!err) {
+        *size = s->size;
+        *out = malloc(s->size ? s->size : 1);
+        if (*out)
+            memcpy(*out, s->data, s->size);
+        else
+            err = gb_errorf("%s: out of memory for the start state", path);
+    }
+    pthread_mutex_unlock(&script_mutex);
+    free(key);
+    return err;
+}
+
 /* A snapshot: this header, then the core's state, the observation stack and the binding's
  * memory of the episode. */
 typedef struct retro_snapshot {
@@ -402,13 +496,18 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
     gb_error *err = NULL;
     if (!r->states || !r->state_sizes) err = gb_errorf("out of memory for env %d", cfg->index);
     if (!err) err = game_core_options(g, cfg->options, cfg->n_options, &opts, &n_opts);
-    if (!err) {
-        core_config cc = {cfg->core_path, cfg->rom_path, g->platform, opts, n_opts, cfg->log_path};
-        err = core_open(&r->core, &cc);
+    core_config cc = {cfg->core_path, cfg->rom_path, g->platform, opts, n_opts, cfg->log_path};
+    if (!err) err = core_open(&r->core, &cc);
+    for (int i = 0; !err && i < g->n_states; i++) {
+        const char *path = g->states[i];
+        if (ends_with(path, ".state")) {
+            err = env_retro_start_state(r->core, path, &r->states[i], &r->state_sizes[i]);
+        } else {
+            err = script_start_state(&cc, path, &r->states[i], &r->state_sizes[i]);
+            if (!err) err = core_load_state(r->core, r->states[i], r->state_sizes[i], path);
+        }
     }
     free(opts);
-    for (int i = 0; !err && i < g->n_states; i++)
-        err = env_retro_start_state(r->core, g->states[i], &r->states[i], &r->state_sizes[i]);
     if (!err) err = game_bind(&r->binding, g, core_resolve, r->core);
     if (!err) r->binding_generation = core_memory_generation(r->core);
     if (err) {
