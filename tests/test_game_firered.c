@@ -128,6 +128,44 @@ static double env_reward(int64_t *explored, int64_t *x, int64_t *y)
     return total;
 }
 
+/* The process's proportional set size: shared pages split among their mappings. */
+static double pss_mb(void)
+{
+    FILE *fp = fopen("/proc/self/smaps_rollup", "r");
+    char line[256];
+    double kb = -1;
+    while (fp && fgets(line, sizeof line, fp))
+        if (sscanf(line, "Pss: %lf kB", &kb) == 1) break;
+    if (fp) fclose(fp);
+    return kb / 1024;
+}
+
+/* Envs that start from start.txt cost a few MB each, not FireRed's 16 MB ROM again (one copy
+ * per process) nor mGBA's 32 MB private cartridge (made when the game's boot code runs, which
+ * no env's core does: the script is played once, on a core of its own). */
+static void env_memory(void)
+{
+    char path[4096];
+    REQUIRE_OK(core_find(spec->core, path, sizeof path));
+    env *e[5];
+    double before = 0;
+    for (int i = 0; i < 5; i++) {
+        env_retro_config cfg = {.game = spec, .core_path = path, .rom_path = rom, .index = i};
+        REQUIRE_OK(env_retro_create(&e[i], &cfg));
+        e[i]->obs = malloc(env_obs_bytes(&e[i]->spec));
+        REQUIRE_OK(env_reset(e[i]));
+        for (int k = 0; k < 20; k++) REQUIRE_OK(env_step(e[i], k % 4));
+        if (i == 0) before = pss_mb(); /* the first env brings the ROM's one copy */
+    }
+    double per_env = (pss_mb() - before) / 4;
+    fprintf(stderr, "memory: %.1f MB per extra env (PSS)\n", per_env);
+    CHECKF(before > 0 && per_env < 20, "%.1f MB per extra env", per_env);
+    for (int i = 0; i < 5; i++) {
+        free(e[i]->obs);
+        env_close(e[i]);
+    }
+}
+
 int main(void)
 {
     rom = getenv("GBFARM_ROM_FIRERED");
@@ -250,6 +288,7 @@ int main(void)
     CHECKF(fabs(r[0] - 0.02 * (double)(ex[0] - 1)) < 1e-4, "reward %f for %lld tuples", r[0],
            (long long)ex[0]);
 
+    env_memory();
     game_free(spec);
     return check_summary();
 }
