@@ -16,7 +16,7 @@
 typedef struct bench_result {
     double seconds, frames, steps, episodes;
     double raw_seconds, raw_frames;
-    double rss_base_mb, rss_envs_mb;   /* before any env, after all envs are created */
+    double rss_base_mb, rss_envs_mb;   /* memory (PSS) before any env, after all envs are made */
     double env_sps[BENCH_MAX_PER_ENV]; /* each env's own steps/s */
     char error[512];
 } bench_result;

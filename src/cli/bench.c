@@ -71,11 +71,11 @@ static void print_header(const game_setup *s, const bench_options *o, int ranks,
     printf("game %s, core %s, frame skip %d, %.0f s per count\n", s->game->dir, s->core,
            s->game->frame_skip, o->seconds);
     printf("%5s %11s %10s %9s %11s %11s %11s", "envs", "frames/s", "steps/s", "speed-up",
-           "efficiency", "RSS/env MB", "RSS MB");
+           "efficiency", "PSS/env MB", "PSS MB");
     if (o->raw) printf(" %13s %9s", "raw frames/s", "farm/raw");
     printf("\n");
     if (out) {
-        fprintf(out, "envs,frames_per_s,steps_per_s,speedup,efficiency,rss_per_env_mb,rss_mb");
+        fprintf(out, "envs,frames_per_s,steps_per_s,speedup,efficiency,pss_per_env_mb,pss_mb");
         fprintf(out, o->raw ? ",raw_frames_per_s,farm_over_raw\n" : "\n");
     }
 }
