@@ -19,12 +19,19 @@ static archive *make(int max_cells, double p_start, archive_select select, int n
     return a;
 }
 
+/* A 16-byte state filled with one byte, malloc'd as archive_offer takes it. */
+static uint8_t *state16(uint8_t fill)
+{
+    uint8_t *s = malloc(16);
+    REQUIRE(s);
+    memset(s, fill, 16);
+    return s;
+}
+
 static void offer(archive *a, int who, int64_t x, int64_t y, int64_t score, uint8_t fill)
 {
-    uint8_t state[16];
-    memset(state, fill, sizeof state);
     CHECK(archive_wants(a, who, (int64_t[]){x, y}, score));
-    CHECK_OK(archive_offer(a, who, (int64_t[]){x, y}, score, state, sizeof state));
+    CHECK_OK(archive_offer(a, who, (int64_t[]){x, y}, score, state16(fill), 16));
 }
 
 static int find(const archive *a, int64_t x, int64_t y)
@@ -64,7 +71,7 @@ static void test_offers_and_merge(void)
     CHECK(archive_wants(a, 0, (int64_t[]){1, 1}, 8));
     CHECK(archive_wants(a, 1, (int64_t[]){3, 0}, 0));
     /* A lower score never replaces a cell's state. */
-    CHECK_OK(archive_offer(a, 0, (int64_t[]){1, 1}, 2, (uint8_t[16]){0xCC}, 16));
+    CHECK_OK(archive_offer(a, 0, (int64_t[]){1, 1}, 2, state16(0xCC), 16));
     CHECK(archive_merge(a) == 0 && state_byte(a, c11) == 0xB0 && archive_score(a, c11) == 7);
     archive_free(a);
 }
@@ -131,9 +138,8 @@ static void test_bound(void)
     CHECK(archive_wants(a, 0, (int64_t[]){1, 0}, 5));
     /* Many offers: the bound holds, and the best scores stay. */
     for (int i = 0; i < 50; i++) {
-        uint8_t s[16] = {(uint8_t)i};
         int64_t key[2] = {10 + i, 1};
-        if (archive_wants(a, 0, key, i)) CHECK_OK(archive_offer(a, 0, key, i, s, sizeof s));
+        if (archive_wants(a, 0, key, i)) CHECK_OK(archive_offer(a, 0, key, i, state16(i), 16));
         if (i % 7 == 0) archive_merge(a);
     }
     archive_merge(a);

@@ -51,9 +51,10 @@ const archive_config *archive_get_config(const archive *a);
 /* Whether a state at this cell and score would join the archive (a new cell, or a higher
  * score than the archive's or this env's pending one): only then is the state worth saving. */
 bool archive_wants(const archive *a, int env, const int64_t *key, int64_t score);
-/* Offers a state (copied) for the cell; archive_merge decides. */
-gb_error *archive_offer(archive *a, int env, const int64_t *key, int64_t score,
-                        const uint8_t *state, size_t size);
+/* Offers a state for the cell, malloc'd by the caller and the archive's from now on (freed
+ * here on an error); archive_merge decides. */
+gb_error *archive_offer(archive *a, int env, const int64_t *key, int64_t score, uint8_t *state,
+                        size_t size);
 /* A reset: -1 for the folder's start state (u >= p_start draws a cell, where there is one),
  * else the cell to start from. u and v are uniform in [0, 1): the env's own random numbers. */
 int archive_draw(archive *a, int env, double u, double v);

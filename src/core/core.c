@@ -497,6 +497,7 @@ static gb_error *rom_acquire(core *c, const char *path)
     }
     if (!err) {
         r->users++;
+        c->rom_copy = r;
         c->rom = r->bytes;
         c->rom_size = r->size;
     }
@@ -505,29 +506,19 @@ static gb_error *rom_acquire(core *c, const char *path)
     return err;
 }
 
-/* The copy that c->rom maps (under load_mutex). */
-static rom_copy *rom_copy_of(const core *c)
-{
-    rom_copy *r = rom_copies;
-    while (r && r->bytes != c->rom) r = r->next;
-    return r;
-}
-
 static void rom_release(core *c)
 {
-    if (!c->rom) return;
+    rom_copy *r = c->rom_copy;
+    if (!r) return;
     pthread_mutex_lock(&load_mutex);
-    for (rom_copy **p = &rom_copies; *p; p = &(*p)->next) {
-        rom_copy *r = *p;
-        if (r->bytes != c->rom) continue;
-        if (--r->users == 0) {
-            *p = r->next;
-            rom_copy_free(r);
-        }
-        break;
+    if (--r->users == 0) {
+        rom_copy **p = &rom_copies;
+        while (*p != r) p = &(*p)->next;
+        *p = r->next;
+        rom_copy_free(r);
     }
     pthread_mutex_unlock(&load_mutex);
-    c->rom = NULL;
+    c->rom_copy = NULL, c->rom = NULL;
 }
 
 /* Regions for cores that register no memory map: the RAM blocks at the platform's bases. */
@@ -618,7 +609,7 @@ static gb_error *core_load_game(core *c, const char *rom_path)
     struct retro_system_info si = {0};
     c->api.get_system_info(&si);
     struct retro_game_info game = {rom_path, c->rom, c->rom_size, NULL};
-    const rom_copy *r = rom_copy_of(c);
+    const rom_copy *r = c->rom_copy;
     if (si.need_fullpath)
         game.data = NULL, game.size = 0;
     else if (loads_path(c) && r && r->path[0])

@@ -50,7 +50,8 @@ struct core {
     char library[32]; /* library name, lower-cased: the key of the option defaults */
     char system_dir[4096];
     core_platform platform;
-    uint8_t *rom;
+    struct rom_copy *rom_copy; /* the process's copy of the ROM file (core.c) */
+    uint8_t *rom;              /* its bytes */
     size_t rom_size;
     FILE *log;
 

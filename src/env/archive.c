@@ -201,17 +201,14 @@ static bool grow(void **buf, int *cap, int need, size_t elem)
     return true;
 }
 
-gb_error *archive_offer(archive *a, int env, const int64_t *key, int64_t score,
-                        const uint8_t *state, size_t size)
+gb_error *archive_offer(archive *a, int env, const int64_t *key, int64_t score, uint8_t *state,
+                        size_t size)
 {
     pending *p = &a->pend[env];
-    uint8_t *copy = malloc(size ? size : 1);
-    if (!copy) return gb_errorf("archive: out of memory for a state of %zu bytes", size);
-    memcpy(copy, state, size);
     offer *o = pending_offer(p, key, a->cfg.n_key);
     if (!o) {
         if (!grow((void **)&p->offers, &p->cap_offers, p->n_offers + 1, sizeof *p->offers)) {
-            free(copy);
+            free(state);
             return gb_errorf("archive: out of memory");
         }
         o = &p->offers[p->n_offers++];
@@ -219,7 +216,7 @@ gb_error *archive_offer(archive *a, int env, const int64_t *key, int64_t score,
     } else {
         free(o->state);
     }
-    o->score = score, o->state = copy, o->size = size;
+    o->score = score, o->state = state, o->size = size;
     return NULL;
 }
 

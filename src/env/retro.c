@@ -28,7 +28,6 @@ typedef struct retro_env {
     _Atomic(const char *) last_state;
     archive *archive; /* shared, or NULL */
     int index;
-    uint8_t *scratch; /* a state on its way into the archive */
 } retro_env;
 
 void env_retro_screen(core_platform p, int *width, int *height)
@@ -161,6 +160,8 @@ static gb_error *observe(retro_env *r, bool fill)
 }
 
 static const char archived[] = "one from the start-state archive";
+_Static_assert(GAME_ARCHIVE_MAX_KEY <= ARCHIVE_MAX_KEY,
+               "a game's archive key must fit archive.h's");
 
 /* The start state: the archive's draw, else one of the folder's. */
 static gb_error *load_start(retro_env *r)
@@ -190,10 +191,14 @@ static gb_error *offer_state(retro_env *r)
     int64_t score = ga->score >= 0 ? game_value(r->binding, ga->score) : 0;
     if (!archive_wants(r->archive, r->index, key, score)) return NULL;
     size_t size = core_state_size(r->core);
-    if (!r->scratch && !(r->scratch = malloc(size ? size : 1)))
-        return gb_errorf("out of memory for a state of %zu bytes", size);
-    GB_TRY(core_save_state(r->core, r->scratch, size));
-    return archive_offer(r->archive, r->index, key, score, r->scratch, size);
+    uint8_t *state = malloc(size ? size : 1);
+    gb_error *err = state ? core_save_state(r->core, state, size)
+                          : gb_errorf("out of memory for a state of %zu bytes", size);
+    if (err) {
+        free(state);
+        return err;
+    }
+    return archive_offer(r->archive, r->index, key, score, state, size);
 }
 
 static gb_error *retro_reset(env *e)
@@ -256,7 +261,6 @@ static void retro_close(env *e)
     if (!r) return;
     game_unbind(r->binding);
     core_close(r->core);
-    free(r->scratch);
     for (int i = 0; r->states && i < r->game->n_states; i++) free(r->states[i]);
     free(r->states);
     free(r->state_sizes);
