@@ -181,7 +181,8 @@ int main(int argc, char **argv)
             return 2;
         }
     }
-    printf("cores: %d; BLAS: %s\n", nn_cpu_count(), nn_blas_kernels());
+    printf("cores: %d; BLAS: %s; convolutions: gbfarm's %s kernels\n", nn_cpu_count(),
+           nn_blas_kernels(), nn_gemm_isa());
     /* With --only (a profile of one update), the peak is not measured. */
     double p1 = only < 0 ? peak_sgemm(1) : 0.0, p2 = only < 0 ? peak_sgemm(2) : 0.0;
     printf("peak sgemm (2048³): 1 thread %.1f GFLOP/s, 2 threads %.1f GFLOP/s\n", p1, p2);

@@ -154,6 +154,71 @@ static void test_conv_chunks(void)
     free(scratch);
 }
 
+/* ---- the convolutions' GEMMs, against sums in double ---- */
+static void test_gemm_shapes(const char *isa)
+{
+    static const int Ms[] = {1, 5, 13, 24}, Ns[] = {1, 7, 16, 35, 100}, Ks[] = {1, 3, 17, 40};
+    enum { PAD = 64 }; /* taps read past the rows' ends (nn) and before their starts (nt) */
+    static const ptrdiff_t off[4] = {0, 1, 9, 10};
+    float worst = 0.0f;
+    for (int taps = 1; taps <= 4; taps += 3)
+        for (size_t mi = 0; mi < 4; mi++)
+            for (size_t ni = 0; ni < 5; ni++)
+                for (size_t ki = 0; ki < 4; ki++) {
+                    int M = Ms[mi], N = Ns[ni], K = Ks[ki], ldb = N + PAD, ldc = N + 3;
+                    float *a = malloc(sizeof(float) * taps * M * K);
+                    float *b = malloc(sizeof(float) * K * ldb),
+                          *c = malloc(sizeof(float) * M * ldc);
+                    fill(a, (size_t)taps * M * K, 1.0f), fill(b, (size_t)K * ldb, 1.0f);
+                    fill(c, (size_t)M * ldc, 1.0f);
+                    for (int acc = 0; acc <= 1; acc++) {
+                        float *c0 = malloc(sizeof(float) * M * ldc);
+                        memcpy(c0, c, sizeof(float) * M * ldc);
+                        nn_gemm_taps(M, N, K, taps, a, (size_t)M * K, K, b, ldb, off, acc, c, ldc);
+                        for (int m = 0; m < M; m++)
+                            for (int n = 0; n < N; n++) {
+                                double want = acc ? c0[m * ldc + n] : 0.0;
+                                for (int t = 0; t < taps; t++)
+                                    for (int k = 0; k < K; k++)
+                                        want += (double)a[(t * M + m) * K + k] *
+                                                b[k * ldb + n + off[t]];
+                                worst = fmaxf(worst, (float)fabs(c[m * ldc + n] - want));
+                            }
+                        CHECKF(c[M * ldc - 1] == c0[M * ldc - 1] || ldc == N,
+                               "%s gemm_taps wrote past column N", isa);
+                        free(c0);
+                    }
+                    free(a), free(b), free(c);
+                }
+    CHECKF(worst < 1e-4f, "%s gemm_taps: max error %g", isa, worst);
+
+    /* nt over a K that crosses its blocks of 1024, a read shifted back by the taps */
+    worst = 0.0f;
+    static const int Kl[] = {5, 16, 1100, 2075};
+    for (size_t ki = 0; ki < 4; ki++)
+        for (size_t mi = 0; mi < 4; mi++) {
+            int M = Ms[mi], N = 11, K = Kl[ki], lda = K + PAD, taps = 4;
+            float *a = malloc(sizeof(float) * M * lda), *b = malloc(sizeof(float) * N * K);
+            float *c = malloc(sizeof(float) * taps * M * N),
+                  *c0 = malloc(sizeof(float) * taps * M * N);
+            fill(a, (size_t)M * lda, 1.0f), fill(b, (size_t)N * K, 1.0f),
+                fill(c, (size_t)taps * M * N, 1.0f);
+            memcpy(c0, c, sizeof(float) * taps * M * N);
+            nn_gemm_taps_nt(M, N, K, taps, a + PAD, lda, off, b, K, c, (size_t)M * N, N);
+            for (int t = 0; t < taps; t++)
+                for (int m = 0; m < M; m++)
+                    for (int n = 0; n < N; n++) {
+                        double want = c0[(t * M + m) * N + n];
+                        for (int k = 0; k < K; k++)
+                            want += (double)a[PAD + m * lda + k - off[t]] * b[n * K + k];
+                        worst = fmaxf(
+                            worst, (float)(fabs(c[(t * M + m) * N + n] - want) / (1.0 + sqrt(K))));
+                    }
+            free(a), free(b), free(c), free(c0);
+        }
+    CHECKF(worst < 1e-5f, "%s gemm_taps_nt: max error %g", isa, worst);
+}
+
 /* ---- activations ---- */
 enum { AN = 40 };
 static float ax[AN], aout[AN], ar[AN];
@@ -232,8 +297,16 @@ int main(void)
     rng_seed(&R, 1234, 0);
     nn_set_threads(1);
     test_linear(LB);
-    test_conv();
-    test_conv_chunks();
+    /* every set of kernels this CPU runs, the one gbfarm picks last */
+    const char *picked = nn_gemm_isa(), *isas[] = {"sse2", "avx2", "avx512"};
+    for (int i = 0; i < 3; i++) {
+        if (!strcmp(isas[i], picked) || !nn_gemm_select(isas[i])) continue;
+        printf("kernels %s:\n", isas[i]);
+        test_gemm_shapes(isas[i]), test_conv(), test_conv_chunks();
+    }
+    CHECK(nn_gemm_select(picked));
+    printf("kernels %s (this CPU's):\n", picked);
+    test_gemm_shapes(picked), test_conv(), test_conv_chunks();
     test_activations();
     test_orthogonal(8, 20, 1.0f);
     test_orthogonal(20, 8, sqrtf(2.0f));

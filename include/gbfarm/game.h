@@ -82,7 +82,7 @@ typedef struct game_spec {
     int max_episode_steps;  /* truncation; 0 = none */
     int noop_max;           /* reset adds 0..noop_max no-op frames */
     int obs_stack;          /* screens stacked per observation */
-    int obs_downsample;     /* 1 or 2 */
+    int obs_downsample;     /* 1 to 4 */
     game_obs obs;           /* what the policy observes */
     game_obs_var *obs_vars; /* observation.vars */
     int n_obs_vars;

@@ -10,6 +10,7 @@
  * and the chunk is as many samples as fit a fixed scratch budget: it depends on the shapes
  * alone, so results do not depend on how the scratch was sized. */
 #include <stdbool.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "gbfarm/nn.h"
@@ -32,11 +33,28 @@ static geom geom_of(int c, int h, int w, int oc, int k, int s)
     return g;
 }
 
-/* A chunk of n samples needs X and dX [cs][n·cols + pad] and Y [oc][n·cols]. */
+enum { ALIGN = 16 }; /* floats: X's rows start on 64-byte lines */
+
+/* X's row length for a chunk of n samples: its columns, the pad the taps read past them,
+ * rounded up to whole lines (zeros). */
+static size_t row_of(geom g, int n)
+{
+    return ((size_t)n * g.cols + g.pad + ALIGN - 1) / ALIGN * ALIGN;
+}
+
+/* A chunk of n samples needs X and dX [cs][ld], and Y or dY [oc][pad + ld] (dY has zeros on
+ * both sides, where the taps read past its columns), plus room to align X. */
 static size_t chunk_floats(geom g, int oc, int n)
 {
-    size_t ld = (size_t)n * g.cols + g.pad;
-    return 2 * (size_t)g.cs * ld + (size_t)oc * n * g.cols;
+    size_t ld = row_of(g, n);
+    return 2 * (size_t)g.cs * ld + (size_t)oc * (g.pad + ld) + ALIGN;
+}
+
+/* X's place in the scratch after the taps' weights: on a line. */
+static float *chunk_at(float *p)
+{
+    return (float *)(((uintptr_t)p + sizeof(float) * ALIGN - 1) &
+                     ~(uintptr_t)(sizeof(float) * ALIGN - 1));
 }
 
 static int chunk_of(geom g, int oc, int B)
@@ -49,7 +67,7 @@ static int chunk_of(geom g, int oc, int B)
 size_t nn_conv2d_scratch_floats(int c, int h, int w, int oc, int k, int s, int B)
 {
     geom g = geom_of(c, h, w, oc, k, s);
-    return 2 * g.taps + chunk_floats(g, oc, chunk_of(g, oc, B));
+    return 3 * g.taps + chunk_floats(g, oc, chunk_of(g, oc, B));
 }
 
 /* Where weight (f, ci, ky, kx) sits among the taps: Wt[dy·q+dx][f][(ci·s+sy)·s+sx] with
@@ -74,6 +92,12 @@ static void tap_weights(float *wt, const float *w, int c, int oc, int k, int s, 
         }
 }
 
+/* Where tap t reads X from: column dy·wq + dx, t = dy·q + dx (k ≤ 16, so q² ≤ 256). */
+static void tap_columns(ptrdiff_t *off, geom g)
+{
+    for (int t = 0; t < g.q * g.q; t++) off[t] = (ptrdiff_t)(t / g.q) * g.wq + t % g.q;
+}
+
 /* The adjoint: dw[f][ci][ky][kx] += dWt at the same place; taps past the kernel drop out. */
 static void add_tap_grads(float *dw, const float *dwt, int c, int oc, int k, int s, geom g)
 {
@@ -86,55 +110,107 @@ static void add_tap_grads(float *dw, const float *dwt, int c, int oc, int k, int
         }
 }
 
-/* x[j] = img[j·s] (to_x), or back: img[j·s] = x[j]. */
-static inline void strided(float *x, float *img, int s, int n, bool to_x)
+typedef float v4 __attribute__((vector_size(16)));
+typedef int v4i __attribute__((vector_size(16)));
+static inline v4 load4(const float *p)
 {
-    if (to_x)
-        for (int j = 0; j < n; j++) x[j] = img[j * s];
-    else
-        for (int j = 0; j < n; j++) img[j * s] = x[j];
+    v4 v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+static inline void store4(float *p, v4 v)
+{
+    memcpy(p, &v, sizeof v);
 }
 
-/* The same, with s a constant in each case so that the loops vectorise. */
-static inline void strided_row(float *x, float *img, int s, int n, bool to_x)
+/* One image row and X's s rows that hold it (one for each x mod s, ld apart, from the row's
+ * first column): pixel x goes to row x%s, column x/s, for the wq columns of X (to_x: 0 past
+ * the image), or back (the adjoint). */
+static inline __attribute__((always_inline)) void s2d_row(float *rows, size_t ld, float *line,
+                                                          int s, int w, int wq, int to_x)
 {
-    switch (s) {
-    case 1:
-        strided(x, img, 1, n, to_x);
-        break;
-    case 2:
-        strided(x, img, 2, n, to_x);
-        break;
-    case 4:
-        strided(x, img, 4, n, to_x);
-        break;
-    default:
-        strided(x, img, s, n, to_x);
-    }
+    int full = w / s < wq ? w / s : wq; /* columns whose s pixels are all in the image */
+    int xq = 0;
+    if (s == 4) /* 4 columns at a time: a 4×4 transpose */
+        for (; xq + 4 <= full; xq += 4) {
+            v4 a, b, c, d;
+            if (to_x) {
+                a = load4(line + 4 * xq), b = load4(line + 4 * xq + 4);
+                c = load4(line + 4 * xq + 8), d = load4(line + 4 * xq + 12);
+            } else {
+                a = load4(rows + xq), b = load4(rows + ld + xq);
+                c = load4(rows + 2 * ld + xq), d = load4(rows + 3 * ld + xq);
+            }
+            v4 ab0 = __builtin_shuffle(a, b, (v4i){0, 4, 1, 5});
+            v4 ab1 = __builtin_shuffle(a, b, (v4i){2, 6, 3, 7});
+            v4 cd0 = __builtin_shuffle(c, d, (v4i){0, 4, 1, 5});
+            v4 cd1 = __builtin_shuffle(c, d, (v4i){2, 6, 3, 7});
+            v4 t0 = __builtin_shuffle(ab0, cd0, (v4i){0, 1, 4, 5});
+            v4 t1 = __builtin_shuffle(ab0, cd0, (v4i){2, 3, 6, 7});
+            v4 t2 = __builtin_shuffle(ab1, cd1, (v4i){0, 1, 4, 5});
+            v4 t3 = __builtin_shuffle(ab1, cd1, (v4i){2, 3, 6, 7});
+            if (to_x) {
+                store4(rows + xq, t0), store4(rows + ld + xq, t1);
+                store4(rows + 2 * ld + xq, t2), store4(rows + 3 * ld + xq, t3);
+            } else {
+                store4(line + 4 * xq, t0), store4(line + 4 * xq + 4, t1);
+                store4(line + 4 * xq + 8, t2), store4(line + 4 * xq + 12, t3);
+            }
+        }
+    for (; xq < full; xq++)
+        for (int sx = 0; sx < s; sx++) {
+            if (to_x)
+                rows[sx * ld + xq] = line[xq * s + sx];
+            else
+                line[xq * s + sx] = rows[sx * ld + xq];
+        }
+    for (xq = full; xq < wq; xq++)
+        for (int sx = 0; sx < s; sx++) {
+            int x = xq * s + sx;
+            if (to_x)
+                rows[sx * ld + xq] = x < w ? line[x] : 0.0f;
+            else if (x < w)
+                line[x] = rows[sx * ld + xq];
+        }
 }
 
 /* Space-to-depth puts pixel (i, ci, y, x) of a chunk at X[(ci·s + y%s)·s + x%s][i·cols +
  * (y/s)·wq + x/s]. to_x: X = the pixels, 0 where none lands (past the image, the pad);
- * otherwise its adjoint, img = X's entries, where img was zeroed for the pixels X lacks. */
+ * otherwise its adjoint, img = X's entries, where img was zeroed for the pixels X lacks.
+ * Each image row is read once, in order; s is a constant in the common cases so that the
+ * compiler turns the row's split into vector shuffles. */
 NN_VECTOR static void space_to_depth(float *x, size_t ld, float *img, int n, int c, int h, int w,
                                      int s, geom g, int to_x)
 {
-    for (int ci = 0; ci < c; ci++)
-        for (int sy = 0; sy < s; sy++)
-            for (int sx = 0; sx < s; sx++) {
-                float *row = x + ((size_t)(ci * s + sy) * s + sx) * ld;
-                int xn = (w - sx + s - 1) / s; /* columns xq with xq·s+sx < w */
-                if (xn > g.wq) xn = g.wq;
-                for (int i = 0; i < n; i++)
-                    for (int yq = 0; yq < g.hq; yq++, row += g.wq) {
-                        int y = yq * s + sy, got = y < h ? xn : 0; /* columns with a pixel */
-                        if (got)
-                            strided_row(row, img + (((size_t)i * c + ci) * h + y) * w + sx, s, got,
-                                        to_x);
-                        if (to_x) memset(row + got, 0, sizeof(float) * (g.wq - got));
-                    }
-                if (to_x) memset(row, 0, sizeof(float) * g.pad);
+    for (int i = 0; i < n; i++)
+        for (int ci = 0; ci < c; ci++)
+            for (int y = 0; y < g.hq * s; y++) {
+                float *rows = x + (size_t)(ci * s + y % s) * s * ld + (size_t)i * g.cols +
+                              (size_t)(y / s) * g.wq;
+                if (y >= h) { /* past the image: rows of zeros */
+                    if (to_x)
+                        for (int sx = 0; sx < s; sx++)
+                            memset(rows + sx * ld, 0, sizeof(float) * g.wq);
+                    continue;
+                }
+                float *line = img + (((size_t)i * c + ci) * h + y) * w;
+                switch (s) {
+                case 1:
+                    s2d_row(rows, ld, line, 1, w, g.wq, to_x);
+                    break;
+                case 2:
+                    s2d_row(rows, ld, line, 2, w, g.wq, to_x);
+                    break;
+                case 4:
+                    s2d_row(rows, ld, line, 4, w, g.wq, to_x);
+                    break;
+                default:
+                    s2d_row(rows, ld, line, s, w, g.wq, to_x);
+                }
             }
+    if (to_x) /* the pad and the rounding to whole lines */
+        for (int r = 0; r < g.cs; r++)
+            memset(x + r * ld + (size_t)n * g.cols, 0, sizeof(float) * (ld - (size_t)n * g.cols));
 }
 
 void nn_conv2d_forward(float *out, float *scratch, const float *in, const float *w, const float *b,
@@ -143,18 +219,17 @@ void nn_conv2d_forward(float *out, float *scratch, const float *in, const float 
     geom g = geom_of(c, h, wd, oc, k, s);
     int cb = chunk_of(g, oc, B);
     size_t in_n = (size_t)c * h * wd, out_n = (size_t)oc * g.oh * g.ow;
-    float *wt = scratch, *x = wt + 2 * g.taps;
+    float *wt = scratch, *x = chunk_at(wt + 3 * g.taps);
+    ptrdiff_t off[256];
     tap_weights(wt, w, c, oc, k, s, g);
+    tap_columns(off, g);
     for (int i0 = 0; i0 < B; i0 += cb) {
         int n = B - i0 < cb ? B - i0 : cb;
-        size_t cols = (size_t)n * g.cols, ld = cols + g.pad;
+        size_t cols = (size_t)n * g.cols, ld = row_of(g, n);
         float *y = x + (size_t)g.cs * ld;
         space_to_depth(x, ld, (float *)(in + i0 * in_n), n, c, h, wd, s, g, 1);
-        for (int t = 0; t < g.q * g.q; t++) {
-            size_t off = (size_t)(t / g.q) * g.wq + t % g.q;
-            nn_sgemm(0, 0, oc, (int)cols, g.cs, 1.0f, wt + t * (g.taps / (g.q * g.q)), g.cs,
-                     x + off, (int)ld, t ? 1.0f : 0.0f, y, (int)cols);
-        }
+        nn_gemm_taps(oc, (int)cols, g.cs, g.q * g.q, wt, g.taps / (g.q * g.q), g.cs, x, (int)ld,
+                     off, 0, y, (int)cols);
         /* out[i][f][oy][ox] = y[f][i·cols + oy·wq + ox] + b[f] */
         for (int i = 0; i < n; i++)
             for (int f = 0; f < oc; f++) {
@@ -171,43 +246,46 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
                         int s)
 {
     geom g = geom_of(c, h, wd, oc, k, s);
-    int cb = chunk_of(g, oc, B);
-    size_t in_n = (size_t)c * h * wd, out_n = (size_t)oc * g.oh * g.ow,
-           per_tap = g.taps / (g.q * g.q);
-    float *wt = scratch, *dwt = wt + g.taps, *x = dwt + g.taps;
+    int cb = chunk_of(g, oc, B), taps = g.q * g.q;
+    size_t in_n = (size_t)c * h * wd, out_n = (size_t)oc * g.oh * g.ow, per_tap = g.taps / taps;
+    float *wt = scratch, *wtt = wt + g.taps, *dwt = wtt + g.taps, *x = chunk_at(dwt + g.taps);
+    ptrdiff_t off[256], back[256];
     tap_weights(wt, w, c, oc, k, s, g);
+    tap_columns(off, g);
+    for (int t = 0; t < taps; t++) { /* Wt[t]ᵀ, and the columns dX reads dY from */
+        back[t] = -off[t];
+        for (int f = 0; f < oc; f++)
+            for (int j = 0; j < g.cs; j++)
+                wtt[t * per_tap + (size_t)j * oc + f] = wt[t * per_tap + (size_t)f * g.cs + j];
+    }
     memset(dwt, 0, sizeof(float) * g.taps);
     for (int i0 = 0; i0 < B; i0 += cb) {
         int n = B - i0 < cb ? B - i0 : cb;
-        size_t cols = (size_t)n * g.cols, ld = cols + g.pad;
-        float *dx = x + (size_t)g.cs * ld, *dy = dx + (size_t)g.cs * ld;
-        /* dy[f][i·cols + oy·wq + ox] = dout[i][f][oy][ox], 0 in the dropped columns */
-        memset(dy, 0, sizeof(float) * oc * cols);
+        size_t cols = (size_t)n * g.cols, ld = row_of(g, n), ldy = g.pad + ld;
+        float *dx = x + (size_t)g.cs * ld, *dy0 = dx + (size_t)g.cs * ld, *dy = dy0 + g.pad;
+        /* dy[f][i·cols + oy·wq + ox] = dout[i][f][oy][ox]; 0 in the dropped columns and in
+         * the pad on both sides, where dX reads past the chunk's columns */
+        memset(dy0, 0, sizeof(float) * oc * ldy);
         for (int i = 0; i < n; i++)
             for (int f = 0; f < oc; f++) {
                 const float *src = dout + (i0 + i) * out_n + (size_t)f * g.oh * g.ow;
-                float *d = dy + (size_t)f * cols + (size_t)i * g.cols;
+                float *d = dy + (size_t)f * ldy + (size_t)i * g.cols;
                 for (int oy = 0; oy < g.oh; oy++, src += g.ow, d += g.wq)
                     memcpy(d, src, sizeof(float) * g.ow);
             }
         if (db)
             for (int f = 0; f < oc; f++) {
                 float acc = 0.0f;
-                for (size_t j = 0; j < cols; j++) acc += dy[(size_t)f * cols + j];
+                for (size_t j = 0; j < cols; j++) acc += dy[(size_t)f * ldy + j];
                 db[f] += acc;
             }
         space_to_depth(x, ld, (float *)(in + i0 * in_n), n, c, h, wd, s, g, 1);
-        if (din) memset(dx, 0, sizeof(float) * g.cs * ld);
-        for (int t = 0; t < g.q * g.q; t++) {
-            size_t off = (size_t)(t / g.q) * g.wq + t % g.q;
-            /* dWt[t][oc][cs] += dy · X[:, off:]ᵀ;  dX[:, off:] += Wt[t]ᵀ · dy */
-            nn_sgemm(0, 1, oc, g.cs, (int)cols, 1.0f, dy, (int)cols, x + off, (int)ld, 1.0f,
-                     dwt + t * per_tap, g.cs);
-            if (din)
-                nn_sgemm(1, 0, g.cs, (int)cols, oc, 1.0f, wt + t * per_tap, g.cs, dy, (int)cols,
-                         1.0f, dx + off, (int)ld);
-        }
+        /* dWt[t] += dy[:, p - off[t]] · X[:, p]ᵀ over all of X's columns p (dy is 0 past its
+         * own); dX[:, p] = Σ_t Wt[t]ᵀ · dy[:, p - off[t]] */
+        nn_gemm_taps_nt(oc, g.cs, (int)ld, taps, dy, (int)ldy, off, x, (int)ld, dwt, per_tap, g.cs);
         if (din) {
+            nn_gemm_taps(g.cs, (int)ld, oc, taps, wtt, per_tap, oc, dy, (int)ldy, back, 0, dx,
+                         (int)ld);
             memset(din + i0 * in_n, 0, sizeof(float) * n * in_n);
             space_to_depth(dx, ld, din + i0 * in_n, n, c, h, wd, s, g, 0);
         }

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "gbfarm/nn.h"
 
@@ -190,6 +191,18 @@ struct policy_work {
     float *mem;
 };
 
+/* The work memory in 2 MB pages where the kernel gives them: a convolution reads dozens of
+ * rows of its chunk at once, each a page apart, more than the TLB holds in 4 KB pages. */
+static void *huge_alloc(size_t bytes)
+{
+    enum { HUGE = 2 << 20 };
+    if (bytes < HUGE) return malloc(bytes);
+    void *p = NULL;
+    if (posix_memalign(&p, HUGE, (bytes + HUGE - 1) / HUGE * HUGE)) return NULL;
+    madvise(p, (bytes + HUGE - 1) / HUGE * HUGE, MADV_HUGEPAGE);
+    return p;
+}
+
 gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
 {
     *out = NULL;
@@ -211,7 +224,7 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
     if ((size_t)p->pi_head.in_c > widest) widest = (size_t)p->pi_head.in_c;
     if (nv) total += B * nv + B * VARS_EMBED + B * (size_t)p->pi_head.in_c;
     total += B * (size_t)p->cfg.spec.n_actions + B + 3 * B * widest + col;
-    w->mem = malloc(total * sizeof(float));
+    w->mem = huge_alloc(total * sizeof(float));
     if (!w->mem) {
         free(w);
         return gb_errorf("policy: out of memory for scratch of batch %d", max_batch);

@@ -1,0 +1,110 @@
+/* nn_gemm_taps and nn_gemm_taps_nt (gbfarm/nn.h): the set of kernels for this CPU, chosen by
+ * cpuid at first use; and the baseline set, GCC's generic 4-float vectors (SSE2 on x86-64),
+ * which multiply, then add. */
+#include <pthread.h>
+#include <string.h>
+
+#include "gbfarm/nn.h"
+#include "gemm.h"
+
+typedef float v4 __attribute__((vector_size(16)));
+
+static inline v4 load4(const float *p, int n)
+{
+    v4 v = {0, 0, 0, 0};
+    memcpy(&v, p, sizeof(float) * (size_t)n);
+    return v;
+}
+
+static inline void store4(float *p, v4 v, int n)
+{
+    memcpy(p, &v, sizeof(float) * (size_t)n);
+}
+
+#define V                v4
+#define VW               4
+#define VLOAD(p)         load4(p, 4)
+#define VSTORE(p, v)     store4(p, v, 4)
+#define VLOADN(p, n)     load4(p, n)
+#define VSTOREN(p, v, n) store4(p, v, n)
+#define VSPLAT(x)        ((v4){0, 0, 0, 0} + (x))
+#define VFMA(a, b, c)    ((a) * (b) + (c))
+#define VZERO()          ((v4){0, 0, 0, 0})
+#define VSUM(v)          (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
+#define NN_MR            4
+#define NN_NV            2
+#define NT_MR            2
+#define NT_NR            4
+#define GEMM_TAPS        nn_gemm_taps_sse2
+#define GEMM_TAPS_NT     nn_gemm_taps_nt_sse2
+#include "gemm_kernels.h"
+
+typedef struct gemm_set {
+    const char *isa;
+    void (*nn)(int, int, int, int, const float *, size_t, int, const float *, int,
+               const ptrdiff_t *, int, float *, int);
+    void (*nt)(int, int, int, int, const float *, int, const ptrdiff_t *, const float *, int,
+               float *, size_t, int);
+} gemm_set;
+
+static const gemm_set sets[] = {
+#if defined(__x86_64__) && defined(__GNUC__)
+    {"avx512", nn_gemm_taps_avx512, nn_gemm_taps_nt_avx512},
+    {"avx2", nn_gemm_taps_avx2, nn_gemm_taps_nt_avx2},
+#endif
+    {"sse2", nn_gemm_taps_sse2, nn_gemm_taps_nt_sse2},
+};
+
+static int supported(const gemm_set *g)
+{
+#if defined(__x86_64__) && defined(__GNUC__)
+    __builtin_cpu_init();
+    if (!strcmp(g->isa, "avx512")) return __builtin_cpu_supports("avx512f");
+    if (!strcmp(g->isa, "avx2"))
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+    return 1;
+}
+
+static _Atomic(const gemm_set *) chosen;
+static pthread_once_t chosen_once = PTHREAD_ONCE_INIT;
+
+static void choose(void)
+{
+    for (size_t i = 0; i < sizeof sets / sizeof *sets && !chosen; i++)
+        if (supported(&sets[i])) chosen = &sets[i];
+}
+
+static const gemm_set *set(void)
+{
+    pthread_once(&chosen_once, choose);
+    return chosen;
+}
+
+int nn_gemm_select(const char *isa)
+{
+    pthread_once(&chosen_once, choose);
+    for (size_t i = 0; i < sizeof sets / sizeof *sets; i++)
+        if (!strcmp(sets[i].isa, isa) && supported(&sets[i])) {
+            chosen = &sets[i];
+            return 1;
+        }
+    return 0;
+}
+
+const char *nn_gemm_isa(void)
+{
+    return set()->isa;
+}
+
+void nn_gemm_taps(int M, int N, int K, int taps, const float *a, size_t a_tap, int lda,
+                  const float *b, int ldb, const ptrdiff_t *off, int accumulate, float *c, int ldc)
+{
+    set()->nn(M, N, K, taps, a, a_tap, lda, b, ldb, off, accumulate, c, ldc);
+}
+
+void nn_gemm_taps_nt(int M, int N, int K, int taps, const float *a, int lda, const ptrdiff_t *off,
+                     const float *b, int ldb, float *c, size_t c_tap, int ldc)
+{
+    set()->nt(M, N, K, taps, a, lda, off, b, ldb, c, c_tap, ldc);
+}
