@@ -275,8 +275,41 @@ static void test_moving_obs(void)
     close_env(&b);
 }
 
+/* Downsampling averages each factor × factor block of gray pixels (XRGB8888 gray levels,
+ * so gray = the level), for every factor game.json allows. */
+static void test_downsample(void)
+{
+    enum { W = 160, H = 144 };
+    static uint32_t px[W * H];
+    static uint8_t out[W * H];
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) {
+            uint32_t v = (uint32_t)((x * 7 + y * 13) % 251);
+            px[y * W + x] = v << 16 | v << 8 | v;
+        }
+    core_frame f = {(const uint8_t *)px, W, H, W * 4, CORE_PIXEL_XRGB8888};
+    static const int factors[] = {1, 2, 4};
+    for (int i = 0; i < 3; i++) {
+        int d = factors[i], bad = 0;
+        env_frame_to_gray(&f, d, out);
+        for (int oy = 0; oy < H / d; oy++)
+            for (int ox = 0; ox < W / d; ox++) {
+                unsigned sum = 0;
+                for (int y = oy * d; y < oy * d + d; y++)
+                    for (int x = ox * d; x < ox * d + d; x++) {
+                        unsigned v = px[y * W + x] & 0xFF;
+                        sum += (77 * v + 150 * v + 29 * v) >> 8;
+                    }
+                bad += out[oy * (W / d) + ox] != sum / (unsigned)(d * d);
+            }
+        CHECKF(bad == 0, "downsample %d: %d of %d pixels are not their block's mean", d, bad,
+               W / d * (H / d));
+    }
+}
+
 int main(void)
 {
+    test_downsample();
     test_reports();
     test_moving_obs();
     test_screen_vars();
