@@ -22,8 +22,9 @@ void nn_linear_backward(float *din, float *dw, float *db, const float *dout, con
 
 /* Valid (unpadded) convolution with a square k×k kernel and stride s:
  * in [B][c][h][w] -> out [B][oc][oh][ow], oh = (h-k)/s+1, ow = (w-k)/s+1, k ≤ 16.
- * scratch holds nn_conv2d_scratch_floats() floats for batches of up to B samples: the im2col
- * matrix and GEMM output of as many samples as fit a 4 MB budget, which run as one GEMM. */
+ * scratch holds nn_conv2d_scratch_floats() floats for batches of up to B samples: the
+ * weights by tap, and the space-to-depth input and the output of as many samples as fit a
+ * 4 MB budget (src/nn/conv.c). */
 size_t nn_conv2d_scratch_floats(int c, int h, int w, int oc, int k, int s, int B);
 void nn_conv2d_forward(float *out, float *scratch, const float *in, const float *w, const float *b,
                        int B, int c, int h, int wd, int oc, int k, int s);

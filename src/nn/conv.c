@@ -3,12 +3,13 @@
  * Space-to-depth by the stride s turns a k×k, stride-s convolution into a q×q, stride-1 one
  * over c·s² channels (q = ceil(k/s); taps past k get zero weights). A chunk of n samples is
  * laid out as X[c·s²][n·hq·wq], hq = oh+q-1 and wq = ow+q-1, and the stride-1 convolution is
- * then q² GEMMs: tap (dy, dx) multiplies its weights Wt[oc][c·s²] with X read from column
- * dy·wq+dx on, adding into Y[oc][n·hq·wq]. Output column (i, y, x) so sums X over (i, y+dy,
- * x+dx); columns with y ≥ oh or x ≥ ow read across rows or samples and are dropped. The GEMMs
- * read an X the size of the input where im2col wrote k²/s² times as much (3.6× for 8×8/4),
- * and the chunk is as many samples as fit a fixed scratch budget: it depends on the shapes
- * alone, so results do not depend on how the scratch was sized. */
+ * then a sum of q² GEMMs: tap (dy, dx) multiplies its weights Wt[oc][c·s²] with X read from
+ * column dy·wq+dx on, into Y[oc][n·hq·wq]. Output column (i, y, x) so sums X over (i, y+dy,
+ * x+dx); columns with y ≥ oh or x ≥ ow read across rows or samples and are dropped.
+ * nn_gemm_taps sums all taps in one register tile (src/nn/gemm_kernels.h), reading an X the
+ * size of the input where im2col wrote k²/s² times as much (3.6× for 8×8/4). The chunk is as
+ * many samples as fit a fixed scratch budget: it depends on the shapes alone, so results do
+ * not depend on how the scratch was sized. */
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
