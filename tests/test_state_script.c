@@ -57,34 +57,51 @@ int main(void)
     CHECK(value(out, "frames") >= 50 && value(out, "frames") <= 76);
     CHECK(make_state(script, b, out, sizeof out) == 0);
 
-    /* The same script gives the same state, byte for byte. */
+    /* The same script gives the same state. Gambatte stores the wall clock's second in a
+     * state (for cartridges with a clock), so two states made a second apart differ in a few
+     * bytes; everything else is the same, and the two play the same game. */
     uint8_t *sa, *sb;
     size_t na, nb;
     REQUIRE_OK(state_read(a, &sa, &na));
     REQUIRE_OK(state_read(b, &sb, &nb));
-    CHECK(na == nb && !memcmp(sa, sb, na));
+    size_t differ = 0;
+    for (size_t i = 0; na == nb && i < na; i++) differ += sa[i] != sb[i];
+    CHECKF(na == nb && differ <= 4, "%zu and %zu bytes, %zu of them differ", na, nb, differ);
     free(sa);
     free(sb);
 
-    /* The state is a start state: an env starting from it has the player at (7,5). */
+    /* Each state is a start state: an env starting from it has the player at (7,5). From
+     * both, the same actions give the same screens and RAM variables, step for step. */
     game_spec *g;
     REQUIRE_OK(game_load(&g, "states/catch-gb"));
-    free(g->states[0]);
-    g->states[0] = strdup(a);
-    g->noop_max = 0;
-    char so[4096];
-    REQUIRE_OK(core_find(g->core, so, sizeof so));
-    env_retro_config cfg = {g, so, g->rom, NULL, 0, NULL, 1, 0, NULL};
-    env *e;
-    REQUIRE_OK(env_retro_create(&e, &cfg));
-    uint8_t *obs = malloc(env_obs_bytes(&e->spec));
-    REQUIRE(obs);
-    e->obs = obs;
-    REQUIRE_OK(env_reset(e));
-    CHECK(game_value(env_retro_binding(e), game_var_index(g, "player_x")) == 7);
-    CHECK(game_value(env_retro_binding(e), game_var_index(g, "player_y")) == 5);
-    env_close(e);
-    free(obs);
+    env *e[2];
+    uint8_t *obs[2];
+    for (int k = 0; k < 2; k++) {
+        free(g->states[0]);
+        g->states[0] = strdup(k ? b : a);
+        g->noop_max = 0;
+        char so[4096];
+        REQUIRE_OK(core_find(g->core, so, sizeof so));
+        env_retro_config cfg = {g, so, g->rom, NULL, 0, NULL, 1, 0, NULL};
+        REQUIRE_OK(env_retro_create(&e[k], &cfg));
+        obs[k] = malloc(env_obs_bytes(&e[k]->spec));
+        REQUIRE(obs[k]);
+        e[k]->obs = obs[k];
+        REQUIRE_OK(env_reset(e[k]));
+        CHECK(game_value(env_retro_binding(e[k]), game_var_index(g, "player_x")) == 7);
+        CHECK(game_value(env_retro_binding(e[k]), game_var_index(g, "player_y")) == 5);
+    }
+    int same = 1;
+    for (int step = 0; step < 300 && same; step++) {
+        int action = (step * 7 + step / 5) % 5;
+        for (int k = 0; k < 2; k++) CHECK_OK(env_step(e[k], action));
+        same &= !memcmp(obs[0], obs[1], env_obs_bytes(&e[0]->spec));
+        for (int v = 0; v < game_var_count(g); v++)
+            same &=
+                game_value(env_retro_binding(e[0]), v) == game_value(env_retro_binding(e[1]), v);
+    }
+    CHECK(same);
+    for (int k = 0; k < 2; k++) env_close(e[k]), free(obs[k]);
     game_free(g);
 
     /* A script with a typo names its line. */
