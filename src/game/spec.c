@@ -325,8 +325,8 @@ static gb_error *read_observation(game_spec *spec, const char *file, json_t *v)
                                   "\"screen\", \"vars\" or \"screen+vars\"", x);
     }
     GB_TRY(read_int_key(file, v, "stack", "observation.stack", 1, 64, &spec->obs_stack));
-    GB_TRY(read_int_key(file, v, "downsample", "observation.downsample", 1, 4,
-                        &spec->obs_downsample));
+    GB_TRY(
+        read_int_key(file, v, "downsample", "observation.downsample", 1, 4, &spec->obs_downsample));
     if (spec->obs_downsample == 3)
         return game_key_error(file, "observation.downsample", "1, 2 or 4",
                               json_object_get(v, "downsample"));
