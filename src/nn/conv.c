@@ -112,7 +112,6 @@ static void add_tap_grads(float *dw, const float *dwt, int c, int oc, int k, int
 }
 
 typedef float v4 __attribute__((vector_size(16)));
-typedef int v4i __attribute__((vector_size(16)));
 static inline v4 load4(const float *p)
 {
     v4 v;
@@ -142,14 +141,14 @@ static inline __attribute__((always_inline)) void s2d_row(float *rows, size_t ld
                 a = load4(rows + xq), b = load4(rows + ld + xq);
                 c = load4(rows + 2 * ld + xq), d = load4(rows + 3 * ld + xq);
             }
-            v4 ab0 = __builtin_shuffle(a, b, (v4i){0, 4, 1, 5});
-            v4 ab1 = __builtin_shuffle(a, b, (v4i){2, 6, 3, 7});
-            v4 cd0 = __builtin_shuffle(c, d, (v4i){0, 4, 1, 5});
-            v4 cd1 = __builtin_shuffle(c, d, (v4i){2, 6, 3, 7});
-            v4 t0 = __builtin_shuffle(ab0, cd0, (v4i){0, 1, 4, 5});
-            v4 t1 = __builtin_shuffle(ab0, cd0, (v4i){2, 3, 6, 7});
-            v4 t2 = __builtin_shuffle(ab1, cd1, (v4i){0, 1, 4, 5});
-            v4 t3 = __builtin_shuffle(ab1, cd1, (v4i){2, 3, 6, 7});
+            v4 ab0 = __builtin_shufflevector(a, b, 0, 4, 1, 5);
+            v4 ab1 = __builtin_shufflevector(a, b, 2, 6, 3, 7);
+            v4 cd0 = __builtin_shufflevector(c, d, 0, 4, 1, 5);
+            v4 cd1 = __builtin_shufflevector(c, d, 2, 6, 3, 7);
+            v4 t0 = __builtin_shufflevector(ab0, cd0, 0, 1, 4, 5);
+            v4 t1 = __builtin_shufflevector(ab0, cd0, 2, 3, 6, 7);
+            v4 t2 = __builtin_shufflevector(ab1, cd1, 0, 1, 4, 5);
+            v4 t3 = __builtin_shufflevector(ab1, cd1, 2, 3, 6, 7);
             if (to_x) {
                 store4(rows + xq, t0), store4(rows + ld + xq, t1);
                 store4(rows + 2 * ld + xq, t2), store4(rows + 3 * ld + xq, t3);

@@ -48,7 +48,7 @@ typedef struct gemm_set {
 } gemm_set;
 
 static const gemm_set sets[] = {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
     {"avx512", nn_gemm_taps_avx512, nn_gemm_taps_nt_avx512},
     {"avx2", nn_gemm_taps_avx2, nn_gemm_taps_nt_avx2},
 #endif
@@ -57,7 +57,7 @@ static const gemm_set sets[] = {
 
 static int supported(const gemm_set *g)
 {
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
     __builtin_cpu_init();
     if (!strcmp(g->isa, "avx512")) return __builtin_cpu_supports("avx512f");
     if (!strcmp(g->isa, "avx2"))

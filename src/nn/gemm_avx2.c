@@ -1,6 +1,6 @@
 /* gemm_kernels.h for AVX2 + FMA: 4 rows × 24 columns of c a tile in nn_gemm_taps (12 of the
  * 16 registers), 3 × 4 entries in nn_gemm_taps_nt. */
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #pragma GCC target("avx2,fma")
 #include <immintrin.h>
 

@@ -1,6 +1,6 @@
 /* gemm_kernels.h for AVX-512: 8 rows × 48 columns of c a tile in nn_gemm_taps (24 of the 32
  * registers), 4 × 6 entries in nn_gemm_taps_nt. */
-#if defined(__x86_64__) && defined(__GNUC__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #pragma GCC target("avx512f")
 #include <immintrin.h>
 
