@@ -55,7 +55,8 @@ static void check_spec(const game_spec *spec)
     FUZZ_ASSERT(spec->frame_skip >= 1 && spec->frame_skip <= 1000);
     FUZZ_ASSERT(spec->press_frames >= 1 && spec->press_frames <= spec->frame_skip);
     FUZZ_ASSERT(spec->obs_stack >= 1 && spec->obs_stack <= 64);
-    FUZZ_ASSERT(spec->obs_downsample == 1 || spec->obs_downsample == 2);
+    FUZZ_ASSERT(spec->obs_downsample == 1 || spec->obs_downsample == 2 ||
+                spec->obs_downsample == 4);
     FUZZ_ASSERT(spec->max_episode_steps >= 0 && spec->noop_max >= 0);
     FUZZ_ASSERT(strlen(spec->rom_sha1) == 0 || strlen(spec->rom_sha1) == 40);
     for (int i = 0; i < spec->n_core_options; i++)
