@@ -87,22 +87,23 @@ enum { CB = 2, CC = 3, CH = 9, CW = 8, COC = 4, CK = 3, CS = 2 };
 #define COH ((CH - CK) / CS + 1)
 #define COW ((CW - CK) / CS + 1)
 static float cx[CB * CC * CH * CW], cw[COC * CC * CK * CK], cb[COC];
-static float cout_[CB * COC * COH * COW], cr[CB * COC * COH * COW], ccol[4096];
+static float cout_[CB * COC * COH * COW], cr[CB * COC * COH * COW], ccol[4096], ckeep[1024];
 
 static double conv_probe(void *ctx)
 {
-    nn_conv2d_forward(cout_, ccol, cx, cw, cb, CB, CC, CH, CW, COC, CK, CS);
+    nn_conv2d_forward(cout_, ccol, NULL, cx, cw, cb, CB, CC, CH, CW, COC, CK, CS);
     return dot(cout_, cr, sizeof cr / 4);
 }
 
 static void test_conv(void)
 {
     CHECK(nn_conv2d_scratch_floats(CC, CH, CW, COC, CK, CS, CB) <= sizeof ccol / 4);
+    CHECK(nn_conv2d_keep_floats(CC, CH, CW, COC, CK, CS, CB) <= sizeof ckeep / 4);
     fill(cx, sizeof cx / 4, 1.0f), fill(cw, sizeof cw / 4, 1.0f), fill(cb, COC, 1.0f);
     fill(cr, sizeof cr / 4, 1.0f);
     static float dx[sizeof cx / 4], dw[sizeof cw / 4], db[COC];
     memset(dw, 0, sizeof dw), memset(db, 0, sizeof db);
-    nn_conv2d_forward(cout_, ccol, cx, cw, cb, CB, CC, CH, CW, COC, CK, CS);
+    nn_conv2d_forward(cout_, ccol, ckeep, cx, cw, cb, CB, CC, CH, CW, COC, CK, CS);
     /* one output by hand: sample 1, filter 2, position (oy, ox) = (2, 1) */
     double ref = cb[2];
     for (int c = 0; c < CC; c++)
@@ -111,14 +112,16 @@ static void test_conv(void)
                 ref += (double)cw[((2 * CC + c) * CK + i) * CK + j] *
                        cx[((1 * CC + c) * CH + 2 * CS + i) * CW + 1 * CS + j];
     CHECK(fabs(cout_[((1 * COC + 2) * COH + 2) * COW + 1] - ref) < 1e-5);
-    nn_conv2d_backward(dx, dw, db, ccol, cr, cx, cw, CB, CC, CH, CW, COC, CK, CS);
+    nn_conv2d_backward(dx, dw, db, ccol, cr, ckeep, NULL, cw, CB, CC, CH, CW, COC, CK, CS);
     check_grad("conv2d dx", conv_probe, NULL, cx, dx, sizeof cx / 4);
     check_grad("conv2d dw", conv_probe, NULL, cw, dw, sizeof cw / 4);
     check_grad("conv2d db", conv_probe, NULL, cb, db, COC);
 }
 
 /* A batch of screens spans several scratch chunks: it must equal the samples one at a time
- * (forward outputs and input gradients exactly per sample, weight gradients summed). */
+ * (forward outputs and input gradients exactly per sample, weight gradients summed). The batch
+ * keeps the forward's input for the backward, which is not given the input; the samples one at
+ * a time build it again. */
 static void test_conv_chunks(void)
 {
     enum { B = 40, C = 4, H = 72, W = 80, OC = 16, K = 8, S = 4 };
@@ -133,14 +136,16 @@ static void test_conv_chunks(void)
     float *dx1 = malloc(sizeof(float) * in_n), *dw = calloc(wn, sizeof(float));
     float *dw1 = calloc(wn, sizeof(float)), db[OC] = {0}, db1[OC] = {0};
     float *scratch = malloc(sizeof(float) * sb);
+    float *keep = malloc(sizeof(float) * nn_conv2d_keep_floats(C, H, W, OC, K, S, B));
     fill(x, B * in_n, 1.0f), fill(w, wn, 0.1f), fill(b, OC, 1.0f), fill(g, B * out_n, 1.0f);
-    nn_conv2d_forward(y, scratch, x, w, b, B, C, H, W, OC, K, S);
-    nn_conv2d_backward(dx, dw, db, scratch, g, x, w, B, C, H, W, OC, K, S);
+    nn_conv2d_forward(y, scratch, keep, x, w, b, B, C, H, W, OC, K, S);
+    memset(scratch, 0xff, sizeof(float) * sb); /* NaNs: the backward must not read them */
+    nn_conv2d_backward(dx, dw, db, scratch, g, keep, NULL, w, B, C, H, W, OC, K, S);
     float dy = 0.0f, ddx = 0.0f, ddw = 0.0f, wmax = 0.0f;
     for (int i = 0; i < B; i++) {
-        nn_conv2d_forward(y1, scratch, x + i * in_n, w, b, 1, C, H, W, OC, K, S);
-        nn_conv2d_backward(dx1, dw1, db1, scratch, g + i * out_n, x + i * in_n, w, 1, C, H, W, OC,
-                           K, S);
+        nn_conv2d_forward(y1, scratch, NULL, x + i * in_n, w, b, 1, C, H, W, OC, K, S);
+        nn_conv2d_backward(dx1, dw1, db1, scratch, g + i * out_n, NULL, x + i * in_n, w, 1, C, H, W,
+                           OC, K, S);
         for (size_t j = 0; j < out_n; j++) dy = fmaxf(dy, fabsf(y1[j] - y[i * out_n + j]));
         for (size_t j = 0; j < in_n; j++) ddx = fmaxf(ddx, fabsf(dx1[j] - dx[i * in_n + j]));
     }
@@ -151,7 +156,7 @@ static void test_conv_chunks(void)
     for (int f = 0; f < OC; f++)
         CHECKF(fabsf(db[f] - db1[f]) < 1e-3f, "db[%d] %g vs %g", f, db[f], db1[f]);
     free(x), free(w), free(y), free(y1), free(g), free(dx), free(dx1), free(dw), free(dw1);
-    free(scratch);
+    free(scratch), free(keep);
 }
 
 /* ---- the convolutions' GEMMs, against sums in double ---- */

@@ -10,6 +10,7 @@
 #define GBFARM_NN_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "gbfarm/error.h"
 #include "gbfarm/rng.h"
@@ -21,16 +22,25 @@ void nn_linear_backward(float *din, float *dw, float *db, const float *dout, con
                         const float *w, int B, int in_dim, int out_dim);
 
 /* Valid (unpadded) convolution with a square k×k kernel and stride s:
- * in [B][c][h][w] -> out [B][oc][oh][ow], oh = (h-k)/s+1, ow = (w-k)/s+1, k ≤ 16.
+ * in [B][c][h][w] -> out [B][oc][oh][ow], oh = (h-k)/s+1, ow = (w-k)/s+1, k ≤ 16,
+ * w ≤ 1024.
  * scratch holds nn_conv2d_scratch_floats() floats for batches of up to B samples: the
  * weights by tap, and the space-to-depth input and the output of as many samples as fit a
  * 4 MB budget (src/nn/conv.c). */
 size_t nn_conv2d_scratch_floats(int c, int h, int w, int oc, int k, int s, int B);
-void nn_conv2d_forward(float *out, float *scratch, const float *in, const float *w, const float *b,
-                       int B, int c, int h, int wd, int oc, int k, int s);
+/* keep, when not NULL, holds nn_conv2d_keep_floats() floats for batches of up to B samples:
+ * the forward leaves its space-to-depth input there, and the backward of the same batch reads
+ * it instead of building it again from in (which it then does not read). */
+size_t nn_conv2d_keep_floats(int c, int h, int w, int oc, int k, int s, int B);
+void nn_conv2d_forward(float *out, float *scratch, float *keep, const float *in, const float *w,
+                       const float *b, int B, int c, int h, int wd, int oc, int k, int s);
+/* The same on bytes: sample i's image is in + i·stride, each value times scale. */
+void nn_conv2d_forward_u8(float *out, float *scratch, float *keep, const uint8_t *in, size_t stride,
+                          float scale, const float *w, const float *b, int B, int c, int h, int wd,
+                          int oc, int k, int s);
 void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
-                        const float *in, const float *w, int B, int c, int h, int wd, int oc, int k,
-                        int s);
+                        const float *keep, const float *in, const float *w, int B, int c, int h,
+                        int wd, int oc, int k, int s);
 
 /* Elementwise; backward uses the forward's output, so in-place forward is fine. */
 void nn_relu_forward(float *out, const float *in, size_t n);

@@ -71,6 +71,20 @@ size_t nn_conv2d_scratch_floats(int c, int h, int w, int oc, int k, int s, int B
     return 3 * g.taps + chunk_floats(g, oc, chunk_of(g, oc, B));
 }
 
+/* The kept X: every chunk's, one after the other; all but the last are cb samples long. */
+size_t nn_conv2d_keep_floats(int c, int h, int w, int oc, int k, int s, int B)
+{
+    geom g = geom_of(c, h, w, oc, k, s);
+    int cb = chunk_of(g, oc, B), last = B % cb ? B % cb : cb;
+    return (size_t)g.cs * ((size_t)(B / cb - (B % cb == 0)) * row_of(g, cb) + row_of(g, last)) +
+           ALIGN;
+}
+
+static float *kept_x(float *keep, geom g, int cb, int i0)
+{
+    return chunk_at(keep) + (size_t)g.cs * (size_t)(i0 / cb) * row_of(g, cb);
+}
+
 /* Where weight (f, ci, ky, kx) sits among the taps: Wt[dy·q+dx][f][(ci·s+sy)·s+sx] with
  * ky = dy·s+sy, kx = dx·s+sx, i.e. at at[ky·k+kx] + f·cs + ci·s². */
 static void tap_offsets(size_t *at, int oc, int k, int s, geom g)
@@ -179,9 +193,32 @@ static inline __attribute__((always_inline)) void s2d_row(float *rows, size_t ld
  * otherwise its adjoint, img = X's entries, where img was zeroed for the pixels X lacks.
  * Each image row is read once, in order; s is a constant in the common cases so that the
  * compiler turns the row's split into vector shuffles. */
-NN_VECTOR static void space_to_depth(float *x, size_t ld, float *img, int n, int c, int h, int w,
+/* The image a forward reads: floats, or bytes times a scale (a screen), a sample stride apart. */
+typedef struct image {
+    const float *f;
+    const uint8_t *u8;
+    size_t stride;
+    float scale;
+} image;
+
+enum { MAX_WIDTH = 1024 };
+
+/* Image row y of channel ci of sample i, as floats: in place, or the bytes scaled into tmp. */
+static inline __attribute__((always_inline)) const float *image_row(image im, int i, int ci, int c,
+                                                                    int h, int w, int y, float *tmp)
+{
+    size_t at = ((size_t)ci * h + y) * w;
+    if (!im.u8) return im.f + (size_t)i * c * h * w + at;
+    const uint8_t *b = im.u8 + (size_t)i * im.stride + at;
+    for (int x = 0; x < w; x++) tmp[x] = (float)b[x] * im.scale;
+    return tmp;
+}
+
+/* The image to X (to_x), or X's columns back to a float image (the adjoint, for dX). */
+NN_VECTOR static void space_to_depth(float *x, size_t ld, image im, int n, int c, int h, int w,
                                      int s, geom g, int to_x)
 {
+    float tmp[MAX_WIDTH];
     for (int i = 0; i < n; i++)
         for (int ci = 0; ci < c; ci++)
             for (int y = 0; y < g.hq * s; y++) {
@@ -193,7 +230,7 @@ NN_VECTOR static void space_to_depth(float *x, size_t ld, float *img, int n, int
                             memset(rows + sx * ld, 0, sizeof(float) * g.wq);
                     continue;
                 }
-                float *line = img + (((size_t)i * c + ci) * h + y) * w;
+                float *line = (float *)image_row(im, i, ci, c, h, w, y, tmp);
                 switch (s) {
                 case 1:
                     s2d_row(rows, ld, line, 1, w, g.wq, to_x);
@@ -213,8 +250,8 @@ NN_VECTOR static void space_to_depth(float *x, size_t ld, float *img, int n, int
             memset(x + r * ld + (size_t)n * g.cols, 0, sizeof(float) * (ld - (size_t)n * g.cols));
 }
 
-void nn_conv2d_forward(float *out, float *scratch, const float *in, const float *w, const float *b,
-                       int B, int c, int h, int wd, int oc, int k, int s)
+static void conv_forward(float *out, float *scratch, float *keep, image in, const float *w,
+                         const float *b, int B, int c, int h, int wd, int oc, int k, int s)
 {
     geom g = geom_of(c, h, wd, oc, k, s);
     int cb = chunk_of(g, oc, B);
@@ -226,9 +263,14 @@ void nn_conv2d_forward(float *out, float *scratch, const float *in, const float 
     for (int i0 = 0; i0 < B; i0 += cb) {
         int n = B - i0 < cb ? B - i0 : cb;
         size_t cols = (size_t)n * g.cols, ld = row_of(g, n);
-        float *y = x + (size_t)g.cs * ld;
-        space_to_depth(x, ld, (float *)(in + i0 * in_n), n, c, h, wd, s, g, 1);
-        nn_gemm_taps(oc, (int)cols, g.cs, g.q * g.q, wt, g.taps / (g.q * g.q), g.cs, x, (int)ld,
+        float *y = x + (size_t)g.cs * ld, *xi = keep ? kept_x(keep, g, cb, i0) : x;
+        image at = in;
+        if (at.u8)
+            at.u8 += (size_t)i0 * at.stride;
+        else
+            at.f += (size_t)i0 * in_n;
+        space_to_depth(xi, ld, at, n, c, h, wd, s, g, 1);
+        nn_gemm_taps(oc, (int)cols, g.cs, g.q * g.q, wt, g.taps / (g.q * g.q), g.cs, xi, (int)ld,
                      off, 0, y, (int)cols);
         /* out[i][f][oy][ox] = y[f][i·cols + oy·wq + ox] + b[f] */
         for (int i = 0; i < n; i++)
@@ -241,9 +283,23 @@ void nn_conv2d_forward(float *out, float *scratch, const float *in, const float 
     }
 }
 
+void nn_conv2d_forward(float *out, float *scratch, float *keep, const float *in, const float *w,
+                       const float *b, int B, int c, int h, int wd, int oc, int k, int s)
+{
+    conv_forward(out, scratch, keep, (image){.f = in}, w, b, B, c, h, wd, oc, k, s);
+}
+
+void nn_conv2d_forward_u8(float *out, float *scratch, float *keep, const uint8_t *in, size_t stride,
+                          float scale, const float *w, const float *b, int B, int c, int h, int wd,
+                          int oc, int k, int s)
+{
+    image im = {.u8 = in, .stride = stride, .scale = scale};
+    conv_forward(out, scratch, keep, im, w, b, B, c, h, wd, oc, k, s);
+}
+
 void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
-                        const float *in, const float *w, int B, int c, int h, int wd, int oc, int k,
-                        int s)
+                        const float *keep, const float *in, const float *w, int B, int c, int h,
+                        int wd, int oc, int k, int s)
 {
     geom g = geom_of(c, h, wd, oc, k, s);
     int cb = chunk_of(g, oc, B), taps = g.q * g.q;
@@ -279,15 +335,20 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
                 for (size_t j = 0; j < cols; j++) acc += dy[(size_t)f * ldy + j];
                 db[f] += acc;
             }
-        space_to_depth(x, ld, (float *)(in + i0 * in_n), n, c, h, wd, s, g, 1);
+        const float *xi = x;
+        if (keep)
+            xi = kept_x((float *)keep, g, cb, i0);
+        else
+            space_to_depth(x, ld, (image){.f = in + i0 * in_n}, n, c, h, wd, s, g, 1);
         /* dWt[t] += dy[:, p - off[t]] · X[:, p]ᵀ over all of X's columns p (dy is 0 past its
          * own); dX[:, p] = Σ_t Wt[t]ᵀ · dy[:, p - off[t]] */
-        nn_gemm_taps_nt(oc, g.cs, (int)ld, taps, dy, (int)ldy, off, x, (int)ld, dwt, per_tap, g.cs);
+        nn_gemm_taps_nt(oc, g.cs, (int)ld, taps, dy, (int)ldy, off, xi, (int)ld, dwt, per_tap,
+                        g.cs);
         if (din) {
             nn_gemm_taps(g.cs, (int)ld, oc, taps, wtt, per_tap, oc, dy, (int)ldy, back, 0, dx,
                          (int)ld);
             memset(din + i0 * in_n, 0, sizeof(float) * n * in_n);
-            space_to_depth(dx, ld, din + i0 * in_n, n, c, h, wd, s, g, 0);
+            space_to_depth(dx, ld, (image){.f = din + i0 * in_n}, n, c, h, wd, s, g, 0);
         }
     }
     add_tap_grads(dw, dwt, c, oc, k, s, g);

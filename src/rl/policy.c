@@ -1,6 +1,7 @@
 #include "gbfarm/policy.h"
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,6 +187,7 @@ struct policy_work {
     int max_batch;
     float *input;                      /* [B][in_floats] */
     float *acts[2][POLICY_MAX_LAYERS]; /* post-activation output of each trunk layer */
+    float *keep[2][POLICY_MAX_LAYERS]; /* a conv layer's input after space-to-depth */
     float *vars_in, *vars_out, *feat;  /* with variables: [B][obs_vars], embedding, heads' input */
     float *logits, *values, *gbuf[3], *col; /* gbuf: backward ping-pong + head sum */
     float *mem;
@@ -203,12 +205,27 @@ static void *huge_alloc(size_t bytes)
     return p;
 }
 
+/* A screen's bytes go straight into the first convolution, which scales them: no float copy
+ * of the input, and the backward reads the convolution's kept input instead. */
+static bool bytes_to_conv(const policy *p)
+{
+    bool yes = p->cfg.spec.obs_type == ENV_OBS_U8;
+    for (int t = 0; t < p->n_trunks; t++) yes &= p->trunk[t].layers[0].kind == POLICY_CONV;
+    return yes;
+}
+
+static size_t keep_floats(const policy_layer *l, int max_batch)
+{
+    return nn_conv2d_keep_floats(l->in_c, l->in_h, l->in_w, l->out_c, l->k, l->s, max_batch);
+}
+
 gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
 {
     *out = NULL;
     policy_work *w = calloc(1, sizeof *w);
     if (!w) return gb_errorf("policy: out of memory for scratch");
-    size_t B = (size_t)max_batch, total = B * p->in_floats, widest = 1, col = 1;
+    size_t B = (size_t)max_batch, total = bytes_to_conv(p) ? 0 : B * p->in_floats;
+    size_t widest = 1, col = 1;
     for (int t = 0; t < p->n_trunks; t++)
         for (int i = 0; i < p->trunk[t].n; i++) {
             const policy_layer *l = &p->trunk[t].layers[i];
@@ -218,6 +235,7 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
                 size_t c = nn_conv2d_scratch_floats(l->in_c, l->in_h, l->in_w, l->out_c, l->k, l->s,
                                                     max_batch);
                 if (c > col) col = c;
+                total += keep_floats(l, max_batch);
             }
         }
     size_t nv = (size_t)p->vars.in_c;
@@ -231,10 +249,13 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
     }
     float *m = w->mem;
     w->max_batch = max_batch;
-    w->input = m, m += B * p->in_floats;
+    if (!bytes_to_conv(p)) w->input = m, m += B * p->in_floats;
     for (int t = 0; t < p->n_trunks; t++)
-        for (int i = 0; i < p->trunk[t].n; i++)
-            w->acts[t][i] = m, m += B * layer_out(&p->trunk[t].layers[i]);
+        for (int i = 0; i < p->trunk[t].n; i++) {
+            const policy_layer *l = &p->trunk[t].layers[i];
+            w->acts[t][i] = m, m += B * layer_out(l);
+            if (l->kind == POLICY_CONV) w->keep[t][i] = m, m += keep_floats(l, max_batch);
+        }
     if (nv) {
         w->vars_in = m, m += B * nv;
         w->vars_out = m, m += B * VARS_EMBED;
@@ -255,23 +276,29 @@ void policy_work_free(policy_work *w)
     free(w);
 }
 
-static void layer_forward(const policy *p, policy_work *w, const policy_layer *l, float *out,
-                          const float *in, int B)
+static void activate(const policy_layer *l, float *out, int B)
 {
-    const float *wt = p->params + l->w_off, *b = p->params + l->b_off;
-    if (l->kind == POLICY_CONV)
-        nn_conv2d_forward(out, w->col, in, wt, b, B, l->in_c, l->in_h, l->in_w, l->out_c, l->k,
-                          l->s);
-    else
-        nn_linear_forward(out, in, wt, b, B, (int)layer_in(l), l->out_c);
     size_t n = (size_t)B * layer_out(l);
     if (l->act == POLICY_ACT_RELU) nn_relu_forward(out, out, n);
     if (l->act == POLICY_ACT_TANH) nn_tanh_forward(out, out, n);
 }
 
+static void layer_forward(const policy *p, policy_work *w, const policy_layer *l, float *keep,
+                          float *out, const float *in, int B)
+{
+    const float *wt = p->params + l->w_off, *b = p->params + l->b_off;
+    if (l->kind == POLICY_CONV)
+        nn_conv2d_forward(out, w->col, keep, in, wt, b, B, l->in_c, l->in_h, l->in_w, l->out_c,
+                          l->k, l->s);
+    else
+        nn_linear_forward(out, in, wt, b, B, (int)layer_in(l), l->out_c);
+    activate(l, out, B);
+}
+
 /* dout is the gradient w.r.t. l's (post-activation) output; it is overwritten on the way. */
 static void layer_backward(const policy *p, policy_work *w, float *grads, const policy_layer *l,
-                           float *din, float *dout, const float *in, const float *out, int B)
+                           const float *keep, float *din, float *dout, const float *in,
+                           const float *out, int B)
 {
     size_t n = (size_t)B * layer_out(l);
     if (l->act == POLICY_ACT_RELU) nn_relu_backward(dout, dout, out, n);
@@ -279,7 +306,7 @@ static void layer_backward(const policy *p, policy_work *w, float *grads, const 
     const float *wt = p->params + l->w_off;
     float *dw = grads + l->w_off, *db = grads + l->b_off;
     if (l->kind == POLICY_CONV)
-        nn_conv2d_backward(din, dw, db, w->col, dout, in, wt, B, l->in_c, l->in_h, l->in_w,
+        nn_conv2d_backward(din, dw, db, w->col, dout, keep, in, wt, B, l->in_c, l->in_h, l->in_w,
                            l->out_c, l->k, l->s);
     else
         nn_linear_backward(din, dw, db, dout, in, wt, B, (int)layer_in(l), l->out_c);
@@ -302,16 +329,14 @@ void policy_forward(const policy *p, policy_work *w, const void *obs, int B, flo
 {
     const env_spec *s = &p->cfg.spec;
     size_t n = p->in_floats, nv = (size_t)p->vars.in_c;
-    if (s->obs_type == ENV_OBS_U8 && !nv) {
-        const uint8_t *o = obs;
-        for (size_t i = 0; i < (size_t)B * n; i++) w->input[i] = (float)o[i] * (1.0f / 255.0f);
-    } else if (s->obs_type == ENV_OBS_U8) {
-        size_t stride = env_obs_bytes(s), off = env_obs_vars_offset(s);
+    bool u8_conv = bytes_to_conv(p);
+    size_t stride = nv ? env_obs_bytes(s) : n;
+    if (s->obs_type == ENV_OBS_U8) {
         for (int b = 0; b < B; b++) {
             const uint8_t *o = (const uint8_t *)obs + b * stride;
-            float *in = w->input + b * n;
-            for (size_t i = 0; i < n; i++) in[i] = (float)o[i] * (1.0f / 255.0f);
-            memcpy(w->vars_in + b * nv, o + off, nv * sizeof(float));
+            for (size_t i = 0; !u8_conv && i < n; i++)
+                w->input[b * n + i] = (float)o[i] * (1.0f / 255.0f);
+            if (nv) memcpy(w->vars_in + b * nv, o + env_obs_vars_offset(s), nv * sizeof(float));
         }
     } else {
         memcpy(w->input, obs, (size_t)B * n * sizeof(float));
@@ -319,12 +344,20 @@ void policy_forward(const policy *p, policy_work *w, const void *obs, int B, flo
     for (int t = 0; t < p->n_trunks; t++) {
         const float *x = w->input;
         for (int i = 0; i < p->trunk[t].n; i++) {
-            layer_forward(p, w, &p->trunk[t].layers[i], w->acts[t][i], x, B);
+            const policy_layer *l = &p->trunk[t].layers[i];
+            if (i == 0 && u8_conv) {
+                nn_conv2d_forward_u8(w->acts[t][0], w->col, w->keep[t][0], obs, stride,
+                                     1.0f / 255.0f, p->params + l->w_off, p->params + l->b_off, B,
+                                     l->in_c, l->in_h, l->in_w, l->out_c, l->k, l->s);
+                activate(l, w->acts[t][0], B);
+            } else {
+                layer_forward(p, w, l, w->keep[t][i], w->acts[t][i], x, B);
+            }
             x = w->acts[t][i];
         }
     }
     if (nv) {
-        layer_forward(p, w, &p->vars, w->vars_out, w->vars_in, B);
+        layer_forward(p, w, &p->vars, NULL, w->vars_out, w->vars_in, B);
         size_t F = (size_t)p->pi_head.in_c, T = F - VARS_EMBED;
         for (int b = 0; b < B; b++) {
             memcpy(w->feat + b * F, trunk_out(p, w, 0) + b * T, T * sizeof(float));
@@ -332,8 +365,8 @@ void policy_forward(const policy *p, policy_work *w, const void *obs, int B, flo
                    VARS_EMBED * sizeof(float));
         }
     }
-    layer_forward(p, w, &p->pi_head, w->logits, head_in(p, w, 0), B);
-    layer_forward(p, w, &p->v_head, w->values, head_in(p, w, p->n_trunks - 1), B);
+    layer_forward(p, w, &p->pi_head, NULL, w->logits, head_in(p, w, 0), B);
+    layer_forward(p, w, &p->v_head, NULL, w->values, head_in(p, w, p->n_trunks - 1), B);
     if (logits) *logits = w->logits;
     if (values) *values = w->values;
 }
@@ -360,7 +393,8 @@ void policy_backward(const policy *p, policy_work *w, float *grads, const float 
                        VARS_EMBED * sizeof(float));
                 memmove(g[0] + b * T, g[0] + b * F, T * sizeof(float));
             }
-            layer_backward(p, w, grads, &p->vars, NULL, w->gbuf[2], w->vars_in, w->vars_out, B);
+            layer_backward(p, w, grads, &p->vars, NULL, NULL, w->gbuf[2], w->vars_in, w->vars_out,
+                           B);
         }
     }
     for (int t = 0; t < p->n_trunks; t++) {
@@ -372,8 +406,8 @@ void policy_backward(const policy *p, policy_work *w, float *grads, const float 
         float *dout = g[0], *din = g[1];
         for (int i = p->trunk[t].n - 1; i >= 0; i--) {
             const float *in = i > 0 ? w->acts[t][i - 1] : w->input;
-            layer_backward(p, w, grads, &p->trunk[t].layers[i], i > 0 ? din : NULL, dout, in,
-                           w->acts[t][i], B);
+            layer_backward(p, w, grads, &p->trunk[t].layers[i], w->keep[t][i], i > 0 ? din : NULL,
+                           dout, in, w->acts[t][i], B);
             float *tmp = dout;
             dout = din, din = tmp;
         }
