@@ -187,7 +187,7 @@ struct policy_work {
     int max_batch;
     float *input;                      /* [B][in_floats] */
     float *acts[2][POLICY_MAX_LAYERS]; /* post-activation output of each trunk layer */
-    float *keep[2][POLICY_MAX_LAYERS]; /* a conv layer's input after space-to-depth */
+    float *keep[2][POLICY_MAX_LAYERS]; /* the first conv's input after space-to-depth */
     float *vars_in, *vars_out, *feat;  /* with variables: [B][obs_vars], embedding, heads' input */
     float *logits, *values, *gbuf[3], *col; /* gbuf: backward ping-pong + head sum */
     float *mem;
@@ -206,7 +206,8 @@ static void *huge_alloc(size_t bytes)
 }
 
 /* A screen's bytes go straight into the first convolution, which scales them: no float copy
- * of the input, and the backward reads the convolution's kept input instead. */
+ * of the input, and the backward reads the convolution's kept input instead (all trunks
+ * start alike). */
 static bool bytes_to_conv(const policy *p)
 {
     bool yes = p->cfg.spec.obs_type == ENV_OBS_U8;
@@ -214,8 +215,12 @@ static bool bytes_to_conv(const policy *p)
     return yes;
 }
 
-static size_t keep_floats(const policy_layer *l, int max_batch)
+/* Only the first convolution keeps its input after space-to-depth, in place of the float
+ * copy of the screens it no longer needs; the later ones build it again in the backward
+ * pass (keeping theirs would cost a third more work memory for 2% of an update). */
+static size_t keep_floats(const policy *p, const policy_layer *l, int i, int max_batch)
 {
+    if (i > 0 || !bytes_to_conv(p)) return 0;
     return nn_conv2d_keep_floats(l->in_c, l->in_h, l->in_w, l->out_c, l->k, l->s, max_batch);
 }
 
@@ -235,7 +240,7 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
                 size_t c = nn_conv2d_scratch_floats(l->in_c, l->in_h, l->in_w, l->out_c, l->k, l->s,
                                                     max_batch);
                 if (c > col) col = c;
-                total += keep_floats(l, max_batch);
+                total += keep_floats(p, l, i, max_batch);
             }
         }
     size_t nv = (size_t)p->vars.in_c;
@@ -254,7 +259,8 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
         for (int i = 0; i < p->trunk[t].n; i++) {
             const policy_layer *l = &p->trunk[t].layers[i];
             w->acts[t][i] = m, m += B * layer_out(l);
-            if (l->kind == POLICY_CONV) w->keep[t][i] = m, m += keep_floats(l, max_batch);
+            if (keep_floats(p, l, i, max_batch))
+                w->keep[t][i] = m, m += keep_floats(p, l, i, max_batch);
         }
     if (nv) {
         w->vars_in = m, m += B * nv;
