@@ -159,6 +159,29 @@ static void test_conv_chunks(void)
     free(scratch), free(keep);
 }
 
+/* Screens as bytes, a stride apart with other data between them (the observed variables):
+ * the same outputs as the floats the bytes scale to, bit for bit. */
+static void test_conv_bytes(void)
+{
+    enum { B = 3, C = 2, H = 20, W = 19, OC = 5, K = 8, S = 4, EXTRA = 24 };
+    size_t in_n = (size_t)C * H * W, stride = in_n + EXTRA;
+    size_t out_n = (size_t)OC * ((H - K) / S + 1) * ((W - K) / S + 1), wn = (size_t)OC * C * K * K;
+    uint8_t *bytes = malloc(B * stride);
+    float *x = malloc(sizeof(float) * B * in_n), *w = malloc(sizeof(float) * wn), b[OC];
+    float *y = malloc(sizeof(float) * B * out_n), *yb = malloc(sizeof(float) * B * out_n);
+    float *scratch = malloc(sizeof(float) * nn_conv2d_scratch_floats(C, H, W, OC, K, S, B));
+    for (size_t i = 0; i < B * stride; i++) bytes[i] = (uint8_t)(i * 37 + 11);
+    for (int i = 0; i < B; i++)
+        for (size_t j = 0; j < in_n; j++)
+            x[i * in_n + j] = (float)bytes[i * stride + j] * (1.0f / 255.0f);
+    fill(w, wn, 0.1f), fill(b, OC, 1.0f);
+    nn_conv2d_forward(y, scratch, NULL, x, w, b, B, C, H, W, OC, K, S);
+    nn_conv2d_forward_u8(yb, scratch, NULL, bytes, stride, 1.0f / 255.0f, w, b, B, C, H, W, OC, K,
+                         S);
+    CHECKF(memcmp(y, yb, sizeof(float) * B * out_n) == 0, "conv on bytes differs from floats");
+    free(bytes), free(x), free(w), free(y), free(yb), free(scratch);
+}
+
 /* ---- the convolutions' GEMMs, against sums in double ---- */
 static void test_gemm_shapes(const char *isa)
 {
@@ -307,11 +330,11 @@ int main(void)
     for (int i = 0; i < 3; i++) {
         if (!strcmp(isas[i], picked) || !nn_gemm_select(isas[i])) continue;
         printf("kernels %s:\n", isas[i]);
-        test_gemm_shapes(isas[i]), test_conv(), test_conv_chunks();
+        test_gemm_shapes(isas[i]), test_conv(), test_conv_chunks(), test_conv_bytes();
     }
     CHECK(nn_gemm_select(picked));
     printf("kernels %s (this CPU's):\n", picked);
-    test_gemm_shapes(picked), test_conv(), test_conv_chunks();
+    test_gemm_shapes(picked), test_conv(), test_conv_chunks(), test_conv_bytes();
     test_activations();
     test_orthogonal(8, 20, 1.0f);
     test_orthogonal(20, 8, sqrtf(2.0f));
