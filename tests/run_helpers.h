@@ -103,7 +103,7 @@ static inline int same_weights(const char *a, const char *b)
     json_object_foreach(j, key, t)
     {
         if (!same || !strcmp(key, "__metadata__") || strstr(key, ".snapshot") ||
-            !strncmp(key, "archive.state.", 14))
+            !strncmp(key, "archive.zstate.", 15))
             continue;
         json_t *off = json_object_get(t, "data_offsets");
         size_t s = 8 + h1 + (size_t)json_integer_value(json_array_get(off, 0));

@@ -43,9 +43,12 @@ static int find(const archive *a, int64_t x, int64_t y)
 
 static uint8_t state_byte(const archive *a, int c)
 {
+    uint8_t *s, byte = 0xEE;
     size_t size;
-    const uint8_t *s = archive_state(a, c, &size);
-    return size == 16 ? s[0] : 0xEE;
+    CHECK_OK(archive_state(a, c, &s, &size));
+    if (s && size == 16) byte = s[0];
+    free(s);
+    return byte;
 }
 
 static void test_offers_and_merge(void)
@@ -191,6 +194,35 @@ static void test_checkpoint(const char *tmp)
     CHECK(err && strstr(gb_error_msg(err), "max_cells"));
     gb_error_free(err);
     safetensors_free(f);
+    /* A checkpoint from before the states were compressed (plain "archive.state.N") loads
+     * the same cells; a damaged compressed state is an error naming the file. */
+    uint8_t *plain[2];
+    size_t plain_size[2];
+    for (int c = 0; c < 2; c++) REQUIRE_OK(archive_state(a, c, &plain[c], &plain_size[c]));
+    st_tensor old[6] = {t[0], t[1], t[2], t[3]};
+    for (int c = 0; c < 2; c++) {
+        snprintf(names[c], sizeof names[c], "archive.state.%d", c);
+        old[4 + c] = (st_tensor){names[c], ST_U8, 1, {(int64_t)plain_size[c]}, plain[c]};
+    }
+    CHECK_OK(safetensors_write(path, old, 6, NULL, 0));
+    REQUIRE_OK(safetensors_read(&f, path));
+    archive *from_old = make(8, 0.0, ARCHIVE_COUNT, 2);
+    CHECK_OK(archive_load(from_old, f, path));
+    CHECK(archive_cells(from_old) == 2);
+    for (int c = 0; c < 2; c++) CHECK(state_byte(a, c) == state_byte(from_old, c));
+    safetensors_free(f);
+    archive_tensors(a, t, names);
+    uint8_t junk[3] = {1, 2, 3};
+    t[5].data = junk, t[5].shape[0] = 3;
+    CHECK_OK(safetensors_write(path, t, archive_tensor_count(a), NULL, 0));
+    REQUIRE_OK(safetensors_read(&f, path));
+    err = archive_load(from_old, f, path);
+    CHECK(err && strstr(gb_error_msg(err), path) && strstr(gb_error_msg(err), "decompress"));
+    CHECK(archive_cells(from_old) == 0);
+    gb_error_free(err);
+    safetensors_free(f);
+    free(plain[0]), free(plain[1]);
+    archive_free(from_old);
     archive_free(small);
     archive_free(c3);
     archive_free(b);
@@ -249,9 +281,11 @@ static void test_env_resets(const char *tmp)
         CHECK(game_value(b, over) == 0);
         if (hit < 0) continue;
         /* The same state in another core, one frame on (the reset's picture): the same RAM. */
+        uint8_t *s;
         size_t size;
-        const uint8_t *s = archive_state(a, hit, &size);
+        REQUIRE_OK(archive_state(a, hit, &s, &size));
         CHECK_OK(core_load_state(second, s, size, "archived"));
+        free(s);
         core_set_buttons(second, 0);
         core_run(second, false);
         uint8_t *ram1, *ram2; /* work RAM bank 0, 0xC000-0xCFFF */
@@ -269,12 +303,12 @@ static void test_env_resets(const char *tmp)
     CHECK_OK(archive_write_dir(a, dir));
     snprintf(path, sizeof path, "%s/player_x_%lld-player_y_%lld.state", dir,
              (long long)archive_key(a, 0)[0], (long long)archive_key(a, 0)[1]);
-    uint8_t *file;
+    uint8_t *file, *s;
     size_t file_size, size;
-    const uint8_t *s = archive_state(a, 0, &size);
+    REQUIRE_OK(archive_state(a, 0, &s, &size));
     CHECK_OK(state_read(path, &file, &file_size));
     CHECK(file_size == size && !memcmp(file, s, size));
-    free(file);
+    free(file), free(s);
     snprintf(path, sizeof path, "%s/cells.csv", dir);
     CHECK(log_has(path, "state,player_x,player_y,score,chosen"));
     core_close(second);

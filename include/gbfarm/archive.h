@@ -14,7 +14,8 @@
  * own pending list, and the main thread merges every env's list, in env order, between rounds
  * (archive_merge): the archive's contents do not depend on which thread ran first.
  *
- * Bound: at most max_cells cells (max_cells x the core's state size in memory). A full archive
+ * Bound: at most max_cells cells (max_cells x the core's state size compressed, in memory and
+ * in checkpoints: about 8 KB for Pokémon Red's 59 KB Gambatte state). A full archive
  * takes a new cell only in place of its lowest-scoring cell (the most chosen of those), and
  * only when the new one scores higher. */
 #ifndef GBFARM_ARCHIVE_H
@@ -58,7 +59,9 @@ gb_error *archive_offer(archive *a, int env, const int64_t *key, int64_t score, 
 /* A reset: -1 for the folder's start state (u >= p_start draws a cell, where there is one),
  * else the cell to start from. u and v are uniform in [0, 1): the env's own random numbers. */
 int archive_draw(archive *a, int env, double u, double v);
-const uint8_t *archive_state(const archive *a, int cell, size_t *size);
+/* A copy of the cell's state, malloc'd (the caller frees it); the archive keeps its states
+ * zlib-compressed. */
+gb_error *archive_state(const archive *a, int cell, uint8_t **out, size_t *size);
 
 /* ---- the main thread, between rounds ---- */
 

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <zlib.h>
 
 #include "gbfarm/state.h"
 
@@ -16,6 +17,7 @@ typedef struct offer {
     int64_t score;
     uint8_t *state;
     size_t size;
+    int64_t raw; /* once packed: the size before compression */
 } offer;
 
 /* One env's finds since the last merge; written by that env's thread alone. Each list is on
@@ -36,8 +38,9 @@ struct archive {
     int64_t *keys;     /* [max_cells][n_key] */
     int64_t *scores;   /* [max_cells] */
     int64_t *chosen;   /* [max_cells]: times a reset drew the cell */
-    uint8_t **states;  /* [max_cells] */
-    size_t *sizes;     /* [max_cells] */
+    uint8_t **states;  /* [max_cells]: zlib-compressed (a GB state to about a seventh) */
+    size_t *sizes;     /* [max_cells]: compressed */
+    int64_t *raw;      /* [max_cells]: the state's own size */
     bool *dirty;       /* [max_cells]: changed since archive_write_dir */
     int *table;        /* open addressing over the keys: a cell, or -1 */
     size_t table_mask; /* table size - 1, a power of two at least 2 x max_cells */
@@ -122,13 +125,14 @@ gb_error *archive_create(archive **out, const archive_config *cfg, int n_envs)
     a->chosen = calloc(m, sizeof *a->chosen);
     a->states = calloc(m, sizeof *a->states);
     a->sizes = calloc(m, sizeof *a->sizes);
+    a->raw = calloc(m, sizeof *a->raw);
     a->dirty = calloc(m, sizeof *a->dirty);
     a->table = malloc(table * sizeof *a->table);
     a->cum = calloc(m, sizeof *a->cum);
     a->best = calloc(m, sizeof *a->best);
     a->pend = aligned_alloc(_Alignof(pending), sizeof(pending) * (size_t)n_envs);
-    if (!a->keys || !a->scores || !a->chosen || !a->states || !a->sizes || !a->dirty || !a->table ||
-        !a->cum || !a->best || !a->pend) {
+    if (!a->keys || !a->scores || !a->chosen || !a->states || !a->sizes || !a->raw || !a->dirty ||
+        !a->table || !a->cum || !a->best || !a->pend) {
         archive_free(a);
         return gb_errorf("archive: out of memory for %d cells", cfg->max_cells);
     }
@@ -160,6 +164,7 @@ void archive_free(archive *a)
     free(a->chosen);
     free(a->states);
     free(a->sizes);
+    free(a->raw);
     free(a->dirty);
     free(a->table);
     free(a->cum);
@@ -244,13 +249,40 @@ int archive_draw(archive *a, int env, double u, double v)
     return c;
 }
 
-const uint8_t *archive_state(const archive *a, int cell, size_t *size)
+gb_error *archive_state(const archive *a, int cell, uint8_t **out, size_t *size)
 {
-    *size = a->sizes[cell];
-    return a->states[cell];
+    uLongf n = (uLongf)a->raw[cell];
+    *out = malloc(n ? n : 1), *size = 0;
+    if (!*out)
+        return gb_errorf("archive: out of memory for a state of %lu bytes", (unsigned long)n);
+    if (uncompress(*out, &n, a->states[cell], (uLong)a->sizes[cell]) != Z_OK ||
+        n != (uLongf)a->raw[cell]) {
+        free(*out), *out = NULL;
+        return gb_errorf("archive: cell %d's state does not decompress to its %lld bytes", cell,
+                         (long long)a->raw[cell]);
+    }
+    *size = n;
+    return NULL;
 }
 
 /* ---- the main thread ---- */
+
+/* The offer's state compressed in place (zlib's fastest level: a new cell costs the main
+ * thread well under a millisecond); false when out of memory. */
+static bool pack(offer *o)
+{
+    uLongf n = compressBound((uLong)o->size);
+    uint8_t *z = malloc(n);
+    if (!z || compress2(z, &n, o->state, (uLong)o->size, 1) != Z_OK) {
+        free(z);
+        return false;
+    }
+    uint8_t *fit = realloc(z, n ? n : 1);
+    free(o->state);
+    o->state = fit ? fit : z;
+    o->raw = (int64_t)o->size, o->size = n;
+    return true;
+}
 
 static void put(archive *a, int c, offer *o, bool fresh)
 {
@@ -258,7 +290,7 @@ static void put(archive *a, int c, offer *o, bool fresh)
     memcpy(cell_key(a, c), o->key, sizeof(int64_t) * (size_t)a->cfg.n_key);
     a->scores[c] = o->score;
     if (fresh) a->chosen[c] = 0;
-    a->states[c] = o->state, a->sizes[c] = o->size;
+    a->states[c] = o->state, a->sizes[c] = o->size, a->raw[c] = o->raw;
     a->dirty[c] = true;
     o->state = NULL;
 }
@@ -286,14 +318,15 @@ int archive_merge(archive *a)
             size_t s = slot_of(a, o->key);
             int c = a->table[s];
             if (c >= 0) {
-                if (o->score > a->scores[c]) put(a, c, o, false);
+                if (o->score > a->scores[c] && pack(o)) put(a, c, o, false);
             } else if (a->n < a->cfg.max_cells) {
+                if (!pack(o)) continue; /* out of memory: the offer is dropped, nothing worse */
                 a->table[s] = a->n;
                 put(a, a->n++, o, true);
                 added++;
             } else {
                 int v = victim(a);
-                if (o->score > a->scores[v]) {
+                if (o->score > a->scores[v] && pack(o)) {
                     put(a, v, o, true);
                     rebuild_table(a);
                     added++;
@@ -332,7 +365,7 @@ int64_t archive_chosen(const archive *a, int cell)
 
 int archive_tensor_count(const archive *a)
 {
-    return a->n ? 4 + a->n : 1;
+    return a->n ? 5 + a->n : 1;
 }
 
 void archive_tensors(const archive *a, st_tensor *out, char (*names)[32])
@@ -343,9 +376,10 @@ void archive_tensors(const archive *a, st_tensor *out, char (*names)[32])
     out[1] = (st_tensor){"archive.keys", ST_I64, 2, {n, a->cfg.n_key}, a->keys};
     out[2] = (st_tensor){"archive.scores", ST_I64, 1, {n}, a->scores};
     out[3] = (st_tensor){"archive.chosen", ST_I64, 1, {n}, a->chosen};
+    out[4] = (st_tensor){"archive.state_sizes", ST_I64, 1, {n}, a->raw};
     for (int c = 0; c < a->n; c++) {
-        snprintf(names[c], sizeof names[c], "archive.state.%d", c);
-        out[4 + c] = (st_tensor){names[c], ST_U8, 1, {(int64_t)a->sizes[c]}, a->states[c]};
+        snprintf(names[c], sizeof names[c], "archive.zstate.%d", c);
+        out[5 + c] = (st_tensor){names[c], ST_U8, 1, {(int64_t)a->sizes[c]}, a->states[c]};
     }
 }
 
@@ -379,12 +413,27 @@ gb_error *archive_load(archive *a, const safetensors *f, const char *path)
         if (!err) err = safetensors_get(f, "archive.scores", ST_I64, 1, shape, a->scores);
         if (!err) err = safetensors_get(f, "archive.chosen", ST_I64, 1, shape, a->chosen);
     }
+    /* Compressed states with their sizes; a checkpoint from before (stop 6) has them plain. */
+    bool packed = n > 0 && safetensors_has(f, "archive.state_sizes");
+    if (!err && packed)
+        err = safetensors_get(f, "archive.state_sizes", ST_I64, 1, (int64_t[]){n}, a->raw);
     for (int c = 0; !err && c < n; c++) {
         char name[32];
-        snprintf(name, sizeof name, "archive.state.%d", c);
-        err = safetensors_blob(f, name, &a->states[c], &a->sizes[c]);
+        snprintf(name, sizeof name, packed ? "archive.zstate.%d" : "archive.state.%d", c);
+        offer o = {0};
+        err = safetensors_blob(f, name, &o.state, &o.size);
+        if (!err && !packed && !pack(&o)) err = gb_errorf("archive: out of memory");
+        a->states[c] = o.state, a->sizes[c] = o.size;
+        if (!packed) a->raw[c] = o.raw;
         a->n = c + 1; /* what is loaded so far gets freed on an error */
         a->dirty[c] = true;
+    }
+    for (int c = 0; !err && c < n; c++) { /* a damaged state is an error now, not at a reset */
+        uint8_t *state;
+        size_t size;
+        err = archive_state(a, c, &state, &size);
+        free(state);
+        if (err) err = gb_error_wrap(err, "%s: the start-state archive", path);
     }
     if (err) clear(a);
     a->count = a->n;
@@ -413,7 +462,12 @@ gb_error *archive_write_dir(archive *a, const char *dir)
         if (!a->dirty[c]) continue;
         cell_name(a, c, name, sizeof name);
         snprintf(path, sizeof path, "%s/%s.state", dir, name);
-        GB_TRY(state_write(path, a->states[c], a->sizes[c]));
+        uint8_t *state;
+        size_t size;
+        GB_TRY(archive_state(a, c, &state, &size));
+        gb_error *err = state_write(path, state, size);
+        free(state);
+        if (err) return err;
         a->dirty[c] = false;
     }
     char tmp[4300];

@@ -170,10 +170,13 @@ static gb_error *load_start(retro_env *r)
         double u = rng_uniform(&r->rng), v = rng_uniform(&r->rng);
         int cell = archive_draw(r->archive, r->index, u, v);
         if (cell >= 0) {
+            uint8_t *data;
             size_t size;
-            const uint8_t *data = archive_state(r->archive, cell, &size);
+            GB_TRY(archive_state(r->archive, cell, &data, &size));
             atomic_store_explicit(&r->last_state, archived, memory_order_relaxed);
-            return core_load_state(r->core, data, size, archived);
+            gb_error *err = core_load_state(r->core, data, size, archived);
+            free(data);
+            return err;
         }
     }
     int s = r->game->n_states > 1 ? (int)rng_below(&r->rng, (uint32_t)r->game->n_states) : 0;
