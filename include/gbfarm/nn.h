@@ -22,11 +22,10 @@ void nn_linear_backward(float *din, float *dw, float *db, const float *dout, con
                         const float *w, int B, int in_dim, int out_dim);
 
 /* Valid (unpadded) convolution with a square k×k kernel and stride s:
- * in [B][c][h][w] -> out [B][oc][oh][ow], oh = (h-k)/s+1, ow = (w-k)/s+1, k ≤ 16,
- * w ≤ 1024.
+ * in [B][c][h][w] -> out [B][oc][oh][ow], oh = (h-k)/s+1, ow = (w-k)/s+1, k ≤ 16.
  * scratch holds nn_conv2d_scratch_floats() floats for batches of up to B samples: the
- * weights by tap, and the space-to-depth input and the output of as many samples as fit a
- * 4 MB budget (src/nn/conv.c). */
+ * weights by tap, the space-to-depth input and the output of as many samples as fit a 4 MB
+ * budget, and a row of the image (src/nn/conv.c). */
 size_t nn_conv2d_scratch_floats(int c, int h, int w, int oc, int k, int s, int B);
 /* keep, when not NULL, holds nn_conv2d_keep_floats() floats for batches of up to B samples:
  * the forward leaves its space-to-depth input there, and the backward of the same batch reads

@@ -68,7 +68,13 @@ static int chunk_of(geom g, int oc, int B)
 size_t nn_conv2d_scratch_floats(int c, int h, int w, int oc, int k, int s, int B)
 {
     geom g = geom_of(c, h, w, oc, k, s);
-    return 3 * g.taps + chunk_floats(g, oc, chunk_of(g, oc, B));
+    return 3 * g.taps + chunk_floats(g, oc, chunk_of(g, oc, B)) + (size_t)w;
+}
+
+/* Where a row of bytes is scaled to floats: the scratch's last w floats. */
+static float *row_tmp(float *scratch, geom g, int oc, int cb)
+{
+    return scratch + 3 * g.taps + chunk_floats(g, oc, cb);
 }
 
 /* The kept X: every chunk's, one after the other; all but the last are cb samples long. */
@@ -188,11 +194,6 @@ static inline __attribute__((always_inline)) void s2d_row(float *rows, size_t ld
         }
 }
 
-/* Space-to-depth puts pixel (i, ci, y, x) of a chunk at X[(ci·s + y%s)·s + x%s][i·cols +
- * (y/s)·wq + x/s]. to_x: X = the pixels, 0 where none lands (past the image, the pad);
- * otherwise its adjoint, img = X's entries, where img was zeroed for the pixels X lacks.
- * Each image row is read once, in order; s is a constant in the common cases so that the
- * compiler turns the row's split into vector shuffles. */
 /* The image a forward reads: floats, or bytes times a scale (a screen), a sample stride apart. */
 typedef struct image {
     const float *f;
@@ -201,9 +202,8 @@ typedef struct image {
     float scale;
 } image;
 
-enum { MAX_WIDTH = 1024 };
-
-/* Image row y of channel ci of sample i, as floats: in place, or the bytes scaled into tmp. */
+/* Image row y of channel ci of sample i, as floats: in place, or the bytes scaled into tmp
+ * (w floats of the scratch, past the chunk). */
 static inline __attribute__((always_inline)) const float *image_row(image im, int i, int ci, int c,
                                                                     int h, int w, int y, float *tmp)
 {
@@ -214,11 +214,14 @@ static inline __attribute__((always_inline)) const float *image_row(image im, in
     return tmp;
 }
 
-/* The image to X (to_x), or X's columns back to a float image (the adjoint, for dX). */
-NN_VECTOR static void space_to_depth(float *x, size_t ld, image im, int n, int c, int h, int w,
-                                     int s, geom g, int to_x)
+/* Space-to-depth puts pixel (i, ci, y, x) of a chunk at X[(ci·s + y%s)·s + x%s][i·cols +
+ * (y/s)·wq + x/s]. to_x: X = the pixels of im, 0 where none lands (past the image, the pad);
+ * otherwise its adjoint, im.f = X's entries, where im.f was zeroed for the pixels X lacks.
+ * Each image row is read once, in order; s is a constant in the common cases so that the
+ * compiler turns the row's split into vector shuffles. */
+NN_VECTOR static void space_to_depth(float *x, size_t ld, image im, float *tmp, int n, int c, int h,
+                                     int w, int s, geom g, int to_x)
 {
-    float tmp[MAX_WIDTH];
     for (int i = 0; i < n; i++)
         for (int ci = 0; ci < c; ci++)
             for (int y = 0; y < g.hq * s; y++) {
@@ -269,7 +272,7 @@ static void conv_forward(float *out, float *scratch, float *keep, image in, cons
             at.u8 += (size_t)i0 * at.stride;
         else
             at.f += (size_t)i0 * in_n;
-        space_to_depth(xi, ld, at, n, c, h, wd, s, g, 1);
+        space_to_depth(xi, ld, at, row_tmp(scratch, g, oc, cb), n, c, h, wd, s, g, 1);
         nn_gemm_taps(oc, (int)cols, g.cs, g.q * g.q, wt, g.taps / (g.q * g.q), g.cs, xi, (int)ld,
                      off, 0, y, (int)cols);
         /* out[i][f][oy][ox] = y[f][i·cols + oy·wq + ox] + b[f] */
@@ -339,7 +342,7 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
         if (keep)
             xi = kept_x((float *)keep, g, cb, i0);
         else
-            space_to_depth(x, ld, (image){.f = in + i0 * in_n}, n, c, h, wd, s, g, 1);
+            space_to_depth(x, ld, (image){.f = in + i0 * in_n}, NULL, n, c, h, wd, s, g, 1);
         /* dWt[t] += dy[:, p - off[t]] · X[:, p]ᵀ over all of X's columns p (dy is 0 past its
          * own); dX[:, p] = Σ_t Wt[t]ᵀ · dy[:, p - off[t]] */
         nn_gemm_taps_nt(oc, g.cs, (int)ld, taps, dy, (int)ldy, off, xi, (int)ld, dwt, per_tap,
@@ -348,7 +351,7 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
             nn_gemm_taps(g.cs, (int)ld, oc, taps, wtt, per_tap, oc, dy, (int)ldy, back, 0, dx,
                          (int)ld);
             memset(din + i0 * in_n, 0, sizeof(float) * n * in_n);
-            space_to_depth(dx, ld, (image){.f = din + i0 * in_n}, n, c, h, wd, s, g, 0);
+            space_to_depth(dx, ld, (image){.f = din + i0 * in_n}, NULL, n, c, h, wd, s, g, 0);
         }
     }
     add_tap_grads(dw, dwt, c, oc, k, s, g);

@@ -187,7 +187,7 @@ struct policy_work {
     int max_batch;
     float *input;                      /* [B][in_floats] */
     float *acts[2][POLICY_MAX_LAYERS]; /* post-activation output of each trunk layer */
-    float *keep[2][POLICY_MAX_LAYERS]; /* the first conv's input after space-to-depth */
+    float *keep[2];                    /* each trunk's first conv input, after space-to-depth */
     float *vars_in, *vars_out, *feat;  /* with variables: [B][obs_vars], embedding, heads' input */
     float *logits, *values, *gbuf[3], *col; /* gbuf: backward ping-pong + head sum */
     float *mem;
@@ -218,9 +218,10 @@ static bool bytes_to_conv(const policy *p)
 /* Only the first convolution keeps its input after space-to-depth, in place of the float
  * copy of the screens it no longer needs; the later ones build it again in the backward
  * pass (keeping theirs would cost a third more work memory for 2% of an update). */
-static size_t keep_floats(const policy *p, const policy_layer *l, int i, int max_batch)
+static size_t keep_floats(const policy *p, int t, int max_batch)
 {
-    if (i > 0 || !bytes_to_conv(p)) return 0;
+    const policy_layer *l = &p->trunk[t].layers[0];
+    if (!bytes_to_conv(p)) return 0;
     return nn_conv2d_keep_floats(l->in_c, l->in_h, l->in_w, l->out_c, l->k, l->s, max_batch);
 }
 
@@ -240,11 +241,11 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
                 size_t c = nn_conv2d_scratch_floats(l->in_c, l->in_h, l->in_w, l->out_c, l->k, l->s,
                                                     max_batch);
                 if (c > col) col = c;
-                total += keep_floats(p, l, i, max_batch);
             }
         }
     size_t nv = (size_t)p->vars.in_c;
     if ((size_t)p->pi_head.in_c > widest) widest = (size_t)p->pi_head.in_c;
+    for (int t = 0; t < p->n_trunks; t++) total += keep_floats(p, t, max_batch);
     if (nv) total += B * nv + B * VARS_EMBED + B * (size_t)p->pi_head.in_c;
     total += B * (size_t)p->cfg.spec.n_actions + B + 3 * B * widest + col;
     w->mem = huge_alloc(total * sizeof(float));
@@ -255,13 +256,11 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
     float *m = w->mem;
     w->max_batch = max_batch;
     if (!bytes_to_conv(p)) w->input = m, m += B * p->in_floats;
-    for (int t = 0; t < p->n_trunks; t++)
-        for (int i = 0; i < p->trunk[t].n; i++) {
-            const policy_layer *l = &p->trunk[t].layers[i];
-            w->acts[t][i] = m, m += B * layer_out(l);
-            if (keep_floats(p, l, i, max_batch))
-                w->keep[t][i] = m, m += keep_floats(p, l, i, max_batch);
-        }
+    for (int t = 0; t < p->n_trunks; t++) {
+        for (int i = 0; i < p->trunk[t].n; i++)
+            w->acts[t][i] = m, m += B * layer_out(&p->trunk[t].layers[i]);
+        if (keep_floats(p, t, max_batch)) w->keep[t] = m, m += keep_floats(p, t, max_batch);
+    }
     if (nv) {
         w->vars_in = m, m += B * nv;
         w->vars_out = m, m += B * VARS_EMBED;
@@ -289,12 +288,12 @@ static void activate(const policy_layer *l, float *out, int B)
     if (l->act == POLICY_ACT_TANH) nn_tanh_forward(out, out, n);
 }
 
-static void layer_forward(const policy *p, policy_work *w, const policy_layer *l, float *keep,
-                          float *out, const float *in, int B)
+static void layer_forward(const policy *p, policy_work *w, const policy_layer *l, float *out,
+                          const float *in, int B)
 {
     const float *wt = p->params + l->w_off, *b = p->params + l->b_off;
     if (l->kind == POLICY_CONV)
-        nn_conv2d_forward(out, w->col, keep, in, wt, b, B, l->in_c, l->in_h, l->in_w, l->out_c,
+        nn_conv2d_forward(out, w->col, NULL, in, wt, b, B, l->in_c, l->in_h, l->in_w, l->out_c,
                           l->k, l->s);
     else
         nn_linear_forward(out, in, wt, b, B, (int)layer_in(l), l->out_c);
@@ -340,8 +339,8 @@ void policy_forward(const policy *p, policy_work *w, const void *obs, int B, flo
     if (s->obs_type == ENV_OBS_U8) {
         for (int b = 0; b < B; b++) {
             const uint8_t *o = (const uint8_t *)obs + b * stride;
-            for (size_t i = 0; !u8_conv && i < n; i++)
-                w->input[b * n + i] = (float)o[i] * (1.0f / 255.0f);
+            if (!u8_conv)
+                for (size_t i = 0; i < n; i++) w->input[b * n + i] = (float)o[i] * (1.0f / 255.0f);
             if (nv) memcpy(w->vars_in + b * nv, o + env_obs_vars_offset(s), nv * sizeof(float));
         }
     } else {
@@ -352,18 +351,18 @@ void policy_forward(const policy *p, policy_work *w, const void *obs, int B, flo
         for (int i = 0; i < p->trunk[t].n; i++) {
             const policy_layer *l = &p->trunk[t].layers[i];
             if (i == 0 && u8_conv) {
-                nn_conv2d_forward_u8(w->acts[t][0], w->col, w->keep[t][0], obs, stride,
-                                     1.0f / 255.0f, p->params + l->w_off, p->params + l->b_off, B,
-                                     l->in_c, l->in_h, l->in_w, l->out_c, l->k, l->s);
+                nn_conv2d_forward_u8(w->acts[t][0], w->col, w->keep[t], obs, stride, 1.0f / 255.0f,
+                                     p->params + l->w_off, p->params + l->b_off, B, l->in_c,
+                                     l->in_h, l->in_w, l->out_c, l->k, l->s);
                 activate(l, w->acts[t][0], B);
             } else {
-                layer_forward(p, w, l, w->keep[t][i], w->acts[t][i], x, B);
+                layer_forward(p, w, l, w->acts[t][i], x, B);
             }
             x = w->acts[t][i];
         }
     }
     if (nv) {
-        layer_forward(p, w, &p->vars, NULL, w->vars_out, w->vars_in, B);
+        layer_forward(p, w, &p->vars, w->vars_out, w->vars_in, B);
         size_t F = (size_t)p->pi_head.in_c, T = F - VARS_EMBED;
         for (int b = 0; b < B; b++) {
             memcpy(w->feat + b * F, trunk_out(p, w, 0) + b * T, T * sizeof(float));
@@ -371,8 +370,8 @@ void policy_forward(const policy *p, policy_work *w, const void *obs, int B, flo
                    VARS_EMBED * sizeof(float));
         }
     }
-    layer_forward(p, w, &p->pi_head, NULL, w->logits, head_in(p, w, 0), B);
-    layer_forward(p, w, &p->v_head, NULL, w->values, head_in(p, w, p->n_trunks - 1), B);
+    layer_forward(p, w, &p->pi_head, w->logits, head_in(p, w, 0), B);
+    layer_forward(p, w, &p->v_head, w->values, head_in(p, w, p->n_trunks - 1), B);
     if (logits) *logits = w->logits;
     if (values) *values = w->values;
 }
@@ -412,8 +411,8 @@ void policy_backward(const policy *p, policy_work *w, float *grads, const float 
         float *dout = g[0], *din = g[1];
         for (int i = p->trunk[t].n - 1; i >= 0; i--) {
             const float *in = i > 0 ? w->acts[t][i - 1] : w->input;
-            layer_backward(p, w, grads, &p->trunk[t].layers[i], w->keep[t][i], i > 0 ? din : NULL,
-                           dout, in, w->acts[t][i], B);
+            layer_backward(p, w, grads, &p->trunk[t].layers[i], i == 0 ? w->keep[t] : NULL,
+                           i > 0 ? din : NULL, dout, in, w->acts[t][i], B);
             float *tmp = dout;
             dout = din, din = tmp;
         }
