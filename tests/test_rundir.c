@@ -201,6 +201,16 @@ static void test_checkpoints(void)
         fclose(fp);
     }
     CHECKF(!strcmp(text, "latest.safetensors"), "previous holds '%s'", text);
+
+    /* --keep-last 2: the two highest update_<N> stay, with latest and previous. */
+    CHECK_OK(rundir_prune_kept(path, 2));
+    CHECK_OK(rundir_checkpoints(path, &list, &n));
+    CHECKF(n == 4 && strstr(list[2], "update_001000") && strstr(list[3], "update_000100"),
+           "%d checkpoints after the prune", n);
+    rundir_free_list(list, n);
+    char other[700];
+    snprintf(other, sizeof other, "%s/notes.txt", path);
+    CHECK(access(other, F_OK) == 0); /* not a checkpoint: left alone */
 }
 
 int main(void)

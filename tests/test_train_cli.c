@@ -109,6 +109,24 @@ static void check_run_files(const char *dir)
 /* A run's monitor files and TensorBoard logs as a user reads them: monitor episodes (r, l)
  * per env, and the value losses by step after TensorBoard's purge (event files in name
  * order; a restart event at step S drops the earlier files' events at S and after). */
+/* How many update_<N>.safetensors dir holds. */
+static int kept_count(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) n += !strncmp(e->d_name, "update_", 7);
+    closedir(d);
+    return n;
+}
+
+static bool has_file(const char *dir, const char *name)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    return access(path, F_OK) == 0;
+}
+
 static int same_logs(const char *a, const char *b)
 {
     char path[512];
@@ -170,10 +188,14 @@ int main(void)
     snprintf(straight, sizeof straight, "--run-dir %s/straight", tmp);
     snprintf(killed, sizeof killed, "--run-dir %s/killed", tmp);
 
-    /* The uninterrupted run, and its files. */
-    CHECK(gbfarm_wait(start(straight, "")) == 0);
+    /* The uninterrupted run, and its files: of the update_<N> kept every 4 of its 24
+     * updates, --keep-last 2 leaves the newest two. */
+    CHECK(gbfarm_wait(start(straight, "--keep-every 4 --keep-last 2")) == 0);
     snprintf(a, sizeof a, "%s/straight", tmp);
     check_run_files(a);
+    CHECKF(kept_count(a) == 2 && has_file(a, "update_000020.safetensors") &&
+               has_file(a, "update_000024.safetensors"),
+           "%d update_<N> kept", kept_count(a));
 
     /* SIGKILL five times: at a random moment, or as soon as the checkpoint's temporary file
      * appears (mid-write); after each, the last checkpoint loads and --resume goes on. */

@@ -25,6 +25,7 @@ typedef struct run_config {
     bool no_fallback;     /* resume: a damaged latest checkpoint is an error */
     int checkpoint_every; /* updates between latest.safetensors (10) */
     int keep_every;       /* updates between kept update_<N>.safetensors (100; 0 never) */
+    int keep_last;        /* how many update_<N> stay, the newest (0: all) */
     double log_interval;  /* seconds between progress lines off a terminal (10) */
     const char *save;     /* also write the final checkpoint here, or NULL */
     const json_t *config; /* a new run's config.json */

@@ -36,6 +36,8 @@ void rundir_free_list(char **list, int n);
 /* Before a new latest.safetensors is written: the current one becomes
  * previous.safetensors, atomically, so that a damaged latest has an intact fallback. */
 gb_error *rundir_keep_previous(const char *dir);
+/* Removes all but the newest keep update_<N>.safetensors (latest and previous stay). */
+gb_error *rundir_prune_kept(const char *dir, int keep);
 
 /* Writes <dir>/config.json from config (2-space indented, keys in the caller's order). */
 gb_error *rundir_write_config(const char *dir, const json_t *config);

@@ -27,7 +27,7 @@
 typedef struct cli_options {
     const char *env_name, *save, *run_dir, *resume;
     double log_interval;
-    int checkpoint_every, keep_every, no_fallback;
+    int checkpoint_every, keep_every, keep_last, no_fallback;
     int visualize, scale, speed;
     int envs_given, steps_given;
 } cli_options;
@@ -119,6 +119,8 @@ static const arg_option options[] = {
      "write DIR/latest.safetensors every N updates (%D)", {0}, {0}},
     {"--keep-every", "N", ARG_INT, AT(o.keep_every), 0, 1 << 30, "keep_every",
      "also keep DIR/update_<N>.safetensors every N updates\n(%D; 0: never)", {0}, {0}},
+    {"--keep-last", "N", ARG_INT, AT(o.keep_last), 0, 1 << 30, "keep_last",
+     "keep only the newest N update_<N>.safetensors (%D; 0: all)", {0}, {0}},
     {"--save", "FILE", ARG_TEXT, AT(o.save), 0, 0, NULL,
      "also write the final checkpoint to FILE", {0}, {0}},
     {"--visualize", NULL, ARG_ON, AT(o.visualize), 0, 0, NULL,
@@ -392,6 +394,7 @@ static gb_error *train_main(command *cmd, int argc, char **argv, run_result *res
                      s->o.no_fallback,
                      s->o.checkpoint_every,
                      s->o.keep_every,
+                     s->o.keep_last,
                      s->o.log_interval,
                      s->o.save,
                      config};

@@ -206,6 +206,22 @@ gb_error *rundir_keep_previous(const char *dir)
     return err;
 }
 
+gb_error *rundir_prune_kept(const char *dir, int keep)
+{
+    char **list;
+    int n, kept = 0;
+    gb_error *err = NULL;
+    GB_TRY(rundir_checkpoints(dir, &list, &n));
+    for (int i = 0; i < n && !err; i++) {
+        if (kept_update(strrchr(list[i], '/') + 1) < 0 || ++kept <= keep) continue;
+        if (unlink(list[i]) != 0 && errno != ENOENT)
+            err = gb_errorf("%s: cannot remove an old kept checkpoint (--keep-last %d): %s",
+                            list[i], keep, strerror(errno));
+    }
+    rundir_free_list(list, n);
+    return err;
+}
+
 gb_error *rundir_check_resume(const char *dir)
 {
     struct stat st;

@@ -236,6 +236,7 @@ static gb_error *save_checkpoints(train *t, run *r, int64_t update, bool force)
     if (rc->keep_every > 0 && update % rc->keep_every == 0) {
         snprintf(path, sizeof path, "%s/update_%06lld.safetensors", rc->dir, (long long)update);
         GB_TRY(train_save(t, path));
+        if (rc->keep_last > 0 && r->lead) GB_TRY(rundir_prune_kept(rc->dir, rc->keep_last));
     }
     return NULL;
 }
