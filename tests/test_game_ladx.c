@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "check.h"
 #include "gbfarm/core.h"
 #include "gbfarm/env_retro.h"
@@ -151,7 +153,13 @@ int main(void)
     double total = env_walk(path, &explored);
     fprintf(stderr, "env: reward %.4f, %lld tiles\n", total, (long long)explored);
     CHECK(explored > 2);
-    CHECK(fabs(total - 0.01 * (double)(explored - 1)) < 1e-4);
+    /* each tile after the first pays game.json's reward.explore.reward */
+    json_t *j = json_load_file("states/zelda-ladx/game.json", 0, NULL);
+    double per_tile = json_number_value(
+        json_object_get(json_object_get(json_object_get(j, "reward"), "explore"), "reward"));
+    json_decref(j);
+    CHECKF(per_tile > 0 && fabs(total - per_tile * (double)(explored - 1)) < 1e-4,
+           "%.4f for %lld tiles at %.3f", total, (long long)explored, per_tile);
 
     /* SameBoy, when given: the same start, the same walk's end, and the env walk's reward. */
     const char *sameboy = getenv("GBFARM_CORE_SAMEBOY");
