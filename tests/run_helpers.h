@@ -1,5 +1,6 @@
 /* Running the gbfarm binary from tests: in the background or to the end, with its output
- * appended to a log, and comparing the checkpoints two runs end with. */
+ * appended to a log, and comparing the checkpoints two runs end with; and what a game
+ * folder's game.json sets. */
 #ifndef GBFARM_TESTS_RUN_HELPERS_H
 #define GBFARM_TESTS_RUN_HELPERS_H
 
@@ -115,6 +116,18 @@ static inline int same_weights(const char *a, const char *b)
     }
     json_decref(j);
     return same;
+}
+
+/* <folder>/game.json's reward.explore.reward (what a new place pays), or -1. */
+static inline double explore_reward(const char *folder)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/game.json", folder);
+    json_t *j = json_load_file(path, 0, NULL);
+    json_t *v = json_object_get(json_object_get(json_object_get(j, "reward"), "explore"), "reward");
+    double r = json_is_number(v) ? json_number_value(v) : -1;
+    json_decref(j);
+    return r;
 }
 
 #endif

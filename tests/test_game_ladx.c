@@ -13,9 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
-
 #include "check.h"
+#include "run_helpers.h"
 #include "gbfarm/core.h"
 #include "gbfarm/env_retro.h"
 #include "gbfarm/game.h"
@@ -153,11 +152,7 @@ int main(void)
     double total = env_walk(path, &explored);
     fprintf(stderr, "env: reward %.4f, %lld tiles\n", total, (long long)explored);
     CHECK(explored > 2);
-    /* each tile after the first pays game.json's reward.explore.reward */
-    json_t *j = json_load_file("states/zelda-ladx/game.json", 0, NULL);
-    double per_tile = json_number_value(
-        json_object_get(json_object_get(json_object_get(j, "reward"), "explore"), "reward"));
-    json_decref(j);
+    double per_tile = explore_reward("states/zelda-ladx"); /* each tile after the first */
     CHECKF(per_tile > 0 && fabs(total - per_tile * (double)(explored - 1)) < 1e-4,
            "%.4f for %lld tiles at %.3f", total, (long long)explored, per_tile);
 
