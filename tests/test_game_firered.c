@@ -251,6 +251,10 @@ int main(void)
     CHECK(val(b, "map_num") == bus8(c, sb1_battle + 5));
     CHECK(val(b, "pokedex_seen") == 2); /* the rival's CHARMANDER */
     CHECKF(val(b, "money") == 3000, "money %lld in battle", (long long)val(b, "money"));
+    /* enemy_hp is the opponent's (gBattleMons[1].hp): CHARMANDER's, full (maxHP, 4 bytes on) */
+    int64_t enemy0 = val(b, "enemy_hp");
+    CHECKF(enemy0 > 10 && enemy0 < 30 && enemy0 == (bus32(c, 0x02023C64 + 4) & 0xFFFF),
+           "enemy_hp %lld at the battle's start", (long long)enemy0);
     /* Mash A (FIGHT, the first move) until the battle ends, won or lost. */
     for (int k = 0; k < 20 && val(b, "in_battle") != 0; k++) mash(c, "A", 20);
     CHECKF(val(b, "in_battle") == 0, "the battle did not end");
@@ -266,6 +270,8 @@ int main(void)
            (long long)(val(b, "events") - events0));
     CHECK(val(b, "level1") >= 5 && val(b, "hp1") > 0);
     CHECKF(money == 3080, "money %lld after the rival battle, want 3080 (won)", (long long)money);
+    CHECKF(val(b, "enemy_hp") == 0, "enemy_hp %lld after a won battle",
+           (long long)val(b, "enemy_hp"));
     CHECK(val(b, "map_num") == bus8(c, bus32(c, SAVE_BLOCK1_PTR) + 5));
     /* a fresh binding agrees with the one that followed the move */
     game_binding *b2 = NULL;
