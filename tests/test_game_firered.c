@@ -251,6 +251,7 @@ int main(void)
     CHECK(val(b, "map_num") == bus8(c, sb1_battle + 5));
     CHECK(val(b, "pokedex_seen") == 2); /* the rival's CHARMANDER */
     CHECKF(val(b, "money") == 3000, "money %lld in battle", (long long)val(b, "money"));
+    CHECK(val(b, "rival_won") == 0);
     /* enemy_hp is the opponent's (gBattleMons[1].hp): CHARMANDER's, full (maxHP, 4 bytes on) */
     int64_t enemy0 = val(b, "enemy_hp");
     CHECKF(enemy0 > 10 && enemy0 < 30 && enemy0 == (bus32(c, 0x02023C64 + 4) & 0xFFFF),
@@ -272,6 +273,8 @@ int main(void)
     CHECKF(money == 3080, "money %lld after the rival battle, want 3080 (won)", (long long)money);
     CHECKF(val(b, "enemy_hp") == 0, "enemy_hp %lld after a won battle",
            (long long)val(b, "enemy_hp"));
+    /* the trainer flag of TRAINER_RIVAL_OAKS_LAB_CHARMANDER (328), set by a win only */
+    CHECK(val(b, "rival_won") == 1 && flag(c, 0x500 + 328));
     CHECK(val(b, "map_num") == bus8(c, bus32(c, SAVE_BLOCK1_PTR) + 5));
     /* a fresh binding agrees with the one that followed the move */
     game_binding *b2 = NULL;
