@@ -97,8 +97,6 @@ static double time_passes(const policy *p, policy_work *w, const uint8_t *obs, i
     return best;
 }
 
-/* One PPO update at a case's settings on 1 and 2 threads, its forward and backward passes
- * apart on one thread (a minibatch as one shard), and the rollout's batch-1 forward. */
 /* " = N% of peak" and the line's end; nothing but the end where no peak was measured
  * (--only). */
 static void print_share(double gflops, double peak, int name_peak)
@@ -112,6 +110,8 @@ static void print_share(double gflops, double peak, int name_peak)
     printf("\n");
 }
 
+/* One PPO update at a case's settings on 1 and 2 threads, its forward and backward passes
+ * apart on one thread (a minibatch as one shard), and the rollout's batch-1 forward. */
 static void bench_cnn(const cnn_case *k, double peak1, double peak2)
 {
     env_spec spec = {ENV_OBS_U8, k->stack, 72, 80, k->actions, 0};
