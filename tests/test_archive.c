@@ -1,9 +1,11 @@
 /* The start-state archive: what joins it and what a full one gives up, the selection rules,
  * merges that do not depend on thread order, checkpoints, resets that start from an archived
- * state on a real core (the bundled Catch game), and a training run killed and resumed. */
+ * state on a real core (the bundled Catch game), a training run killed and resumed, and
+ * --no-archive. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "gbfarm/archive.h"
@@ -355,6 +357,28 @@ static void test_train_resume(const char *tmp)
     CHECK(log_has(a, "state,player_x,player_y,score,chosen"));
 }
 
+/* --no-archive trains without the folder's archive (the one test_train_resume made): no
+ * cells in the run directory or the checkpoint, and config.json says so. */
+static void test_no_archive(const char *tmp)
+{
+    char cmd[2048], log[600], path[700];
+    snprintf(log, sizeof log, "%s/plain.log", tmp);
+    snprintf(cmd, sizeof cmd,
+             "train --game %s/catch-archive --no-archive --envs 2 --rollout-steps 64 --epochs 1 "
+             "--update-threads 1 --steps 512 --run-dir %s/plain",
+             tmp, tmp);
+    CHECK(gbfarm_run(cmd, log) == 0);
+    snprintf(path, sizeof path, "%s/plain/archive", tmp);
+    CHECKF(access(path, F_OK) != 0, "%s exists after --no-archive", path);
+    snprintf(path, sizeof path, "%s/plain/config.json", tmp);
+    CHECK(log_has(path, "\"no_archive\": true"));
+    snprintf(path, sizeof path, "%s/plain/latest.safetensors", tmp);
+    safetensors *f;
+    REQUIRE_OK(safetensors_read(&f, path));
+    CHECK(!safetensors_has(f, "archive.count"));
+    safetensors_free(f);
+}
+
 int main(void)
 {
     char tmp[] = "/tmp/gbfarm-archive-XXXXXX";
@@ -365,6 +389,7 @@ int main(void)
     test_checkpoint(tmp);
     test_env_resets(tmp);
     test_train_resume(tmp);
+    test_no_archive(tmp);
     char cmd[600];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     if (!check_failed && system(cmd) != 0) fprintf(stderr, "could not remove %s\n", tmp);

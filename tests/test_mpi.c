@@ -137,6 +137,26 @@ static void test_catch(void)
     }
 }
 
+/* A game folder with a start-state archive (which works in one process): the 2-rank job
+ * goes on without it and says so. */
+static void test_archive_off(void)
+{
+    char cmd[1024], args[1024], log[300];
+    snprintf(log, sizeof log, "%s/archive.log", tmp);
+    snprintf(cmd, sizeof cmd,
+             "cp -r states/catch-gb %s/archived && sed -i 's/^  \"train\": /  \"archive\": { "
+             "\"key\": [\"score\"], \"score\": \"score\" },\\n  \"train\": /' "
+             "%s/archived/game.json",
+             tmp, tmp);
+    REQUIRE(system(cmd) == 0);
+    snprintf(args, sizeof args,
+             "train --game %s/archived --obs vars --envs 1 --rollout-steps 64 --epochs 1 "
+             "--update-threads 1 --steps 256 --log-interval 100 --run-dir %s/archived-run",
+             tmp, tmp);
+    CHECKF(mpi_run(args, log) == 0, "2-rank Catch with an archive failed (see %s)", log);
+    CHECK(log_has(log, "start-state archive is off under MPI"));
+}
+
 int main(void)
 {
     if (system("command -v mpirun >/dev/null 2>&1") != 0) {
@@ -149,6 +169,7 @@ int main(void)
     REQUIRE(mkdtemp(tmp));
     test_cartpole();
     test_catch();
+    test_archive_off();
     if (check_failed == 0) {
         char cmd[128];
         snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);

@@ -29,6 +29,7 @@ typedef struct cli_options {
     double log_interval;
     int checkpoint_every, keep_every, keep_last, no_fallback;
     int visualize, scale, speed;
+    int no_archive;
     int envs_given, steps_given;
 } cli_options;
 
@@ -97,6 +98,9 @@ static const arg_option options[] = {
      "DQN's (three times the work)",
      {"small", "nature"},
      {POLICY_CNN_SMALL, POLICY_CNN_NATURE}},
+    {"--no-archive", NULL, ARG_ON, AT(o.no_archive), 0, 0, "no_archive",
+     "start every reset from the game's own states, without\nits start-state archive "
+     "(game.json's \"archive\")", {0}, {0}},
     {"--update-threads", "N", ARG_INT, AT(c.update_threads), 0, 1024, "update_threads",
      "threads for the PPO update (0 = all cores)", {0}, {0}},
     {"--watchdog", "S", ARG_F64, AT(c.watchdog_seconds), 0, 1e9, "watchdog",
@@ -377,7 +381,13 @@ static gb_error *train_main(command *cmd, int argc, char **argv, run_result *res
     free(default_dir);
     if (is_emulator && !(emu->envs = calloc((size_t)s->c.n_envs, sizeof *emu->envs)))
         return gb_errorf("train: out of memory");
-    if (is_emulator) GB_TRY(run_emulator_archive(emu, s->c.n_envs));
+    /* The archive works in one process: under MPI the run goes on without it, and says so. */
+    bool archived = is_emulator && emu->setup.game->archive.n_key && !s->o.no_archive;
+    if (archived && dist_size() > 1 && dist_rank() == 0)
+        printf("note: %s/game.json's start-state archive is off under MPI (it works in one "
+               "process): every reset starts from the game's own states\n",
+               emu->setup.game->dir);
+    if (archived && dist_size() == 1) GB_TRY(run_emulator_archive(emu, s->c.n_envs));
     s->c.archive = emu->archive;
     emu->dir = dir, emu->scale = s->o.scale, emu->speed = s->o.speed;
     if (s->o.visualize && s->o.speed && dist_rank() == 0) /* what watching at a pace costs */
