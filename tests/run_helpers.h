@@ -1,12 +1,14 @@
 /* Running the gbfarm binary from tests: in the background or to the end, with its output
- * appended to a log, and comparing the checkpoints two runs end with; and what a game
- * folder's game.json sets. */
+ * appended to a log, and comparing the checkpoints two runs end with; what a game folder's
+ * game.json sets, and a copy of the bundled game with a start-state archive. */
 #ifndef GBFARM_TESTS_RUN_HELPERS_H
 #define GBFARM_TESTS_RUN_HELPERS_H
 
 #include <jansson.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/wait.h>
@@ -45,6 +47,18 @@ static inline int gbfarm_wait(pid_t pid)
 static inline int gbfarm_run(const char *args, const char *log)
 {
     return gbfarm_wait(gbfarm_spawn(args, log, 0));
+}
+
+/* A copy of the bundled Catch folder at dir, with `"archive": <json>` (JSON text without
+ * slashes) in its game.json. */
+static inline void catch_with_archive(const char *dir, const char *json)
+{
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd,
+             "cp -r states/catch-gb %s && sed -i 's/^  \"train\": /  \"archive\": %s,\\n  "
+             "\"train\": /' %s/game.json && grep -q '\"archive\"' %s/game.json",
+             dir, json, dir, dir);
+    REQUIRE(system(cmd) == 0);
 }
 
 /* Whether the file holds a line with text. */

@@ -327,12 +327,8 @@ static void test_train_resume(const char *tmp)
     char cmd[2048], game[600], log[600], a[700], b[700];
     snprintf(game, sizeof game, "%s/catch-archive", tmp);
     snprintf(log, sizeof log, "%s/train.log", tmp);
-    snprintf(cmd, sizeof cmd,
-             "cp -r states/catch-gb %s && sed -i 's/^  \"train\": /  \"archive\": { \"key\": "
-             "[\"player_x\", \"player_y\"], \"score\": \"score\", \"max_cells\": 24, \"p_start\": "
-             "0.3 },\\n  \"train\": /' %s/game.json",
-             game, game);
-    REQUIRE(system(cmd) == 0);
+    catch_with_archive(game, "{ \"key\": [\"player_x\", \"player_y\"], \"score\": \"score\", "
+                             "\"max_cells\": 24, \"p_start\": 0.3 }");
     const char *common =
         "--envs 2 --rollout-steps 64 --epochs 1 --update-threads 1 --seed 3 --no-anneal";
     snprintf(cmd, sizeof cmd, "train --game %s %s --steps 2048 --run-dir %s/straight", game, common,

@@ -141,14 +141,10 @@ static void test_catch(void)
  * goes on without it and says so. */
 static void test_archive_off(void)
 {
-    char cmd[1024], args[1024], log[300];
+    char dir[128], args[1024], log[300];
     snprintf(log, sizeof log, "%s/archive.log", tmp);
-    snprintf(cmd, sizeof cmd,
-             "cp -r states/catch-gb %s/archived && sed -i 's/^  \"train\": /  \"archive\": { "
-             "\"key\": [\"score\"], \"score\": \"score\" },\\n  \"train\": /' "
-             "%s/archived/game.json",
-             tmp, tmp);
-    REQUIRE(system(cmd) == 0);
+    snprintf(dir, sizeof dir, "%s/archived", tmp);
+    catch_with_archive(dir, "{ \"key\": [\"score\"], \"score\": \"score\" }");
     snprintf(args, sizeof args,
              "train --game %s/archived --obs vars --envs 1 --rollout-steps 64 --epochs 1 "
              "--update-threads 1 --steps 256 --log-interval 100 --run-dir %s/archived-run",
