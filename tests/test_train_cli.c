@@ -232,6 +232,9 @@ int main(void)
     CHECK(kills >= 3);
     snprintf(a, sizeof a, "%s/straight/latest.safetensors", tmp);
     CHECKF(same_weights(a, b), "a killed and resumed run ended with other weights");
+    /* ... and the comparison sees four updates' difference */
+    snprintf(a, sizeof a, "%s/straight/update_000020.safetensors", tmp);
+    CHECKF(!same_weights(a, b), "update 20 and the end read as the same weights");
     snprintf(a, sizeof a, "%s/straight", tmp);
     CHECK(same_logs(a, dir));
 
