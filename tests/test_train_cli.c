@@ -179,6 +179,50 @@ static int same_logs(const char *a, const char *b)
     return same && ok;
 }
 
+/* --ent-anneal: TensorBoard's charts/ent_coef falls linearly from --ent-coef toward 0 (one
+ * step short of it, like the learning rate), config.json records the switch, and --resume
+ * keeps it. */
+static void test_ent_anneal(void)
+{
+    char args[512], dir[300], path[600];
+    snprintf(dir, sizeof dir, "%s/ent", tmp);
+    snprintf(args, sizeof args,
+             "train --obs vars --envs 2 --steps 1024 --rollout-steps 128 --epochs 1 --seed 3 "
+             "--ent-coef 0.02 --ent-anneal --log-interval 100 --run-dir %s",
+             dir);
+    REQUIRE(gbfarm_run(args, log_path) == 0);
+    snprintf(args, sizeof args, "train --resume %s --steps 1536", dir);
+    CHECK(gbfarm_run(args, log_path) == 0);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    json_t *cfg = json_load_file(path, 0, NULL);
+    CHECK(cfg && json_is_true(json_object_get(cfg, "anneal_ent")));
+    json_decref(cfg);
+    /* 4 updates of 256 steps, then 2 more once extended to 6: the coefficient of update u
+     * (from 0) is 0.02 (1 - u / n), with n the run's length when it ran */
+    const double want[7] = {0, 0.02, 0.015, 0.01, 0.005, 0.02 * (1 - 4.0 / 6), 0.02 / 6};
+    double got[7] = {0};
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    REQUIRE(n >= 0);
+    for (int f = 0; f < n; f++) {
+        if (!strncmp(names[f]->d_name, "events.out.tfevents.", 20)) {
+            snprintf(path, sizeof path, "%s/%s", dir, names[f]->d_name);
+            tb_events ev;
+            CHECK_OK(tb_read(path, &ev));
+            for (size_t k = 0; k < ev.n; k++)
+                if (!strcmp(ev.scalars[k].tag, "charts/ent_coef") &&
+                    ev.scalars[k].step % 256 == 0 && ev.scalars[k].step / 256 <= 6)
+                    got[ev.scalars[k].step / 256] = ev.scalars[k].value;
+            tb_events_free(&ev);
+        }
+        free(names[f]);
+    }
+    free(names);
+    for (int u = 1; u <= 6; u++)
+        CHECKF(fabs(got[u] - want[u]) < 1e-6, "update %d: ent_coef %g, expected %g", u, got[u],
+               want[u]);
+}
+
 int main(void)
 {
     snprintf(tmp, sizeof tmp, "/tmp/gbfarm-train-cli-XXXXXX");
@@ -280,6 +324,8 @@ int main(void)
     CHECK(log_has(out, "done: checkpoint"));
     snprintf(args, sizeof args, "train --resume %s/straight", tmp);
     CHECK(gbfarm_run(args, out) == 0 && log_has(out, "step 6912 of 6912"));
+
+    test_ent_anneal();
 
     snprintf(args, sizeof args, "rm -rf %s", tmp);
     CHECK(system(args) == 0);

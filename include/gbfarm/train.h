@@ -27,6 +27,7 @@ typedef struct train_config {
     int rollout_steps;   /* T per env per update (128) */
     float lr;            /* 2.5e-4 */
     int anneal_lr;       /* 1: linear to 0 over the run */
+    int anneal_ent;      /* 1: the entropy bonus too (0) */
     float gamma;         /* 0.99 */
     float gae_lambda;    /* 0.95 */
     ppo_config ppo;      /* epochs, minibatches, clip, vf/ent coefs, grad norm, target KL */
@@ -60,6 +61,7 @@ typedef struct train_stats {
     int64_t global_step;         /* env steps so far, over all envs */
     int64_t frames;              /* emulated frames so far, over all envs (0 for CartPole) */
     float lr;
+    float ent_coef; /* the entropy bonus this update used */
     ppo_stats ppo;
     const train_episode *episodes; /* finished during this rollout, in env order */
     int n_episodes;

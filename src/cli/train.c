@@ -67,6 +67,8 @@ static const arg_option options[] = {
     {"--lr", "X", ARG_F32, AT(c.lr), 0, 1, "lr", "Adam learning rate (%D)", {0}, {0}},
     {"--no-anneal", NULL, ARG_OFF, AT(c.anneal_lr), 0, 0, "anneal_lr",
      "keep the learning rate constant (default: linear to 0)", {0}, {0}},
+    {"--ent-anneal", NULL, ARG_ON, AT(c.anneal_ent), 0, 0, "anneal_ent",
+     "the entropy bonus linear to 0 over the run too", {0}, {0}},
     {"--gamma", "X", ARG_F32, AT(c.gamma), 0, 1, "gamma", "discount (%D)", {0}, {0}},
     {"--gae-lambda", "X", ARG_F32, AT(c.gae_lambda), 0, 1, "gae_lambda", "GAE lambda (%D)",
      {0}, {0}},

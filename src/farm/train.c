@@ -440,6 +440,8 @@ gb_error *train_iteration(train *t, train_stats *st)
     double t0 = gb_now();
     float frac = c->anneal_lr ? 1.0f - (float)t->update / (float)t->num_updates : 1.0f;
     float lr = frac * c->lr;
+    ppo_config pc = c->ppo;
+    if (c->anneal_ent) pc.ent_coef *= 1.0f - (float)t->update / (float)t->num_updates;
 
     t->phase = PHASE_ROLLOUT;
     GB_TRY(run_round(t));
@@ -452,7 +454,7 @@ gb_error *train_iteration(train *t, train_stats *st)
      * into one shard per thread. */
     ppo_stats ps;
     guard_save(t);
-    ppo_update(t->opt, &t->rb, &c->ppo, lr, &ps);
+    ppo_update(t->opt, &t->rb, &pc, lr, &ps);
     bool undone = !guard_check(t, &ps);
     double t2 = gb_now();
     if (undone && t->bad_in_row >= c->max_bad_updates)
@@ -474,6 +476,7 @@ gb_error *train_iteration(train *t, train_stats *st)
                      .num_updates = t->num_updates,
                      .global_step = t->global_step,
                      .lr = lr,
+                     .ent_coef = pc.ent_coef,
                      .ppo = ps,
                      .episodes = t->eps,
                      .n_episodes = 0,

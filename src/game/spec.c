@@ -194,12 +194,12 @@ static gb_error *read_train(game_spec *spec, const char *file, const json_t *tra
         } else if (!strcmp(key, "cnn")) {
             if (!json_is_string(v)) return game_key_error(file, what, "\"small\" or \"nature\"", v);
             snprintf(value, sizeof value, "%s", json_string_value(v));
-        } else if (!strcmp(key, "no-anneal")) {
+        } else if (!strcmp(key, "no-anneal") || !strcmp(key, "ent-anneal")) {
             if (!json_is_true(v)) return game_key_error(file, what, "true", v);
         } else {
             return gb_errorf("%s: %s: unknown key (expected one of: envs-per-core, rollout-steps, "
                              "epochs, minibatches, lr, gamma, gae-lambda, clip, vf-coef, ent-coef, "
-                             "max-grad-norm, hidden, cnn, no-anneal)",
+                             "max-grad-norm, hidden, cnn, no-anneal, ent-anneal)",
                              file, what);
         }
         if (!(spec->train_args[spec->n_train_args++] = game_strdup(flag)))

@@ -164,6 +164,7 @@ static gb_error *log_scalars(run *r, const train_stats *s)
         {"charts/explored", s->n_episodes && explored > 0 ? explored / s->n_episodes : NAN},
         {"charts/mean_return_20", s->mean_return_20},
         {"charts/learning_rate", s->lr},
+        {"charts/ent_coef", s->ent_coef},
         {"charts/SPS", s->sps},
         {"charts/FPS", (double)(s->frames - r->frames0) / s->elapsed_seconds},
         {"losses/value_loss", s->ppo.v_loss},
