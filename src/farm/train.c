@@ -438,10 +438,10 @@ gb_error *train_iteration(train *t, train_stats *st)
         return gb_errorf("train: all %lld updates are done", (long long)t->num_updates);
     const train_config *c = &t->cfg;
     double t0 = gb_now();
-    float frac = c->anneal_lr ? 1.0f - (float)t->update / (float)t->num_updates : 1.0f;
-    float lr = frac * c->lr;
+    float left = 1.0f - (float)t->update / (float)t->num_updates; /* of the run */
+    float lr = c->anneal_lr ? left * c->lr : c->lr;
     ppo_config pc = c->ppo;
-    if (c->anneal_ent) pc.ent_coef *= 1.0f - (float)t->update / (float)t->num_updates;
+    if (c->anneal_ent) pc.ent_coef *= left;
 
     t->phase = PHASE_ROLLOUT;
     GB_TRY(run_round(t));
