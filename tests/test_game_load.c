@@ -167,6 +167,8 @@ static const struct {
     {"bad/obs-no-vars", {"obs-no-vars/game.json", "screen+vars", "no observation.vars"}},
     {"bad/train-key", {"train-key/game.json", "train.learning_rate", "unknown key"}},
     {"bad/train-type", {"train-type/game.json", "train.envs-per-core", "0.5"}},
+    {"bad/train-switch",
+     {"train-switch/game.json", "train.ent-anneal", "expected true, found integer 1"}},
     {"bad/archive-var", {"archive-var/game.json", "archive.key[1]", "\"room\""}},
     {"bad/archive-p", {"archive-p/game.json", "archive.p_start", "1.5"}},
     {"bad/archive-select", {"archive-select/game.json", "archive.select", "\"newest\""}},
