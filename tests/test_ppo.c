@@ -106,7 +106,7 @@ static void grad_check_ppo(const char *what, env_spec spec, int shared, int hidd
         f[2 * B + i] = rng_normal(&r);              /* advantages */
         f[3 * B + i] = values[i] + rng_normal(&r);  /* returns */
     }
-    ppo_batch mb = {obs, act, f, f + B, f + 2 * B, f + 3 * B};
+    ppo_batch mb = {obs, NULL, act, f, f + B, f + 2 * B, f + 3 * B};
     ppo_config c = ppo_config_default();
     c.ent_coef = ent_coef, c.vf_coef = vf_coef;
     ppo_stats st;

@@ -77,20 +77,20 @@ void nn_sgemv(int m, int n, float alpha, const float *a, int lda, const float *x
 /* The convolutions' GEMMs (src/nn/gemm.c), without packing. One dimension is small (16-64
  * output channels, or 48-576 rows of space-to-depth input), the other long (a chunk's
  * n·hq·wq columns); both operands are read in place, row by row. A register tile of c holds
- * its sums over all taps and all of K, so c is written once. Each entry of c is a fixed
- * sequence of fused multiply-adds (nn_gemm_taps_nt: fixed blocks of K, each reduced in a
- * fixed lane order), so results do not depend on threads or chunking. The kernels are
+ * its sums over all taps and all of K (nn_gemm_taps_dw: one tap and a fixed block of K), so
+ * c is written once (once a block). Each entry of c is a fixed sequence of fused
+ * multiply-adds, so results do not depend on threads or chunking. The kernels are
  * chosen by cpuid: AVX-512, AVX2 + FMA, or SSE2. */
 /* c[m][n] = Σ_t Σ_k a[t][m][k] · b[k][n + off[t]] (+ c[m][n] when accumulate), for m < M,
  * n < N; a's taps are a_tap floats apart, its rows lda. With one tap and off 0, a GEMM. */
 void nn_gemm_taps(int M, int N, int K, int taps, const float *a, size_t a_tap, int lda,
                   const float *b, int ldb, const ptrdiff_t *off, int accumulate, float *c, int ldc);
 
-/* c[t][m][n] += Σ_k a[m][k - off[t]] · b[n][k]: for each tap, dot products along the long
- * dimension K, a's rows read shifted back by the tap's offset (so b's stay aligned); c's taps
- * are c_tap floats apart. */
-void nn_gemm_taps_nt(int M, int N, int K, int taps, const float *a, int lda, const ptrdiff_t *off,
-                     const float *b, int ldb, float *c, size_t c_tap, int ldc);
+/* c[t][m][n] += Σ_k a[m][k] · b[k - off[t]][n], k < K: for each tap, a GEMM along the long
+ * dimension K with b's rows read shifted back by the tap's offset; c's taps are c_tap floats
+ * apart. a's entries are broadcast against whole rows of b, so no sum crosses vector lanes. */
+void nn_gemm_taps_dw(int M, int N, int K, int taps, const float *a, int lda, const float *b,
+                     int ldb, const ptrdiff_t *off, float *c, size_t c_tap, int ldc);
 
 /* The kernels nn_gemm_* use: "avx512", "avx2" or "sse2", chosen from the CPU's features. */
 const char *nn_gemm_isa(void);

@@ -56,9 +56,11 @@ typedef struct ppo_stats {
     int64_t allreduce_bytes;
 } ppo_stats;
 
-/* A minibatch, gathered contiguously. */
+/* A minibatch: its observations contiguous in obs, or, with rows, sample s's at row rows[s] of
+ * obs (the rollout's), copied out by the update thread that reads it; the rest contiguous. */
 typedef struct ppo_batch {
     const void *obs;
+    const int32_t *rows;
     const int32_t *actions;
     const float *logprobs, *values, *advantages, *returns;
 } ppo_batch;

@@ -43,12 +43,13 @@ static size_t row_of(geom g, int n)
     return ((size_t)n * g.cols + g.pad + ALIGN - 1) / ALIGN * ALIGN;
 }
 
-/* A chunk of n samples needs X and dX [cs][ld], and Y or dY [oc][pad + ld] (dY has zeros on
- * both sides, where the taps read past its columns), plus room to align X. */
+/* A chunk of n samples needs X and dX [cs][ld], Y or dY [oc][pad + ld] (dY has zeros on
+ * both sides, where the taps read past its columns) and dY's transpose, plus room to align X
+ * and the transpose. */
 static size_t chunk_floats(geom g, int oc, int n)
 {
     size_t ld = row_of(g, n);
-    return 2 * (size_t)g.cs * ld + (size_t)oc * (g.pad + ld) + ALIGN;
+    return 2 * (size_t)g.cs * ld + 2 * (size_t)oc * (g.pad + ld) + 2 * ALIGN;
 }
 
 /* X's place in the scratch after the taps' weights: on a line. */
@@ -119,16 +120,19 @@ static void tap_columns(ptrdiff_t *off, geom g)
     for (int t = 0; t < g.q * g.q; t++) off[t] = (ptrdiff_t)(t / g.q) * g.wq + t % g.q;
 }
 
-/* The adjoint: dw[f][ci][ky][kx] += dWt at the same place; taps past the kernel drop out. */
-static void add_tap_grads(float *dw, const float *dwt, int c, int oc, int k, int s, geom g)
+/* The adjoint, from the taps' gradients transposed (dWtᵀ[t][(ci·s+sy)·s+sx][f]):
+ * dw[f][ci][ky][kx] += the entry at weight (f, ci, ky, kx)'s place; taps past the kernel
+ * drop out. */
+static void add_tap_grads(float *dw, const float *dwtt, int c, int oc, int k, int s, geom g)
 {
-    size_t at[256];
-    tap_offsets(at, oc, k, s, g);
     for (int f = 0; f < oc; f++)
-        for (int ci = 0; ci < c; ci++) {
-            const float *from = dwt + (size_t)f * g.cs + (size_t)ci * s * s;
-            for (int kk = 0; kk < k * k; kk++) *dw++ += from[at[kk]];
-        }
+        for (int ci = 0; ci < c; ci++)
+            for (int ky = 0; ky < k; ky++)
+                for (int kx = 0; kx < k; kx++) {
+                    size_t t = (size_t)(ky / s) * g.q + kx / s;
+                    size_t j = (size_t)(ci * s + ky % s) * s + kx % s;
+                    *dw++ += dwtt[(t * g.cs + j) * oc + f];
+                }
 }
 
 typedef float v4 __attribute__((vector_size(16)));
@@ -322,15 +326,21 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
         int n = B - i0 < cb ? B - i0 : cb;
         size_t cols = (size_t)n * g.cols, ld = row_of(g, n), ldy = g.pad + ld;
         float *dx = x + (size_t)g.cs * ld, *dy0 = dx + (size_t)g.cs * ld, *dy = dy0 + g.pad;
-        /* dy[f][i·cols + oy·wq + ox] = dout[i][f][oy][ox]; 0 in the dropped columns and in
-         * the pad on both sides, where dX reads past the chunk's columns */
+        float *dyt = chunk_at(dy0 + (size_t)oc * ldy);
+        /* dy[f][i·cols + oy·wq + ox] = dout[i][f][oy][ox], and its transpose dyt[pad + i·cols +
+         * oy·wq + ox][f]; 0 in the dropped columns and in the pad on both sides, where the
+         * taps read past the chunk's columns. A sample's rows of dyt (cols · oc floats) stay
+         * in L1 while its channels are scattered into them. */
         memset(dy0, 0, sizeof(float) * oc * ldy);
+        memset(dyt, 0, sizeof(float) * oc * ldy);
         for (int i = 0; i < n; i++)
             for (int f = 0; f < oc; f++) {
                 const float *src = dout + (i0 + i) * out_n + (size_t)f * g.oh * g.ow;
-                float *d = dy + (size_t)f * ldy + (size_t)i * g.cols;
-                for (int oy = 0; oy < g.oh; oy++, src += g.ow, d += g.wq)
-                    memcpy(d, src, sizeof(float) * g.ow);
+                size_t p = (size_t)i * g.cols;
+                float *d = dy + (size_t)f * ldy + p, *dt = dyt + (g.pad + p) * oc + f;
+                for (int oy = 0; oy < g.oh; oy++, src += g.ow, d += g.wq, dt += (size_t)g.wq * oc)
+                    for (int ox = 0; ox < g.ow; ox++)
+                        d[ox] = src[ox], dt[(size_t)ox * oc] = src[ox];
             }
         if (db)
             for (int f = 0; f < oc; f++) {
@@ -343,10 +353,10 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
             xi = kept_x((float *)keep, g, cb, i0);
         else
             space_to_depth(x, ld, (image){.f = in + i0 * in_n}, NULL, n, c, h, wd, s, g, 1);
-        /* dWt[t] += dy[:, p - off[t]] · X[:, p]ᵀ over all of X's columns p (dy is 0 past its
+        /* dWt[t]ᵀ += X[:, p] · dyᵀ[p - off[t], :] over all of X's columns p (dy is 0 past its
          * own); dX[:, p] = Σ_t Wt[t]ᵀ · dy[:, p - off[t]] */
-        nn_gemm_taps_nt(oc, g.cs, (int)ld, taps, dy, (int)ldy, off, xi, (int)ld, dwt, per_tap,
-                        g.cs);
+        nn_gemm_taps_dw(g.cs, oc, (int)ld, taps, xi, (int)ld, dyt + g.pad * oc, oc, off, dwt,
+                        per_tap, oc);
         if (din) {
             nn_gemm_taps(g.cs, (int)ld, oc, taps, wtt, per_tap, oc, dy, (int)ldy, back, 0, dx,
                          (int)ld);

@@ -1,4 +1,4 @@
-/* nn_gemm_taps and nn_gemm_taps_nt (gbfarm/nn.h): the set of kernels for this CPU, chosen by
+/* nn_gemm_taps and nn_gemm_taps_dw (gbfarm/nn.h): the set of kernels for this CPU, chosen by
  * cpuid at first use; and the baseline set, GCC's generic 4-float vectors (SSE2 on x86-64),
  * which multiply, then add. */
 #include <pthread.h>
@@ -33,26 +33,28 @@ static inline void store4(float *p, v4 v, int n)
 #define VSUM(v)          (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
 #define NN_MR            4
 #define NN_NV            2
-#define NT_MR            2
-#define NT_NR            4
 #define GEMM_TAPS        nn_gemm_taps_sse2
-#define GEMM_TAPS_NT     nn_gemm_taps_nt_sse2
+#define DW_R4            2
+#define DW_R3            4
+#define DW_R2            6
+#define DW_R1            12
+#define GEMM_TAPS_DW     nn_gemm_taps_dw_sse2
 #include "gemm_kernels.h"
 
 typedef struct gemm_set {
     const char *isa;
     void (*nn)(int, int, int, int, const float *, size_t, int, const float *, int,
                const ptrdiff_t *, int, float *, int);
-    void (*nt)(int, int, int, int, const float *, int, const ptrdiff_t *, const float *, int,
+    void (*dw)(int, int, int, int, const float *, int, const float *, int, const ptrdiff_t *,
                float *, size_t, int);
 } gemm_set;
 
 static const gemm_set sets[] = {
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-    {"avx512", nn_gemm_taps_avx512, nn_gemm_taps_nt_avx512},
-    {"avx2", nn_gemm_taps_avx2, nn_gemm_taps_nt_avx2},
+    {"avx512", nn_gemm_taps_avx512, nn_gemm_taps_dw_avx512},
+    {"avx2", nn_gemm_taps_avx2, nn_gemm_taps_dw_avx2},
 #endif
-    {"sse2", nn_gemm_taps_sse2, nn_gemm_taps_nt_sse2},
+    {"sse2", nn_gemm_taps_sse2, nn_gemm_taps_dw_sse2},
 };
 
 static int supported(const gemm_set *g)
@@ -103,8 +105,8 @@ void nn_gemm_taps(int M, int N, int K, int taps, const float *a, size_t a_tap, i
     set()->nn(M, N, K, taps, a, a_tap, lda, b, ldb, off, accumulate, c, ldc);
 }
 
-void nn_gemm_taps_nt(int M, int N, int K, int taps, const float *a, int lda, const ptrdiff_t *off,
-                     const float *b, int ldb, float *c, size_t c_tap, int ldc)
+void nn_gemm_taps_dw(int M, int N, int K, int taps, const float *a, int lda, const float *b,
+                     int ldb, const ptrdiff_t *off, float *c, size_t c_tap, int ldc)
 {
-    set()->nt(M, N, K, taps, a, lda, off, b, ldb, c, c_tap, ldc);
+    set()->dw(M, N, K, taps, a, lda, b, ldb, off, c, c_tap, ldc);
 }

@@ -1,5 +1,5 @@
 /* gemm_kernels.h for AVX2 + FMA: 4 rows × 24 columns of c a tile in nn_gemm_taps (12 of the
- * 16 registers), 3 × 4 entries in nn_gemm_taps_nt. */
+ * 16 registers); 8-12 sums a tile in nn_gemm_taps_dw (2 × 4 vectors, 4 × 3, 6 × 2, 12 × 1). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #pragma GCC target("avx2,fma")
 #include <immintrin.h>
@@ -31,9 +31,11 @@ static inline float sum8(__m256 v)
 #define VSUM(v)          sum8(v)
 #define NN_MR            4
 #define NN_NV            3
-#define NT_MR            3
-#define NT_NR            4
 #define GEMM_TAPS        nn_gemm_taps_avx2
-#define GEMM_TAPS_NT     nn_gemm_taps_nt_avx2
+#define DW_R4            2
+#define DW_R3            4
+#define DW_R2            6
+#define DW_R1            12
+#define GEMM_TAPS_DW     nn_gemm_taps_dw_avx2
 #include "gemm_kernels.h"
 #endif

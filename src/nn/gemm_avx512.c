@@ -1,5 +1,5 @@
 /* gemm_kernels.h for AVX-512: 8 rows × 48 columns of c a tile in nn_gemm_taps (24 of the 32
- * registers), 4 × 6 entries in nn_gemm_taps_nt. */
+ * registers); 24 sums a tile in nn_gemm_taps_dw (6 × 4 vectors, 8 × 3, 12 × 2, 24 × 1). */
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
 #pragma GCC target("avx512f")
 #include <immintrin.h>
@@ -18,9 +18,11 @@
 #define VSUM(v)          _mm512_reduce_add_ps(v)
 #define NN_MR            8
 #define NN_NV            3
-#define NT_MR            4
-#define NT_NR            6
 #define GEMM_TAPS        nn_gemm_taps_avx512
-#define GEMM_TAPS_NT     nn_gemm_taps_nt_avx512
+#define DW_R4            6
+#define DW_R3            8
+#define DW_R2            12
+#define DW_R1            24
+#define GEMM_TAPS_DW     nn_gemm_taps_dw_avx512
 #include "gemm_kernels.h"
 #endif

@@ -4,8 +4,9 @@
  *             (= a·b + c), VZERO(), VSUM(v) (its lanes added in a fixed order), and
  *             VLOADN(p, n) / VSTOREN(p, v, n) for the first n < VW lanes (the others 0);
  *   NN_MR, NN_NV   gemm_taps's register tile: NN_MR rows of c by NN_NV vectors of columns;
- *   NT_MR, NT_NR   gemm_taps_nt's: NT_MR × NT_NR entries of c, each a vector over K;
- *   GEMM_TAPS, GEMM_TAPS_NT   the names of this set's nn_gemm_taps and nn_gemm_taps_nt. */
+ *   DW_R4, DW_R3, DW_R2, DW_R1   gemm_taps_dw's tiles: that many rows of c by 4, 3, 2 or 1
+ *             vectors of columns;
+ *   GEMM_TAPS, GEMM_TAPS_DW   the names of this set's nn_gemm_taps and nn_gemm_taps_dw. */
 
 /* Rows 0..mr of c, columns 0..nv·VW, summed over every tap and all of K in registers; lanes:
  * 0, or the columns of a last single vector that is not whole. (The unroll pragmas keep the
@@ -69,72 +70,80 @@ void GEMM_TAPS(int M, int N, int K, int taps, const float *a, size_t a_tap, int 
 #undef NN_ROWS
 }
 
-/* c[0..mr][0..nr] += the dot products of a's rows and b's over one block of K (whole
- * vectors, then a part of one). */
-static inline __attribute__((always_inline)) void
-nt_tile(int mr, int nr, int kb, const float *a, int lda, const float *b, int ldb, float *c, int ldc)
+/* c[0..mr][0..nv vectors] += Σ_k a[r][k] · b[k][·] over one block of K: a's entries broadcast,
+ * b's rows loaded whole, the sums kept in registers across the block; lanes: 0, or the width
+ * of the last vector when it is not whole. */
+static inline __attribute__((always_inline)) void dw_tile(int mr, int nv, int lanes, int kb,
+                                                          const float *a, int lda, const float *b,
+                                                          int ldb, float *c, int ldc)
 {
-    V acc[NT_MR][NT_NR];
-#pragma GCC unroll 16
+    V acc[DW_R1][4];
+#pragma GCC unroll 32
     for (int r = 0; r < mr; r++)
-#pragma GCC unroll 16
-        for (int j = 0; j < nr; j++) acc[r][j] = VZERO();
-    int k = 0;
-    for (; k + VW <= kb; k += VW) {
-        V av[NT_MR];
-#pragma GCC unroll 16
-        for (int r = 0; r < mr; r++) av[r] = VLOAD(a + (size_t)r * lda + k);
-#pragma GCC unroll 16
-        for (int j = 0; j < nr; j++) {
-            V bv = VLOAD(b + (size_t)j * ldb + k);
-#pragma GCC unroll 16
-            for (int r = 0; r < mr; r++) acc[r][j] = VFMA(av[r], bv, acc[r][j]);
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; j++) acc[r][j] = VZERO();
+    for (int k = 0; k < kb; k++) {
+        V bv[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; j++)
+            bv[j] = lanes && j == nv - 1 ? VLOADN(b + (size_t)k * ldb + j * VW, lanes)
+                                         : VLOAD(b + (size_t)k * ldb + j * VW);
+#pragma GCC unroll 32
+        for (int r = 0; r < mr; r++) {
+            V av = VSPLAT(a[(size_t)r * lda + k]);
+#pragma GCC unroll 4
+            for (int j = 0; j < nv; j++) acc[r][j] = VFMA(av, bv[j], acc[r][j]);
         }
     }
-    if (k < kb) { /* K's last entries, fewer than a vector: the other lanes add 0 */
-        V av[NT_MR];
-#pragma GCC unroll 16
-        for (int r = 0; r < mr; r++) av[r] = VLOADN(a + (size_t)r * lda + k, kb - k);
-#pragma GCC unroll 16
-        for (int j = 0; j < nr; j++) {
-            V bv = VLOADN(b + (size_t)j * ldb + k, kb - k);
-#pragma GCC unroll 16
-            for (int r = 0; r < mr; r++) acc[r][j] = VFMA(av[r], bv, acc[r][j]);
+#pragma GCC unroll 32
+    for (int r = 0; r < mr; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < nv; j++) {
+            float *to = c + (size_t)r * ldc + j * VW;
+            if (lanes && j == nv - 1)
+                VSTOREN(to, VLOADN(to, lanes) + acc[r][j], lanes);
+            else
+                VSTORE(to, VLOAD(to) + acc[r][j]);
+        }
+}
+
+void GEMM_TAPS_DW(int M, int N, int K, int taps, const float *a, int lda, const float *b, int ldb,
+                  const ptrdiff_t *off, float *c, size_t c_tap, int ldc)
+{
+    /* Columns nv vectors at a time, rows R at a time (R·nv sums in registers), then the rows
+     * left one at a time. */
+#define DW_ROWS(nv, R, lanes)                                                                      \
+    do {                                                                                           \
+        int m = 0;                                                                                 \
+        for (; m + (R) <= M; m += (R))                                                             \
+            dw_tile(R, nv, lanes, kb, a + (size_t)m * lda + k0, lda, bt + n, ldb,                  \
+                    ct + (size_t)m * ldc + n, ldc);                                                \
+        for (; m < M; m++)                                                                         \
+            dw_tile(1, nv, lanes, kb, a + (size_t)m * lda + k0, lda, bt + n, ldb,                  \
+                    ct + (size_t)m * ldc + n, ldc);                                                \
+    } while (0)
+    /* K in blocks: a block of b (shifted by each tap) stays in cache across the taps. */
+    for (int k0 = 0; k0 < K; k0 += DW_KB) {
+        int kb = K - k0 < DW_KB ? K - k0 : DW_KB;
+        for (int t = 0; t < taps; t++) {
+            const float *bt = b + ((ptrdiff_t)k0 - off[t]) * ldb;
+            float *ct = c + t * c_tap;
+            int n = 0;
+            for (; n + 4 * VW <= N; n += 4 * VW) DW_ROWS(4, DW_R4, 0);
+            if (n + 3 * VW <= N) {
+                DW_ROWS(3, DW_R3, 0);
+                n += 3 * VW;
+            }
+            if (n + 2 * VW <= N) {
+                DW_ROWS(2, DW_R2, 0);
+                n += 2 * VW;
+            }
+            if (n + VW <= N) {
+                DW_ROWS(1, DW_R1, 0);
+                n += VW;
+            }
+            if (n < N) DW_ROWS(1, DW_R1, N - n);
         }
     }
-#pragma GCC unroll 16
-    for (int r = 0; r < mr; r++)
-#pragma GCC unroll 16
-        for (int j = 0; j < nr; j++) c[(size_t)r * ldc + j] += VSUM(acc[r][j]);
-}
-
-/* One tap over one block of K: every tile of c. */
-static inline __attribute__((always_inline)) void
-nt_block(int M, int N, int kb, const float *a, int lda, const float *b, int ldb, float *c, int ldc)
-{
-    int m = 0;
-    for (; m + NT_MR <= M; m += NT_MR) {
-        int n = 0;
-        for (; n + NT_NR <= N; n += NT_NR)
-            nt_tile(NT_MR, NT_NR, kb, a + (size_t)m * lda, lda, b + (size_t)n * ldb, ldb,
-                    c + (size_t)m * ldc + n, ldc);
-        for (; n < N; n++)
-            nt_tile(NT_MR, 1, kb, a + (size_t)m * lda, lda, b + (size_t)n * ldb, ldb,
-                    c + (size_t)m * ldc + n, ldc);
-    }
-    for (; m < M; m++)
-        for (int n = 0; n < N; n++)
-            nt_tile(1, 1, kb, a + (size_t)m * lda, lda, b + (size_t)n * ldb, ldb,
-                    c + (size_t)m * ldc + n, ldc);
-}
-
-void GEMM_TAPS_NT(int M, int N, int K, int taps, const float *a, int lda, const ptrdiff_t *off,
-                  const float *b, int ldb, float *c, size_t c_tap, int ldc)
-{
-    /* K in blocks, every tap within a block: a block of a and b is read from memory once. */
-    for (int k0 = 0; k0 < K; k0 += NT_KB) {
-        int kb = K - k0 < NT_KB ? K - k0 : NT_KB;
-        for (int t = 0; t < taps; t++)
-            nt_block(M, N, kb, a + k0 - off[t], lda, b + k0, ldb, c + t * c_tap, ldc);
-    }
+#undef DW_ROWS
 }

@@ -168,7 +168,15 @@ static void job_shards(void *arg, int k)
     if (th->backward) memset(sh->grads, 0, sizeof(float) * p->n_params);
     if (n <= 0) return;
     float *logits, *values;
-    const uint8_t *obs = (const uint8_t *)mb->obs + (size_t)lo * env_obs_bytes(&p->cfg.spec);
+    size_t ob = env_obs_bytes(&p->cfg.spec);
+    const uint8_t *obs = (const uint8_t *)mb->obs + (size_t)lo * ob;
+    if (mb->rows) { /* this shard's part of the gather, in parallel with the others' */
+        uint8_t *to = o->mb_obs + (size_t)lo * ob;
+        for (int i = 0; i < n; i++)
+            memcpy(to + (size_t)i * ob, (const uint8_t *)mb->obs + (size_t)mb->rows[lo + i] * ob,
+                   ob);
+        obs = to;
+    }
     policy_forward(p, sh->work, obs, n, &logits, &values);
     float *dlogits = sh->scratch, *logp = dlogits + (size_t)n * A, *dvalues = logp + (size_t)n * A;
 
@@ -327,9 +335,8 @@ static float explained_variance(const float *pred, const float *y, size_t n)
 void ppo_update(ppo *o, const rollout_buffer *rb, const ppo_config *c, float lr, ppo_stats *st)
 {
     int mb = o->mb_size, n_mb = o->batch / mb;
-    size_t ob = rb->obs_bytes;
     float *f = o->mb_f32;
-    ppo_batch batch = {o->mb_obs, o->mb_actions, f, f + mb, f + 2 * mb, f + 3 * mb};
+    ppo_batch batch = {rb->obs, NULL, o->mb_actions, f, f + mb, f + 2 * mb, f + 3 * mb};
     ppo_stats sum = {0}, last = {0};
     int done = 0, epoch = 0;
     o->allreduce_seconds = 0.0, o->allreduce_bytes = 0;
@@ -343,9 +350,9 @@ void ppo_update(ppo *o, const rollout_buffer *rb, const ppo_config *c, float lr,
             o->perm[i] = o->perm[j], o->perm[j] = t;
         }
         for (int m = 0; m < n_mb; m++) {
+            batch.rows = o->perm + (size_t)m * mb;
             for (int k = 0; k < mb; k++) {
                 size_t idx = (size_t)o->perm[m * mb + k];
-                memcpy(o->mb_obs + (size_t)k * ob, rb->obs + idx * ob, ob);
                 o->mb_actions[k] = rb->actions[idx];
                 f[k] = rb->logprobs[idx];
                 f[mb + k] = rb->values[idx];
