@@ -327,26 +327,43 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
         size_t cols = (size_t)n * g.cols, ld = row_of(g, n), ldy = g.pad + ld;
         float *dx = x + (size_t)g.cs * ld, *dy0 = dx + (size_t)g.cs * ld, *dy = dy0 + g.pad;
         float *dyt = chunk_at(dy0 + (size_t)oc * ldy);
-        /* dy[f][i·cols + oy·wq + ox] = dout[i][f][oy][ox], and its transpose dyt[pad + i·cols +
-         * oy·wq + ox][f]; 0 in the dropped columns and in the pad on both sides, where the
-         * taps read past the chunk's columns. A sample's rows of dyt (cols · oc floats) stay
-         * in L1 while its channels are scattered into them. */
-        memset(dy0, 0, sizeof(float) * oc * ldy);
-        memset(dyt, 0, sizeof(float) * oc * ldy);
-        for (int i = 0; i < n; i++)
-            for (int f = 0; f < oc; f++) {
-                const float *src = dout + (i0 + i) * out_n + (size_t)f * g.oh * g.ow;
-                size_t p = (size_t)i * g.cols;
-                float *d = dy + (size_t)f * ldy + p, *dt = dyt + (g.pad + p) * oc + f;
-                for (int oy = 0; oy < g.oh; oy++, src += g.ow, d += g.wq, dt += (size_t)g.wq * oc)
-                    for (int ox = 0; ox < g.ow; ox++)
-                        d[ox] = src[ox], dt[(size_t)ox * oc] = src[ox];
-            }
-        if (db)
-            for (int f = 0; f < oc; f++) {
-                float acc = 0.0f;
-                for (size_t j = 0; j < cols; j++) acc += dy[(size_t)f * ldy + j];
-                db[f] += acc;
+        /* dyt[pad + i·cols + oy·wq + ox][f] = dout[i][f][oy][ox], in blocks of 16 channels ×
+         * 16 positions (both sides' lines stay in L1); 0 in the dropped columns and in the
+         * pad on both sides, where the taps read past the chunk's columns. */
+        memset(dyt, 0, sizeof(float) * oc * (g.pad + cols));
+        for (int i = 0; i < n; i++) {
+            const float *src = dout + (i0 + i) * out_n;
+            float *dt = dyt + (g.pad + (size_t)i * g.cols) * oc;
+            for (int oy = 0; oy < g.oh; oy++)
+                for (int x0 = 0; x0 < g.ow; x0 += 16)
+                    for (int f0 = 0; f0 < oc; f0 += 16) {
+                        int xn = g.ow - x0 < 16 ? g.ow - x0 : 16, fn = oc - f0 < 16 ? oc - f0 : 16;
+                        for (int f = f0; f < f0 + fn; f++) {
+                            const float *from = src + ((size_t)f * g.oh + oy) * g.ow + x0;
+                            float *to = dt + ((size_t)oy * g.wq + x0) * oc + f;
+                            for (int ox = 0; ox < xn; ox++) to[(size_t)ox * oc] = from[ox];
+                        }
+                    }
+        }
+        memset(dyt + (g.pad + cols) * oc, 0, sizeof(float) * oc * (ldy - g.pad - cols));
+        /* dy[f][i·cols + oy·wq + ox], the same in rows, for dX */
+        if (din) {
+            memset(dy0, 0, sizeof(float) * oc * ldy);
+            for (int i = 0; i < n; i++)
+                for (int f = 0; f < oc; f++) {
+                    const float *src = dout + (i0 + i) * out_n + (size_t)f * g.oh * g.ow;
+                    float *d = dy + (size_t)f * ldy + (size_t)i * g.cols;
+                    for (int oy = 0; oy < g.oh; oy++, src += g.ow, d += g.wq)
+                        for (int ox = 0; ox < g.ow; ox++) d[ox] = src[ox];
+                }
+        }
+        if (db) /* each channel's sum in the order of its positions: a lane each */
+            for (int f0 = 0; f0 < oc; f0 += 64) {
+                int fn = oc - f0 < 64 ? oc - f0 : 64;
+                float acc[64] = {0};
+                for (size_t p = 0; p < cols; p++)
+                    for (int f = 0; f < fn; f++) acc[f] += dyt[(g.pad + p) * oc + f0 + f];
+                for (int f = 0; f < fn; f++) db[f0 + f] += acc[f];
             }
         const float *xi = x;
         if (keep)
