@@ -91,7 +91,7 @@ static float cout_[CB * COC * COH * COW], cr[CB * COC * COH * COW], ccol[4096], 
 
 static double conv_probe(void *ctx)
 {
-    nn_conv2d_forward(cout_, ccol, NULL, cx, cw, cb, CB, CC, CH, CW, COC, CK, CS);
+    nn_conv2d_forward(cout_, ccol, NULL, cx, cw, NULL, cb, CB, CC, CH, CW, COC, CK, CS);
     return dot(cout_, cr, sizeof cr / 4);
 }
 
@@ -103,7 +103,7 @@ static void test_conv(void)
     fill(cr, sizeof cr / 4, 1.0f);
     static float dx[sizeof cx / 4], dw[sizeof cw / 4], db[COC];
     memset(dw, 0, sizeof dw), memset(db, 0, sizeof db);
-    nn_conv2d_forward(cout_, ccol, ckeep, cx, cw, cb, CB, CC, CH, CW, COC, CK, CS);
+    nn_conv2d_forward(cout_, ccol, ckeep, cx, cw, NULL, cb, CB, CC, CH, CW, COC, CK, CS);
     /* one output by hand: sample 1, filter 2, position (oy, ox) = (2, 1) */
     double ref = cb[2];
     for (int c = 0; c < CC; c++)
@@ -138,12 +138,12 @@ static void test_conv_chunks(void)
     float *scratch = malloc(sizeof(float) * sb);
     float *keep = malloc(sizeof(float) * nn_conv2d_keep_floats(C, H, W, OC, K, S, B));
     fill(x, B * in_n, 1.0f), fill(w, wn, 0.1f), fill(b, OC, 1.0f), fill(g, B * out_n, 1.0f);
-    nn_conv2d_forward(y, scratch, keep, x, w, b, B, C, H, W, OC, K, S);
+    nn_conv2d_forward(y, scratch, keep, x, w, NULL, b, B, C, H, W, OC, K, S);
     memset(scratch, 0xff, sizeof(float) * sb); /* NaNs: the backward must not read them */
     nn_conv2d_backward(dx, dw, db, scratch, g, keep, NULL, w, B, C, H, W, OC, K, S);
     float dy = 0.0f, ddx = 0.0f, ddw = 0.0f, wmax = 0.0f;
     for (int i = 0; i < B; i++) {
-        nn_conv2d_forward(y1, scratch, NULL, x + i * in_n, w, b, 1, C, H, W, OC, K, S);
+        nn_conv2d_forward(y1, scratch, NULL, x + i * in_n, w, NULL, b, 1, C, H, W, OC, K, S);
         nn_conv2d_backward(dx1, dw1, db1, scratch, g + i * out_n, NULL, x + i * in_n, w, 1, C, H, W,
                            OC, K, S);
         for (size_t j = 0; j < out_n; j++) dy = fmaxf(dy, fabsf(y1[j] - y[i * out_n + j]));
@@ -175,10 +175,17 @@ static void test_conv_bytes(void)
         for (size_t j = 0; j < in_n; j++)
             x[i * in_n + j] = (float)bytes[i * stride + j] * (1.0f / 255.0f);
     fill(w, wn, 0.1f), fill(b, OC, 1.0f);
-    nn_conv2d_forward(y, scratch, NULL, x, w, b, B, C, H, W, OC, K, S);
-    nn_conv2d_forward_u8(yb, scratch, NULL, bytes, stride, 1.0f / 255.0f, w, b, B, C, H, W, OC, K,
-                         S);
+    nn_conv2d_forward(y, scratch, NULL, x, w, NULL, b, B, C, H, W, OC, K, S);
+    nn_conv2d_forward_u8(yb, scratch, NULL, bytes, stride, 1.0f / 255.0f, w, NULL, b, B, C, H, W,
+                         OC, K, S);
     CHECKF(memcmp(y, yb, sizeof(float) * B * out_n) == 0, "conv on bytes differs from floats");
+    float *taps = malloc(sizeof(float) * nn_conv2d_tap_floats(C, OC, K, S));
+    nn_conv2d_taps(taps, w, C, OC, K, S);
+    nn_conv2d_forward_u8(yb, scratch, NULL, bytes, stride, 1.0f / 255.0f, NULL, taps, b, B, C, H, W,
+                         OC, K, S);
+    CHECKF(memcmp(y, yb, sizeof(float) * B * out_n) == 0,
+           "conv with its taps made beforehand differs from the plain one");
+    free(taps);
     free(bytes), free(x), free(w), free(y), free(yb), free(scratch);
 }
 

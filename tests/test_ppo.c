@@ -175,11 +175,53 @@ static void grad_check_ppo(const char *what, env_spec spec, int shared, int hidd
     policy_free(p);
 }
 
+/* A pinned work (a rollout's) gives the plain forward's logits bit for bit, keeps the weights
+ * of its pin when the parameters change, and takes the new ones at the next pin. */
+static void test_pinned(void)
+{
+    env_spec spec = {ENV_OBS_U8, 2, 36, 40, 4, 0};
+    policy_config pc = policy_config_default(spec);
+    pc.cnn = POLICY_CNN_NATURE, pc.hidden = 32;
+    policy *p;
+    policy_work *plain, *pinned;
+    REQUIRE_OK(policy_create(&p, &pc, 7));
+    REQUIRE_OK(policy_work_create(&plain, p, 1));
+    REQUIRE_OK(policy_work_create(&pinned, p, 1));
+    size_t ob = env_obs_bytes(&spec);
+    uint8_t *obs = malloc(ob);
+    for (size_t i = 0; i < ob; i++) obs[i] = (uint8_t)(i * 29 + 3);
+    float a[4], *l;
+    policy_forward(p, plain, obs, 1, &l, NULL);
+    memcpy(a, l, sizeof a);
+    policy_work_pin(pinned, p);
+    policy_forward(p, pinned, obs, 1, &l, NULL);
+    CHECK(memcmp(a, l, sizeof a) == 0);
+    for (size_t i = 0; i < p->n_params; i++) p->params[i] *= 1.5f;
+    policy_forward(p, pinned, obs, 1, &l, NULL);
+    CHECKF(memcmp(a, l, sizeof a) != 0, "the heads' new weights changed nothing");
+    float b[4];
+    policy_forward(p, plain, obs, 1, &l, NULL);
+    memcpy(b, l, sizeof b);
+    CHECKF(memcmp(a, b, sizeof a) != 0, "new weights changed nothing");
+    policy_forward(p, pinned, obs, 1, &l, NULL);
+    CHECKF(memcmp(b, l, sizeof b) != 0, "a pinned work took weights changed after its pin");
+    policy_work_pin(pinned, p);
+    policy_forward(p, pinned, obs, 1, &l, NULL);
+    CHECKF(memcmp(b, l, sizeof b) == 0, "a new pin did not take the new weights");
+    policy_work_unpin(pinned);
+    policy_forward(p, pinned, obs, 1, &l, NULL);
+    CHECK(memcmp(b, l, sizeof b) == 0);
+    free(obs);
+    policy_work_free(plain), policy_work_free(pinned);
+    policy_free(p);
+}
+
 int main(void)
 {
     nn_set_threads(1);
     test_gae();
     test_categorical();
+    test_pinned();
     /* MLP, separate actor and critic (CartPole's net): every parameter */
     /* Each term gets a check where it dominates: the surrogate alone, the entropy bonus with a
      * large coefficient, and the default mix (clipped value loss included). */

@@ -31,12 +31,18 @@ size_t nn_conv2d_scratch_floats(int c, int h, int w, int oc, int k, int s, int B
  * the forward leaves its space-to-depth input there, and the backward of the same batch reads
  * it instead of building it again from in (which it then does not read). */
 size_t nn_conv2d_keep_floats(int c, int h, int w, int oc, int k, int s, int B);
+/* The weights as the forward multiplies by them, one block a tap (nn_conv2d_tap_floats()
+ * floats): made once where they stay fixed across many forwards (a rollout's), and passed as
+ * the forward's taps; with taps NULL the forward makes them in scratch each call. */
+size_t nn_conv2d_tap_floats(int c, int oc, int k, int s);
+void nn_conv2d_taps(float *taps, const float *w, int c, int oc, int k, int s);
 void nn_conv2d_forward(float *out, float *scratch, float *keep, const float *in, const float *w,
-                       const float *b, int B, int c, int h, int wd, int oc, int k, int s);
+                       const float *taps, const float *b, int B, int c, int h, int wd, int oc,
+                       int k, int s);
 /* The same on bytes: sample i's image is in + i·stride, each value times scale. */
 void nn_conv2d_forward_u8(float *out, float *scratch, float *keep, const uint8_t *in, size_t stride,
-                          float scale, const float *w, const float *b, int B, int c, int h, int wd,
-                          int oc, int k, int s);
+                          float scale, const float *w, const float *taps, const float *b, int B,
+                          int c, int h, int wd, int oc, int k, int s);
 void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const float *dout,
                         const float *keep, const float *in, const float *w, int B, int c, int h,
                         int wd, int oc, int k, int s);

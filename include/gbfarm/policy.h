@@ -88,6 +88,11 @@ void policy_free(policy *p);
 typedef struct policy_work policy_work;
 gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch);
 void policy_work_free(policy_work *w);
+/* From pin to unpin, forwards on w multiply by p's convolution weights as they were at the
+ * pin, arranged for the kernels once instead of at every call: for a stretch of forwards
+ * whose weights do not change (a rollout's). */
+void policy_work_pin(policy_work *w, const policy *p);
+void policy_work_unpin(policy_work *w);
 
 /* obs: B observations back to back, env_obs_bytes(&spec) apart (uint8 scaled by 1/255 inside,
  * or float).

@@ -159,6 +159,7 @@ static gb_error *worker_rollout(train *t, int i, train_worker *w)
     w->env_seconds = w->policy_seconds = 0;
     /* The first slot: the observation the last rollout (or the reset) left in w->obs. */
     memcpy(rb->obs + (size_t)i * rb->steps * ob, w->obs, ob);
+    policy_work_pin(w->work, t->pol); /* the weights hold still until the update */
     double t0 = gb_now(), t1, t2;
     for (int s = 0; s < rb->steps; s++) {
         size_t k = (size_t)i * rb->steps + s;
@@ -197,6 +198,7 @@ static gb_error *worker_rollout(train *t, int i, train_worker *w)
         }
     }
     rb->last_values[i] = policy_value(t->pol, w->work, w->obs);
+    policy_work_unpin(w->work);
     ppo_gae(rb, i, t->cfg.gamma, t->cfg.gae_lambda);
     return NULL;
 }

@@ -257,15 +257,30 @@ NN_VECTOR static void space_to_depth(float *x, size_t ld, image im, float *tmp, 
             memset(x + r * ld + (size_t)n * g.cols, 0, sizeof(float) * (ld - (size_t)n * g.cols));
 }
 
+size_t nn_conv2d_tap_floats(int c, int oc, int k, int s)
+{
+    int q = (k + s - 1) / s;
+    return (size_t)q * q * oc * c * s * s;
+}
+
+void nn_conv2d_taps(float *taps, const float *w, int c, int oc, int k, int s)
+{
+    tap_weights(taps, w, c, oc, k, s, geom_of(c, k, k, oc, k, s));
+}
+
 static void conv_forward(float *out, float *scratch, float *keep, image in, const float *w,
-                         const float *b, int B, int c, int h, int wd, int oc, int k, int s)
+                         const float *taps, const float *b, int B, int c, int h, int wd, int oc,
+                         int k, int s)
 {
     geom g = geom_of(c, h, wd, oc, k, s);
     int cb = chunk_of(g, oc, B);
     size_t in_n = (size_t)c * h * wd, out_n = (size_t)oc * g.oh * g.ow;
     float *wt = scratch, *x = chunk_at(wt + 3 * g.taps);
     ptrdiff_t off[256];
-    tap_weights(wt, w, c, oc, k, s, g);
+    if (taps)
+        wt = (float *)taps;
+    else
+        tap_weights(wt, w, c, oc, k, s, g);
     tap_columns(off, g);
     for (int i0 = 0; i0 < B; i0 += cb) {
         int n = B - i0 < cb ? B - i0 : cb;
@@ -291,17 +306,18 @@ static void conv_forward(float *out, float *scratch, float *keep, image in, cons
 }
 
 void nn_conv2d_forward(float *out, float *scratch, float *keep, const float *in, const float *w,
-                       const float *b, int B, int c, int h, int wd, int oc, int k, int s)
+                       const float *taps, const float *b, int B, int c, int h, int wd, int oc,
+                       int k, int s)
 {
-    conv_forward(out, scratch, keep, (image){.f = in}, w, b, B, c, h, wd, oc, k, s);
+    conv_forward(out, scratch, keep, (image){.f = in}, w, taps, b, B, c, h, wd, oc, k, s);
 }
 
 void nn_conv2d_forward_u8(float *out, float *scratch, float *keep, const uint8_t *in, size_t stride,
-                          float scale, const float *w, const float *b, int B, int c, int h, int wd,
-                          int oc, int k, int s)
+                          float scale, const float *w, const float *taps, const float *b, int B,
+                          int c, int h, int wd, int oc, int k, int s)
 {
     image im = {.u8 = in, .stride = stride, .scale = scale};
-    conv_forward(out, scratch, keep, im, w, b, B, c, h, wd, oc, k, s);
+    conv_forward(out, scratch, keep, im, w, taps, b, B, c, h, wd, oc, k, s);
 }
 
 void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const float *dout,

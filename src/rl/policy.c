@@ -190,6 +190,8 @@ struct policy_work {
     float *keep[2];                    /* each trunk's first conv input, after space-to-depth */
     float *vars_in, *vars_out, *feat;  /* with variables: [B][obs_vars], embedding, heads' input */
     float *logits, *values, *gbuf[3], *col; /* gbuf: backward ping-pong + head sum */
+    float *taps[2][POLICY_MAX_LAYERS];      /* each conv's weights by tap, while pinned */
+    bool pinned;
     float *mem;
 };
 
@@ -225,6 +227,17 @@ static size_t keep_floats(const policy *p, int t, int max_batch)
     return nn_conv2d_keep_floats(l->in_c, l->in_h, l->in_w, l->out_c, l->k, l->s, max_batch);
 }
 
+static size_t taps_floats(const policy *p)
+{
+    size_t n = 0;
+    for (int t = 0; t < p->n_trunks; t++)
+        for (int i = 0; i < p->trunk[t].n; i++) {
+            const policy_layer *l = &p->trunk[t].layers[i];
+            if (l->kind == POLICY_CONV) n += nn_conv2d_tap_floats(l->in_c, l->out_c, l->k, l->s);
+        }
+    return n;
+}
+
 gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
 {
     *out = NULL;
@@ -247,7 +260,7 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
     if ((size_t)p->pi_head.in_c > widest) widest = (size_t)p->pi_head.in_c;
     for (int t = 0; t < p->n_trunks; t++) total += keep_floats(p, t, max_batch);
     if (nv) total += B * nv + B * VARS_EMBED + B * (size_t)p->pi_head.in_c;
-    total += B * (size_t)p->cfg.spec.n_actions + B + 3 * B * widest + col;
+    total += B * (size_t)p->cfg.spec.n_actions + B + 3 * B * widest + col + taps_floats(p);
     w->mem = huge_alloc(total * sizeof(float));
     if (!w->mem) {
         free(w);
@@ -269,9 +282,31 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
     w->logits = m, m += B * (size_t)p->cfg.spec.n_actions;
     w->values = m, m += B;
     for (int i = 0; i < 3; i++) w->gbuf[i] = m, m += B * widest;
+    for (int t = 0; t < p->n_trunks; t++)
+        for (int i = 0; i < p->trunk[t].n; i++) {
+            const policy_layer *l = &p->trunk[t].layers[i];
+            if (l->kind != POLICY_CONV) continue;
+            w->taps[t][i] = m, m += nn_conv2d_tap_floats(l->in_c, l->out_c, l->k, l->s);
+        }
     w->col = m;
     *out = w;
     return NULL;
+}
+
+void policy_work_pin(policy_work *w, const policy *p)
+{
+    for (int t = 0; t < p->n_trunks; t++)
+        for (int i = 0; i < p->trunk[t].n; i++) {
+            const policy_layer *l = &p->trunk[t].layers[i];
+            if (l->kind == POLICY_CONV)
+                nn_conv2d_taps(w->taps[t][i], p->params + l->w_off, l->in_c, l->out_c, l->k, l->s);
+        }
+    w->pinned = true;
+}
+
+void policy_work_unpin(policy_work *w)
+{
+    w->pinned = false;
 }
 
 void policy_work_free(policy_work *w)
@@ -289,12 +324,12 @@ static void activate(const policy_layer *l, float *out, int B)
 }
 
 static void layer_forward(const policy *p, policy_work *w, const policy_layer *l, float *out,
-                          const float *in, int B)
+                          const float *in, int B, const float *taps)
 {
     const float *wt = p->params + l->w_off, *b = p->params + l->b_off;
     if (l->kind == POLICY_CONV)
-        nn_conv2d_forward(out, w->col, NULL, in, wt, b, B, l->in_c, l->in_h, l->in_w, l->out_c,
-                          l->k, l->s);
+        nn_conv2d_forward(out, w->col, NULL, in, wt, taps, b, B, l->in_c, l->in_h, l->in_w,
+                          l->out_c, l->k, l->s);
     else
         nn_linear_forward(out, in, wt, b, B, (int)layer_in(l), l->out_c);
     activate(l, out, B);
@@ -350,19 +385,20 @@ void policy_forward(const policy *p, policy_work *w, const void *obs, int B, flo
         const float *x = w->input;
         for (int i = 0; i < p->trunk[t].n; i++) {
             const policy_layer *l = &p->trunk[t].layers[i];
+            const float *taps = w->pinned ? w->taps[t][i] : NULL;
             if (i == 0 && u8_conv) {
                 nn_conv2d_forward_u8(w->acts[t][0], w->col, w->keep[t], obs, stride, 1.0f / 255.0f,
-                                     p->params + l->w_off, p->params + l->b_off, B, l->in_c,
+                                     p->params + l->w_off, taps, p->params + l->b_off, B, l->in_c,
                                      l->in_h, l->in_w, l->out_c, l->k, l->s);
                 activate(l, w->acts[t][0], B);
             } else {
-                layer_forward(p, w, l, w->acts[t][i], x, B);
+                layer_forward(p, w, l, w->acts[t][i], x, B, taps);
             }
             x = w->acts[t][i];
         }
     }
     if (nv) {
-        layer_forward(p, w, &p->vars, w->vars_out, w->vars_in, B);
+        layer_forward(p, w, &p->vars, w->vars_out, w->vars_in, B, NULL);
         size_t F = (size_t)p->pi_head.in_c, T = F - VARS_EMBED;
         for (int b = 0; b < B; b++) {
             memcpy(w->feat + b * F, trunk_out(p, w, 0) + b * T, T * sizeof(float));
@@ -370,8 +406,8 @@ void policy_forward(const policy *p, policy_work *w, const void *obs, int B, flo
                    VARS_EMBED * sizeof(float));
         }
     }
-    layer_forward(p, w, &p->pi_head, w->logits, head_in(p, w, 0), B);
-    layer_forward(p, w, &p->v_head, w->values, head_in(p, w, p->n_trunks - 1), B);
+    layer_forward(p, w, &p->pi_head, w->logits, head_in(p, w, 0), B, NULL);
+    layer_forward(p, w, &p->v_head, w->values, head_in(p, w, p->n_trunks - 1), B, NULL);
     if (logits) *logits = w->logits;
     if (values) *values = w->values;
 }
