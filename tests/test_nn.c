@@ -193,7 +193,7 @@ static void test_conv_bytes(void)
 static void test_gemm_shapes(const char *isa)
 {
     static const int Ms[] = {1, 5, 13, 24}, Ns[] = {1, 7, 16, 35, 100}, Ks[] = {1, 3, 17, 40};
-    enum { PAD = 64 }; /* taps read past the rows' ends (nn) and before their starts (nt) */
+    enum { PAD = 64 }; /* taps read past the rows' ends */
     static const ptrdiff_t off[4] = {0, 1, 9, 10};
     float worst = 0.0f;
     for (int taps = 1; taps <= 4; taps += 3)
@@ -227,30 +227,28 @@ static void test_gemm_shapes(const char *isa)
                 }
     CHECKF(worst < 1e-4f, "%s gemm_taps: max error %g", isa, worst);
 
-    /* dw over a K that crosses its blocks, b's rows read from before its first by the taps,
-     * N across every width of column block and a part of a vector */
+    /* dw over a K that crosses its blocks, a's rows read from each tap's offset on, N across
+     * every width of column block and a part of a vector */
     worst = 0.0f;
     static const int Kl[] = {5, 16, 300, 1100};
     static const int Nd[] = {1, 7, 16, 32, 48, 64, 80, 100};
     for (size_t ki = 0; ki < 4; ki++)
         for (size_t mi = 0; mi < 4; mi++)
             for (size_t ni = 0; ni < 8; ni++) {
-                int M = Ms[mi], N = Nd[ni], K = Kl[ki], lda = K + 3, ldb = N + 5, taps = 4;
-                float *a = malloc(sizeof(float) * M * lda);
-                float *b = malloc(sizeof(float) * (PAD + K) * ldb);
+                int M = Ms[mi], N = Nd[ni], K = Kl[ki], lda = K + PAD, ldb = N + 5, taps = 4;
+                float *a = malloc(sizeof(float) * M * lda), *b = malloc(sizeof(float) * K * ldb);
                 float *c = malloc(sizeof(float) * taps * M * N),
                       *c0 = malloc(sizeof(float) * taps * M * N);
-                fill(a, (size_t)M * lda, 1.0f), fill(b, (size_t)(PAD + K) * ldb, 1.0f),
+                fill(a, (size_t)M * lda, 1.0f), fill(b, (size_t)K * ldb, 1.0f),
                     fill(c, (size_t)taps * M * N, 1.0f);
                 memcpy(c0, c, sizeof(float) * taps * M * N);
-                const float *b0 = b + PAD * ldb;
-                nn_gemm_taps_dw(M, N, K, taps, a, lda, b0, ldb, off, c, (size_t)M * N, N);
+                nn_gemm_taps_dw(M, N, K, taps, a, lda, b, ldb, off, c, (size_t)M * N, N);
                 for (int t = 0; t < taps; t++)
                     for (int m = 0; m < M; m++)
                         for (int n = 0; n < N; n++) {
                             double want = c0[(t * M + m) * N + n];
                             for (int k = 0; k < K; k++)
-                                want += (double)a[m * lda + k] * b0[(k - off[t]) * ldb + n];
+                                want += (double)a[m * lda + k + off[t]] * b[k * ldb + n];
                             worst = fmaxf(worst, (float)(fabs(c[(t * M + m) * N + n] - want) /
                                                          (1.0 + sqrt(K))));
                         }

@@ -92,9 +92,9 @@ void nn_sgemv(int m, int n, float alpha, const float *a, int lda, const float *x
 void nn_gemm_taps(int M, int N, int K, int taps, const float *a, size_t a_tap, int lda,
                   const float *b, int ldb, const ptrdiff_t *off, int accumulate, float *c, int ldc);
 
-/* c[t][m][n] += Σ_k a[m][k] · b[k - off[t]][n], k < K: for each tap, a GEMM along the long
- * dimension K with b's rows read shifted back by the tap's offset; c's taps are c_tap floats
- * apart. a's entries are broadcast against whole rows of b, so no sum crosses vector lanes. */
+/* c[t][m][n] += Σ_k a[m][k + off[t]] · b[k][n], k < K: for each tap, a GEMM along the long
+ * dimension K with a's rows read from the tap's offset on; c's taps are c_tap floats apart.
+ * a's entries are broadcast against whole rows of b, so no sum crosses vector lanes. */
 void nn_gemm_taps_dw(int M, int N, int K, int taps, const float *a, int lda, const float *b,
                      int ldb, const ptrdiff_t *off, float *c, size_t c_tap, int ldc);
 

@@ -2,10 +2,12 @@
  *
  * Space-to-depth by the stride s turns a k×k, stride-s convolution into a q×q, stride-1 one
  * over c·s² channels (q = ceil(k/s); taps past k get zero weights). A chunk of n samples is
- * laid out as X[c·s²][n·hq·wq], hq = oh+q-1 and wq = ow+q-1, and the stride-1 convolution is
- * then a sum of q² GEMMs: tap (dy, dx) multiplies its weights Wt[oc][c·s²] with X read from
- * column dy·wq+dx on, into Y[oc][n·hq·wq]. Output column (i, y, x) so sums X over (i, y+dy,
- * x+dx); columns with y ≥ oh or x ≥ ow read across rows or samples and are dropped.
+ * laid out as X[c·s²][hq·n·wq], hq = oh+q-1 and wq = ow+q-1, row y of every sample before
+ * row y+1 of any (column (y·n + i)·wq + x), and the stride-1 convolution is then a sum of q²
+ * GEMMs: tap (dy, dx) multiplies its weights Wt[oc][c·s²] with X read from column
+ * dy·n·wq + dx on, into Y[oc][oh·n·wq]. Output column (y·n + i)·wq + x so sums X over
+ * (y+dy, i, x+dx); the columns with x ≥ ow read across rows and are dropped (rows y ≥ oh are
+ * not computed: with the samples inside the rows, only the columns past ow are lost).
  * nn_gemm_taps sums all taps in one register tile (src/nn/gemm_kernels.h), reading an X the
  * size of the input where im2col wrote k²/s² times as much (3.6× for 8×8/4). The chunk is as
  * many samples as fit a fixed scratch budget: it depends on the shapes alone, so results do
@@ -21,7 +23,7 @@ enum { CHUNK_FLOATS = 1 << 20 }; /* 4 MB: a chunk's X, Y (and dX) */
 
 typedef struct geom {
     int oh, ow, q, hq, wq, cs; /* cs = c·s²: X's rows */
-    size_t cols, pad, taps;    /* columns a sample; X's overreach past the last; q²·oc·cs */
+    size_t cols, pad, taps;    /* X's columns a sample; its overreach past them; q²·oc·cs */
 } geom;
 
 static geom geom_of(int c, int h, int w, int oc, int k, int s)
@@ -29,7 +31,7 @@ static geom geom_of(int c, int h, int w, int oc, int k, int s)
     geom g = {.oh = (h - k) / s + 1, .ow = (w - k) / s + 1, .q = (k + s - 1) / s, .cs = c * s * s};
     g.hq = g.oh + g.q - 1, g.wq = g.ow + g.q - 1;
     g.cols = (size_t)g.hq * g.wq;
-    g.pad = (size_t)(g.q - 1) * (g.wq + 1);
+    g.pad = (size_t)(g.q - 1);
     g.taps = (size_t)g.q * g.q * oc * g.cs;
     return g;
 }
@@ -43,13 +45,19 @@ static size_t row_of(geom g, int n)
     return ((size_t)n * g.cols + g.pad + ALIGN - 1) / ALIGN * ALIGN;
 }
 
-/* A chunk of n samples needs X and dX [cs][ld], Y or dY [oc][pad + ld] (dY has zeros on
- * both sides, where the taps read past its columns) and dY's transpose, plus room to align X
- * and the transpose. */
+/* How far before its first column dX reads dY: the last tap's offset, (q-1)·(n·wq + 1). */
+static size_t pre_of(geom g, int n)
+{
+    return (size_t)(g.q - 1) * ((size_t)n * g.wq + 1);
+}
+
+/* A chunk of n samples needs X and dX [cs][ld], Y or dY [oc][pre + n·cols] (dY has zeros
+ * before and after its oh·n·wq columns, where dX's taps read) and dY's transpose, plus room
+ * to align X and the transpose. */
 static size_t chunk_floats(geom g, int oc, int n)
 {
-    size_t ld = row_of(g, n);
-    return 2 * (size_t)g.cs * ld + 2 * (size_t)oc * (g.pad + ld) + 2 * ALIGN;
+    size_t ld = row_of(g, n), cols = (size_t)n * g.cols;
+    return 2 * (size_t)g.cs * ld + (size_t)oc * (pre_of(g, n) + 2 * cols) + 2 * ALIGN;
 }
 
 /* X's place in the scratch after the taps' weights: on a line. */
@@ -114,10 +122,11 @@ static void tap_weights(float *wt, const float *w, int c, int oc, int k, int s, 
         }
 }
 
-/* Where tap t reads X from: column dy·wq + dx, t = dy·q + dx (k ≤ 16, so q² ≤ 256). */
-static void tap_columns(ptrdiff_t *off, geom g)
+/* Where tap t reads a chunk of n samples' X from: column dy·n·wq + dx, t = dy·q + dx (k ≤ 16,
+ * so q² ≤ 256). */
+static void tap_columns(ptrdiff_t *off, geom g, int n)
 {
-    for (int t = 0; t < g.q * g.q; t++) off[t] = (ptrdiff_t)(t / g.q) * g.wq + t % g.q;
+    for (int t = 0; t < g.q * g.q; t++) off[t] = (ptrdiff_t)(t / g.q) * n * g.wq + t % g.q;
 }
 
 /* The adjoint, from the taps' gradients transposed (dWtᵀ[t][(ci·s+sy)·s+sx][f]):
@@ -218,8 +227,8 @@ static inline __attribute__((always_inline)) const float *image_row(image im, in
     return tmp;
 }
 
-/* Space-to-depth puts pixel (i, ci, y, x) of a chunk at X[(ci·s + y%s)·s + x%s][i·cols +
- * (y/s)·wq + x/s]. to_x: X = the pixels of im, 0 where none lands (past the image, the pad);
+/* Space-to-depth puts pixel (i, ci, y, x) of a chunk at X[(ci·s + y%s)·s + x%s][((y/s)·n +
+ * i)·wq + x/s]. to_x: X = the pixels of im, 0 where none lands (past the image, the pad);
  * otherwise its adjoint, im.f = X's entries, where im.f was zeroed for the pixels X lacks.
  * Each image row is read once, in order; s is a constant in the common cases so that the
  * compiler turns the row's split into vector shuffles. */
@@ -229,8 +238,8 @@ NN_VECTOR static void space_to_depth(float *x, size_t ld, image im, float *tmp, 
     for (int i = 0; i < n; i++)
         for (int ci = 0; ci < c; ci++)
             for (int y = 0; y < g.hq * s; y++) {
-                float *rows = x + (size_t)(ci * s + y % s) * s * ld + (size_t)i * g.cols +
-                              (size_t)(y / s) * g.wq;
+                float *rows =
+                    x + (size_t)(ci * s + y % s) * s * ld + ((size_t)(y / s) * n + i) * g.wq;
                 if (y >= h) { /* past the image: rows of zeros */
                     if (to_x)
                         for (int sx = 0; sx < s; sx++)
@@ -281,25 +290,25 @@ static void conv_forward(float *out, float *scratch, float *keep, image in, cons
         wt = (float *)taps;
     else
         tap_weights(wt, w, c, oc, k, s, g);
-    tap_columns(off, g);
     for (int i0 = 0; i0 < B; i0 += cb) {
         int n = B - i0 < cb ? B - i0 : cb;
-        size_t cols = (size_t)n * g.cols, ld = row_of(g, n);
+        size_t ld = row_of(g, n), ny = (size_t)g.oh * n * g.wq;
         float *y = x + (size_t)g.cs * ld, *xi = keep ? kept_x(keep, g, cb, i0) : x;
+        tap_columns(off, g, n);
         image at = in;
         if (at.u8)
             at.u8 += (size_t)i0 * at.stride;
         else
             at.f += (size_t)i0 * in_n;
         space_to_depth(xi, ld, at, row_tmp(scratch, g, oc, cb), n, c, h, wd, s, g, 1);
-        nn_gemm_taps(oc, (int)cols, g.cs, g.q * g.q, wt, g.taps / (g.q * g.q), g.cs, xi, (int)ld,
-                     off, 0, y, (int)cols);
-        /* out[i][f][oy][ox] = y[f][i·cols + oy·wq + ox] + b[f] */
+        nn_gemm_taps(oc, (int)ny, g.cs, g.q * g.q, wt, g.taps / (g.q * g.q), g.cs, xi, (int)ld, off,
+                     0, y, (int)ny);
+        /* out[i][f][oy][ox] = y[f][(oy·n + i)·wq + ox] + b[f] */
         for (int i = 0; i < n; i++)
             for (int f = 0; f < oc; f++) {
                 float *o = out + (i0 + i) * out_n + (size_t)f * g.oh * g.ow, bf = b ? b[f] : 0.0f;
-                const float *src = y + (size_t)f * cols + (size_t)i * g.cols;
-                for (int oy = 0; oy < g.oh; oy++, o += g.ow, src += g.wq)
+                const float *src = y + (size_t)f * ny + (size_t)i * g.wq;
+                for (int oy = 0; oy < g.oh; oy++, o += g.ow, src += (size_t)n * g.wq)
                     for (int ox = 0; ox < g.ow; ox++) o[ox] = src[ox] + bf;
             }
     }
@@ -330,46 +339,46 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
     float *wt = scratch, *wtt = wt + g.taps, *dwt = wtt + g.taps, *x = chunk_at(dwt + g.taps);
     ptrdiff_t off[256], back[256];
     tap_weights(wt, w, c, oc, k, s, g);
-    tap_columns(off, g);
-    for (int t = 0; t < taps; t++) { /* Wt[t]ᵀ, and the columns dX reads dY from */
-        back[t] = -off[t];
+    for (int t = 0; t < taps; t++) /* Wt[t]ᵀ */
         for (int f = 0; f < oc; f++)
             for (int j = 0; j < g.cs; j++)
                 wtt[t * per_tap + (size_t)j * oc + f] = wt[t * per_tap + (size_t)f * g.cs + j];
-    }
     memset(dwt, 0, sizeof(float) * g.taps);
     for (int i0 = 0; i0 < B; i0 += cb) {
         int n = B - i0 < cb ? B - i0 : cb;
-        size_t cols = (size_t)n * g.cols, ld = row_of(g, n), ldy = g.pad + ld;
-        float *dx = x + (size_t)g.cs * ld, *dy0 = dx + (size_t)g.cs * ld, *dy = dy0 + g.pad;
+        size_t cols = (size_t)n * g.cols, ld = row_of(g, n), ny = (size_t)g.oh * n * g.wq;
+        size_t pre = pre_of(g, n), ldy = pre + cols;
+        float *dx = x + (size_t)g.cs * ld, *dy0 = dx + (size_t)g.cs * ld, *dy = dy0 + pre;
         float *dyt = chunk_at(dy0 + (size_t)oc * ldy);
-        /* dyt[pad + i·cols + oy·wq + ox][f] = dout[i][f][oy][ox], in blocks of 16 channels ×
-         * 16 positions (both sides' lines stay in L1); 0 in the dropped columns and in the
-         * pad on both sides, where the taps read past the chunk's columns. */
-        memset(dyt, 0, sizeof(float) * oc * (g.pad + cols));
+        tap_columns(off, g, n);
+        for (int t = 0; t < taps; t++) back[t] = -off[t]; /* the columns dX reads dY from */
+        /* dyt[(oy·n + i)·wq + ox][f] = dout[i][f][oy][ox], in blocks of 16 channels × 16
+         * positions (both sides' lines stay in L1); 0 in the dropped columns. */
+        memset(dyt, 0, sizeof(float) * oc * ny);
         for (int i = 0; i < n; i++) {
             const float *src = dout + (i0 + i) * out_n;
-            float *dt = dyt + (g.pad + (size_t)i * g.cols) * oc;
-            for (int oy = 0; oy < g.oh; oy++)
+            for (int oy = 0; oy < g.oh; oy++) {
+                float *dt = dyt + ((size_t)oy * n + i) * g.wq * oc;
                 for (int x0 = 0; x0 < g.ow; x0 += 16)
                     for (int f0 = 0; f0 < oc; f0 += 16) {
                         int xn = g.ow - x0 < 16 ? g.ow - x0 : 16, fn = oc - f0 < 16 ? oc - f0 : 16;
                         for (int f = f0; f < f0 + fn; f++) {
                             const float *from = src + ((size_t)f * g.oh + oy) * g.ow + x0;
-                            float *to = dt + ((size_t)oy * g.wq + x0) * oc + f;
+                            float *to = dt + (size_t)x0 * oc + f;
                             for (int ox = 0; ox < xn; ox++) to[(size_t)ox * oc] = from[ox];
                         }
                     }
+            }
         }
-        memset(dyt + (g.pad + cols) * oc, 0, sizeof(float) * oc * (ldy - g.pad - cols));
-        /* dy[f][i·cols + oy·wq + ox], the same in rows, for dX */
+        /* dy[f][(oy·n + i)·wq + ox], the same in rows, for dX: 0 in the dropped columns and
+         * on both sides, where dX's taps read past Y's columns */
         if (din) {
             memset(dy0, 0, sizeof(float) * oc * ldy);
             for (int i = 0; i < n; i++)
                 for (int f = 0; f < oc; f++) {
                     const float *src = dout + (i0 + i) * out_n + (size_t)f * g.oh * g.ow;
-                    float *d = dy + (size_t)f * ldy + (size_t)i * g.cols;
-                    for (int oy = 0; oy < g.oh; oy++, src += g.ow, d += g.wq)
+                    float *d = dy + (size_t)f * ldy + (size_t)i * g.wq;
+                    for (int oy = 0; oy < g.oh; oy++, src += g.ow, d += (size_t)n * g.wq)
                         for (int ox = 0; ox < g.ow; ox++) d[ox] = src[ox];
                 }
         }
@@ -377,8 +386,8 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
             for (int f0 = 0; f0 < oc; f0 += 64) {
                 int fn = oc - f0 < 64 ? oc - f0 : 64;
                 float acc[64] = {0};
-                for (size_t p = 0; p < cols; p++)
-                    for (int f = 0; f < fn; f++) acc[f] += dyt[(g.pad + p) * oc + f0 + f];
+                for (size_t p = 0; p < ny; p++)
+                    for (int f = 0; f < fn; f++) acc[f] += dyt[p * oc + f0 + f];
                 for (int f = 0; f < fn; f++) db[f0 + f] += acc[f];
             }
         const float *xi = x;
@@ -386,12 +395,11 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
             xi = kept_x((float *)keep, g, cb, i0);
         else
             space_to_depth(x, ld, (image){.f = in + i0 * in_n}, NULL, n, c, h, wd, s, g, 1);
-        /* dWt[t]ᵀ += X[:, p] · dyᵀ[p - off[t], :] over all of X's columns p (dy is 0 past its
-         * own); dX[:, p] = Σ_t Wt[t]ᵀ · dy[:, p - off[t]] */
-        nn_gemm_taps_dw(g.cs, oc, (int)ld, taps, xi, (int)ld, dyt + g.pad * oc, oc, off, dwt,
-                        per_tap, oc);
+        /* dWt[t]ᵀ += X[:, p + off[t]] · dyᵀ[p, :] over Y's columns p (dy is 0 in the dropped
+         * ones); dX[:, p] = Σ_t Wt[t]ᵀ · dy[:, p - off[t]] over X's */
+        nn_gemm_taps_dw(g.cs, oc, (int)ny, taps, xi, (int)ld, dyt, oc, off, dwt, per_tap, oc);
         if (din) {
-            nn_gemm_taps(g.cs, (int)ld, oc, taps, wtt, per_tap, oc, dy, (int)ldy, back, 0, dx,
+            nn_gemm_taps(g.cs, (int)cols, oc, taps, wtt, per_tap, oc, dy, (int)ldy, back, 0, dx,
                          (int)ld);
             memset(din + i0 * in_n, 0, sizeof(float) * n * in_n);
             space_to_depth(dx, ld, (image){.f = din + i0 * in_n}, NULL, n, c, h, wd, s, g, 0);

@@ -111,22 +111,24 @@ void GEMM_TAPS_DW(int M, int N, int K, int taps, const float *a, int lda, const 
                   const ptrdiff_t *off, float *c, size_t c_tap, int ldc)
 {
     /* Columns nv vectors at a time, rows R at a time (R·nv sums in registers), then the rows
-     * left one at a time. */
+     * left 8, 4 and one at a time. */
+#define DW_TILES(r, nv, lanes)                                                                     \
+    for (; m + (r) <= M; m += (r))                                                                 \
+    dw_tile(r, nv, lanes, kb, at + (size_t)m * lda, lda, bt + n, ldb, ct + (size_t)m * ldc + n, ldc)
 #define DW_ROWS(nv, R, lanes)                                                                      \
     do {                                                                                           \
         int m = 0;                                                                                 \
-        for (; m + (R) <= M; m += (R))                                                             \
-            dw_tile(R, nv, lanes, kb, a + (size_t)m * lda + k0, lda, bt + n, ldb,                  \
-                    ct + (size_t)m * ldc + n, ldc);                                                \
-        for (; m < M; m++)                                                                         \
-            dw_tile(1, nv, lanes, kb, a + (size_t)m * lda + k0, lda, bt + n, ldb,                  \
-                    ct + (size_t)m * ldc + n, ldc);                                                \
+        DW_TILES(R, nv, lanes);                                                                    \
+        if (8 < (R)) DW_TILES(8, nv, lanes);                                                       \
+        if (4 < (R)) DW_TILES(4, nv, lanes);                                                       \
+        DW_TILES(1, nv, lanes);                                                                    \
     } while (0)
-    /* K in blocks: a block of b (shifted by each tap) stays in cache across the taps. */
+    /* K in blocks: a block of b (and of a, shifted by each tap) stays in cache across the
+     * taps. */
     for (int k0 = 0; k0 < K; k0 += DW_KB) {
         int kb = K - k0 < DW_KB ? K - k0 : DW_KB;
         for (int t = 0; t < taps; t++) {
-            const float *bt = b + ((ptrdiff_t)k0 - off[t]) * ldb;
+            const float *at = a + k0 + off[t], *bt = b + (size_t)k0 * ldb;
             float *ct = c + t * c_tap;
             int n = 0;
             for (; n + 4 * VW <= N; n += 4 * VW) DW_ROWS(4, DW_R4, 0);
@@ -146,4 +148,5 @@ void GEMM_TAPS_DW(int M, int N, int K, int taps, const float *a, int lda, const 
         }
     }
 #undef DW_ROWS
+#undef DW_TILES
 }
