@@ -9,26 +9,29 @@
  *   GEMM_TAPS, GEMM_TAPS_DW   the names of this set's nn_gemm_taps and nn_gemm_taps_dw. */
 
 /* Rows 0..mr of c, columns 0..nv·VW, summed over every tap and all of K in registers; lanes:
- * 0, or the columns of a last single vector that is not whole. (The unroll pragmas keep the
+ * 0, or the columns of a last single vector that is not whole. Tiles go up to gemm_taps's
+ * NN_MR × NN_NV and gemm_taps_dw's DW_R1 × 1 and DW_R4 × 4. (The unroll pragmas keep the
  * tile in registers at -O2 too.) */
+#define TILE_ROWS (NN_MR > DW_R1 ? NN_MR : DW_R1)
+#define TILE_VECS (NN_NV > 4 ? NN_NV : 4)
 static inline __attribute__((always_inline)) void
 nn_tile(int mr, int nv, int lanes, int K, int taps, const float *a, size_t a_tap, int lda,
         const float *b, int ldb, const ptrdiff_t *off, int accumulate, float *c, int ldc)
 {
-    V acc[NN_MR][NN_NV];
-#pragma GCC unroll 16
+    V acc[TILE_ROWS][TILE_VECS];
+#pragma GCC unroll 32
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 16
         for (int j = 0; j < nv; j++) acc[r][j] = VZERO();
     for (int t = 0; t < taps; t++) {
         const float *at = a + t * a_tap, *bt = b + off[t];
         for (int k = 0; k < K; k++) {
-            V bv[NN_NV];
+            V bv[TILE_VECS];
 #pragma GCC unroll 16
             for (int j = 0; j < nv; j++)
                 bv[j] = lanes ? VLOADN(bt + (size_t)k * ldb, lanes)
                               : VLOAD(bt + (size_t)k * ldb + j * VW);
-#pragma GCC unroll 16
+#pragma GCC unroll 32
             for (int r = 0; r < mr; r++) {
                 V av = VSPLAT(at[(size_t)r * lda + k]);
 #pragma GCC unroll 16
@@ -36,7 +39,7 @@ nn_tile(int mr, int nv, int lanes, int K, int taps, const float *a, size_t a_tap
             }
         }
     }
-#pragma GCC unroll 16
+#pragma GCC unroll 32
     for (int r = 0; r < mr; r++)
 #pragma GCC unroll 16
         for (int j = 0; j < nv; j++) {
@@ -70,51 +73,16 @@ void GEMM_TAPS(int M, int N, int K, int taps, const float *a, size_t a_tap, int 
 #undef NN_ROWS
 }
 
-/* c[0..mr][0..nv vectors] += Σ_k a[r][k] · b[k][·] over one block of K: a's entries broadcast,
- * b's rows loaded whole, the sums kept in registers across the block; lanes: 0, or the width
- * of the last vector when it is not whole. */
-static inline __attribute__((always_inline)) void dw_tile(int mr, int nv, int lanes, int kb,
-                                                          const float *a, int lda, const float *b,
-                                                          int ldb, float *c, int ldc)
-{
-    V acc[DW_R1][4];
-#pragma GCC unroll 32
-    for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-        for (int j = 0; j < nv; j++) acc[r][j] = VZERO();
-    for (int k = 0; k < kb; k++) {
-        V bv[4];
-#pragma GCC unroll 4
-        for (int j = 0; j < nv; j++)
-            bv[j] = lanes && j == nv - 1 ? VLOADN(b + (size_t)k * ldb + j * VW, lanes)
-                                         : VLOAD(b + (size_t)k * ldb + j * VW);
-#pragma GCC unroll 32
-        for (int r = 0; r < mr; r++) {
-            V av = VSPLAT(a[(size_t)r * lda + k]);
-#pragma GCC unroll 4
-            for (int j = 0; j < nv; j++) acc[r][j] = VFMA(av, bv[j], acc[r][j]);
-        }
-    }
-#pragma GCC unroll 32
-    for (int r = 0; r < mr; r++)
-#pragma GCC unroll 4
-        for (int j = 0; j < nv; j++) {
-            float *to = c + (size_t)r * ldc + j * VW;
-            if (lanes && j == nv - 1)
-                VSTOREN(to, VLOADN(to, lanes) + acc[r][j], lanes);
-            else
-                VSTORE(to, VLOAD(to) + acc[r][j]);
-        }
-}
-
 void GEMM_TAPS_DW(int M, int N, int K, int taps, const float *a, int lda, const float *b, int ldb,
                   const ptrdiff_t *off, float *c, size_t c_tap, int ldc)
 {
+    static const ptrdiff_t no_shift[1] = {0}; /* a's shift is in at: one tap a tile */
     /* Columns nv vectors at a time, rows R at a time (R·nv sums in registers), then the rows
      * left 8, 4 and one at a time. */
 #define DW_TILES(r, nv, lanes)                                                                     \
     for (; m + (r) <= M; m += (r))                                                                 \
-    dw_tile(r, nv, lanes, kb, at + (size_t)m * lda, lda, bt + n, ldb, ct + (size_t)m * ldc + n, ldc)
+    nn_tile(r, nv, lanes, kb, 1, at + (size_t)m * lda, 0, lda, bt + n, ldb, no_shift, 1,           \
+            ct + (size_t)m * ldc + n, ldc)
 #define DW_ROWS(nv, R, lanes)                                                                      \
     do {                                                                                           \
         int m = 0;                                                                                 \

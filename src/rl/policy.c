@@ -227,24 +227,13 @@ static size_t keep_floats(const policy *p, int t, int max_batch)
     return nn_conv2d_keep_floats(l->in_c, l->in_h, l->in_w, l->out_c, l->k, l->s, max_batch);
 }
 
-static size_t taps_floats(const policy *p)
-{
-    size_t n = 0;
-    for (int t = 0; t < p->n_trunks; t++)
-        for (int i = 0; i < p->trunk[t].n; i++) {
-            const policy_layer *l = &p->trunk[t].layers[i];
-            if (l->kind == POLICY_CONV) n += nn_conv2d_tap_floats(l->in_c, l->out_c, l->k, l->s);
-        }
-    return n;
-}
-
 gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
 {
     *out = NULL;
     policy_work *w = calloc(1, sizeof *w);
     if (!w) return gb_errorf("policy: out of memory for scratch");
     size_t B = (size_t)max_batch, total = bytes_to_conv(p) ? 0 : B * p->in_floats;
-    size_t widest = 1, col = 1;
+    size_t widest = 1, col = 1, taps = 0;
     for (int t = 0; t < p->n_trunks; t++)
         for (int i = 0; i < p->trunk[t].n; i++) {
             const policy_layer *l = &p->trunk[t].layers[i];
@@ -254,13 +243,14 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
                 size_t c = nn_conv2d_scratch_floats(l->in_c, l->in_h, l->in_w, l->out_c, l->k, l->s,
                                                     max_batch);
                 if (c > col) col = c;
+                taps += nn_conv2d_tap_floats(l->in_c, l->out_c, l->k, l->s);
             }
         }
     size_t nv = (size_t)p->vars.in_c;
     if ((size_t)p->pi_head.in_c > widest) widest = (size_t)p->pi_head.in_c;
     for (int t = 0; t < p->n_trunks; t++) total += keep_floats(p, t, max_batch);
     if (nv) total += B * nv + B * VARS_EMBED + B * (size_t)p->pi_head.in_c;
-    total += B * (size_t)p->cfg.spec.n_actions + B + 3 * B * widest + col + taps_floats(p);
+    total += B * (size_t)p->cfg.spec.n_actions + B + 3 * B * widest + col + taps;
     w->mem = huge_alloc(total * sizeof(float));
     if (!w->mem) {
         free(w);
