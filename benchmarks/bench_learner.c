@@ -170,9 +170,12 @@ static void bench_cnn(const cnn_case *k, double peak1, double peak2)
         if (ppo_set_threads(o, threads)) exit(1);
         ppo_stats st;
         ppo_update(o, &rb, &c, 2.5e-4f, &st); /* warm-up */
-        double t0 = gb_now();
-        ppo_update(o, &rb, &c, 2.5e-4f, &st);
-        double dt = gb_now() - t0, peak = threads == 1 ? peak1 : peak2;
+        double dt = 1e30, peak = threads == 1 ? peak1 : peak2;
+        for (int r = 0; r < 3; r++) { /* the best of three: this machine's noise is ±10% */
+            double t0 = gb_now();
+            ppo_update(o, &rb, &c, 2.5e-4f, &st);
+            if (gb_now() - t0 < dt) dt = gb_now() - t0;
+        }
         printf("  update, %d thread%s: %.3f s = %.3f ms a sample, %6.1f GFLOP/s", threads,
                threads > 1 ? "s" : " ", dt, 1e3 * dt / batch, flop / dt / 1e9);
         print_share(flop / dt / 1e9, peak, 1);
