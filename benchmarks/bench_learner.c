@@ -171,7 +171,7 @@ static void bench_cnn(const cnn_case *k, double peak1, double peak2)
         ppo_stats st;
         ppo_update(o, &rb, &c, 2.5e-4f, &st); /* warm-up */
         double dt = 1e30, peak = threads == 1 ? peak1 : peak2;
-        for (int r = 0; r < 3; r++) { /* the best of three: this machine's noise is ±10% */
+        for (int rep = 0; rep < 3; rep++) { /* the best of three: this machine's noise is ±10% */
             double t0 = gb_now();
             ppo_update(o, &rb, &c, 2.5e-4f, &st);
             if (gb_now() - t0 < dt) dt = gb_now() - t0;
