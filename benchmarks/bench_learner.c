@@ -142,12 +142,13 @@ static void bench_cnn(const cnn_case *k, double peak1, double peak2)
     ppo_config c = ppo_config_default();
     c.epochs = k->epochs, c.minibatches = k->minibatches;
     double flop = (fwd + bwd) * batch * c.epochs;
-    printf("\n%s: %s CNN, fc %d, %d×80×72 screens, %d actions, %zu parameters; %d envs × %d "
+    printf("\n%s%s: %s CNN, fc %d, %d×80×72 screens, %d actions, %zu parameters; %d envs × %d "
            "steps, %d epochs × %d minibatches of %d; %.2f MFLOP forward + %.2f backward a "
            "sample, %.1f GFLOP an update\n",
-           k->name, k->cnn == POLICY_CNN_SMALL ? "small" : "Nature", k->hidden, k->stack,
-           k->actions, p->n_params, k->envs, k->T, c.epochs, c.minibatches, mb, fwd / 1e6,
-           bwd / 1e6, flop / 1e9);
+           k->name, nn_bf16() ? " (bf16 multiplies)" : "",
+           k->cnn == POLICY_CNN_SMALL ? "small" : "Nature", k->hidden, k->stack, k->actions,
+           p->n_params, k->envs, k->T, c.epochs, c.minibatches, mb, fwd / 1e6, bwd / 1e6,
+           flop / 1e9);
     nn_set_threads(1); /* the update's threads each run single-threaded BLAS */
 
     float *dl = malloc(sizeof(float) * mb * k->actions), *dv = malloc(sizeof(float) * mb);
@@ -190,16 +191,21 @@ static void bench_cnn(const cnn_case *k, double peak1, double peak2)
 int main(int argc, char **argv)
 {
     int skip_cartpole = 0, only = -1; /* --only small|nature: one update, e.g. under perf */
+    int precisions = 3;               /* bit 0: float multiplies, bit 1: bf16 */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--skip-cartpole"))
             skip_cartpole = 1;
         else if (!strcmp(argv[i], "--only") && i + 1 < argc)
             only = !strcmp(argv[++i], "small") ? POLICY_CNN_SMALL : POLICY_CNN_NATURE;
+        else if (!strcmp(argv[i], "--precision") && i + 1 < argc)
+            precisions = !strcmp(argv[++i], "bf16") ? 2 : 1;
         else {
-            fprintf(stderr, "usage: bench_learner [--skip-cartpole] [--only small|nature]\n");
+            fprintf(stderr, "usage: bench_learner [--skip-cartpole] [--only small|nature] "
+                            "[--precision fp32|bf16]\n");
             return 2;
         }
     }
+    if (!nn_bf16_supported()) precisions &= 1;
     printf("cores: %d; BLAS: %s; convolutions: gbfarm's %s kernels\n", nn_cpu_count(),
            nn_blas_kernels(), nn_gemm_isa());
     /* With --only (a profile of one update), the peak is not measured. */
@@ -215,7 +221,13 @@ int main(int argc, char **argv)
         {"nature, defaults", POLICY_CNN_NATURE, 512, 4, 8, 16, 128, 4, 4},
         {"small, defaults", POLICY_CNN_SMALL, 256, 4, 5, 2, 128, 4, 4},
     };
+    /* Each case with float multiplies, then bf16 ones where the CPU has them (the share is
+     * of the float peak: bf16 can pass 100%). */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (only < 0 || (int)cases[i].cnn == only) bench_cnn(&cases[i], p1, p2);
+        for (int bf16 = 0; bf16 <= 1; bf16++)
+            if ((only < 0 || (int)cases[i].cnn == only) && precisions & (1 << bf16)) {
+                nn_set_bf16(bf16);
+                bench_cnn(&cases[i], p1, p2);
+            }
     return 0;
 }

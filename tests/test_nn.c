@@ -257,6 +257,145 @@ static void test_gemm_shapes(const char *isa)
     CHECKF(worst < 1e-5f, "%s gemm_taps_dw: max error %g", isa, worst);
 }
 
+/* ---- bf16: the rounding, and both kernels against sums in double of the rounded inputs ---- */
+static void bf16_fill(uint16_t *h, float *x, size_t n)
+{
+    fill(x, n, 1.0f);
+    nn_bf16_row(h, x, n);
+    for (size_t i = 0; i < n; i++) x[i] = nn_bf16_float(h[i]); /* the values multiplied */
+}
+
+static void test_bf16(void)
+{
+    /* Nearest, ties to even: 1 + 2^-8 lies halfway between 1 and 1 + 2^-7. */
+    float in[5] = {1.0f + 1.0f / 256, 1.0f + 3.0f / 512, -2.5f, 1e-20f, NAN};
+    uint16_t h[5];
+    nn_bf16_row(h, in, 5);
+    CHECKF(nn_bf16_float(h[0]) == 1.0f, "bf16(1 + 2^-8) = %g", nn_bf16_float(h[0]));
+    CHECKF(nn_bf16_float(h[1]) == 1.0f + 1.0f / 128, "bf16(1 + 3·2^-9) = %.9g",
+           nn_bf16_float(h[1]));
+    CHECK(nn_bf16_float(h[2]) == -2.5f);
+    CHECK(fabsf(nn_bf16_float(h[3]) - 1e-20f) < 1e-22f);
+    CHECK(isnan(nn_bf16_float(h[4])));
+    uint32_t pr[2];
+    nn_bf16_pairs(pr, in + 2, in, 2);
+    CHECK(pr[0] == ((uint32_t)h[0] << 16 | h[2]) && pr[1] == ((uint32_t)h[1] << 16 | h[3]));
+
+    static const int Ms[] = {1, 5, 13, 24}, Ns[] = {1, 7, 16, 35, 100}, K2s[] = {1, 3, 17, 40};
+    enum { PAD = 64 };
+    static const ptrdiff_t off[4] = {0, 1, 9, 10};
+    float worst = 0.0f;
+    for (int taps = 1; taps <= 4; taps += 3)
+        for (size_t mi = 0; mi < 4; mi++)
+            for (size_t ni = 0; ni < 5; ni++)
+                for (size_t ki = 0; ki < 4; ki++) {
+                    int M = Ms[mi], N = Ns[ni], K2 = K2s[ki], K = 2 * K2, ldb = N + PAD;
+                    size_t na = (size_t)taps * M * K, nb = (size_t)K * ldb;
+                    uint16_t *ah = malloc(2 * na), *bh = malloc(2 * nb);
+                    float *a = malloc(4 * na), *b = malloc(4 * nb), *c = malloc(4 * (size_t)M * N);
+                    uint32_t *bp = malloc(4 * (size_t)K2 * ldb);
+                    bf16_fill(ah, a, na), bf16_fill(bh, b, nb);
+                    for (int k = 0; k < K2; k++) /* rows 2k and 2k+1 as pairs */
+                        nn_bf16_pairs(bp + (size_t)k * ldb, b + (size_t)2 * k * ldb,
+                                      b + (size_t)(2 * k + 1) * ldb, (size_t)ldb);
+                    nn_gemm_taps_bf16(M, N, K2, taps, ah, (size_t)M * K, K, bp, ldb, off, 0, c, N);
+                    for (int m = 0; m < M; m++)
+                        for (int n = 0; n < N; n++) {
+                            double want = 0.0;
+                            for (int t = 0; t < taps; t++)
+                                for (int k = 0; k < K; k++)
+                                    want +=
+                                        (double)a[(t * M + m) * K + k] * b[k * ldb + n + off[t]];
+                            worst = fmaxf(worst, (float)fabs(c[m * N + n] - want));
+                        }
+                    free(ah), free(bh), free(a), free(b), free(c), free(bp);
+                }
+    CHECKF(worst < 1e-4f, "gemm_taps_bf16: max error %g", worst);
+
+    /* dw: a's pairs read from any column on (odd offsets), K across its blocks */
+    worst = 0.0f;
+    static const int K2l[] = {3, 16, 300, 700};
+    static const int Nd[] = {1, 7, 16, 32, 48, 64, 80, 100};
+    for (size_t ki = 0; ki < 4; ki++)
+        for (size_t mi = 0; mi < 4; mi++)
+            for (size_t ni = 0; ni < 8; ni++) {
+                int M = Ms[mi], N = Nd[ni], K2 = K2l[ki], lda = 2 * K2 + PAD, ldb = N + 5, taps = 4;
+                size_t na = (size_t)M * lda, nb = (size_t)2 * K2 * ldb, nc = (size_t)taps * M * N;
+                uint16_t *ah = malloc(2 * na), *bh = malloc(2 * nb);
+                float *a = malloc(4 * na), *b = malloc(4 * nb), *c = malloc(4 * nc),
+                      *c0 = malloc(4 * nc);
+                uint32_t *bp = malloc(4 * (size_t)K2 * ldb);
+                bf16_fill(ah, a, na), bf16_fill(bh, b, nb), fill(c, nc, 1.0f);
+                memcpy(c0, c, 4 * nc);
+                for (int k = 0; k < K2; k++)
+                    nn_bf16_pairs(bp + (size_t)k * ldb, b + (size_t)2 * k * ldb,
+                                  b + (size_t)(2 * k + 1) * ldb, (size_t)ldb);
+                nn_gemm_taps_dw_bf16(M, N, K2, taps, ah, lda, bp, ldb, off, c, (size_t)M * N, N);
+                for (int t = 0; t < taps; t++)
+                    for (int m = 0; m < M; m++)
+                        for (int n = 0; n < N; n++) {
+                            double want = c0[(t * M + m) * N + n];
+                            for (int k = 0; k < 2 * K2; k++)
+                                want += (double)a[m * lda + k + off[t]] * b[k * ldb + n];
+                            worst = fmaxf(worst, (float)(fabs(c[(t * M + m) * N + n] - want) /
+                                                         (1.0 + sqrt(2.0 * K2))));
+                        }
+                free(ah), free(bh), free(a), free(b), free(c), free(c0), free(bp);
+            }
+    CHECKF(worst < 1e-5f, "gemm_taps_dw_bf16: max error %g", worst);
+}
+
+/* The convolutions with bf16 multiplies against the float ones: within bf16's rounding
+ * (2^-9 of each input) on shapes with odd channel counts (pairs padded with 0) and batches
+ * across chunks; the bias gradient (summed from float dy) equal; taps pinned in bf16 the same
+ * bit for bit as taps made per call. */
+static float rel_diff(const float *a, const float *b, size_t n)
+{
+    float d = 0.0f, m = 0.0f;
+    for (size_t i = 0; i < n; i++) d = fmaxf(d, fabsf(a[i] - b[i])), m = fmaxf(m, fabsf(b[i]));
+    return m > 0.0f ? d / m : (d > 0.0f ? INFINITY : 0.0f);
+}
+
+static void test_conv_bf16(void)
+{
+    static const int shapes[][7] = {/* B, c, h, w, oc, k, s */
+                                    {3, 3, 20, 19, 5, 8, 4},
+                                    {40, 4, 72, 80, 16, 8, 4},
+                                    {5, 3, 9, 10, 7, 3, 1},
+                                    {7, 32, 17, 19, 64, 4, 2}};
+    for (size_t si = 0; si < sizeof shapes / sizeof *shapes; si++) {
+        int B = shapes[si][0], C = shapes[si][1], H = shapes[si][2], W = shapes[si][3];
+        int OC = shapes[si][4], K = shapes[si][5], S = shapes[si][6];
+        size_t in_n = (size_t)B * C * H * W, wn = (size_t)OC * C * K * K;
+        size_t out_n = (size_t)B * OC * ((H - K) / S + 1) * ((W - K) / S + 1);
+        float *x = malloc(4 * in_n), *w = malloc(4 * wn), *b = malloc(4 * OC),
+              *g = malloc(4 * out_n);
+        float *y[2], *dx[2], *dw[2], *db[2];
+        float *scratch = malloc(4 * nn_conv2d_scratch_floats(C, H, W, OC, K, S, B));
+        float *taps = malloc(4 * nn_conv2d_tap_floats(C, OC, K, S));
+        fill(x, in_n, 1.0f), fill(w, wn, 0.2f), fill(b, OC, 1.0f), fill(g, out_n, 1.0f);
+        for (int m = 0; m < 2; m++) { /* 0: float, 1: bf16 */
+            CHECK(nn_set_bf16(m) == 0);
+            y[m] = malloc(4 * out_n), dx[m] = malloc(4 * in_n);
+            dw[m] = calloc(wn, 4), db[m] = calloc((size_t)OC, 4);
+            nn_conv2d_forward(y[m], scratch, NULL, x, w, NULL, b, B, C, H, W, OC, K, S);
+            nn_conv2d_backward(dx[m], dw[m], db[m], scratch, g, NULL, x, w, B, C, H, W, OC, K, S);
+        }
+        CHECKF(rel_diff(y[1], y[0], out_n) < 2e-2f && rel_diff(dx[1], dx[0], in_n) < 2e-2f &&
+                   rel_diff(dw[1], dw[0], wn) < 2e-2f,
+               "bf16 conv %d×%d×%d k%d s%d: y %g, dx %g, dw %g off the float one", C, H, W, K, S,
+               rel_diff(y[1], y[0], out_n), rel_diff(dx[1], dx[0], in_n),
+               rel_diff(dw[1], dw[0], wn));
+        CHECK(memcmp(db[0], db[1], 4 * (size_t)OC) == 0);
+        nn_conv2d_taps(taps, w, C, OC, K, S); /* bf16 mode is still on */
+        nn_conv2d_forward(y[0], scratch, NULL, x, NULL, taps, b, B, C, H, W, OC, K, S);
+        CHECKF(memcmp(y[0], y[1], 4 * out_n) == 0, "bf16 conv with pinned taps differs");
+        CHECK(nn_set_bf16(0) == 0);
+        for (int m = 0; m < 2; m++) free(y[m]), free(dx[m]), free(dw[m]), free(db[m]);
+        free(x), free(w), free(b), free(g), free(scratch), free(taps);
+    }
+}
+
 /* ---- activations ---- */
 enum { AN = 40 };
 static float ax[AN], aout[AN], ar[AN];
@@ -345,6 +484,13 @@ int main(void)
     CHECK(nn_gemm_select(picked));
     printf("kernels %s (this CPU's):\n", picked);
     test_gemm_shapes(picked), test_conv(), test_conv_chunks(), test_conv_bytes();
+    if (nn_bf16_supported()) {
+        printf("bf16 kernels:\n");
+        test_bf16(), test_conv_bf16();
+    } else {
+        CHECK(nn_set_bf16(1) == -1 && !nn_bf16());
+        printf("bf16 kernels: skipped (this CPU has no AVX512_BF16)\n");
+    }
     test_activations();
     test_orthogonal(8, 20, 1.0f);
     test_orthogonal(20, 8, sqrtf(2.0f));

@@ -98,6 +98,29 @@ void nn_gemm_taps(int M, int N, int K, int taps, const float *a, size_t a_tap, i
 void nn_gemm_taps_dw(int M, int N, int K, int taps, const float *a, int lda, const float *b,
                      int ldb, const ptrdiff_t *off, float *c, size_t c_tap, int ldc);
 
+/* The same two on bf16 numbers (a CPU with AVX512_BF16; nn_bf16_supported()): products of
+ * bf16 numbers summed in floats, twice the float kernels' speed. K counts pairs: b's rows
+ * hold pairs (b[k][n] = the bf16 numbers 2k and 2k+1 of column n, the first in the low half),
+ * a's rows bf16 numbers, two a pair (a[m][2k], a[m][2k+1]); a_tap, lda and nn_gemm_taps_dw's
+ * off count a's bf16 numbers, nn_gemm_taps's off b's pairs. */
+void nn_gemm_taps_bf16(int M, int N, int K, int taps, const uint16_t *a, size_t a_tap, int lda,
+                       const uint32_t *b, int ldb, const ptrdiff_t *off, int accumulate, float *c,
+                       int ldc);
+void nn_gemm_taps_dw_bf16(int M, int N, int K, int taps, const uint16_t *a, int lda,
+                          const uint32_t *b, int ldb, const ptrdiff_t *off, float *c, size_t c_tap,
+                          int ldc);
+/* Floats to bf16, rounded to nearest even: a row, or two rows as pairs (hi NULL: zeros). */
+void nn_bf16_row(uint16_t *to, const float *x, size_t n);
+void nn_bf16_pairs(uint32_t *to, const float *lo, const float *hi, size_t n);
+float nn_bf16_float(uint16_t h);
+
+/* Whether the convolutions multiply in bf16 (sums stay float): off unless nn_set_bf16(1) on
+ * a CPU that has AVX512_BF16 (it returns -1 elsewhere). For the whole process, like the
+ * kernels' choice; the update and the rollouts of one run use the same. */
+int nn_bf16_supported(void);
+int nn_set_bf16(int on);
+int nn_bf16(void);
+
 /* The kernels nn_gemm_* use: "avx512", "avx2" or "sse2", chosen from the CPU's features. */
 const char *nn_gemm_isa(void);
 /* Uses the named kernels from now on (tests compare them); 0 if this CPU lacks them. */

@@ -37,6 +37,8 @@ typedef struct train_config {
     int cnn;             /* policy_cnn: POLICY_CNN_SMALL (the default: Game Boy screens are
                           * small and simple) or POLICY_CNN_NATURE */
     int update_threads;  /* threads for the update (minibatch shards); 0: every core */
+    int bf16;            /* 1: the convolutions multiply in bf16, summing in floats (nn_set_bf16:
+                          * a CPU with AVX512_BF16), in the rollouts and the update alike */
     /* The watchdog: a round in which an env makes no progress (no step, no reset) for this
      * many seconds fails with an error and leaves the farm stuck (train_stuck_env); 0: off. */
     double watchdog_seconds; /* 120 */

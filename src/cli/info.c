@@ -53,7 +53,8 @@ static gb_error *describe(void *ctx, core *c, const game_setup *s)
     printf("pixel format  %s\n", core_pixel_format_name(in.format));
     printf("state size    %zu bytes\n", core_state_size(c));
     printf("blas          %s, %d cores\n", nn_blas_kernels(), nn_cpu_count());
-    printf("convolutions  gbfarm's %s kernels\n", nn_gemm_isa());
+    printf("convolutions  gbfarm's %s kernels; bf16 multiplies (--precision bf16): %s\n",
+           nn_gemm_isa(), nn_bf16_supported() ? "yes" : "no (no AVX512_BF16)");
     printf("memory        %s, %d regions:\n",
            in.memory_map ? "memory map (SET_MEMORY_MAPS)" : "fallback (retro_get_memory_data)",
            in.n_regions);

@@ -105,6 +105,11 @@ static const arg_option options[] = {
      "(game.json's \"archive\")", {0}, {0}},
     {"--update-threads", "N", ARG_INT, AT(c.update_threads), 0, 1024, "update_threads",
      "threads for the PPO update (0 = all cores)", {0}, {0}},
+    {"--precision", "fp32|bf16", ARG_CHOICE, AT(c.bf16), 0, 0, "precision",
+     "the convolutions' multiplies: float (default), or bf16\nwith float sums (about twice "
+     "as fast; CPUs with\nAVX512_BF16)",
+     {"fp32", "bf16"},
+     {0, 1}},
     {"--watchdog", "S", ARG_F64, AT(c.watchdog_seconds), 0, 1e9, "watchdog",
      "stop, saving the learner, when an env makes no progress\nfor S seconds (a hung core; "
      "%D, 0 = off)", {0}, {0}},

@@ -299,6 +299,9 @@ static gb_error *check_config(const train_config *c)
                          dist_size());
     if (!(c->watchdog_seconds >= 0))
         return gb_errorf("train: --watchdog must be >= 0 seconds, got %g", c->watchdog_seconds);
+    if (c->bf16 && !nn_bf16_supported())
+        return gb_errorf("train: --precision bf16: this CPU has no AVX512_BF16 (lscpu's flag "
+                         "avx512_bf16); use --precision fp32");
     return NULL;
 }
 
@@ -325,6 +328,7 @@ gb_error *train_create(train **out, const train_config *cfg, env_make_fn make, v
         return gb_errorf("train: out of memory for %d workers", cfg->n_envs);
     }
     nn_set_threads(1);
+    nn_set_bf16(cfg->bf16); /* supported: check_config */
     gb_error *err = farm_start(&t->farm, cfg->n_envs, worker_work, t);
     if (err) {
         free(t->workers);

@@ -74,16 +74,70 @@ static int chunk_of(geom g, int oc, int B)
     return n;
 }
 
+/* With bf16 multiplies (nn_bf16()), a chunk also needs the weights in bf16 (one tap block a
+ * pair of rows: [q²][oc][cs] or its transpose, each row rounded up to pairs), X in bf16
+ * (pairs of rows for the forward, rows for the weight gradient, which reads one column
+ * past them: the partner of a zero), dyᵀ in pairs of positions, and dy in pairs of
+ * channels. Sized alike in both modes, so the chunk does not depend on the mode. */
+typedef struct bf16_parts {
+    uint16_t *w;
+    uint32_t *x, *dyt, *dy;
+} bf16_parts;
+
+static size_t bf16_floats(geom g, int oc, int n)
+{
+    size_t ld = row_of(g, n), ny = (size_t)g.oh * n * g.wq, ldy = pre_of(g, n) + (size_t)n * g.cols;
+    size_t w = (size_t)g.q * g.q * (oc + 1) * (g.cs + 1) / 2 + 1;
+    return w + ((size_t)g.cs + 1) / 2 * ld + 1 + (ny + 1) / 2 * oc + ((size_t)oc + 1) / 2 * ldy +
+           4 * ALIGN;
+}
+
+static bf16_parts bf16_at(float *p, geom g, int oc, int n)
+{
+    size_t ld = row_of(g, n), ny = (size_t)g.oh * n * g.wq;
+    size_t w = (size_t)g.q * g.q * (oc + 1) * (g.cs + 1) / 2 + 1;
+    bf16_parts b = {.w = (uint16_t *)chunk_at(p)};
+    b.x = (uint32_t *)chunk_at((float *)b.w + w);
+    b.dyt = (uint32_t *)chunk_at((float *)b.x + ((size_t)g.cs + 1) / 2 * ld + 1);
+    b.dy = (uint32_t *)chunk_at((float *)b.dyt + (ny + 1) / 2 * oc);
+    return b;
+}
+
 size_t nn_conv2d_scratch_floats(int c, int h, int w, int oc, int k, int s, int B)
 {
     geom g = geom_of(c, h, w, oc, k, s);
-    return 3 * g.taps + chunk_floats(g, oc, chunk_of(g, oc, B)) + (size_t)w;
+    int cb = chunk_of(g, oc, B);
+    return 3 * g.taps + chunk_floats(g, oc, cb) + (size_t)w + bf16_floats(g, oc, cb);
 }
 
-/* Where a row of bytes is scaled to floats: the scratch's last w floats. */
+/* Where a row of bytes is scaled to floats: w floats past the chunk; the bf16 parts after. */
 static float *row_tmp(float *scratch, geom g, int oc, int cb)
 {
     return scratch + 3 * g.taps + chunk_floats(g, oc, cb);
+}
+
+static bf16_parts bf16_of(float *scratch, geom g, int oc, int cb, int w)
+{
+    return bf16_at(row_tmp(scratch, g, oc, cb) + w, g, oc, cb);
+}
+
+/* Rows of floats [taps][rows][cols] as bf16 rows of cols rounded up to pairs (0 past them). */
+static void rows_bf16(uint16_t *to, const float *x, size_t rows, int cols)
+{
+    size_t cols2 = (size_t)(cols + 1) & ~(size_t)1;
+    for (size_t r = 0; r < rows; r++, to += cols2, x += cols) {
+        nn_bf16_row(to, x, (size_t)cols);
+        if (cols2 > (size_t)cols) to[cols] = 0;
+    }
+}
+
+/* rows float rows of n, ld apart, as pairs of rows: to[j][i] = (x[2j][i], x[2j+1][i]), the
+ * last one with 0 where rows is odd; ldt apart. */
+static void pairs_bf16(uint32_t *to, size_t ldt, const float *x, size_t ld, int rows, size_t n)
+{
+    for (int j = 0; 2 * j < rows; j++)
+        nn_bf16_pairs(to + j * ldt, x + 2 * j * ld, 2 * j + 1 < rows ? x + (2 * j + 1) * ld : NULL,
+                      n);
 }
 
 /* The kept X: every chunk's, one after the other; all but the last are cb samples long. */
@@ -269,12 +323,27 @@ NN_VECTOR static void space_to_depth(float *x, size_t ld, image im, float *tmp, 
 size_t nn_conv2d_tap_floats(int c, int oc, int k, int s)
 {
     int q = (k + s - 1) / s;
-    return (size_t)q * q * oc * c * s * s;
+    return (size_t)q * q * oc * (c * s * s + 1); /* bf16 taps: half of it, rows in pairs */
 }
 
 void nn_conv2d_taps(float *taps, const float *w, int c, int oc, int k, int s)
 {
-    tap_weights(taps, w, c, oc, k, s, geom_of(c, k, k, oc, k, s));
+    geom g = geom_of(c, k, k, oc, k, s);
+    tap_weights(taps, w, c, oc, k, s, g);
+    if (!nn_bf16()) return;
+    /* In place, through a copy of 256 floats at a time: each piece's bf16 numbers lie at or
+     * before the floats they come from, and before every float not yet copied. */
+    float piece[256];
+    uint16_t *to = (uint16_t *)taps;
+    size_t cs2 = (size_t)(g.cs + 1) & ~(size_t)1;
+    for (size_t r = 0; r < (size_t)g.q * g.q * oc; r++) {
+        for (size_t i = 0; i < (size_t)g.cs; i += 256) {
+            size_t n = (size_t)g.cs - i < 256 ? (size_t)g.cs - i : 256;
+            memcpy(piece, taps + r * g.cs + i, sizeof(float) * n);
+            nn_bf16_row(to + r * cs2 + i, piece, n);
+        }
+        if (cs2 > (size_t)g.cs) to[r * cs2 + g.cs] = 0;
+    }
 }
 
 static void conv_forward(float *out, float *scratch, float *keep, image in, const float *w,
@@ -286,10 +355,16 @@ static void conv_forward(float *out, float *scratch, float *keep, image in, cons
     size_t in_n = (size_t)c * h * wd, out_n = (size_t)oc * g.oh * g.ow;
     float *wt = scratch, *x = chunk_at(wt + 3 * g.taps);
     ptrdiff_t off[256];
-    if (taps)
+    bool b16 = nn_bf16();
+    bf16_parts hb = bf16_of(scratch, g, oc, cb, wd);
+    size_t cs2 = (size_t)(g.cs + 1) & ~(size_t)1;
+    if (taps) {
         wt = (float *)taps;
-    else
+        if (b16) hb.w = (uint16_t *)taps; /* pinned as bf16 (nn_conv2d_taps) */
+    } else {
         tap_weights(wt, w, c, oc, k, s, g);
+        if (b16) rows_bf16(hb.w, wt, (size_t)g.q * g.q * oc, g.cs);
+    }
     for (int i0 = 0; i0 < B; i0 += cb) {
         int n = B - i0 < cb ? B - i0 : cb;
         size_t ld = row_of(g, n), ny = (size_t)g.oh * n * g.wq;
@@ -301,8 +376,14 @@ static void conv_forward(float *out, float *scratch, float *keep, image in, cons
         else
             at.f += (size_t)i0 * in_n;
         space_to_depth(xi, ld, at, row_tmp(scratch, g, oc, cb), n, c, h, wd, s, g, 1);
-        nn_gemm_taps(oc, (int)ny, g.cs, g.q * g.q, wt, g.taps / (g.q * g.q), g.cs, xi, (int)ld, off,
-                     0, y, (int)ny);
+        if (b16) {
+            pairs_bf16(hb.x, ld, xi, ld, g.cs, ld);
+            nn_gemm_taps_bf16(oc, (int)ny, (int)cs2 / 2, g.q * g.q, hb.w, (size_t)oc * cs2,
+                              (int)cs2, hb.x, (int)ld, off, 0, y, (int)ny);
+        } else {
+            nn_gemm_taps(oc, (int)ny, g.cs, g.q * g.q, wt, g.taps / (g.q * g.q), g.cs, xi, (int)ld,
+                         off, 0, y, (int)ny);
+        }
         /* out[i][f][oy][ox] = y[f][(oy·n + i)·wq + ox] + b[f] */
         for (int i = 0; i < n; i++)
             for (int f = 0; f < oc; f++) {
@@ -344,6 +425,10 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
             for (int j = 0; j < g.cs; j++)
                 wtt[t * per_tap + (size_t)j * oc + f] = wt[t * per_tap + (size_t)f * g.cs + j];
     memset(dwt, 0, sizeof(float) * g.taps);
+    bool b16 = nn_bf16();
+    bf16_parts hb = bf16_of(scratch, g, oc, cb, wd);
+    size_t oc2 = (size_t)(oc + 1) & ~(size_t)1;
+    if (b16 && din) rows_bf16(hb.w, wtt, (size_t)taps * g.cs, oc); /* Wt[t]ᵀ in bf16 */
     for (int i0 = 0; i0 < B; i0 += cb) {
         int n = B - i0 < cb ? B - i0 : cb;
         size_t cols = (size_t)n * g.cols, ld = row_of(g, n), ny = (size_t)g.oh * n * g.wq;
@@ -397,10 +482,25 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
             space_to_depth(x, ld, (image){.f = in + i0 * in_n}, NULL, n, c, h, wd, s, g, 1);
         /* dWt[t]ᵀ += X[:, p + off[t]] · dyᵀ[p, :] over Y's columns p (dy is 0 in the dropped
          * ones); dX[:, p] = Σ_t Wt[t]ᵀ · dy[:, p - off[t]] over X's */
-        nn_gemm_taps_dw(g.cs, oc, (int)ny, taps, xi, (int)ld, dyt, oc, off, dwt, per_tap, oc);
+        if (b16) { /* X in bf16 rows (one 0 past the last: a zero's partner), dyᵀ in pairs */
+            uint16_t *xb = (uint16_t *)hb.x;
+            nn_bf16_row(xb, xi, (size_t)g.cs * ld);
+            xb[(size_t)g.cs * ld] = 0;
+            pairs_bf16(hb.dyt, (size_t)oc, dyt, (size_t)oc, (int)ny, (size_t)oc);
+            nn_gemm_taps_dw_bf16(g.cs, oc, (int)(ny + 1) / 2, taps, xb, (int)ld, hb.dyt, oc, off,
+                                 dwt, per_tap, oc);
+        } else {
+            nn_gemm_taps_dw(g.cs, oc, (int)ny, taps, xi, (int)ld, dyt, oc, off, dwt, per_tap, oc);
+        }
         if (din) {
-            nn_gemm_taps(g.cs, (int)cols, oc, taps, wtt, per_tap, oc, dy, (int)ldy, back, 0, dx,
-                         (int)ld);
+            if (b16) {
+                pairs_bf16(hb.dy, ldy, dy0, ldy, oc, ldy);
+                nn_gemm_taps_bf16(g.cs, (int)cols, (int)oc2 / 2, taps, hb.w, (size_t)g.cs * oc2,
+                                  (int)oc2, hb.dy + pre, (int)ldy, back, 0, dx, (int)ld);
+            } else {
+                nn_gemm_taps(g.cs, (int)cols, oc, taps, wtt, per_tap, oc, dy, (int)ldy, back, 0, dx,
+                             (int)ld);
+            }
             memset(din + i0 * in_n, 0, sizeof(float) * n * in_n);
             space_to_depth(dx, ld, (image){.f = din + i0 * in_n}, NULL, n, c, h, wd, s, g, 0);
         }

@@ -2,10 +2,13 @@
  * cpuid at first use; and the baseline set, GCC's generic 4-float vectors (SSE2 on x86-64),
  * which multiply, then add. */
 #include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "gbfarm/nn.h"
 #include "gemm.h"
+#include "vector.h"
 
 typedef float v4 __attribute__((vector_size(16)));
 
@@ -30,7 +33,6 @@ static inline void store4(float *p, v4 v, int n)
 #define VSPLAT(x)        ((v4){0, 0, 0, 0} + (x))
 #define VFMA(a, b, c)    ((a) * (b) + (c))
 #define VZERO()          ((v4){0, 0, 0, 0})
-#define VSUM(v)          (((v)[0] + (v)[1]) + ((v)[2] + (v)[3]))
 #define NN_MR            4
 #define NN_NV            2
 #define GEMM_TAPS        nn_gemm_taps_sse2
@@ -109,4 +111,86 @@ void nn_gemm_taps_dw(int M, int N, int K, int taps, const float *a, int lda, con
                      int ldb, const ptrdiff_t *off, float *c, size_t c_tap, int ldc)
 {
     set()->dw(M, N, K, taps, a, lda, b, ldb, off, c, c_tap, ldc);
+}
+
+/* ---- bf16 ---- */
+
+int nn_bf16_supported(void)
+{
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bf16");
+#else
+    return 0;
+#endif
+}
+
+static atomic_int bf16_on;
+
+int nn_set_bf16(int on)
+{
+    if (on && !nn_bf16_supported()) return -1;
+    bf16_on = on != 0;
+    return 0;
+}
+
+int nn_bf16(void)
+{
+    return bf16_on;
+}
+
+void nn_gemm_taps_bf16(int M, int N, int K, int taps, const uint16_t *a, size_t a_tap, int lda,
+                       const uint32_t *b, int ldb, const ptrdiff_t *off, int accumulate, float *c,
+                       int ldc)
+{
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    if (nn_bf16_supported()) {
+        nn_gemm_taps_bf16_avx512(M, N, K, taps, a, a_tap, lda, b, ldb, off, accumulate, c, ldc);
+        return;
+    }
+#endif
+    abort(); /* callers check nn_bf16_supported() first */
+}
+
+void nn_gemm_taps_dw_bf16(int M, int N, int K, int taps, const uint16_t *a, int lda,
+                          const uint32_t *b, int ldb, const ptrdiff_t *off, float *c, size_t c_tap,
+                          int ldc)
+{
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    if (nn_bf16_supported()) {
+        nn_gemm_taps_dw_bf16_avx512(M, N, K, taps, a, lda, b, ldb, off, c, c_tap, ldc);
+        return;
+    }
+#endif
+    abort();
+}
+
+/* Round to nearest even on the float's top 16 bits; a NaN stays a (quiet) NaN. */
+static inline uint32_t bf16_of(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (u >> 16) | 0x40u;
+    return (u + 0x7fffu + ((u >> 16) & 1u)) >> 16;
+}
+
+NN_VECTOR void nn_bf16_row(uint16_t *to, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) to[i] = (uint16_t)bf16_of(x[i]);
+}
+
+NN_VECTOR void nn_bf16_pairs(uint32_t *to, const float *lo, const float *hi, size_t n)
+{
+    if (!hi)
+        for (size_t i = 0; i < n; i++) to[i] = bf16_of(lo[i]);
+    else
+        for (size_t i = 0; i < n; i++) to[i] = bf16_of(lo[i]) | bf16_of(hi[i]) << 16;
+}
+
+float nn_bf16_float(uint16_t h)
+{
+    uint32_t u = (uint32_t)h << 16;
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
 }

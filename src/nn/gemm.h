@@ -17,6 +17,14 @@ GEMM_SET(avx2)
 GEMM_SET(sse2)
 #undef GEMM_SET
 
+#include <stdint.h>
+void nn_gemm_taps_bf16_avx512(int M, int N, int K, int taps, const uint16_t *a, size_t a_tap,
+                              int lda, const uint32_t *b, int ldb, const ptrdiff_t *off,
+                              int accumulate, float *c, int ldc);
+void nn_gemm_taps_dw_bf16_avx512(int M, int N, int K, int taps, const uint16_t *a, int lda,
+                                 const uint32_t *b, int ldb, const ptrdiff_t *off, float *c,
+                                 size_t c_tap, int ldc);
+
 /* nn_gemm_taps_dw's block of K: b's rows for it stay in L1/L2 across the taps. */
 enum { DW_KB = 256 };
 

@@ -11,14 +11,6 @@ static inline __m256i first_lanes(int n)
     return _mm256_cmpgt_epi32(_mm256_set1_epi32(n), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
 }
 
-/* The lanes added in a fixed order: halves, then pairs, then the last two. */
-static inline float sum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(s, _mm_shuffle_ps(s, s, 1)));
-}
-
 #define V                __m256
 #define VW               8
 #define VLOAD(p)         _mm256_loadu_ps(p)
@@ -28,7 +20,6 @@ static inline float sum8(__m256 v)
 #define VSPLAT(x)        _mm256_set1_ps(x)
 #define VFMA(a, b, c)    _mm256_fmadd_ps(a, b, c)
 #define VZERO()          _mm256_setzero_ps()
-#define VSUM(v)          sum8(v)
 #define NN_MR            4
 #define NN_NV            3
 #define GEMM_TAPS        nn_gemm_taps_avx2

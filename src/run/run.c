@@ -397,9 +397,9 @@ static void announce(const run *r, train *t, bool fresh)
         printf("%s is complete (its checkpoint is at step %lld of %lld): nothing to do; gbfarm "
                "train --resume %s --steps N, with N over %lld, trains on\n",
                rc->dir, (long long)r->steps0, (long long)whole, rc->dir, (long long)r->steps0);
-    printf("learner: %d update threads, %s; convolutions: gbfarm's %s kernels\n",
+    printf("learner: %d update threads, %s; convolutions: gbfarm's %s kernels%s\n",
            c->update_threads > 0 ? c->update_threads : nn_cpu_count(), nn_blas_kernels(),
-           nn_gemm_isa());
+           c->bf16 ? "avx512" : nn_gemm_isa(), c->bf16 ? ", bf16 multiplies (float sums)" : "");
     fflush(stdout);
 }
 
