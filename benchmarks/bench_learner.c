@@ -215,11 +215,14 @@ int main(int argc, char **argv)
     if (!skip_cartpole && only < 0) bench_cartpole();
     /* Pokémon Red as its users train it (Nature CNN, fc 512, 3 stacked screens, batch 512, one
      * epoch), the Nature CNN at PPO's Atari defaults, and what gbfarm train runs by default on
-     * screens (the small CNN, 2 envs × 128 steps, 4 epochs × 4 minibatches of 64). */
+     * screens (the small CNN, 2 envs × 128 steps, 4 epochs × 4 minibatches of 64), and Catch
+     * as its folder trains it (the small CNN, 8 envs × 128 steps, 2 epochs × 4 minibatches of
+     * 256; its six observed variables left out). */
     static const cnn_case cases[] = {
         {"pokemon-red", POLICY_CNN_NATURE, 512, 3, 6, 2, 2048, 1, 8},
         {"nature, defaults", POLICY_CNN_NATURE, 512, 4, 8, 16, 128, 4, 4},
         {"small, defaults", POLICY_CNN_SMALL, 256, 4, 5, 2, 128, 4, 4},
+        {"catch-gb", POLICY_CNN_SMALL, 256, 4, 5, 8, 128, 2, 4},
     };
     /* Each case with float multiplies, then bf16 ones where the CPU has them (the share is
      * of the float peak: bf16 can pass 100%). */

@@ -88,16 +88,23 @@ static void check_run_files(const char *dir)
         tb_events ev;
         CHECK_OK(tb_read(path, &ev));
         CHECK(ev.file_version && !strcmp(ev.file_version, "brain.Event:2"));
-        int ret = 0, loss = 0, sps = 0;
+        int ret = 0, loss = 0, sps = 0, cpu = 0;
         int64_t last = 0;
+        double cpu_s = 0, rollout_s = 0; /* the envs' CPU time in steps, within the rollouts' */
         for (size_t k = 0; k < ev.n; k++) {
             ret += !strcmp(ev.scalars[k].tag, "charts/episodic_return");
             loss += !strcmp(ev.scalars[k].tag, "losses/value_loss");
             sps += !strcmp(ev.scalars[k].tag, "charts/SPS");
+            if (!strcmp(ev.scalars[k].tag, "perf/env_cpu_seconds"))
+                cpu++, cpu_s += ev.scalars[k].value;
+            if (!strcmp(ev.scalars[k].tag, "perf/rollout_seconds"))
+                rollout_s += ev.scalars[k].value;
             if (ev.scalars[k].step > last) last = ev.scalars[k].step;
         }
-        CHECKF(ret > 0 && loss >= 10 && sps >= 10, "tags: %d returns, %d losses, %d SPS", ret, loss,
-               sps);
+        CHECKF(ret > 0 && loss >= 10 && sps >= 10 && cpu >= 10,
+               "tags: %d returns, %d losses, %d SPS, %d env CPU", ret, loss, sps, cpu);
+        CHECKF(cpu_s > 0 && cpu_s <= 2 * rollout_s, "env CPU %g s in rollouts of %g s × 2 envs",
+               cpu_s, rollout_s);
         CHECK(last == 6144);
         tb_events_free(&ev);
         found++;

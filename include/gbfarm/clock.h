@@ -10,5 +10,8 @@ double gb_now(void);
 /* seconds as a timespec: a duration for nanosleep, or a gb_now() moment for the
  * CLOCK_MONOTONIC waits (clock_nanosleep, a condition variable on that clock). */
 struct timespec gb_timespec(double seconds);
+/* Seconds of CPU the calling thread has used (CLOCK_THREAD_CPUTIME_ID): a system call, for
+ * spans of many steps, not one. */
+double gb_thread_cpu(void);
 
 #endif

@@ -74,6 +74,9 @@ typedef struct train_stats {
      * the step loop (policy forward passes, sampling, buffer writes, resets). The rest of
      * rollout_seconds x n_envs is GAE and waiting at the barrier for the slowest env. */
     double env_seconds, policy_seconds;
+    /* The env threads' CPU time in env steps and resets (their rollout CPU time split as their
+     * clock time was): what the envs alone would need, whatever the threads waited for. */
+    double env_cpu_seconds;
     double sps;                     /* env steps per second over this iteration */
     bool undone;                    /* this update was not finite and was undone (the NaN guard) */
     int64_t undone_updates;         /* how many so far in the run */

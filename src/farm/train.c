@@ -53,6 +53,7 @@ typedef struct train_worker {
     uint8_t *snap; /* the env's snapshot, between a snapshot or restore round and its use */
     size_t snap_size;
     double env_seconds, policy_seconds; /* this rollout's time in env steps and forward passes */
+    double cpu_seconds;                 /* this rollout's CPU time, the thread's own */
 } train_worker;
 
 struct train {
@@ -157,6 +158,7 @@ static gb_error *worker_rollout(train *t, int i, train_worker *w)
     size_t ob = rb->obs_bytes;
     w->n_eps = 0;
     w->env_seconds = w->policy_seconds = 0;
+    double cpu0 = gb_thread_cpu();
     /* The first slot: the observation the last rollout (or the reset) left in w->obs. */
     memcpy(rb->obs + (size_t)i * rb->steps * ob, w->obs, ob);
     policy_work_pin(w->work, t->pol); /* the weights hold still until the update */
@@ -193,11 +195,17 @@ static gb_error *worker_rollout(train *t, int i, train_worker *w)
             w->e->truncated && !w->e->terminated ? policy_value(t->pol, w->work, w->e->obs) : 0.0f;
         if (rb->ends[k]) {
             GB_TRY(record_episode(t, i, w));
+            t1 = gb_now(); /* a reset is env time: a state load, no-op frames */
             GB_TRY(gb_error_wrap(env_reset(w->e), "env %d: reset", i));
             farm_progress(t->farm, i);
+            t2 = gb_now();
+            w->policy_seconds += t1 - t0;
+            w->env_seconds += t2 - t1;
+            t0 = t2;
         }
     }
     rb->last_values[i] = policy_value(t->pol, w->work, w->obs);
+    w->cpu_seconds = gb_thread_cpu() - cpu0;
     policy_work_unpin(w->work);
     ppo_gae(rb, i, t->cfg.gamma, t->cfg.gae_lambda);
     return NULL;
@@ -502,6 +510,10 @@ gb_error *train_iteration(train *t, train_stats *st)
         s.frames += (int64_t)t->workers[i].e->frames;
         s.env_seconds += t->workers[i].env_seconds;
         s.policy_seconds += t->workers[i].policy_seconds;
+        /* the thread's CPU time split as its clock time was */
+        const train_worker *w = &t->workers[i];
+        double loop = w->env_seconds + w->policy_seconds;
+        if (loop > 0) s.env_cpu_seconds += w->cpu_seconds * w->env_seconds / loop;
     }
     int n = t->total_episodes < 20 ? (int)t->total_episodes : 20;
     if (n > 0) {

@@ -32,6 +32,8 @@ typedef struct run {
     int64_t frames0, steps0, update0;            /* where this process started */
     int64_t saved_steps;                         /* in latest.safetensors, -1 before the first */
     double rollout_s, update_s, env_s, policy_s; /* totals over this process's updates */
+    double env_cpu_s;                            /* the same: the envs' CPU time */
+    int64_t env_steps;                           /* the same: this process's env steps */
     double allreduce_s;                          /* the same: MPI's gradient exchange */
     int64_t allreduce_bytes, minibatches;
 } run;
@@ -178,6 +180,7 @@ static gb_error *log_scalars(run *r, const train_stats *s)
         {"perf/update_seconds", s->update_seconds},
         {"perf/env_seconds", s->env_seconds},
         {"perf/policy_seconds", s->policy_seconds},
+        {"perf/env_cpu_seconds", s->env_cpu_seconds},
         {"train/undone_updates", (double)s->undone_updates},
         {"archive/cells", r->tc->archive ? s->archive_cells : NAN},
         {"archive/new_cells", r->tc->archive ? s->archive_new : NAN},
@@ -202,6 +205,8 @@ static gb_error *log_update(run *r, const train_stats *s)
         }
     r->rollout_s += s->rollout_seconds, r->update_s += s->update_seconds;
     r->env_s += s->env_seconds, r->policy_s += s->policy_seconds;
+    r->env_cpu_s += s->env_cpu_seconds;
+    r->env_steps += (int64_t)r->tc->n_envs * r->tc->rollout_steps;
     r->allreduce_s += s->ppo.allreduce_seconds, r->allreduce_bytes += s->ppo.allreduce_bytes;
     r->minibatches += s->ppo.minibatches_done;
     if (!r->lead) return NULL;
@@ -369,6 +374,15 @@ static void summary(run *r, const train_stats *s, int64_t stop)
                r->rollout_s, 100 * r->rollout_s / wall, r->update_s, 100 * r->update_s / wall,
                100 * r->env_s / threads, 100 * r->policy_s / threads,
                100 * (threads - r->env_s - r->policy_s) / threads);
+    /* What the envs alone would do on this run's own path (the same states, actions and
+     * resets, unlike gbfarm bench's random policy): their CPU time spread over the cores
+     * they can use. The rest of the wall time is the learner's and the waits'. */
+    int cores = r->tc->n_envs < nn_cpu_count() ? r->tc->n_envs : nn_cpu_count();
+    if (wall > 0 && r->env_cpu_s > 0)
+        printf("speed: %.0f steps/s, %.2f of the envs' alone on this run's path (%.0f steps/s: "
+               "their CPU time in steps and resets over %d core%s)\n",
+               r->env_steps / wall, r->env_cpu_s / cores / wall,
+               r->env_steps * cores / r->env_cpu_s, cores, cores > 1 ? "s" : "");
 }
 
 /* ---- the run ---- */
