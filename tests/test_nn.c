@@ -160,10 +160,12 @@ static void test_conv_chunks(void)
 }
 
 /* Screens as bytes, a stride apart with other data between them (the observed variables):
- * the same outputs as the floats the bytes scale to, bit for bit. */
-static void test_conv_bytes(void)
+ * the same outputs as the floats the bytes scale to, bit for bit. Shapes whose rows split
+ * into whole vectors of 16 bytes, and ones with columns and rows past them (a kernel that
+ * is not a multiple of the stride reads past the image: zeros). */
+static void conv_bytes(int H, int W, int K)
 {
-    enum { B = 3, C = 2, H = 20, W = 19, OC = 5, K = 8, S = 4, EXTRA = 24 };
+    enum { B = 3, C = 2, OC = 5, S = 4, EXTRA = 24 };
     size_t in_n = (size_t)C * H * W, stride = in_n + EXTRA;
     size_t out_n = (size_t)OC * ((H - K) / S + 1) * ((W - K) / S + 1), wn = (size_t)OC * C * K * K;
     uint8_t *bytes = malloc(B * stride);
@@ -187,6 +189,13 @@ static void test_conv_bytes(void)
            "conv with its taps made beforehand differs from the plain one");
     free(taps);
     free(bytes), free(x), free(w), free(y), free(yb), free(scratch);
+}
+
+static void test_conv_bytes(void)
+{
+    conv_bytes(20, 19, 8);
+    conv_bytes(18, 27, 6);
+    conv_bytes(72, 80, 8); /* a Game Boy screen halved */
 }
 
 /* ---- the convolutions' GEMMs, against sums in double ---- */

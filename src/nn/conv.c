@@ -107,18 +107,13 @@ size_t nn_conv2d_scratch_floats(int c, int h, int w, int oc, int k, int s, int B
 {
     geom g = geom_of(c, h, w, oc, k, s);
     int cb = chunk_of(g, oc, B);
-    return 3 * g.taps + chunk_floats(g, oc, cb) + (size_t)w + bf16_floats(g, oc, cb);
+    return 3 * g.taps + chunk_floats(g, oc, cb) + bf16_floats(g, oc, cb);
 }
 
-/* Where a row of bytes is scaled to floats: w floats past the chunk; the bf16 parts after. */
-static float *row_tmp(float *scratch, geom g, int oc, int cb)
+/* The bf16 parts: past the taps and the chunk. */
+static bf16_parts bf16_of(float *scratch, geom g, int oc, int cb)
 {
-    return scratch + 3 * g.taps + chunk_floats(g, oc, cb);
-}
-
-static bf16_parts bf16_of(float *scratch, geom g, int oc, int cb, int w)
-{
-    return bf16_at(row_tmp(scratch, g, oc, cb) + w, g, oc, cb);
+    return bf16_at(scratch + 3 * g.taps + chunk_floats(g, oc, cb), g, oc, cb);
 }
 
 /* Rows of floats [taps][rows][cols] as bf16 rows of cols rounded up to pairs (0 past them). */
@@ -261,6 +256,30 @@ static inline __attribute__((always_inline)) void s2d_row(float *rows, size_t ld
         }
 }
 
+/* s2d_row for a row of bytes times scale (a screen), to X only: 16 pixels at a time for s = 4,
+ * widened to floats, scaled and dealt to the 4 rows in one permute. */
+typedef uint8_t u8x16 __attribute__((vector_size(16)));
+typedef float f32x16 __attribute__((vector_size(64)));
+static inline __attribute__((always_inline)) void
+s2d_row_u8(float *rows, size_t ld, const uint8_t *line, float scale, int s, int w, int wq)
+{
+    int full = w / s < wq ? w / s : wq, xq = 0;
+    if (s == 4)
+        for (; xq + 4 <= full; xq += 4) {
+            u8x16 b;
+            memcpy(&b, line + 4 * xq, sizeof b);
+            f32x16 f = __builtin_convertvector(b, f32x16) * scale;
+            f32x16 d =
+                __builtin_shufflevector(f, f, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+            for (int sx = 0; sx < 4; sx++) memcpy(rows + sx * ld + xq, (float *)&d + 4 * sx, 16);
+        }
+    for (; xq < wq; xq++)
+        for (int sx = 0; sx < s; sx++) {
+            int x = xq * s + sx;
+            rows[sx * ld + xq] = x < w ? (float)line[x] * scale : 0.0f;
+        }
+}
+
 /* The image a forward reads: floats, or bytes times a scale (a screen), a sample stride apart. */
 typedef struct image {
     const float *f;
@@ -269,16 +288,10 @@ typedef struct image {
     float scale;
 } image;
 
-/* Image row y of channel ci of sample i, as floats: in place, or the bytes scaled into tmp
- * (w floats of the scratch, past the chunk). */
-static inline __attribute__((always_inline)) const float *image_row(image im, int i, int ci, int c,
-                                                                    int h, int w, int y, float *tmp)
+/* Image row y of channel ci of sample i (floats). */
+static inline const float *image_row(image im, int i, int ci, int c, int h, int w, int y)
 {
-    size_t at = ((size_t)ci * h + y) * w;
-    if (!im.u8) return im.f + (size_t)i * c * h * w + at;
-    const uint8_t *b = im.u8 + (size_t)i * im.stride + at;
-    for (int x = 0; x < w; x++) tmp[x] = (float)b[x] * im.scale;
-    return tmp;
+    return im.f + (size_t)i * c * h * w + ((size_t)ci * h + y) * w;
 }
 
 /* Space-to-depth puts pixel (i, ci, y, x) of a chunk at X[(ci·s + y%s)·s + x%s][((y/s)·n +
@@ -286,8 +299,8 @@ static inline __attribute__((always_inline)) const float *image_row(image im, in
  * otherwise its adjoint, im.f = X's entries, where im.f was zeroed for the pixels X lacks.
  * Each image row is read once, in order; s is a constant in the common cases so that the
  * compiler turns the row's split into vector shuffles. */
-NN_VECTOR static void space_to_depth(float *x, size_t ld, image im, float *tmp, int n, int c, int h,
-                                     int w, int s, geom g, int to_x)
+NN_VECTOR static void space_to_depth(float *x, size_t ld, image im, int n, int c, int h, int w,
+                                     int s, geom g, int to_x)
 {
     for (int i = 0; i < n; i++)
         for (int ci = 0; ci < c; ci++)
@@ -300,7 +313,15 @@ NN_VECTOR static void space_to_depth(float *x, size_t ld, image im, float *tmp, 
                             memset(rows + sx * ld, 0, sizeof(float) * g.wq);
                     continue;
                 }
-                float *line = (float *)image_row(im, i, ci, c, h, w, y, tmp);
+                if (im.u8) {
+                    const uint8_t *bytes = im.u8 + (size_t)i * im.stride + ((size_t)ci * h + y) * w;
+                    if (s == 4)
+                        s2d_row_u8(rows, ld, bytes, im.scale, 4, w, g.wq);
+                    else
+                        s2d_row_u8(rows, ld, bytes, im.scale, s, w, g.wq);
+                    continue;
+                }
+                float *line = (float *)image_row(im, i, ci, c, h, w, y);
                 switch (s) {
                 case 1:
                     s2d_row(rows, ld, line, 1, w, g.wq, to_x);
@@ -356,7 +377,7 @@ static void conv_forward(float *out, float *scratch, float *keep, image in, cons
     float *wt = scratch, *x = chunk_at(wt + 3 * g.taps);
     ptrdiff_t off[256];
     bool b16 = nn_bf16();
-    bf16_parts hb = bf16_of(scratch, g, oc, cb, wd);
+    bf16_parts hb = bf16_of(scratch, g, oc, cb);
     size_t cs2 = (size_t)(g.cs + 1) & ~(size_t)1;
     if (taps) {
         wt = (float *)taps;
@@ -375,7 +396,7 @@ static void conv_forward(float *out, float *scratch, float *keep, image in, cons
             at.u8 += (size_t)i0 * at.stride;
         else
             at.f += (size_t)i0 * in_n;
-        space_to_depth(xi, ld, at, row_tmp(scratch, g, oc, cb), n, c, h, wd, s, g, 1);
+        space_to_depth(xi, ld, at, n, c, h, wd, s, g, 1);
         if (b16) {
             pairs_bf16(hb.x, ld, xi, ld, g.cs, ld);
             nn_gemm_taps_bf16(oc, (int)ny, (int)cs2 / 2, g.q * g.q, hb.w, (size_t)oc * cs2,
@@ -426,7 +447,7 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
                 wtt[t * per_tap + (size_t)j * oc + f] = wt[t * per_tap + (size_t)f * g.cs + j];
     memset(dwt, 0, sizeof(float) * g.taps);
     bool b16 = nn_bf16();
-    bf16_parts hb = bf16_of(scratch, g, oc, cb, wd);
+    bf16_parts hb = bf16_of(scratch, g, oc, cb);
     size_t oc2 = (size_t)(oc + 1) & ~(size_t)1;
     if (b16 && din) rows_bf16(hb.w, wtt, (size_t)taps * g.cs, oc); /* Wt[t]ᵀ in bf16 */
     for (int i0 = 0; i0 < B; i0 += cb) {
@@ -479,7 +500,7 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
         if (keep)
             xi = kept_x((float *)keep, g, cb, i0);
         else
-            space_to_depth(x, ld, (image){.f = in + i0 * in_n}, NULL, n, c, h, wd, s, g, 1);
+            space_to_depth(x, ld, (image){.f = in + i0 * in_n}, n, c, h, wd, s, g, 1);
         /* dWt[t]ᵀ += X[:, p + off[t]] · dyᵀ[p, :] over Y's columns p (dy is 0 in the dropped
          * ones); dX[:, p] = Σ_t Wt[t]ᵀ · dy[:, p - off[t]] over X's */
         if (b16) { /* X in bf16 rows (one 0 past the last: a zero's partner), dyᵀ in pairs */
@@ -502,7 +523,7 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
                              (int)ld);
             }
             memset(din + i0 * in_n, 0, sizeof(float) * n * in_n);
-            space_to_depth(dx, ld, (image){.f = din + i0 * in_n}, NULL, n, c, h, wd, s, g, 0);
+            space_to_depth(dx, ld, (image){.f = din + i0 * in_n}, n, c, h, wd, s, g, 0);
         }
     }
     add_tap_grads(dw, dwt, c, oc, k, s, g);
