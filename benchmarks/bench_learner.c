@@ -163,9 +163,11 @@ static void bench_cnn(const cnn_case *k, double peak1, double peak2)
     printf("  backward, batch %3d, 1 thread: %7.3f ms = %6.1f GFLOP/s", mb, 1e3 * tb,
            bwd * mb / tb / 1e9);
     print_share(bwd * mb / tb / 1e9, peak1, 0);
-    policy_work_pin(w, p); /* as a rollout's env thread does */
-    double t1 = time_passes(p, w, rb.obs, 1, 200, 0, NULL, NULL, NULL);
-    policy_work_unpin(w);
+    policy_work *w1; /* a batch-1 work, pinned, as a rollout's env thread has */
+    if (policy_work_create(&w1, p, 1)) exit(1);
+    policy_work_pin(w1, p);
+    double t1 = time_passes(p, w1, rb.obs, 1, 200, 0, NULL, NULL, NULL);
+    policy_work_free(w1);
     printf("  forward,  batch   1, 1 thread: %7.3f ms (the rollout's, per env step)\n", 1e3 * t1);
     for (int threads = 1; threads <= 2; threads++) {
         if (ppo_set_threads(o, threads)) exit(1);

@@ -352,6 +352,28 @@ static void test_bf16(void)
                 free(ah), free(bh), free(a), free(b), free(c), free(c0), free(bp);
             }
     CHECKF(worst < 1e-5f, "gemm_taps_dw_bf16: max error %g", worst);
+
+    /* gemv: rows in fours and the rest, pairs in sixteens and the rest, added to y */
+    worst = 0.0f;
+    static const int Mv[] = {1, 3, 4, 9, 512}, K2v[] = {1, 15, 16, 17, 960};
+    for (size_t mi = 0; mi < 5; mi++)
+        for (size_t ki = 0; ki < 5; ki++) {
+            int M = Mv[mi], K2 = K2v[ki], lda = 2 * K2 + 6;
+            size_t na = (size_t)M * lda;
+            uint16_t *ah = malloc(2 * na), *xh = malloc(4 * (size_t)K2);
+            float *a = malloc(4 * na), *x = malloc(8 * (size_t)K2), *y = malloc(4 * (size_t)M);
+            bf16_fill(ah, a, na), bf16_fill(xh, x, 2 * (size_t)K2), fill(y, (size_t)M, 1.0f);
+            double *want = malloc(sizeof(double) * (size_t)M);
+            for (int m = 0; m < M; m++) {
+                want[m] = y[m];
+                for (int k = 0; k < 2 * K2; k++) want[m] += (double)a[(size_t)m * lda + k] * x[k];
+            }
+            nn_gemv_bf16(M, K2, ah, (size_t)lda, xh, y);
+            for (int m = 0; m < M; m++)
+                worst = fmaxf(worst, (float)(fabs(y[m] - want[m]) / (1.0 + sqrt(2.0 * K2))));
+            free(ah), free(xh), free(a), free(x), free(y), free(want);
+        }
+    CHECKF(worst < 1e-5f, "gemv_bf16: max error %g", worst);
 }
 
 /* The convolutions with bf16 multiplies against the float ones: within bf16's rounding

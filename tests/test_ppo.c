@@ -234,6 +234,31 @@ static void test_bf16_gradient(void)
         CHECKF(rel < 0.15, "bf16 gradient of %s: relative L2 error %.3e", pt->name, rel);
     }
     printf("  bf16 against float gradient: worst tensor relative L2 error %.2e\n", worst);
+
+    /* The rollout's forward: a pinned batch-1 work multiplies its convolutions and its trunk's
+     * linear layer in bf16; within bf16's rounding of the float forward's logits and values. */
+    policy_work *w16, *w32;
+    REQUIRE_OK(policy_work_create(&w16, p, 1));
+    policy_work_pin(w16, p);
+    CHECK(nn_set_bf16(0) == 0);
+    REQUIRE_OK(policy_work_create(&w32, p, 1));
+    float dl = 0.0f, ml = 0.0f, dv = 0.0f, mv = 0.0f;
+    for (int i = 0; i < B; i++) {
+        float *l16, *v16, *l32, *v32, keep[5];
+        CHECK(nn_set_bf16(1) == 0);
+        policy_forward(p, w16, obs + i * ob, 1, &l16, &v16);
+        memcpy(keep, l16, sizeof(float) * 4), keep[4] = *v16;
+        CHECK(nn_set_bf16(0) == 0);
+        policy_forward(p, w32, obs + i * ob, 1, &l32, &v32);
+        for (int a = 0; a < 4; a++)
+            dl = fmaxf(dl, fabsf(keep[a] - l32[a])), ml = fmaxf(ml, fabsf(l32[a]));
+        dv = fmaxf(dv, fabsf(keep[4] - *v32)), mv = fmaxf(mv, fabsf(*v32));
+    }
+    CHECKF(dl < 0.03f * ml && dv < 0.03f * mv && dl > 0.0f,
+           "rollout forward in bf16: logits off by %g of %g, values %g of %g", dl, ml, dv, mv);
+    printf("  rollout forward in bf16 against float: logits %.2e, values %.2e of their largest\n",
+           dl / ml, dv / mv);
+    policy_work_free(w16), policy_work_free(w32);
     CHECK(nn_set_bf16(0) == 0);
     for (int m = 0; m < 3; m++) free(g[m]);
     free(obs);

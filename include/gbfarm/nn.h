@@ -109,6 +109,9 @@ void nn_gemm_taps_bf16(int M, int N, int K, int taps, const uint16_t *a, size_t 
 void nn_gemm_taps_dw_bf16(int M, int N, int K, int taps, const uint16_t *a, int lda,
                           const uint32_t *b, int ldb, const ptrdiff_t *off, float *c, size_t c_tap,
                           int ldc);
+/* y[m] += a[m]·x, m < M, over K2 pairs of bf16 numbers: a's rows lda numbers apart, x 2·K2
+ * numbers (a batch-1 linear layer: the rollout's forward pass). */
+void nn_gemv_bf16(int M, int K2, const uint16_t *a, size_t lda, const uint16_t *x, float *y);
 /* Floats to bf16, rounded to nearest even: a row, or two rows as pairs (hi NULL: zeros). */
 void nn_bf16_row(uint16_t *to, const float *x, size_t n);
 void nn_bf16_pairs(uint32_t *to, const float *lo, const float *hi, size_t n);

@@ -106,8 +106,8 @@ static const arg_option options[] = {
     {"--update-threads", "N", ARG_INT, AT(c.update_threads), 0, 1024, "update_threads",
      "threads for the PPO update (0 = all cores)", {0}, {0}},
     {"--precision", "fp32|bf16", ARG_CHOICE, AT(c.bf16), 0, 0, "precision",
-     "the convolutions' multiplies: float (default), or bf16\nwith float sums (about twice "
-     "as fast; CPUs with\nAVX512_BF16)",
+     "the convolutions' multiplies (and the rollout's\nlinear layers'): float (default), or "
+     "bf16 with float\nsums (about twice as fast; CPUs with AVX512_BF16)",
      {"fp32", "bf16"},
      {0, 1}},
     {"--watchdog", "S", ARG_F64, AT(c.watchdog_seconds), 0, 1e9, "watchdog",

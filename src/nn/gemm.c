@@ -165,6 +165,17 @@ void nn_gemm_taps_dw_bf16(int M, int N, int K, int taps, const uint16_t *a, int 
     abort();
 }
 
+void nn_gemv_bf16(int M, int K2, const uint16_t *a, size_t lda, const uint16_t *x, float *y)
+{
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+    if (nn_bf16_supported()) {
+        nn_gemv_bf16_avx512(M, K2, a, lda, x, y);
+        return;
+    }
+#endif
+    abort();
+}
+
 /* Round to nearest even on the float's top 16 bits; a NaN stays a (quiet) NaN. */
 static inline uint32_t bf16_of(float x)
 {

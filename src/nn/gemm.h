@@ -24,6 +24,7 @@ void nn_gemm_taps_bf16_avx512(int M, int N, int K, int taps, const uint16_t *a, 
 void nn_gemm_taps_dw_bf16_avx512(int M, int N, int K, int taps, const uint16_t *a, int lda,
                                  const uint32_t *b, int ldb, const ptrdiff_t *off, float *c,
                                  size_t c_tap, int ldc);
+void nn_gemv_bf16_avx512(int M, int K2, const uint16_t *a, size_t lda, const uint16_t *x, float *y);
 
 /* nn_gemm_taps_dw's block of K: b's rows for it stay in L1/L2 across the taps. */
 enum { DW_KB = 256 };

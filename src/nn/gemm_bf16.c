@@ -31,4 +31,31 @@ static inline __m512bh splat_pair(const uint16_t *p)
 #define GEMM_TAPS     nn_gemm_taps_bf16_avx512
 #define GEMM_TAPS_DW  nn_gemm_taps_dw_bf16_avx512
 #include "gemm_kernels.h"
+
+/* y[m] += a[m]·x over K2 pairs: four rows at a time against each 16 pairs of x, the partial
+ * sums of a row in 16 lanes, added up at the end. */
+void nn_gemv_bf16_avx512(int M, int K2, const uint16_t *a, size_t lda, const uint16_t *x, float *y)
+{
+    int m = 0, tail = K2 % 16, k16 = K2 - tail;
+    __mmask16 mask = (__mmask16)((1u << tail) - 1);
+    for (; m < M; m += 4) {
+        int rows = M - m < 4 ? M - m : 4;
+        __m512 s[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),
+                       _mm512_setzero_ps()};
+        const uint16_t *r = a + (size_t)m * lda;
+        for (int k = 0; k < k16; k += 16) {
+            __m512bh xv = (__m512bh)_mm512_loadu_si512(x + 2 * k);
+            for (int i = 0; i < rows; i++)
+                s[i] =
+                    _mm512_dpbf16_ps(s[i], (__m512bh)_mm512_loadu_si512(r + i * lda + 2 * k), xv);
+        }
+        if (tail) {
+            __m512bh xv = (__m512bh)_mm512_maskz_loadu_epi32(mask, x + 2 * k16);
+            for (int i = 0; i < rows; i++)
+                s[i] = _mm512_dpbf16_ps(
+                    s[i], (__m512bh)_mm512_maskz_loadu_epi32(mask, r + i * lda + 2 * k16), xv);
+        }
+        for (int i = 0; i < rows; i++) y[m + i] += _mm512_reduce_add_ps(s[i]);
+    }
+}
 #endif

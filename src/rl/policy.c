@@ -191,6 +191,9 @@ struct policy_work {
     float *vars_in, *vars_out, *feat;  /* with variables: [B][obs_vars], embedding, heads' input */
     float *logits, *values, *gbuf[3], *col; /* gbuf: backward ping-pong + head sum */
     float *taps[2][POLICY_MAX_LAYERS];      /* each conv's weights by tap, while pinned */
+    /* With bf16 multiplies, a batch-1 work's trunk linear layers in bf16 while pinned (rows
+     * rounded up to pairs), and its input row: half the bytes a rollout step streams. */
+    uint16_t *fc[2][POLICY_MAX_LAYERS], *xb;
     bool pinned;
     float *mem;
 };
@@ -227,6 +230,12 @@ static size_t keep_floats(const policy *p, int t, int max_batch)
     return nn_conv2d_keep_floats(l->in_c, l->in_h, l->in_w, l->out_c, l->k, l->s, max_batch);
 }
 
+/* A row of n bf16 numbers rounded up to pairs: how many pairs. */
+static size_t pairs_of(size_t n)
+{
+    return (n + 1) / 2;
+}
+
 gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
 {
     *out = NULL;
@@ -250,7 +259,17 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
     if ((size_t)p->pi_head.in_c > widest) widest = (size_t)p->pi_head.in_c;
     for (int t = 0; t < p->n_trunks; t++) total += keep_floats(p, t, max_batch);
     if (nv) total += B * nv + B * VARS_EMBED + B * (size_t)p->pi_head.in_c;
-    total += B * (size_t)p->cfg.spec.n_actions + B + 3 * B * widest + col + taps;
+    /* bf16 linear weights and input (pairs: a float's room each) */
+    size_t fc = 0, fc_in = 0;
+    bool fc_b16 = nn_bf16() && max_batch == 1;
+    for (int t = 0; fc_b16 && t < p->n_trunks; t++)
+        for (int i = 0; i < p->trunk[t].n; i++) {
+            const policy_layer *l = &p->trunk[t].layers[i];
+            if (l->kind == POLICY_CONV) continue;
+            fc += (size_t)l->out_c * pairs_of(layer_in(l));
+            if (pairs_of(layer_in(l)) > fc_in) fc_in = pairs_of(layer_in(l));
+        }
+    total += B * (size_t)p->cfg.spec.n_actions + B + 3 * B * widest + col + taps + fc + fc_in;
     w->mem = huge_alloc(total * sizeof(float));
     if (!w->mem) {
         free(w);
@@ -278,6 +297,13 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
             if (l->kind != POLICY_CONV) continue;
             w->taps[t][i] = m, m += nn_conv2d_tap_floats(l->in_c, l->out_c, l->k, l->s);
         }
+    for (int t = 0; fc_b16 && t < p->n_trunks; t++)
+        for (int i = 0; i < p->trunk[t].n; i++) {
+            const policy_layer *l = &p->trunk[t].layers[i];
+            if (l->kind == POLICY_CONV) continue;
+            w->fc[t][i] = (uint16_t *)m, m += (size_t)l->out_c * pairs_of(layer_in(l));
+        }
+    if (fc_b16) w->xb = (uint16_t *)m, m += fc_in;
     w->col = m;
     *out = w;
     return NULL;
@@ -290,6 +316,14 @@ void policy_work_pin(policy_work *w, const policy *p)
             const policy_layer *l = &p->trunk[t].layers[i];
             if (l->kind == POLICY_CONV)
                 nn_conv2d_taps(w->taps[t][i], p->params + l->w_off, l->in_c, l->out_c, l->k, l->s);
+            else if (w->fc[t][i]) {
+                size_t n = layer_in(l), ld = 2 * pairs_of(n);
+                for (int o = 0; o < l->out_c; o++) {
+                    uint16_t *row = w->fc[t][i] + o * ld;
+                    nn_bf16_row(row, p->params + l->w_off + o * n, n);
+                    if (ld > n) row[n] = 0;
+                }
+            }
         }
     w->pinned = true;
 }
@@ -313,11 +347,18 @@ static void activate(const policy_layer *l, float *out, int B)
     if (l->act == POLICY_ACT_TANH) nn_tanh_forward(out, out, n);
 }
 
+/* taps: a conv's pinned weights; fc: a linear layer's, in bf16 (batch 1), or NULL. */
 static void layer_forward(const policy *p, policy_work *w, const policy_layer *l, float *out,
-                          const float *in, int B, const float *taps)
+                          const float *in, int B, const float *taps, const uint16_t *fc)
 {
     const float *wt = p->params + l->w_off, *b = p->params + l->b_off;
-    if (l->kind == POLICY_CONV)
+    if (fc) {
+        size_t n = layer_in(l), pairs = pairs_of(n);
+        nn_bf16_row(w->xb, in, n);
+        if (2 * pairs > n) w->xb[n] = 0;
+        memcpy(out, b, sizeof(float) * (size_t)l->out_c);
+        nn_gemv_bf16(l->out_c, (int)pairs, fc, 2 * pairs, w->xb, out);
+    } else if (l->kind == POLICY_CONV)
         nn_conv2d_forward(out, w->col, NULL, in, wt, taps, b, B, l->in_c, l->in_h, l->in_w,
                           l->out_c, l->k, l->s);
     else
@@ -382,13 +423,14 @@ void policy_forward(const policy *p, policy_work *w, const void *obs, int B, flo
                                      l->in_h, l->in_w, l->out_c, l->k, l->s);
                 activate(l, w->acts[t][0], B);
             } else {
-                layer_forward(p, w, l, w->acts[t][i], x, B, taps);
+                const uint16_t *fc = w->pinned && B == 1 ? w->fc[t][i] : NULL;
+                layer_forward(p, w, l, w->acts[t][i], x, B, taps, fc);
             }
             x = w->acts[t][i];
         }
     }
     if (nv) {
-        layer_forward(p, w, &p->vars, w->vars_out, w->vars_in, B, NULL);
+        layer_forward(p, w, &p->vars, w->vars_out, w->vars_in, B, NULL, NULL);
         size_t F = (size_t)p->pi_head.in_c, T = F - VARS_EMBED;
         for (int b = 0; b < B; b++) {
             memcpy(w->feat + b * F, trunk_out(p, w, 0) + b * T, T * sizeof(float));
@@ -396,8 +438,8 @@ void policy_forward(const policy *p, policy_work *w, const void *obs, int B, flo
                    VARS_EMBED * sizeof(float));
         }
     }
-    layer_forward(p, w, &p->pi_head, w->logits, head_in(p, w, 0), B, NULL);
-    layer_forward(p, w, &p->v_head, w->values, head_in(p, w, p->n_trunks - 1), B, NULL);
+    layer_forward(p, w, &p->pi_head, w->logits, head_in(p, w, 0), B, NULL, NULL);
+    layer_forward(p, w, &p->v_head, w->values, head_in(p, w, p->n_trunks - 1), B, NULL, NULL);
     if (logits) *logits = w->logits;
     if (values) *values = w->values;
 }
