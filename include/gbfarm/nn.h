@@ -115,6 +115,8 @@ void nn_gemv_bf16(int M, int K2, const uint16_t *a, size_t lda, const uint16_t *
 /* Floats to bf16, rounded to nearest even: a row, or two rows as pairs (hi NULL: zeros). */
 void nn_bf16_row(uint16_t *to, const float *x, size_t n);
 void nn_bf16_pairs(uint32_t *to, const float *lo, const float *hi, size_t n);
+/* rows float rows of cols as bf16 rows of cols rounded up to pairs (a 0 past odd ones). */
+void nn_bf16_rows(uint16_t *to, const float *x, size_t rows, size_t cols);
 float nn_bf16_float(uint16_t h);
 
 /* Whether the convolutions multiply in bf16 (sums stay float): off unless nn_set_bf16(1) on

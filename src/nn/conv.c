@@ -116,16 +116,6 @@ static bf16_parts bf16_of(float *scratch, geom g, int oc, int cb)
     return bf16_at(scratch + 3 * g.taps + chunk_floats(g, oc, cb), g, oc, cb);
 }
 
-/* Rows of floats [taps][rows][cols] as bf16 rows of cols rounded up to pairs (0 past them). */
-static void rows_bf16(uint16_t *to, const float *x, size_t rows, int cols)
-{
-    size_t cols2 = (size_t)(cols + 1) & ~(size_t)1;
-    for (size_t r = 0; r < rows; r++, to += cols2, x += cols) {
-        nn_bf16_row(to, x, (size_t)cols);
-        if (cols2 > (size_t)cols) to[cols] = 0;
-    }
-}
-
 /* rows float rows of n, ld apart, as pairs of rows: to[j][i] = (x[2j][i], x[2j+1][i]), the
  * last one with 0 where rows is odd; ldt apart. */
 static void pairs_bf16(uint32_t *to, size_t ldt, const float *x, size_t ld, int rows, size_t n)
@@ -384,7 +374,7 @@ static void conv_forward(float *out, float *scratch, float *keep, image in, cons
         if (b16) hb.w = (uint16_t *)taps; /* pinned as bf16 (nn_conv2d_taps) */
     } else {
         tap_weights(wt, w, c, oc, k, s, g);
-        if (b16) rows_bf16(hb.w, wt, (size_t)g.q * g.q * oc, g.cs);
+        if (b16) nn_bf16_rows(hb.w, wt, (size_t)g.q * g.q * oc, (size_t)g.cs);
     }
     for (int i0 = 0; i0 < B; i0 += cb) {
         int n = B - i0 < cb ? B - i0 : cb;
@@ -449,7 +439,7 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
     bool b16 = nn_bf16();
     bf16_parts hb = bf16_of(scratch, g, oc, cb);
     size_t oc2 = (size_t)(oc + 1) & ~(size_t)1;
-    if (b16 && din) rows_bf16(hb.w, wtt, (size_t)taps * g.cs, oc); /* Wt[t]ᵀ in bf16 */
+    if (b16 && din) nn_bf16_rows(hb.w, wtt, (size_t)taps * g.cs, (size_t)oc); /* Wt[t]ᵀ in bf16 */
     for (int i0 = 0; i0 < B; i0 += cb) {
         int n = B - i0 < cb ? B - i0 : cb;
         size_t cols = (size_t)n * g.cols, ld = row_of(g, n), ny = (size_t)g.oh * n * g.wq;

@@ -190,6 +190,15 @@ NN_VECTOR void nn_bf16_row(uint16_t *to, const float *x, size_t n)
     for (size_t i = 0; i < n; i++) to[i] = (uint16_t)bf16_of(x[i]);
 }
 
+void nn_bf16_rows(uint16_t *to, const float *x, size_t rows, size_t cols)
+{
+    size_t cols2 = (cols + 1) & ~(size_t)1;
+    for (size_t r = 0; r < rows; r++, to += cols2, x += cols) {
+        nn_bf16_row(to, x, cols);
+        if (cols2 > cols) to[cols] = 0;
+    }
+}
+
 NN_VECTOR void nn_bf16_pairs(uint32_t *to, const float *lo, const float *hi, size_t n)
 {
     if (!hi)

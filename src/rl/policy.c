@@ -316,14 +316,8 @@ void policy_work_pin(policy_work *w, const policy *p)
             const policy_layer *l = &p->trunk[t].layers[i];
             if (l->kind == POLICY_CONV)
                 nn_conv2d_taps(w->taps[t][i], p->params + l->w_off, l->in_c, l->out_c, l->k, l->s);
-            else if (w->fc[t][i]) {
-                size_t n = layer_in(l), ld = 2 * pairs_of(n);
-                for (int o = 0; o < l->out_c; o++) {
-                    uint16_t *row = w->fc[t][i] + o * ld;
-                    nn_bf16_row(row, p->params + l->w_off + o * n, n);
-                    if (ld > n) row[n] = 0;
-                }
-            }
+            else if (w->fc[t][i])
+                nn_bf16_rows(w->fc[t][i], p->params + l->w_off, (size_t)l->out_c, layer_in(l));
         }
     w->pinned = true;
 }
@@ -354,8 +348,7 @@ static void layer_forward(const policy *p, policy_work *w, const policy_layer *l
     const float *wt = p->params + l->w_off, *b = p->params + l->b_off;
     if (fc) {
         size_t n = layer_in(l), pairs = pairs_of(n);
-        nn_bf16_row(w->xb, in, n);
-        if (2 * pairs > n) w->xb[n] = 0;
+        nn_bf16_rows(w->xb, in, 1, n);
         memcpy(out, b, sizeof(float) * (size_t)l->out_c);
         nn_gemv_bf16(l->out_c, (int)pairs, fc, 2 * pairs, w->xb, out);
     } else if (l->kind == POLICY_CONV)
