@@ -241,7 +241,11 @@ int main(void)
 
     /* The uninterrupted run, and its files: of the update_<N> kept every 4 of its 24
      * updates, --keep-last 2 leaves the newest two. */
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
     CHECK(gbfarm_wait(start(straight, "--keep-every 4 --keep-last 2")) == 0);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double run_s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) * 1e-9;
     snprintf(a, sizeof a, "%s/straight", tmp);
     check_run_files(a);
     CHECKF(kept_count(a) == 2 && has_file(a, "update_000020.safetensors") &&
@@ -249,7 +253,10 @@ int main(void)
            "%d update_<N> kept", kept_count(a));
 
     /* SIGKILL five times: at a random moment, or as soon as the checkpoint's temporary file
-     * appears (mid-write); after each, the last checkpoint loads and --resume goes on. */
+     * appears (mid-write); after each, the last checkpoint loads and --resume goes on. The
+     * random moments fall within a sixth of the uninterrupted run's time, so that five kills
+     * land before the end on a machine of any speed. */
+    int kill_ms = (int)(run_s * 1000 / 6) + 1;
     unsigned seed = (unsigned)time(NULL);
     srand(seed);
     char dir[128], tmpfile[300];
@@ -265,7 +272,7 @@ int main(void)
                 if (i % 64 == 0) sched_yield();
             mid_write += access(tmpfile, F_OK) == 0;
         } else {
-            usleep((useconds_t)(rand() % 700) * 1000);
+            usleep((useconds_t)(rand() % kill_ms) * 1000);
         }
         kill(pid, SIGKILL);
         int status = gbfarm_wait(pid);
@@ -275,11 +282,12 @@ int main(void)
                seed);
         if (!finished) pid = start_resume(dir);
         /* give the resumed run time to load and train a little */
-        if (!finished && exited_within(pid, 0.3) == 0) finished = 1;
+        if (!finished && exited_within(pid, fmin(0.3, run_s / 12)) == 0) finished = 1;
     }
     if (!finished) CHECK(gbfarm_wait(pid) == 0);
-    printf("SIGKILL %d times (%d while the checkpoint was being written), resumed each time\n",
-           kills, mid_write);
+    printf("SIGKILL %d times (%d while the checkpoint was being written; seed %u, random kills "
+           "within %d ms of a %.2f s run), resumed each time\n",
+           kills, mid_write, seed, kill_ms, run_s);
     CHECK(kills >= 3);
     snprintf(a, sizeof a, "%s/straight/latest.safetensors", tmp);
     CHECKF(same_weights(a, b), "a killed and resumed run ended with other weights");
