@@ -247,8 +247,12 @@ static inline __attribute__((always_inline)) void s2d_row(float *rows, size_t ld
 }
 
 /* s2d_row for a row of bytes times scale (a screen), to X only: 16 pixels at a time for s = 4,
- * widened to floats, scaled and dealt to the 4 rows in one permute. */
+ * widened to floats, scaled and dealt to the 4 rows in one permute. The bytes widen through
+ * 16-bit lanes: GCC 12 turns a direct u8 → int or float conversion of 16 lanes into byte
+ * extracts through general registers, 5× the instructions. */
 typedef uint8_t u8x16 __attribute__((vector_size(16)));
+typedef uint16_t u16x16 __attribute__((vector_size(32)));
+typedef int32_t i32x16 __attribute__((vector_size(64)));
 typedef float f32x16 __attribute__((vector_size(64)));
 static inline __attribute__((always_inline)) void
 s2d_row_u8(float *rows, size_t ld, const uint8_t *line, float scale, int s, int w, int wq)
@@ -258,7 +262,8 @@ s2d_row_u8(float *rows, size_t ld, const uint8_t *line, float scale, int s, int 
         for (; xq + 4 <= full; xq += 4) {
             u8x16 b;
             memcpy(&b, line + 4 * xq, sizeof b);
-            f32x16 f = __builtin_convertvector(b, f32x16) * scale;
+            i32x16 i = __builtin_convertvector(__builtin_convertvector(b, u16x16), i32x16);
+            f32x16 f = __builtin_convertvector(i, f32x16) * scale;
             f32x16 d =
                 __builtin_shufflevector(f, f, 0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
             for (int sx = 0; sx < 4; sx++) memcpy(rows + sx * ld + xq, (float *)&d + 4 * sx, 16);
