@@ -281,8 +281,8 @@ int main(void)
         CHECKF(checkpoint_loads(b), "kill %d (seed %u): latest.safetensors does not load", k + 1,
                seed);
         if (!finished) pid = start_resume(dir);
-        /* give the resumed run time to load and train a little */
-        if (!finished && exited_within(pid, fmin(0.3, run_s / 12)) == 0) finished = 1;
+        /* give the resumed run time to load (and write its restart event) and train a little */
+        if (!finished && exited_within(pid, fmin(0.3, fmax(0.1, run_s / 12))) == 0) finished = 1;
     }
     if (!finished) CHECK(gbfarm_wait(pid) == 0);
     printf("SIGKILL %d times (%d while the checkpoint was being written; seed %u, random kills "
