@@ -7,8 +7,10 @@
  * stays with it (a libretro core must be driven by the thread that opened it).
  *
  * With caller_is_first the calling thread is thread 0 (it runs fn(ctx, 0) inside pool_round)
- * and n - 1 threads are started: the PPO update. Otherwise all n are the pool's own and the
- * caller only waits: the farm, whose watchdog watches a round from outside it. */
+ * and n - 1 threads are started: the PPO update, whose rounds come microseconds apart, so its
+ * threads (and the caller, for a round's end) poll for 200 µs before they sleep. Otherwise all n
+ * are the pool's own and the caller only waits: the farm, whose watchdog watches a round from
+ * outside it. */
 #ifndef GBFARM_POOL_H
 #define GBFARM_POOL_H
 

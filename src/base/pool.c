@@ -2,6 +2,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,15 +20,36 @@ struct pool {
     int first; /* the index of the pool's first own thread: 1 when the caller is thread 0 */
     int started;
     pool_thread *threads; /* [n]; the caller's entry unused */
+    bool spin;            /* wait for a round by polling for SPIN_SECONDS before sleeping */
     pthread_mutex_t mu;
     pthread_cond_t go, done; /* done on CLOCK_MONOTONIC, for pool_wait's deadline */
-    /* Under mu: a round is a new generation; pending counts its calls still running. */
-    unsigned gen;
-    int pending;
+    /* Under mu: a round is a new generation; pending counts its calls still running. Atomic
+     * so that a spinning thread may poll them without mu; it then takes mu to read them. */
+    atomic_uint gen;
+    atomic_int pending;
     bool quit;
     pool_fn fn;
     void *ctx;
 };
+
+/* The update's rounds follow each other within microseconds (a minibatch's shards, the
+ * gradients' sum, Adam), where waking a sleeping thread takes tens of them, more on a virtual
+ * machine whose idle CPU must be woken too. Its threads poll for this long first. */
+#define SPIN_SECONDS 200e-6
+
+/* Polls for up to SPIN_SECONDS while the pool's generation is gen (a thread waiting for the
+ * next round), or while calls are pending (the caller waiting for the round's end). */
+static void spin(const pool *p, unsigned gen, bool for_round)
+{
+    double until = gb_now() + SPIN_SECONDS;
+    for (int i = 1;; i++) {
+        if (for_round ? atomic_load_explicit(&p->gen, memory_order_relaxed) != gen
+                      : atomic_load_explicit(&p->pending, memory_order_relaxed) == 0)
+            return;
+        sched_yield(); /* where other threads want this CPU (a shared machine), they get it */
+        if (i % 16 == 0 && gb_now() > until) return;
+    }
+}
 
 static void *thread_main(void *arg)
 {
@@ -35,6 +58,11 @@ static void *thread_main(void *arg)
     unsigned seen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
+        if (p->spin && p->gen == seen && !p->quit) {
+            pthread_mutex_unlock(&p->mu);
+            spin(p, seen, true);
+            pthread_mutex_lock(&p->mu);
+        }
         while (p->gen == seen && !p->quit) pthread_cond_wait(&p->go, &p->mu);
         if (p->quit) break;
         seen = p->gen;
@@ -71,6 +99,7 @@ gb_error *pool_start(pool **out, int n, bool caller_is_first)
     }
     p->n = n;
     p->first = p->started = caller_is_first ? 1 : 0;
+    p->spin = caller_is_first;
     p->threads = ts;
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -104,6 +133,7 @@ void pool_begin(pool *p, pool_fn fn, void *ctx)
 
 bool pool_wait(pool *p, double timeout_s)
 {
+    if (p->spin && timeout_s < 0) spin(p, 0, false);
     struct timespec until = gb_timespec(timeout_s < 0 ? 0 : gb_now() + timeout_s);
     int rc = 0;
     pthread_mutex_lock(&p->mu);
