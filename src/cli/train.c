@@ -107,7 +107,7 @@ static const arg_option options[] = {
      "threads for the PPO update (0 = all cores)", {0}, {0}},
     {"--precision", "fp32|bf16", ARG_CHOICE, AT(c.bf16), 0, 0, "precision",
      "the convolutions' multiplies (and the rollout's\nlinear layers'): float (default), or "
-     "bf16 with float\nsums (about twice as fast; CPUs with AVX512_BF16)",
+     "bf16 with float\nsums (CPUs with AVX512_BF16; faster on AMD Zen 4, slower\non some Intel Xeons: bench_learner tells)",
      {"fp32", "bf16"},
      {0, 1}},
     {"--watchdog", "S", ARG_F64, AT(c.watchdog_seconds), 0, 1e9, "watchdog",
