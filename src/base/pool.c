@@ -20,7 +20,6 @@ struct pool {
     int first; /* the index of the pool's first own thread: 1 when the caller is thread 0 */
     int started;
     pool_thread *threads; /* [n]; the caller's entry unused */
-    bool spin;            /* wait for a round by polling for SPIN_SECONDS before sleeping */
     pthread_mutex_t mu;
     pthread_cond_t go, done; /* done on CLOCK_MONOTONIC, for pool_wait's deadline */
     /* Under mu: a round is a new generation; pending counts its calls still running. Atomic
@@ -51,6 +50,12 @@ static void spin(const pool *p, unsigned gen, bool for_round)
     }
 }
 
+/* Whether threads poll before they sleep: in the update's pool, whose caller is thread 0. */
+static bool spins(const pool *p)
+{
+    return p->first == 1;
+}
+
 static void *thread_main(void *arg)
 {
     pool_thread *t = arg;
@@ -58,7 +63,7 @@ static void *thread_main(void *arg)
     unsigned seen = 0;
     pthread_mutex_lock(&p->mu);
     for (;;) {
-        if (p->spin && p->gen == seen && !p->quit) {
+        if (spins(p) && p->gen == seen && !p->quit) {
             pthread_mutex_unlock(&p->mu);
             spin(p, seen, true);
             pthread_mutex_lock(&p->mu);
@@ -99,7 +104,6 @@ gb_error *pool_start(pool **out, int n, bool caller_is_first)
     }
     p->n = n;
     p->first = p->started = caller_is_first ? 1 : 0;
-    p->spin = caller_is_first;
     p->threads = ts;
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
@@ -133,7 +137,7 @@ void pool_begin(pool *p, pool_fn fn, void *ctx)
 
 bool pool_wait(pool *p, double timeout_s)
 {
-    if (p->spin && timeout_s < 0) spin(p, 0, false);
+    if (spins(p) && timeout_s < 0) spin(p, 0, false);
     struct timespec until = gb_timespec(timeout_s < 0 ? 0 : gb_now() + timeout_s);
     int rc = 0;
     pthread_mutex_lock(&p->mu);
