@@ -83,39 +83,66 @@ static void test_linear(int B)
 }
 
 /* ---- Conv2d ---- */
-enum { CB = 2, CC = 3, CH = 9, CW = 8, COC = 4, CK = 3, CS = 2 };
-#define COH ((CH - CK) / CS + 1)
-#define COW ((CW - CK) / CS + 1)
-static float cx[CB * CC * CH * CW], cw[COC * CC * CK * CK], cb[COC];
-static float cout_[CB * COC * COH * COW], cr[CB * COC * COH * COW], ccol[4096], ckeep[1024];
+typedef struct conv_case {
+    int B, C, H, W, OC, K, S;
+    float *x, *w, *b, *out, *r, *scratch, *keep;
+} conv_case;
+
+static size_t conv_out(const conv_case *c)
+{
+    return (size_t)c->B * c->OC * ((c->H - c->K) / c->S + 1) * ((c->W - c->K) / c->S + 1);
+}
 
 static double conv_probe(void *ctx)
 {
-    nn_conv2d_forward(cout_, ccol, NULL, cx, cw, NULL, cb, CB, CC, CH, CW, COC, CK, CS);
-    return dot(cout_, cr, sizeof cr / 4);
+    conv_case *c = ctx;
+    nn_conv2d_forward(c->out, c->scratch, NULL, c->x, c->w, NULL, c->b, c->B, c->C, c->H, c->W,
+                      c->OC, c->K, c->S);
+    return dot(c->out, c->r, conv_out(c));
+}
+
+/* One output by hand, then dx, dw and db against finite differences. */
+static void conv_grads(int B, int C, int H, int W, int OC, int K, int S)
+{
+    conv_case c = {.B = B, .C = C, .H = H, .W = W, .OC = OC, .K = K, .S = S};
+    int oh = (H - K) / S + 1, ow = (W - K) / S + 1;
+    size_t xn = (size_t)B * C * H * W, wn = (size_t)OC * C * K * K, on = conv_out(&c);
+    c.x = malloc(sizeof(float) * xn), c.w = malloc(sizeof(float) * wn);
+    c.b = malloc(sizeof(float) * OC), c.out = malloc(sizeof(float) * on);
+    c.r = malloc(sizeof(float) * on);
+    c.scratch = malloc(sizeof(float) * nn_conv2d_scratch_floats(C, H, W, OC, K, S, B));
+    c.keep = malloc(sizeof(float) * nn_conv2d_keep_floats(C, H, W, OC, K, S, B));
+    float *dx = malloc(sizeof(float) * xn), *dw = calloc(wn, sizeof(float));
+    float *db = calloc((size_t)OC, sizeof(float));
+    fill(c.x, xn, 1.0f), fill(c.w, wn, 1.0f), fill(c.b, (size_t)OC, 1.0f), fill(c.r, on, 1.0f);
+    nn_conv2d_forward(c.out, c.scratch, c.keep, c.x, c.w, NULL, c.b, B, C, H, W, OC, K, S);
+    /* sample B-1, filter OC-1, the last position */
+    int i = B - 1, f = OC - 1, oy = oh - 1, ox = ow - 1;
+    double ref = c.b[f];
+    for (int ci = 0; ci < C; ci++)
+        for (int ky = 0; ky < K; ky++)
+            for (int kx = 0; kx < K; kx++)
+                ref += (double)c.w[((f * C + ci) * K + ky) * K + kx] *
+                       c.x[((i * C + ci) * H + oy * S + ky) * W + ox * S + kx];
+    CHECK(fabs(c.out[((i * OC + f) * oh + oy) * ow + ox] - ref) < 1e-5);
+    nn_conv2d_backward(dx, dw, db, c.scratch, c.r, c.keep, NULL, c.w, B, C, H, W, OC, K, S);
+    char what[3][64];
+    snprintf(what[0], sizeof what[0], "conv2d %dx%d/%d dx", K, K, S);
+    snprintf(what[1], sizeof what[1], "conv2d %dx%d/%d dw", K, K, S);
+    snprintf(what[2], sizeof what[2], "conv2d %dx%d/%d db", K, K, S);
+    check_grad(what[0], conv_probe, &c, c.x, dx, xn);
+    check_grad(what[1], conv_probe, &c, c.w, dw, wn);
+    check_grad(what[2], conv_probe, &c, c.b, db, (size_t)OC);
+    free(c.x), free(c.w), free(c.b), free(c.out), free(c.r), free(c.scratch), free(c.keep);
+    free(dx), free(dw), free(db);
 }
 
 static void test_conv(void)
 {
-    CHECK(nn_conv2d_scratch_floats(CC, CH, CW, COC, CK, CS, CB) <= sizeof ccol / 4);
-    CHECK(nn_conv2d_keep_floats(CC, CH, CW, COC, CK, CS, CB) <= sizeof ckeep / 4);
-    fill(cx, sizeof cx / 4, 1.0f), fill(cw, sizeof cw / 4, 1.0f), fill(cb, COC, 1.0f);
-    fill(cr, sizeof cr / 4, 1.0f);
-    static float dx[sizeof cx / 4], dw[sizeof cw / 4], db[COC];
-    memset(dw, 0, sizeof dw), memset(db, 0, sizeof db);
-    nn_conv2d_forward(cout_, ccol, ckeep, cx, cw, NULL, cb, CB, CC, CH, CW, COC, CK, CS);
-    /* one output by hand: sample 1, filter 2, position (oy, ox) = (2, 1) */
-    double ref = cb[2];
-    for (int c = 0; c < CC; c++)
-        for (int i = 0; i < CK; i++)
-            for (int j = 0; j < CK; j++)
-                ref += (double)cw[((2 * CC + c) * CK + i) * CK + j] *
-                       cx[((1 * CC + c) * CH + 2 * CS + i) * CW + 1 * CS + j];
-    CHECK(fabs(cout_[((1 * COC + 2) * COH + 2) * COW + 1] - ref) < 1e-5);
-    nn_conv2d_backward(dx, dw, db, ccol, cr, ckeep, NULL, cw, CB, CC, CH, CW, COC, CK, CS);
-    check_grad("conv2d dx", conv_probe, NULL, cx, dx, sizeof cx / 4);
-    check_grad("conv2d dw", conv_probe, NULL, cw, dw, sizeof cw / 4);
-    check_grad("conv2d db", conv_probe, NULL, cb, db, COC);
+    conv_grads(2, 3, 9, 8, 4, 3, 2); /* k not a multiple of s: taps past the kernel */
+    /* k a multiple of s and (h - k) % s != 0: the last input row and column reach no output,
+     * so their gradient is 0 (the small CNN's second layer, 4×4/2 over 17×19, has such a row) */
+    conv_grads(3, 2, 9, 11, 5, 4, 2);
 }
 
 /* A batch of screens spans several scratch chunks: it must equal the samples one at a time

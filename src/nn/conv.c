@@ -343,10 +343,12 @@ NN_VECTOR static void space_to_depth(float *x, size_t ld, image im, int n, int c
                 for (int i = 0; i < n; i++) s2d_image_row(x, ld, im, n, c, h, w, s, g, 1, i, ci, y);
         for (int r = 0; r < g.cs; r++) /* the pad and the rounding to whole lines */
             memset(x + r * ld + (size_t)n * g.cols, 0, sizeof(float) * (ld - (size_t)n * g.cols));
-    } else {
+    } else { /* the image rows X holds: past hq·s, none (the caller zeroed them) */
+        int rows = h < g.hq * s ? h : g.hq * s;
         for (int i = 0; i < n; i++)
             for (int ci = 0; ci < c; ci++)
-                for (int y = 0; y < h; y++) s2d_image_row(x, ld, im, n, c, h, w, s, g, 0, i, ci, y);
+                for (int y = 0; y < rows; y++)
+                    s2d_image_row(x, ld, im, n, c, h, w, s, g, 0, i, ci, y);
     }
 }
 
