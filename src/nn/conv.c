@@ -19,7 +19,7 @@
 #include "gbfarm/nn.h"
 #include "vector.h"
 
-enum { CHUNK_FLOATS = 1 << 20 }; /* 4 MB: a chunk's X, Y (and dX) */
+enum { CHUNK_FLOATS = 1 << 18 }; /* 1 MB: a chunk's X, Y (and dX) stay in a core's L2 */
 
 typedef struct geom {
     int oh, ow, q, hq, wq, cs; /* cs = c·s²: X's rows */
