@@ -62,6 +62,8 @@ void nn_adam_step(float *p, const float *g, float *m, float *v, size_t n, float 
                   float beta2, float eps, long t);
 /* The factor (≤ 1) that brings a gradient of L2 norm `norm` to at most max_norm. */
 float nn_clip_scale(float norm, float max_norm);
+/* Σ g[i]², in double. */
+double nn_sumsq(const float *g, size_t n);
 /* Scales g so that its global L2 norm is at most max_norm; returns the norm before clipping. */
 float nn_clip_grad_norm(float *g, size_t n, float max_norm);
 

@@ -53,11 +53,23 @@ float nn_clip_scale(float norm, float max_norm)
     return coef < 1.0f ? coef : 1.0f;
 }
 
+/* 16 sums in double, entry i in sum i % 16, added up in order at the end: the same bits on
+ * every instruction set, and vectors of doubles where there are any. */
+NN_VECTOR double nn_sumsq(const float *g, size_t n)
+{
+    double lane[16] = {0};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int j = 0; j < 16; j++) lane[j] += (double)g[i + j] * g[i + j];
+    for (int j = 0; i < n; i++, j++) lane[j] += (double)g[i] * g[i];
+    double sum = 0.0;
+    for (int j = 0; j < 16; j++) sum += lane[j];
+    return sum;
+}
+
 float nn_clip_grad_norm(float *g, size_t n, float max_norm)
 {
-    double sum = 0.0;
-    for (size_t i = 0; i < n; i++) sum += (double)g[i] * g[i];
-    float norm = (float)sqrt(sum);
+    float norm = (float)sqrt(nn_sumsq(g, n));
     float coef = nn_clip_scale(norm, max_norm);
     if (coef < 1.0f)
         for (size_t i = 0; i < n; i++) g[i] *= coef;

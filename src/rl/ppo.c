@@ -246,9 +246,7 @@ static void slice_sumsq(struct ppo_threads *th, int k, bool reduce)
     slice_of(p->n_params, k, th->n, &lo, &hi);
     float *g = p->grads + lo;
     for (int j = 1; reduce && j < th->n; j++) add_into(g, th->shard[j].grads + lo, hi - lo);
-    double sq = 0.0;
-    for (size_t i = 0; i < hi - lo; i++) sq += (double)g[i] * g[i];
-    th->shard[k].sumsq = sq;
+    th->shard[k].sumsq = nn_sumsq(g, hi - lo);
 }
 
 static void job_reduce(void *arg, int k)
