@@ -195,6 +195,42 @@ static inline void store4(float *p, v4 v)
     memcpy(p, &v, sizeof v);
 }
 
+/* A 4×4 transpose: t_j = (a_j, b_j, c_j, d_j). */
+static inline __attribute__((always_inline)) void transpose4(v4 a, v4 b, v4 c, v4 d, v4 *t0, v4 *t1,
+                                                             v4 *t2, v4 *t3)
+{
+    v4 ab0 = __builtin_shufflevector(a, b, 0, 4, 1, 5);
+    v4 ab1 = __builtin_shufflevector(a, b, 2, 6, 3, 7);
+    v4 cd0 = __builtin_shufflevector(c, d, 0, 4, 1, 5);
+    v4 cd1 = __builtin_shufflevector(c, d, 2, 6, 3, 7);
+    *t0 = __builtin_shufflevector(ab0, cd0, 0, 1, 4, 5);
+    *t1 = __builtin_shufflevector(ab0, cd0, 2, 3, 6, 7);
+    *t2 = __builtin_shufflevector(ab1, cd1, 0, 1, 4, 5);
+    *t3 = __builtin_shufflevector(ab1, cd1, 2, 3, 6, 7);
+}
+
+/* to[x][f] = from[f][x] for f < fn and x < xn (rows ldt and ldf apart): 4×4 blocks through
+ * vector shuffles, the edges one by one. */
+static void transpose(float *to, size_t ldt, const float *from, size_t ldf, int fn, int xn)
+{
+    int f = 0;
+    for (; f + 4 <= fn; f += 4) {
+        const float *r = from + (size_t)f * ldf;
+        int x = 0;
+        for (; x + 4 <= xn; x += 4) {
+            v4 t0, t1, t2, t3;
+            transpose4(load4(r + x), load4(r + ldf + x), load4(r + 2 * ldf + x),
+                       load4(r + 3 * ldf + x), &t0, &t1, &t2, &t3);
+            float *o = to + (size_t)x * ldt + f;
+            store4(o, t0), store4(o + ldt, t1), store4(o + 2 * ldt, t2), store4(o + 3 * ldt, t3);
+        }
+        for (; x < xn; x++)
+            for (int j = 0; j < 4; j++) to[(size_t)x * ldt + f + j] = r[(size_t)j * ldf + x];
+    }
+    for (; f < fn; f++)
+        for (int x = 0; x < xn; x++) to[(size_t)x * ldt + f] = from[(size_t)f * ldf + x];
+}
+
 /* One image row and X's s rows that hold it (one for each x mod s, ld apart, from the row's
  * first column): pixel x goes to row x%s, column x/s, for the wq columns of X (to_x: 0 past
  * the image), or back (the adjoint). */
@@ -213,14 +249,8 @@ static inline __attribute__((always_inline)) void s2d_row(float *rows, size_t ld
                 a = load4(rows + xq), b = load4(rows + ld + xq);
                 c = load4(rows + 2 * ld + xq), d = load4(rows + 3 * ld + xq);
             }
-            v4 ab0 = __builtin_shufflevector(a, b, 0, 4, 1, 5);
-            v4 ab1 = __builtin_shufflevector(a, b, 2, 6, 3, 7);
-            v4 cd0 = __builtin_shufflevector(c, d, 0, 4, 1, 5);
-            v4 cd1 = __builtin_shufflevector(c, d, 2, 6, 3, 7);
-            v4 t0 = __builtin_shufflevector(ab0, cd0, 0, 1, 4, 5);
-            v4 t1 = __builtin_shufflevector(ab0, cd0, 2, 3, 6, 7);
-            v4 t2 = __builtin_shufflevector(ab1, cd1, 0, 1, 4, 5);
-            v4 t3 = __builtin_shufflevector(ab1, cd1, 2, 3, 6, 7);
+            v4 t0, t1, t2, t3;
+            transpose4(a, b, c, d, &t0, &t1, &t2, &t3);
             if (to_x) {
                 store4(rows + xq, t0), store4(rows + ld + xq, t1);
                 store4(rows + 2 * ld + xq, t2), store4(rows + 3 * ld + xq, t3);
@@ -469,22 +499,14 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
         float *dyt = chunk_at(dy0 + (size_t)oc * ldy);
         tap_columns(off, g, n);
         for (int t = 0; t < taps; t++) back[t] = -off[t]; /* the columns dX reads dY from */
-        /* dyt[(oy·n + i)·wq + ox][f] = dout[i][f][oy][ox], in blocks of 16 channels × 16
-         * positions (both sides' lines stay in L1); 0 in the dropped columns. */
-        memset(dyt, 0, sizeof(float) * oc * ny);
+        /* dyt[(oy·n + i)·wq + ox][f] = dout[i][f][oy][ox], a row of positions at a time; 0 in
+         * the dropped columns. */
         for (int i = 0; i < n; i++) {
             const float *src = dout + (i0 + i) * out_n;
             for (int oy = 0; oy < g.oh; oy++) {
                 float *dt = dyt + ((size_t)oy * n + i) * g.wq * oc;
-                for (int x0 = 0; x0 < g.ow; x0 += 16)
-                    for (int f0 = 0; f0 < oc; f0 += 16) {
-                        int xn = g.ow - x0 < 16 ? g.ow - x0 : 16, fn = oc - f0 < 16 ? oc - f0 : 16;
-                        for (int f = f0; f < f0 + fn; f++) {
-                            const float *from = src + ((size_t)f * g.oh + oy) * g.ow + x0;
-                            float *to = dt + (size_t)x0 * oc + f;
-                            for (int ox = 0; ox < xn; ox++) to[(size_t)ox * oc] = from[ox];
-                        }
-                    }
+                transpose(dt, (size_t)oc, src + (size_t)oy * g.ow, (size_t)g.oh * g.ow, oc, g.ow);
+                memset(dt + (size_t)g.ow * oc, 0, sizeof(float) * (g.wq - g.ow) * oc);
             }
         }
         /* dy[f][(oy·n + i)·wq + ox], the same in rows, for dX: 0 in the dropped columns and
