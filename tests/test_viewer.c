@@ -405,17 +405,29 @@ static void test_xvfb(const char *tmp)
     CHECKF(rc == 0 && !strstr(out, "waits for env 0"), "train --visualize under Xvfb: rc %d: %s",
            rc, out);
     /* Against the same run without the window (this build's speed: a sanitizer's is several
-     * times slower): held to env 0's pace, it would take the 17 s of real time or more. */
+     * times slower) and the run held to env 0's pace (its 256 steps of 4 frames at the Game
+     * Boy's 59.73 frames a second): it must be nearer the first. The window's drawing takes
+     * CPU from the envs, more under a sanitizer (ASan on a slow 2-core VM: 10.6 s against
+     * 6.5 s), so a fixed margin over the plain run does not tell the two apart. */
     snprintf(cmd, sizeof cmd,
              GBFARM_BIN " train --envs 2 --steps 512 --rollout-steps 64 --run-dir %s/plain 2>&1",
              tmp);
     int rc_plain;
-    double plain = timed_command(cmd, &rc_plain, out, sizeof out);
-    CHECKF(rc_plain == 0 && dt < plain + 4.0,
-           "train --visualize: 512 steps took %.1f s, %.1f s without it: the farm waits for env "
-           "0's pace",
-           dt, plain);
-    printf("train --visualize under Xvfb, 2 envs, 512 steps: %.1f s (%.1f s without)\n", dt, plain);
+    double plain = timed_command(cmd, &rc_plain, out, sizeof out), paced = 256 * 4 / 59.73;
+    CHECKF(rc_plain == 0, "train without --visualize: rc %d: %s", rc_plain, out);
+    if (plain < 0.8 * paced)
+        CHECKF(dt < (plain + paced) / 2,
+               "train --visualize: 512 steps took %.1f s, %.1f s without it, %.1f s at env 0's "
+               "pace: the farm waits for env 0",
+               dt, plain, paced);
+    else
+        fprintf(stderr,
+                "--visualize's pace not checked: this build takes %.1f s without it, "
+                "near the %.1f s of real time\n",
+                plain, paced);
+    printf("train --visualize under Xvfb, 2 envs, 512 steps: %.1f s (%.1f s without, %.1f s at "
+           "env 0's pace)\n",
+           dt, plain, paced);
 
     snprintf(cmd, sizeof cmd,
              XVFB GBFARM_BIN " train --visualize --speed 1 --envs 1 --steps 32 --rollout-steps 32 "
