@@ -363,7 +363,7 @@ static inline __attribute__((always_inline)) void s2d_image_row(float *x, size_t
  * that each of X's rows fills from its start to its end (the samples' pieces of a row lie
  * side by side, wq floats each); back into the images, sample by sample, row by row. Written
  * the other way, each piece is a fraction of a line, and the line's other pieces come a
- * whole sample later, when it has left L1: space-to-depth took 1.7× as long. */
+ * whole sample later, when it has left L1: space-to-depth took about twice as long. */
 NN_VECTOR static void space_to_depth(float *x, size_t ld, image im, int n, int c, int h, int w,
                                      int s, geom g, int to_x)
 {
