@@ -330,9 +330,8 @@ static inline __attribute__((always_inline)) void s2d_image_row(float *x, size_t
                                                                 int y)
 {
     float *rows = x + (size_t)(ci * s + y % s) * s * ld + ((size_t)(y / s) * n + i) * g.wq;
-    if (y >= h) { /* past the image: rows of zeros */
-        if (to_x)
-            for (int sx = 0; sx < s; sx++) memset(rows + sx * ld, 0, sizeof(float) * g.wq);
+    if (y >= h) { /* past the image (only into X: the adjoint stops at h): rows of zeros */
+        for (int sx = 0; sx < s; sx++) memset(rows + sx * ld, 0, sizeof(float) * g.wq);
         return;
     }
     if (im.u8) {
