@@ -259,6 +259,18 @@ static inline __attribute__((always_inline)) void s2d_row(float *rows, size_t ld
                 store4(line + 4 * xq + 8, t2), store4(line + 4 * xq + 12, t3);
             }
         }
+    if (s == 2) /* 4 columns at a time: 8 pixels split into the even and the odd */
+        for (; xq + 4 <= full; xq += 4) {
+            if (to_x) {
+                v4 a = load4(line + 2 * xq), b = load4(line + 2 * xq + 4);
+                store4(rows + xq, __builtin_shufflevector(a, b, 0, 2, 4, 6));
+                store4(rows + ld + xq, __builtin_shufflevector(a, b, 1, 3, 5, 7));
+            } else {
+                v4 e = load4(rows + xq), o = load4(rows + ld + xq);
+                store4(line + 2 * xq, __builtin_shufflevector(e, o, 0, 4, 1, 5));
+                store4(line + 2 * xq + 4, __builtin_shufflevector(e, o, 2, 6, 3, 7));
+            }
+        }
     for (; xq < full; xq++)
         for (int sx = 0; sx < s; sx++) {
             if (to_x)
