@@ -82,6 +82,33 @@ static void test_linear(int B)
     (void)B;
 }
 
+/* The pinned rollout's linear layer: the weights transposed, the input's zeros skipped. It
+ * must give the plain product (to float rounding), each output summed in the order of the
+ * inputs whatever the zeros, and read no row of a zero input (here: a NaN there). */
+static void test_gemv_sparse(void)
+{
+    enum { N = 37, M = 21 };
+    float w[M * N], wt[N * M], x[N], y[M], b[M], ref[M];
+    fill(w, M * N, 1.0f), fill(x, N, 1.0f), fill(b, M, 1.0f);
+    for (int j = 0; j < N; j += 3) x[j] = 0.0f; /* ReLU's zeros */
+    nn_transpose(wt, M, w, N, M, N);
+    CHECK(wt[5 * M + 7] == w[7 * N + 5] && wt[(N - 1) * M + M - 1] == w[(M - 1) * N + N - 1]);
+    for (int j = 0; j < N; j += 3) wt[(size_t)j * M + 4] = NAN;
+    memcpy(y, b, sizeof y);
+    nn_gemv_t_sparse(N, M, wt, x, y);
+    memcpy(ref, b, sizeof ref);
+    nn_sgemv(M, N, 1.0f, w, N, x, 1.0f, ref);
+    float maxd = 0.0f;
+    for (int o = 0; o < M; o++) maxd = fmaxf(maxd, fabsf(y[o] - ref[o]));
+    CHECKF(maxd < 1e-5f, "sparse transposed product differs from sgemv by %g", maxd);
+    for (int o = 0; o < M; o++) { /* the order of j: a float sum from b[o] on */
+        float s = b[o];
+        for (int j = 0; j < N; j++)
+            if (x[j] != 0.0f) s += x[j] * w[o * N + j];
+        CHECKF(y[o] == s, "output %d: %.9g, summed in order %.9g", o, y[o], s);
+    }
+}
+
 /* ---- Conv2d ---- */
 typedef struct conv_case {
     int B, C, H, W, OC, K, S;
@@ -532,6 +559,7 @@ int main(void)
     rng_seed(&R, 1234, 0);
     nn_set_threads(1);
     test_linear(LB);
+    test_gemv_sparse();
     /* every set of kernels this CPU runs, the one gbfarm picks last */
     const char *picked = nn_gemm_isa(), *isas[] = {"sse2", "avx2", "avx512"};
     for (int i = 0; i < 3; i++) {

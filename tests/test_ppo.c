@@ -9,6 +9,7 @@
  * offset from the current ones so that both branches of every clip are exercised, with no
  * sample near a clip boundary. */
 #include <math.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "check.h"
@@ -266,8 +267,17 @@ static void test_bf16_gradient(void)
     policy_free(p);
 }
 
-/* A pinned work (a rollout's) gives the plain forward's logits bit for bit, keeps the weights
- * of its pin when the parameters change, and takes the new ones at the next pin. */
+/* Whether two sets of logits agree to float rounding (a pinned work sums its linear layer in
+ * another order than the plain forward). */
+static bool logits_close(const float *a, const float *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (fabsf(a[i] - b[i]) > 1e-5f * (1.0f + fabsf(b[i]))) return false;
+    return true;
+}
+
+/* A pinned work (a rollout's) gives the plain forward's logits to float rounding, keeps the
+ * weights of its pin when the parameters change, and takes the new ones at the next pin. */
 static void test_pinned(void)
 {
     env_spec spec = {ENV_OBS_U8, 2, 36, 40, 4, 0};
@@ -286,19 +296,19 @@ static void test_pinned(void)
     memcpy(a, l, sizeof a);
     policy_work_pin(pinned, p);
     policy_forward(p, pinned, obs, 1, &l, NULL);
-    CHECK(memcmp(a, l, sizeof a) == 0);
+    CHECKF(logits_close(a, l, 4), "pinned logits %g %g, plain %g %g", l[0], l[1], a[0], a[1]);
     for (size_t i = 0; i < p->n_params; i++) p->params[i] *= 1.5f;
     policy_forward(p, pinned, obs, 1, &l, NULL);
     CHECKF(memcmp(a, l, sizeof a) != 0, "the heads' new weights changed nothing");
     float b[4];
     policy_forward(p, plain, obs, 1, &l, NULL);
     memcpy(b, l, sizeof b);
-    CHECKF(memcmp(a, b, sizeof a) != 0, "new weights changed nothing");
+    CHECKF(!logits_close(a, b, 4), "new weights changed nothing");
     policy_forward(p, pinned, obs, 1, &l, NULL);
-    CHECKF(memcmp(b, l, sizeof b) != 0, "a pinned work took weights changed after its pin");
+    CHECKF(!logits_close(b, l, 4), "a pinned work took weights changed after its pin");
     policy_work_pin(pinned, p);
     policy_forward(p, pinned, obs, 1, &l, NULL);
-    CHECKF(memcmp(b, l, sizeof b) == 0, "a new pin did not take the new weights");
+    CHECKF(logits_close(b, l, 4), "a new pin did not take the new weights");
     policy_work_unpin(pinned);
     policy_forward(p, pinned, obs, 1, &l, NULL);
     CHECK(memcmp(b, l, sizeof b) == 0);

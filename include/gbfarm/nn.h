@@ -81,6 +81,12 @@ void nn_sgemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const 
 /* y[m] = alpha · a[m][n] · x + beta · y. */
 void nn_sgemv(int m, int n, float alpha, const float *a, int lda, const float *x, float beta,
               float *y);
+/* to[x][f] = from[f][x] for f < fn and x < xn, rows ldt and ldf floats apart (conv.c). */
+void nn_transpose(float *to, size_t ldt, const float *from, size_t ldf, int fn, int xn);
+/* y[o] += Σ_j x[j]·at[j][o] over the n rows of at[n][m] whose x[j] is not 0, in the order of j
+ * (linear.c): the transposed batch-1 linear layer of a pinned work. */
+void nn_gemv_t_sparse(int n, int m, const float *restrict at, const float *restrict x,
+                      float *restrict y);
 
 /* The convolutions' GEMMs (src/nn/gemm.c), without packing. One dimension is small (16-64
  * output channels, or 48-576 rows of space-to-depth input), the other long (a chunk's

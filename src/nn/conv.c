@@ -211,7 +211,7 @@ static inline __attribute__((always_inline)) void transpose4(v4 a, v4 b, v4 c, v
 
 /* to[x][f] = from[f][x] for f < fn and x < xn (rows ldt and ldf apart): 4×4 blocks through
  * vector shuffles, the edges one by one. */
-static void transpose(float *to, size_t ldt, const float *from, size_t ldf, int fn, int xn)
+void nn_transpose(float *to, size_t ldt, const float *from, size_t ldf, int fn, int xn)
 {
     int f = 0;
     for (; f + 4 <= fn; f += 4) {
@@ -516,7 +516,8 @@ void nn_conv2d_backward(float *din, float *dw, float *db, float *scratch, const 
             const float *src = dout + (i0 + i) * out_n;
             for (int oy = 0; oy < g.oh; oy++) {
                 float *dt = dyt + ((size_t)oy * n + i) * g.wq * oc;
-                transpose(dt, (size_t)oc, src + (size_t)oy * g.ow, (size_t)g.oh * g.ow, oc, g.ow);
+                nn_transpose(dt, (size_t)oc, src + (size_t)oy * g.ow, (size_t)g.oh * g.ow, oc,
+                             g.ow);
                 memset(dt + (size_t)g.ow * oc, 0, sizeof(float) * (g.wq - g.ow) * oc);
             }
         }

@@ -1,4 +1,5 @@
 #include "gbfarm/nn.h"
+#include "vector.h"
 
 void nn_linear_forward(float *out, const float *in, const float *w, const float *b, int B,
                        int in_dim, int out_dim)
@@ -22,4 +23,18 @@ void nn_linear_backward(float *din, float *dw, float *db, const float *dout, con
             for (int o = 0; o < out_dim; o++) db[o] += dout[(size_t)i * out_dim + o];
     /* din[B][in] = dout · w */
     if (din) nn_sgemm(0, 0, B, in_dim, out_dim, 1.0f, dout, out_dim, w, in_dim, 0.0f, din, in_dim);
+}
+
+/* Row j of at scaled by x[j] and added into y, for the j in order where x[j] is not 0: a
+ * batch-1 linear layer whose input is mostly ReLU's zeros reads only the other rows. Each
+ * y[o] is summed in the order of j alone, so every instruction set gives the same bits. */
+NN_VECTOR void nn_gemv_t_sparse(int n, int m, const float *restrict at, const float *restrict x,
+                                float *restrict y)
+{
+    for (int j = 0; j < n; j++) {
+        float v = x[j];
+        if (v == 0.0f) continue;
+        const float *r = at + (size_t)j * m;
+        for (int o = 0; o < m; o++) y[o] += v * r[o];
+    }
 }

@@ -15,7 +15,10 @@ static gb_error *eval_open(eval_run *r, const eval_options *o, const game_args *
     GB_TRY(env_retro_create(&r->e, &cfg));
     env *e = r->e;
     if (o->checkpoint) GB_TRY(policy_load(&r->p, e->spec, o->hidden, o->checkpoint));
-    if (r->p) GB_TRY(policy_work_create(&r->w, r->p, 1));
+    if (r->p) {
+        GB_TRY(policy_work_create(&r->w, r->p, 1));
+        policy_work_pin(r->w, r->p); /* the weights hold still: the rollout's fast forward */
+    }
     if (!(r->obs = malloc(env_obs_bytes(&e->spec)))) return gb_errorf("out of memory");
     e->obs = r->obs;
     GB_TRY(env_reset(e));
