@@ -276,8 +276,9 @@ static bool logits_close(const float *a, const float *b, int n)
     return true;
 }
 
-/* A pinned work (a rollout's) gives the plain forward's logits to float rounding, keeps the
- * weights of its pin when the parameters change, and takes the new ones at the next pin. */
+/* A pinned work (a rollout's) gives the plain forward's logits to float rounding (bit for bit
+ * with the convolutions' taps pinned alone), keeps the weights of its pin when the parameters
+ * change, and takes the new ones at the next pin. */
 static void test_pinned(void)
 {
     env_spec spec = {ENV_OBS_U8, 2, 36, 40, 4, 0};
@@ -295,6 +296,7 @@ static void test_pinned(void)
     policy_forward(p, plain, obs, 1, &l, NULL);
     memcpy(a, l, sizeof a);
     policy_work_pin(pinned, p);
+    REQUIRE_OK(policy_pin(p));
     policy_forward(p, pinned, obs, 1, &l, NULL);
     CHECKF(logits_close(a, l, 4), "pinned logits %g %g, plain %g %g", l[0], l[1], a[0], a[1]);
     for (size_t i = 0; i < p->n_params; i++) p->params[i] *= 1.5f;
@@ -307,8 +309,13 @@ static void test_pinned(void)
     policy_forward(p, pinned, obs, 1, &l, NULL);
     CHECKF(!logits_close(b, l, 4), "a pinned work took weights changed after its pin");
     policy_work_pin(pinned, p);
+    REQUIRE_OK(policy_pin(p));
     policy_forward(p, pinned, obs, 1, &l, NULL);
     CHECKF(logits_close(b, l, 4), "a new pin did not take the new weights");
+    policy_unpin(p);
+    policy_forward(p, pinned, obs, 1, &l, NULL); /* the convolutions' taps pinned alone */
+    CHECK(memcmp(b, l, sizeof b) == 0);
+    REQUIRE_OK(policy_pin(p));
     policy_work_unpin(pinned);
     policy_forward(p, pinned, obs, 1, &l, NULL);
     CHECK(memcmp(b, l, sizeof b) == 0);

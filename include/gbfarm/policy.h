@@ -11,6 +11,7 @@
 #ifndef GBFARM_POLICY_H
 #define GBFARM_POLICY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,6 +80,12 @@ typedef struct policy {
     float *params, *grads, *adam_m, *adam_v;
     policy_tensor tensors[POLICY_MAX_TENSORS];
     int n_tensors;
+    /* While pinned (policy_pin), with float multiplies: the trunks' linear layers transposed
+     * ([in][out]), which a pinned batch-1 work multiplies reading only the rows of the inputs
+     * that are not 0 (ReLU leaves 67–93% of the fc's inputs 0 in trained policies). One copy
+     * for all the works. */
+    float *fct[2][POLICY_MAX_LAYERS], *fct_mem;
+    bool pinned;
 } policy;
 
 /* Orthogonal init with gains √2 (hidden), 0.01 (policy head), 1 (value head); zero biases. */
@@ -93,6 +100,11 @@ void policy_work_free(policy_work *w);
  * whose weights do not change (a rollout's). */
 void policy_work_pin(policy_work *w, const policy *p);
 void policy_work_unpin(policy_work *w);
+/* From pin to unpin, the pinned works of p also multiply its trunks' linear layers as they
+ * were at the pin, transposed once for all of them. One thread pins while none runs a forward
+ * (the trainer before a rollout, eval and play once), and unpins before the weights change. */
+gb_error *policy_pin(policy *p);
+void policy_unpin(policy *p);
 
 /* obs: B observations back to back, env_obs_bytes(&spec) apart (uint8 scaled by 1/255 inside,
  * or float).

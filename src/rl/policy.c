@@ -180,6 +180,7 @@ void policy_free(policy *p)
 {
     if (!p) return;
     free(p->params);
+    free(p->fct_mem);
     free(p);
 }
 
@@ -194,10 +195,6 @@ struct policy_work {
     /* With bf16 multiplies, a batch-1 work's trunk linear layers in bf16 while pinned (rows
      * rounded up to pairs), and its input row: half the bytes a rollout step streams. */
     uint16_t *fc[2][POLICY_MAX_LAYERS], *xb;
-    /* With float multiplies, those layers transposed ([in][out]) while pinned: the product then
-     * reads only the rows of the inputs that are not 0, and most are (ReLU's zeros: 67–93% of
-     * the fc's inputs in trained policies). */
-    float *fct[2][POLICY_MAX_LAYERS];
     bool pinned;
     float *mem;
 };
@@ -273,14 +270,7 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
             fc += (size_t)l->out_c * pairs_of(layer_in(l));
             if (pairs_of(layer_in(l)) > fc_in) fc_in = pairs_of(layer_in(l));
         }
-    size_t fct = 0; /* transposed float linear weights */
-    bool fc_t = !nn_bf16() && max_batch == 1;
-    for (int t = 0; fc_t && t < p->n_trunks; t++)
-        for (int i = 0; i < p->trunk[t].n; i++) {
-            const policy_layer *l = &p->trunk[t].layers[i];
-            if (l->kind != POLICY_CONV) fct += (size_t)l->out_c * layer_in(l);
-        }
-    total += B * (size_t)p->cfg.spec.n_actions + B + 3 * B * widest + col + taps + fc + fc_in + fct;
+    total += B * (size_t)p->cfg.spec.n_actions + B + 3 * B * widest + col + taps + fc + fc_in;
     w->mem = huge_alloc(total * sizeof(float));
     if (!w->mem) {
         free(w);
@@ -315,11 +305,6 @@ gb_error *policy_work_create(policy_work **out, const policy *p, int max_batch)
             w->fc[t][i] = (uint16_t *)m, m += (size_t)l->out_c * pairs_of(layer_in(l));
         }
     if (fc_b16) w->xb = (uint16_t *)m, m += fc_in;
-    for (int t = 0; fc_t && t < p->n_trunks; t++)
-        for (int i = 0; i < p->trunk[t].n; i++) {
-            const policy_layer *l = &p->trunk[t].layers[i];
-            if (l->kind != POLICY_CONV) w->fct[t][i] = m, m += (size_t)l->out_c * layer_in(l);
-        }
     w->col = m;
     *out = w;
     return NULL;
@@ -334,9 +319,6 @@ void policy_work_pin(policy_work *w, const policy *p)
                 nn_conv2d_taps(w->taps[t][i], p->params + l->w_off, l->in_c, l->out_c, l->k, l->s);
             else if (w->fc[t][i])
                 nn_bf16_rows(w->fc[t][i], p->params + l->w_off, (size_t)l->out_c, layer_in(l));
-            else if (w->fct[t][i])
-                nn_transpose(w->fct[t][i], (size_t)l->out_c, p->params + l->w_off, layer_in(l),
-                             l->out_c, (int)layer_in(l));
         }
     w->pinned = true;
 }
@@ -344,6 +326,42 @@ void policy_work_pin(policy_work *w, const policy *p)
 void policy_work_unpin(policy_work *w)
 {
     w->pinned = false;
+}
+
+gb_error *policy_pin(policy *p)
+{
+    p->pinned = false;
+    if (nn_bf16()) return NULL; /* the works keep their linear layers in bf16 */
+    if (!p->fct_mem) {
+        size_t n = 0;
+        for (int t = 0; t < p->n_trunks; t++)
+            for (int i = 0; i < p->trunk[t].n; i++) {
+                const policy_layer *l = &p->trunk[t].layers[i];
+                if (l->kind != POLICY_CONV) n += (size_t)l->out_c * layer_in(l);
+            }
+        if (!(p->fct_mem = malloc(sizeof(float) * (n ? n : 1))))
+            return gb_errorf("policy: out of memory for the rollout's linear weights");
+        float *m = p->fct_mem;
+        for (int t = 0; t < p->n_trunks; t++)
+            for (int i = 0; i < p->trunk[t].n; i++) {
+                const policy_layer *l = &p->trunk[t].layers[i];
+                if (l->kind != POLICY_CONV) p->fct[t][i] = m, m += (size_t)l->out_c * layer_in(l);
+            }
+    }
+    for (int t = 0; t < p->n_trunks; t++)
+        for (int i = 0; i < p->trunk[t].n; i++) {
+            const policy_layer *l = &p->trunk[t].layers[i];
+            if (l->kind != POLICY_CONV)
+                nn_transpose(p->fct[t][i], (size_t)l->out_c, p->params + l->w_off, layer_in(l),
+                             l->out_c, (int)layer_in(l));
+        }
+    p->pinned = true;
+    return NULL;
+}
+
+void policy_unpin(policy *p)
+{
+    p->pinned = false;
 }
 
 void policy_work_free(policy_work *w)
@@ -442,7 +460,7 @@ void policy_forward(const policy *p, policy_work *w, const void *obs, int B, flo
             } else {
                 bool one = w->pinned && B == 1;
                 layer_forward(p, w, l, w->acts[t][i], x, B, taps, one ? w->fc[t][i] : NULL,
-                              one ? w->fct[t][i] : NULL);
+                              one && p->pinned ? p->fct[t][i] : NULL);
             }
             x = w->acts[t][i];
         }
