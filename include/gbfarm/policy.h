@@ -84,7 +84,7 @@ typedef struct policy {
      * ([in][out]), which a pinned batch-1 work multiplies reading only the rows of the inputs
      * that are not 0 (ReLU leaves 67–93% of the fc's inputs 0 in trained policies). One copy
      * for all the works. */
-    float *fct[2][POLICY_MAX_LAYERS], *fct_mem;
+    float *fct[2][POLICY_MAX_LAYERS];
     bool pinned;
 } policy;
 
@@ -103,7 +103,7 @@ void policy_work_unpin(policy_work *w);
 /* From pin to unpin, the pinned works of p also multiply its trunks' linear layers as they
  * were at the pin, transposed once for all of them. One thread pins while none runs a forward
  * (the trainer before a rollout, eval and play once), and unpins before the weights change. */
-gb_error *policy_pin(policy *p);
+void policy_pin(policy *p);
 void policy_unpin(policy *p);
 
 /* obs: B observations back to back, env_obs_bytes(&spec) apart (uint8 scaled by 1/255 inside,

@@ -458,8 +458,8 @@ gb_error *train_iteration(train *t, train_stats *st)
     if (c->anneal_ent) pc.ent_coef *= left;
 
     t->phase = PHASE_ROLLOUT;
-    GB_TRY(policy_pin(t->pol)); /* the weights hold still until the update */
-    GB_TRY(run_round(t));       /* after a failed round an env thread may still read the pin */
+    policy_pin(t->pol);   /* the weights hold still until the update */
+    GB_TRY(run_round(t)); /* after a failed round an env thread may still read the pin */
     policy_unpin(t->pol);
     GB_TRY(take_worker_error(t));
     GB_TRY(gather_episodes(t));

@@ -153,8 +153,14 @@ gb_error *policy_create(policy **out, const policy_config *cfg, uint64_t seed)
     GB_TRY(add_tensors(p, &p->pi_head, "actor_head"));
     GB_TRY(add_tensors(p, &p->v_head, "critic_head"));
 
-    /* One allocation, four mirrors: params | grads | adam_m | adam_v. */
-    p->params = calloc(4 * p->n_params, sizeof(float));
+    /* One allocation, four mirrors: params | grads | adam_m | adam_v, then the trunks' linear
+     * weights transposed (policy_pin). */
+    size_t fct = 0;
+    for (int t = 0; t < p->n_trunks; t++)
+        for (int i = 0; i < p->trunk[t].n; i++)
+            if (p->trunk[t].layers[i].kind != POLICY_CONV)
+                fct += (size_t)p->trunk[t].layers[i].out_c * layer_in(&p->trunk[t].layers[i]);
+    p->params = calloc(4 * p->n_params + fct, sizeof(float));
     if (!p->params) {
         size_t n = p->n_params;
         free(p);
@@ -163,6 +169,12 @@ gb_error *policy_create(policy **out, const policy_config *cfg, uint64_t seed)
     p->grads = p->params + p->n_params;
     p->adam_m = p->grads + p->n_params;
     p->adam_v = p->adam_m + p->n_params;
+    float *m = p->adam_v + p->n_params;
+    for (int t = 0; t < p->n_trunks; t++)
+        for (int i = 0; i < p->trunk[t].n; i++) {
+            const policy_layer *l = &p->trunk[t].layers[i];
+            if (l->kind != POLICY_CONV) p->fct[t][i] = m, m += (size_t)l->out_c * layer_in(l);
+        }
 
     rng r;
     rng_seed(&r, seed, 0x706f6c696379ULL); /* "policy": a stream no env index uses */
@@ -180,7 +192,6 @@ void policy_free(policy *p)
 {
     if (!p) return;
     free(p->params);
-    free(p->fct_mem);
     free(p);
 }
 
@@ -328,26 +339,10 @@ void policy_work_unpin(policy_work *w)
     w->pinned = false;
 }
 
-gb_error *policy_pin(policy *p)
+void policy_pin(policy *p)
 {
-    p->pinned = false;
-    if (nn_bf16()) return NULL; /* the works keep their linear layers in bf16 */
-    if (!p->fct_mem) {
-        size_t n = 0;
-        for (int t = 0; t < p->n_trunks; t++)
-            for (int i = 0; i < p->trunk[t].n; i++) {
-                const policy_layer *l = &p->trunk[t].layers[i];
-                if (l->kind != POLICY_CONV) n += (size_t)l->out_c * layer_in(l);
-            }
-        if (!(p->fct_mem = malloc(sizeof(float) * (n ? n : 1))))
-            return gb_errorf("policy: out of memory for the rollout's linear weights");
-        float *m = p->fct_mem;
-        for (int t = 0; t < p->n_trunks; t++)
-            for (int i = 0; i < p->trunk[t].n; i++) {
-                const policy_layer *l = &p->trunk[t].layers[i];
-                if (l->kind != POLICY_CONV) p->fct[t][i] = m, m += (size_t)l->out_c * layer_in(l);
-            }
-    }
+    p->pinned = !nn_bf16(); /* with bf16 multiplies the works keep their own, in bf16 */
+    if (!p->pinned) return;
     for (int t = 0; t < p->n_trunks; t++)
         for (int i = 0; i < p->trunk[t].n; i++) {
             const policy_layer *l = &p->trunk[t].layers[i];
@@ -355,8 +350,6 @@ gb_error *policy_pin(policy *p)
                 nn_transpose(p->fct[t][i], (size_t)l->out_c, p->params + l->w_off, layer_in(l),
                              l->out_c, (int)layer_in(l));
         }
-    p->pinned = true;
-    return NULL;
 }
 
 void policy_unpin(policy *p)

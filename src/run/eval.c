@@ -18,7 +18,7 @@ static gb_error *eval_open(eval_run *r, const eval_options *o, const game_args *
     if (r->p) {
         GB_TRY(policy_work_create(&r->w, r->p, 1));
         policy_work_pin(r->w, r->p); /* the weights hold still: the rollout's fast forward */
-        GB_TRY(policy_pin(r->p));
+        policy_pin(r->p);
     }
     if (!(r->obs = malloc(env_obs_bytes(&e->spec)))) return gb_errorf("out of memory");
     e->obs = r->obs;

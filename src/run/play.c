@@ -124,7 +124,7 @@ gb_error *play_agent(const game_setup *s, const game_args *a, const play_options
     if (!err) err = policy_load(&p, e->spec, o->hidden, o->checkpoint);
     if (!err) err = policy_work_create(&w, p, 1);
     if (!err) policy_work_pin(w, p); /* the weights hold still: the rollout's fast forward */
-    if (!err) err = policy_pin(p);
+    if (!err) policy_pin(p);
     core_info info;
     core_get_info(env_retro_core(e), &info);
     viewer_config vc = window_config(s, &info, o, false);
