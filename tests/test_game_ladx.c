@@ -4,7 +4,9 @@
  *
  * Checks: the folder loads and the ROM passes game_check_rom; the start script gives the same
  * work RAM on two fresh cores and the documented start (Tarin's house, 3 hearts); walking
- * moves Link; START opens and closes the inventory; the env's explore
+ * moves Link; START opens and closes the inventory; Tarin gives the shield, on B, and the
+ * folder's B+direction actions walk with it raised (what pushes the beach's sea urchins),
+ * the plain directions with it down; the env's explore
  * term pays for a scripted walk; on gambatte the spec fails to bind with a clear error
  * (its libretro memory map has no HRAM, where the room and Link's position live). With
  * $GBFARM_CORE_SAMEBOY (the .so's path; skipped when unset) also SameBoy, whose map has HRAM:
@@ -144,6 +146,38 @@ int main(void)
     CHECK(val(b, "x") == x0 && val(b, "y") == y0 && val(b, "room") == 163);
     game_unbind(b);
     core_close(c);
+
+    /* Tarin's shield: talk to him (A through his dialogs) and it lands on B. Walking with B
+     * held raises it (wIsUsingShield) and moves Link as fast as without; each direction has
+     * an action that holds B with it. */
+    c = open_core("mgba");
+    REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
+    free(st);
+    REQUIRE_OK(game_bind(&b, spec, core_resolve, c));
+    play(c, "DOWN 44\nRIGHT 80\n");
+    for (int i = 0; i < 24; i++) play(c, "A 4\n- 40\n");
+    play(c, "- 200\n");
+    CHECKF(val(b, "shield") == 1 && val(b, "b_item") == 4, "shield %lld, B item %lld",
+           (long long)val(b, "shield"), (long long)val(b, "b_item")); /* INVENTORY_SHIELD */
+    int64_t x1 = val(b, "x");
+    play(c, "LEFT 8\n");
+    int64_t x2 = val(b, "x");
+    CHECKF(x2 < x1 && val(b, "shield_up") == 0, "LEFT: x %lld -> %lld, shield up %lld",
+           (long long)x1, (long long)x2, (long long)val(b, "shield_up"));
+    play(c, "B+LEFT 8\n");
+    CHECKF(x1 - x2 == x2 - val(b, "x") && val(b, "shield_up") == 1,
+           "B+LEFT: x %lld -> %lld, shield up %lld", (long long)x2, (long long)val(b, "x"),
+           (long long)val(b, "shield_up"));
+    game_unbind(b);
+    core_close(c);
+    static const int dirs[4] = {CORE_BUTTON_UP, CORE_BUTTON_DOWN, CORE_BUTTON_LEFT,
+                                CORE_BUTTON_RIGHT};
+    for (int d = 0; d < 4; d++) {
+        int found = 0;
+        for (int i = 0; i < spec->n_actions; i++)
+            found |= spec->actions[i] == ((1u << CORE_BUTTON_B) | (1u << dirs[d]));
+        CHECKF(found, "no action holds B with direction button %d", dirs[d]);
+    }
 
     /* The env: a walk around the room pays the explore term only. */
     char path[4096];
