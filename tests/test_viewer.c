@@ -281,7 +281,8 @@ static gb_error *make_env(void *ctx, int index, uint64_t seed, env **out)
     return env_retro_create(out, &cfg);
 }
 
-/* A checkpoint train_save wrote loads as a policy alone, weight for weight. */
+/* A checkpoint train_save wrote loads as a policy alone, weight for weight; with the wrong
+ * width or another number of actions it is refused, naming which. */
 static void test_policy_load(const char *path)
 {
     run r = {0};
@@ -300,6 +301,15 @@ static void test_policy_load(const char *path)
     policy_free(p);
     gb_error *err = policy_load(&p, env_retro_spec(r.game), 32, path); /* the wrong width */
     CHECK(err && strstr(gb_error_msg(err), "--hidden"));
+    if (err) fprintf(stderr, "(expected) %s\n", gb_error_msg(err));
+    gb_error_free(err);
+    env_spec fewer = env_retro_spec(r.game); /* the folder's actions changed since training */
+    fewer.n_actions--;
+    err = policy_load(&p, fewer, 64, path);
+    char want_msg[64];
+    snprintf(want_msg, sizeof want_msg, "trained with %d actions, this game has %d",
+             fewer.n_actions + 1, fewer.n_actions);
+    CHECKF(err && strstr(gb_error_msg(err), want_msg), "%s", err ? gb_error_msg(err) : "loaded");
     if (err) fprintf(stderr, "(expected) %s\n", gb_error_msg(err));
     gb_error_free(err);
     train_free(t);

@@ -48,5 +48,7 @@ int safetensors_count(const safetensors *f);
 bool safetensors_checked(const safetensors *f);
 /* Whether the file holds a tensor of that name. */
 bool safetensors_has(const safetensors *f, const char *name);
+/* Dimension i of tensor `name`, or -1 when the file has no such tensor or dimension. */
+int64_t safetensors_dim(const safetensors *f, const char *name, int i);
 
 #endif

@@ -293,3 +293,11 @@ bool safetensors_has(const safetensors *f, const char *name)
 {
     return strcmp(name, "__metadata__") && json_object_get(f->header, name);
 }
+
+int64_t safetensors_dim(const safetensors *f, const char *name, int i)
+{
+    if (!safetensors_has(f, name)) return -1;
+    const json_t *d =
+        json_array_get(json_object_get(json_object_get(f->header, name), "shape"), (size_t)i);
+    return json_is_integer(d) ? (int64_t)json_integer_value(d) : -1;
+}

@@ -29,6 +29,14 @@ gb_error *policy_load(policy **out, env_spec spec, int hidden, const char *path)
                          "(see --obs and observation.vars)",
                          path, trained_vars, spec.obs_vars);
     }
+    /* The actor head has a row per action, whatever the width. */
+    int64_t trained_actions = safetensors_dim(f, "actor_head.bias", 0);
+    if (trained_actions >= 0 && trained_actions != spec.n_actions) {
+        safetensors_free(f);
+        return gb_errorf("%s: trained with %lld actions, this game has %d (did its folder's "
+                         "\"actions\" change since?)",
+                         path, (long long)trained_actions, spec.n_actions);
+    }
     policy *p;
     gb_error *err = policy_create(&p, &cfg, 0);
     if (err) {
