@@ -6,8 +6,8 @@
 #include <string.h>
 
 #include "check.h"
+#include "game_helpers.h"
 #include "gbfarm/core.h"
-#include "gbfarm/rng.h"
 
 typedef struct target {
     const char *core, *rom;
@@ -24,51 +24,16 @@ static const target targets[] = {
      160},
 };
 
-static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
-{
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
-}
-
-/* Hash of work RAM, resolved in 4 KB pieces (cores map GB WRAM as two 4 KB banks). */
+/* Hash of the target's work RAM. */
 static uint64_t ram_hash(core *c, const target *t)
 {
-    uint64_t h = 14695981039346656037ull;
-    for (uint32_t a = t->wram; a < t->wram + t->wram_len; a += 0x1000) {
-        uint8_t *p;
-        gb_error *err = core_resolve(c, a, 0x1000, &p);
-        if (err) {
-            gb_error_free(err);
-            return 0;
-        }
-        h = fnv(h, p, 0x1000);
-    }
-    return h;
+    return fixture_ram_hash(c, t->wram, t->wram_len);
 }
 
-static uint64_t frame_hash(core *c)
-{
-    const core_frame *f = core_frame_get(c);
-    uint64_t h = 14695981039346656037ull;
-    for (unsigned y = 0; f->data && y < f->height; y++)
-        h = fnv(h, f->data + y * f->pitch, f->width * (f->format == CORE_PIXEL_XRGB8888 ? 4 : 2));
-    return h;
-}
-
-/* Runs frames with buttons from a seeded sequence (a new combo every 8 frames), hashing RAM
- * and the picture after each frame into one running hash. */
+/* Frames with buttons from a seeded sequence, hashing RAM and the picture (fixture_run_hash). */
 static uint64_t play(core *c, const target *t, uint64_t seed, int frames)
 {
-    rng r;
-    rng_seed(&r, seed, 7);
-    uint64_t h = 1;
-    for (int i = 0; i < frames; i++) {
-        if (i % 8 == 0) core_set_buttons(c, (uint16_t)(1u << (4 + rng_below(&r, 4))));
-        core_run(c, true);
-        h = h * 31 + ram_hash(c, t);
-        h = h * 31 + frame_hash(c);
-    }
-    return h;
+    return fixture_run_hash(c, t->wram, t->wram_len, seed, frames);
 }
 
 static core *open_target(const target *t)

@@ -11,60 +11,25 @@
 #include <string.h>
 
 #include "check.h"
+#include "game_helpers.h"
 #include "gbfarm/core.h"
 #include "gbfarm/env_retro.h"
-#include "gbfarm/rng.h"
 
 #define ROM   "states/catch-gb/catch.gb"
 #define START "states/catch-gb/start.txt"
 
 static char sameboy[4096];
 
-static uint64_t fnv(uint64_t h, const uint8_t *p, size_t n)
+/* Hash of GB work RAM (0xC000-0xDFFF, two banks). */
+static uint64_t wram_hash(core *c)
 {
-    for (size_t i = 0; i < n; i++) h = (h ^ p[i]) * 1099511628211ull;
-    return h;
+    return fixture_ram_hash(c, 0xC000, 0x2000);
 }
 
-/* Hash of GB work RAM (0xC000-0xDFFF), resolved in 4 KB pieces (two banks). */
-static uint64_t ram_hash(core *c)
-{
-    uint64_t h = 14695981039346656037ull;
-    for (uint32_t a = 0xC000; a < 0xE000; a += 0x1000) {
-        uint8_t *p;
-        gb_error *err = core_resolve(c, a, 0x1000, &p);
-        if (err) {
-            gb_error_free(err);
-            return 0;
-        }
-        h = fnv(h, p, 0x1000);
-    }
-    return h;
-}
-
-static uint64_t frame_hash(core *c)
-{
-    const core_frame *f = core_frame_get(c);
-    uint64_t h = 14695981039346656037ull;
-    for (unsigned y = 0; f->data && y < f->height; y++)
-        h = fnv(h, f->data + y * f->pitch, f->width * 4u);
-    return h;
-}
-
-/* Frames with buttons from a seeded sequence (a new d-pad button every 8 frames), hashing
- * RAM and the picture after each frame into one running hash. */
+/* Frames with d-pad buttons from a seeded sequence, hashing work RAM and the picture. */
 static uint64_t play(core *c, uint64_t seed, int frames)
 {
-    rng r;
-    rng_seed(&r, seed, 7);
-    uint64_t h = 1;
-    for (int i = 0; i < frames; i++) {
-        if (i % 8 == 0) core_set_buttons(c, (uint16_t)(1u << (4 + rng_below(&r, 4))));
-        core_run(c, true);
-        h = h * 31 + ram_hash(c);
-        h = h * 31 + frame_hash(c);
-    }
-    return h;
+    return fixture_run_hash(c, 0xC000, 0x2000, seed, frames);
 }
 
 static core *open_core(void)
@@ -139,18 +104,18 @@ static void test_core(void)
     uint8_t *state = malloc(size), *state_b = malloc(size);
     REQUIRE(state && state_b);
     CHECK_OK(core_save_state(a, state, size));
-    uint64_t ram0 = ram_hash(a);
+    uint64_t ram0 = wram_hash(a);
     uint64_t first = play(a, 42, 600);
-    CHECK(ram_hash(a) != ram0);
+    CHECK(wram_hash(a) != ram0);
     CHECK_OK(core_load_state(a, state, size, "saved state"));
-    CHECK(ram_hash(a) == ram0);
+    CHECK(wram_hash(a) == ram0);
     uint64_t second = play(a, 42, 600);
     CHECKF(first == second, "replay from a state differs");
 
     /* The other instance loads a's state and plays the same; a running did not move b. */
-    uint64_t b_frames = core_frames_run(b), b_ram = ram_hash(b);
+    uint64_t b_frames = core_frames_run(b), b_ram = wram_hash(b);
     CHECK_OK(core_load_state(a, state, size, "saved state"));
-    CHECK(core_frames_run(b) == b_frames && ram_hash(b) == b_ram);
+    CHECK(core_frames_run(b) == b_frames && wram_hash(b) == b_ram);
     CHECK_OK(core_load_state(b, state, size, "saved state"));
     uint64_t ha = play(a, 1, 300), hb = play(b, 1, 300);
     CHECKF(ha == hb, "two instances with the same inputs differ");
@@ -159,13 +124,13 @@ static void test_core(void)
     CHECK_OK(core_save_state(b, state_b, size));
     fprintf(stderr, "-- state bytes of two instances in the same RAM state: %s\n",
             memcmp(state, state_b, size) ? "differ" : "equal");
-    CHECK(ram_hash(a) == ram_hash(b) && frame_hash(a) == frame_hash(b));
+    CHECK(wram_hash(a) == wram_hash(b) && fixture_frame_hash(a) == fixture_frame_hash(b));
     /* Different inputs: different games. */
     CHECK_OK(core_load_state(b, state, size, "saved state"));
     CHECK_OK(core_load_state(a, state, size, "saved state"));
     play(a, 1, 300);
     play(b, 2, 300);
-    CHECK(ram_hash(a) != ram_hash(b));
+    CHECK(wram_hash(a) != wram_hash(b));
 
     err = core_load_state(a, state, size / 2, "half.state");
     CHECK(err && strstr(gb_error_msg(err), "half.state") &&
@@ -178,44 +143,15 @@ static void test_core(void)
     core_close(b);
 }
 
-typedef struct run {
-    game_spec *game;
-    char core[4096];
-    env *env;
-    uint8_t *obs;
-} run;
-
-static void open_env(run *r, const char *core_name, uint64_t seed, int index)
+/* The catch-gb env from start.txt, without max steps. */
+static void open_env(fixture *f, const char *core_name, uint64_t seed, int index)
 {
-    memset(r, 0, sizeof *r);
-    REQUIRE_OK(game_load(&r->game, "states/catch-gb"));
-    free(r->game->states[0]);
-    r->game->states[0] = strdup(START);
-    r->game->n_states = 1;
-    r->game->max_episode_steps = 0;
-    REQUIRE_OK(core_find(core_name, r->core, sizeof r->core));
-    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, index, NULL};
-    REQUIRE_OK(env_retro_create(&r->env, &cfg));
-    r->obs = malloc(env_obs_bytes(&r->env->spec));
-    r->env->obs = r->obs;
-    REQUIRE_OK(env_reset(r->env));
+    fixture_load(f, "states/catch-gb", START);
+    f->game->max_episode_steps = 0;
+    fixture_start(f, core_name, seed, index);
 }
 
-static void close_env(run *r)
-{
-    env_close(r->env);
-    free(r->obs);
-    game_free(r->game);
-}
-
-static int64_t var(run *r, const char *name)
-{
-    int i = game_var_index(r->game, name);
-    REQUIRE(i >= 0);
-    return game_value(env_retro_binding(r->env), i);
-}
-
-static const uint8_t *state_block(run *r)
+static const uint8_t *state_block(fixture *r)
 {
     uint8_t *p = NULL;
     REQUIRE_OK(core_resolve(env_retro_core(r->env), 0xC000, 0x20, &p));
@@ -224,38 +160,28 @@ static const uint8_t *state_block(run *r)
 
 /* The game has set up its state and run a few frames of its main loop (it writes "CTCH"
  * before drawing the first screen with the LCD off, and reads no input until then). */
-static int started(run *r)
+static int started(fixture *r)
 {
     const uint8_t *p = state_block(r);
     return !memcmp(p + 0x1C, "CTCH", 4) && p[0x14] >= 4;
 }
 
-enum { NOOP, UP, DOWN, LEFT, RIGHT };
-
 /* Steps NOOP until the game has started: start.txt's 60 frames end inside SameBoy's boot
  * ROM, where work RAM still holds the power-on pattern (game_over reads nonzero). */
-static int wait_for_game(run *r)
+static int wait_for_game(fixture *r)
 {
     int steps = 0;
     while (!started(r) && steps < 100) {
-        CHECK_OK(env_step(r->env, NOOP));
+        CHECK_OK(env_step(r->env, CATCH_NOOP));
         steps++;
     }
     REQUIRE(started(r));
     return steps;
 }
 
-static int greedy(run *r)
-{
-    int64_t dx = var(r, "coin_x") - var(r, "player_x"), dy = var(r, "coin_y") - var(r, "player_y");
-    if (llabs(dx) >= llabs(dy) && dx) return dx > 0 ? RIGHT : LEFT;
-    if (dy) return dy > 0 ? DOWN : UP;
-    return NOOP;
-}
-
 static void test_env(void)
 {
-    run r;
+    fixture r;
     open_env(&r, sameboy, 5, 0);
     env_spec s = r.env->spec;
     CHECK(s.obs_type == ENV_OBS_U8 && s.obs_c == 4 && s.obs_w == 80 && s.obs_h == 72);
@@ -265,42 +191,44 @@ static void test_env(void)
                 "-- note: after %s SameBoy was still booting; the game started %d steps later\n",
                 START, boot);
 
-    int64_t x0 = var(&r, "player_x"), y0 = var(&r, "player_y");
+    int64_t x0 = fixture_var(&r, "player_x"), y0 = fixture_var(&r, "player_y");
     CHECK(x0 == 4 && y0 == 4);
-    CHECK_OK(env_step(r.env, RIGHT));
-    CHECKF(var(&r, "player_x") == x0 + 1 && var(&r, "player_y") == y0,
+    CHECK_OK(env_step(r.env, CATCH_RIGHT));
+    CHECKF(fixture_var(&r, "player_x") == x0 + 1 && fixture_var(&r, "player_y") == y0,
            "RIGHT: (%lld,%lld) -> (%lld,%lld)", (long long)x0, (long long)y0,
-           (long long)var(&r, "player_x"), (long long)var(&r, "player_y"));
-    CHECK_OK(env_step(r.env, DOWN));
-    CHECK(var(&r, "player_y") == y0 + 1);
-    CHECK(var(&r, "moves") == 2);
+           (long long)fixture_var(&r, "player_x"), (long long)fixture_var(&r, "player_y"));
+    CHECK_OK(env_step(r.env, CATCH_DOWN));
+    CHECK(fixture_var(&r, "player_y") == y0 + 1);
+    CHECK(fixture_var(&r, "moves") == 2);
 
     /* Every move step moves the player exactly one cell, bounce or not: greedy play scores. */
     int64_t coins = 0, bad = 0;
     for (int steps = 0; steps < 300; steps++) {
-        int act = greedy(&r);
-        int64_t x = var(&r, "player_x"), y = var(&r, "player_y"), m = var(&r, "moves");
+        int act = fixture_catch_greedy(&r);
+        int64_t x = fixture_var(&r, "player_x"), y = fixture_var(&r, "player_y"),
+                m = fixture_var(&r, "moves");
         CHECK_OK(env_step(r.env, act));
-        if (!var(&r, "game_over") && act != NOOP &&
-            (var(&r, "moves") != m + 1 ||
-             llabs(var(&r, "player_x") - x) + llabs(var(&r, "player_y") - y) != 1)) {
+        if (!fixture_var(&r, "game_over") && act != CATCH_NOOP &&
+            (fixture_var(&r, "moves") != m + 1 ||
+             llabs(fixture_var(&r, "player_x") - x) + llabs(fixture_var(&r, "player_y") - y) !=
+                 1)) {
             bad++;
             fprintf(stderr,
                     "-- step %d action %d: (%lld,%lld) moves %lld -> (%lld,%lld) moves %lld\n",
                     steps, act, (long long)x, (long long)y, (long long)m,
-                    (long long)var(&r, "player_x"), (long long)var(&r, "player_y"),
-                    (long long)var(&r, "moves"));
+                    (long long)fixture_var(&r, "player_x"), (long long)fixture_var(&r, "player_y"),
+                    (long long)fixture_var(&r, "moves"));
         }
         if (r.env->terminated) {
-            coins += var(&r, "score");
+            coins += fixture_var(&r, "score");
             CHECK_OK(env_reset(r.env));
             wait_for_game(&r);
         }
     }
-    coins += var(&r, "score");
+    coins += fixture_var(&r, "score");
     CHECKF(bad == 0, "%lld move steps did not move the player one cell", (long long)bad);
     CHECKF(coins >= 5, "greedy play caught only %lld coins in 300 steps", (long long)coins);
-    close_env(&r);
+    fixture_close(&r);
 
     /* The same game on Gambatte and SameBoy. Both play start.txt and the same no-op frames
      * (same seed and index); SameBoy's game starts 84 frames later (its boot ROM), so it
@@ -309,17 +237,17 @@ static void test_env(void)
      * (the RNG advances every frame) until it catches the player. A press does not keep them
      * equal: SameBoy emulates the DMG's joypad bounce, so a press or release reaches the game
      * a frame late now and then, and the game mixes the press's frame into its RNG. */
-    run g, b;
+    fixture g, b;
     open_env(&g, "gambatte", 11, 3);
     open_env(&b, sameboy, 11, 3);
     REQUIRE(started(&g));
     int lag = 0;
-    while ((!started(&b) || var(&b, "frames") < var(&g, "frames")) && lag < 100) {
-        CHECK_OK(env_step(b.env, NOOP));
+    while ((!started(&b) || fixture_var(&b, "frames") < fixture_var(&g, "frames")) && lag < 100) {
+        CHECK_OK(env_step(b.env, CATCH_NOOP));
         lag++;
     }
     fprintf(stderr, "-- SameBoy's game lags Gambatte's by %d steps\n", lag);
-    REQUIRE(started(&b) && var(&b, "frames") == var(&g, "frames"));
+    REQUIRE(started(&b) && fixture_var(&b, "frames") == fixture_var(&g, "frames"));
     CHECK(!memcmp(state_block(&g), state_block(&b), 0x20));
 
     /* SameBoy's greyscale DMG palette is 0xFF/0xAA/0x55/0x00, Gambatte's RGB565 output a
@@ -333,21 +261,22 @@ static void test_env(void)
     for (; steps < 400 && !g.env->terminated; steps++) {
         /* One RIGHT, while the enemy is not about to move: both players move one cell and
          * only the RNG differs. Then no presses. */
-        int act = NOOP;
-        if (steps >= 60 && !right_done && var(&g, "enemy_timer") > 6 && var(&g, "player_x") < 9)
-            act = RIGHT;
+        int act = CATCH_NOOP;
+        if (steps >= 60 && !right_done && fixture_var(&g, "enemy_timer") > 6 &&
+            fixture_var(&g, "player_x") < 9)
+            act = CATCH_RIGHT;
         CHECK_OK(env_step(g.env, act));
         CHECK_OK(env_step(b.env, act));
         const uint8_t *gs = state_block(&g), *bs = state_block(&b);
-        if (act == RIGHT) {
+        if (act == CATCH_RIGHT) {
             right_done = 1;
-            CHECK(gs[1] == bs[1] && gs[1] == var(&g, "player_x"));
+            CHECK(gs[1] == bs[1] && gs[1] == fixture_var(&g, "player_x"));
             CHECK(!memcmp(gs, bs, 0x0E) && !memcmp(gs + 0x10, bs + 0x10, 0x10));
         } else if (!right_done) {
             ram_same &= !memcmp(gs, bs, 0x20);
             reward_same &= g.env->reward == b.env->reward && g.env->terminated == b.env->terminated;
         }
-        if (act == NOOP && right_done) break; /* the RNGs differ: the games part from here */
+        if (act == CATCH_NOOP && right_done) break; /* the RNGs differ: the games part from here */
         for (size_t i = 0; i < n; i++) {
             int gv = g.obs[i], sv = b.obs[i];
             if (map[gv] < 0) map[gv] = sv;
@@ -372,8 +301,8 @@ static void test_env(void)
            conflicts);
     CHECK(monotone && levels >= 4);
     CHECK(max_diff <= 8);
-    close_env(&g);
-    close_env(&b);
+    fixture_close(&g);
+    fixture_close(&b);
 }
 
 int main(void)

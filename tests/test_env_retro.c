@@ -5,65 +5,15 @@
 #include <string.h>
 
 #include "check.h"
+#include "game_helpers.h"
 #include "gbfarm/cartpole.h"
 #include "gbfarm/env_retro.h"
-
-typedef struct run {
-    game_spec *game;
-    char core[4096];
-    const char *rom;
-    env *env;
-    uint8_t *obs;
-} run;
-
-static void open_env(run *r, const char *dir, const char *core_name, const char *state,
-                     uint64_t seed, int index)
-{
-    memset(r, 0, sizeof *r);
-    REQUIRE_OK(game_load(&r->game, dir));
-    if (state) {
-        free(r->game->states[0]);
-        r->game->states[0] = strdup(state);
-        r->game->n_states = 1;
-    }
-    REQUIRE_OK(core_find(core_name ? core_name : r->game->core, r->core, sizeof r->core));
-    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, index, NULL};
-    REQUIRE_OK(env_retro_create(&r->env, &cfg));
-    r->obs = malloc(env_obs_bytes(&r->env->spec));
-    r->env->obs = r->obs;
-    REQUIRE_OK(env_reset(r->env));
-}
-
-static void close_env(run *r)
-{
-    env_close(r->env);
-    free(r->obs);
-    game_free(r->game);
-}
-
-static int64_t var(run *r, const char *name)
-{
-    int i = game_var_index(r->game, name);
-    REQUIRE(i >= 0);
-    return game_value(env_retro_binding(r->env), i);
-}
-
-enum { NOOP, UP, DOWN, LEFT, RIGHT };
-
-/* Steps toward the coin, preferring the axis with the larger gap. */
-static int greedy(run *r)
-{
-    int64_t dx = var(r, "coin_x") - var(r, "player_x"), dy = var(r, "coin_y") - var(r, "player_y");
-    if (llabs(dx) >= llabs(dy) && dx) return dx > 0 ? RIGHT : LEFT;
-    if (dy) return dy > 0 ? DOWN : UP;
-    return NOOP;
-}
 
 static void test_game(const char *dir, const char *core_name, const char *state, int w, int h)
 {
     fprintf(stderr, "-- %s on %s\n", dir, core_name ? core_name : "its default core");
-    run r;
-    open_env(&r, dir, core_name, state, 5, 0);
+    fixture r;
+    fixture_open(&r, dir, core_name, state, 5, 0);
     env_spec s = r.env->spec;
     CHECK(s.obs_type == ENV_OBS_U8 && s.obs_c == 4 && s.obs_w == w && s.obs_h == h);
     CHECK(s.n_actions == 5);
@@ -76,14 +26,14 @@ static void test_game(const char *dir, const char *core_name, const char *state,
     CHECKF(dark > 20, "only %d dark pixels in the first screen", dark);
 
     /* One RIGHT step moves the player one cell (the player starts mid-grid). */
-    int64_t x0 = var(&r, "player_x"), y0 = var(&r, "player_y");
-    CHECK_OK(env_step(r.env, RIGHT));
-    CHECK(var(&r, "player_x") == x0 + 1 && var(&r, "player_y") == y0);
-    CHECK_OK(env_step(r.env, DOWN));
-    CHECK(var(&r, "player_y") == y0 + 1);
-    CHECK_OK(env_step(r.env, NOOP));
-    CHECK(var(&r, "player_x") == x0 + 1 && var(&r, "player_y") == y0 + 1);
-    CHECK(var(&r, "moves") == 2);
+    int64_t x0 = fixture_var(&r, "player_x"), y0 = fixture_var(&r, "player_y");
+    CHECK_OK(env_step(r.env, CATCH_RIGHT));
+    CHECK(fixture_var(&r, "player_x") == x0 + 1 && fixture_var(&r, "player_y") == y0);
+    CHECK_OK(env_step(r.env, CATCH_DOWN));
+    CHECK(fixture_var(&r, "player_y") == y0 + 1);
+    CHECK_OK(env_step(r.env, CATCH_NOOP));
+    CHECK(fixture_var(&r, "player_x") == x0 + 1 && fixture_var(&r, "player_y") == y0 + 1);
+    CHECK(fixture_var(&r, "moves") == 2);
     /* The newest screen differs from the oldest: the player moved. */
     CHECK(memcmp(r.obs, r.obs + 3 * plane, plane) != 0);
     CHECK(r.env->episode.length == 3);
@@ -94,16 +44,16 @@ static void test_game(const char *dir, const char *core_name, const char *state,
     int64_t coins = 0;
     int episodes = 1;
     for (int steps = 0; steps < 600; steps++) {
-        CHECK_OK(env_step(r.env, greedy(&r)));
+        CHECK_OK(env_step(r.env, fixture_catch_greedy(&r)));
         ret += r.env->reward;
         if (r.env->terminated || r.env->truncated) {
-            coins += var(&r, "score");
-            CHECK(var(&r, "score_bcd") == var(&r, "score"));
+            coins += fixture_var(&r, "score");
+            CHECK(fixture_var(&r, "score_bcd") == fixture_var(&r, "score"));
             CHECK_OK(env_reset(r.env));
             episodes++;
         }
     }
-    coins += var(&r, "score");
+    coins += fixture_var(&r, "score");
     CHECKF(coins >= 5, "greedy play caught only %lld coins in 600 steps", (long long)coins);
     CHECKF(ret >= (double)coins - 0.37 * episodes && ret <= (double)coins + 0.37 * episodes,
            "return %.2f for %lld coins in %d episodes", ret, (long long)coins, episodes);
@@ -115,21 +65,21 @@ static void test_game(const char *dir, const char *core_name, const char *state,
     CHECK(r.env->episode.length == 0 && r.env->episode.ret == 0);
     int n = 0;
     while (!r.env->terminated && !r.env->truncated && n < 100) {
-        CHECK_OK(env_step(r.env, NOOP));
+        CHECK_OK(env_step(r.env, CATCH_NOOP));
         n++;
     }
-    CHECK(r.env->terminated ? var(&r, "game_over") == 1 : (r.env->truncated && n == 30));
+    CHECK(r.env->terminated ? fixture_var(&r, "game_over") == 1 : (r.env->truncated && n == 30));
     gb_error *err = env_step(r.env, 5);
     CHECK(err && strstr(gb_error_msg(err), "action 5"));
     gb_error_free(err);
-    close_env(&r);
+    fixture_close(&r);
 
     /* Same seed and index: identical episodes. Another index: different no-op frames, so a
      * different game (coins appear elsewhere). */
-    run a, b, c;
-    open_env(&a, dir, core_name, state, 9, 1);
-    open_env(&b, dir, core_name, state, 9, 1);
-    open_env(&c, dir, core_name, state, 9, 2);
+    fixture a, b, c;
+    fixture_open(&a, dir, core_name, state, 9, 1);
+    fixture_open(&b, dir, core_name, state, 9, 1);
+    fixture_open(&c, dir, core_name, state, 9, 2);
     int identical = 1, differs = 0;
     for (int i = 0; i < 200; i++) {
         int act = i % 5;
@@ -147,31 +97,26 @@ static void test_game(const char *dir, const char *core_name, const char *state,
     }
     CHECK(identical);
     CHECK(differs);
-    close_env(&a);
-    close_env(&b);
-    close_env(&c);
+    fixture_close(&a);
+    fixture_close(&b);
+    fixture_close(&c);
 }
 
-/* The env again, observing obs. */
-static void reopen(run *r, game_obs obs, uint64_t seed)
+/* The env again (the folder's core, index 0), observing obs. */
+static void reopen(fixture *f, game_obs obs, uint64_t seed)
 {
-    env_close(r->env);
-    free(r->obs);
-    r->game->obs = obs;
-    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, 0, NULL};
-    REQUIRE_OK(env_retro_create(&r->env, &cfg));
-    r->obs = malloc(env_obs_bytes(&r->env->spec));
-    r->env->obs = r->obs;
-    REQUIRE_OK(env_reset(r->env));
+    fixture_stop(f);
+    f->game->obs = obs;
+    fixture_start(f, NULL, seed, 0);
 }
 
 /* Screen and variables: the screens are the screen-only env's, the variables follow RAM,
  * scaled from their ranges to [0, 1]. */
 static void test_screen_vars(void)
 {
-    run a, b;
-    open_env(&a, "states/catch-gb", NULL, NULL, 5, 0);
-    open_env(&b, "states/catch-gb", NULL, NULL, 5, 0);
+    fixture a, b;
+    fixture_open(&a, "states/catch-gb", NULL, NULL, 5, 0);
+    fixture_open(&b, "states/catch-gb", NULL, NULL, 5, 0);
     reopen(&a, GAME_OBS_SCREEN, 5);
     reopen(&b, GAME_OBS_SCREEN_VARS, 5);
     const env_spec *s = &b.env->spec;
@@ -184,13 +129,13 @@ static void test_screen_vars(void)
     int same = 1, scaled = 1, moved = 0;
     float first = -1.0f;
     for (int t = 0; t < 40 && !a.env->terminated && !b.env->terminated; t++) {
-        int act = greedy(&a);
+        int act = fixture_catch_greedy(&a);
         CHECK_OK(env_step(a.env, act));
         CHECK_OK(env_step(b.env, act));
         same &= !memcmp(a.obs, b.obs, screens);
         const float *v = (const float *)(b.obs + env_obs_vars_offset(s));
         for (int k = 0; k < 6; k++) {
-            float want = (float)var(&b, names[k]) / (k % 2 ? 8.0f : 9.0f);
+            float want = (float)fixture_var(&b, names[k]) / (k % 2 ? 8.0f : 9.0f);
             scaled &= fabsf(v[k] - want) < 1e-6f;
         }
         if (first < 0.0f) first = v[0];
@@ -199,22 +144,22 @@ static void test_screen_vars(void)
     CHECK(same);
     CHECKF(scaled, "variables not scaled from their ranges");
     CHECK(moved);
-    close_env(&a);
-    close_env(&b);
+    fixture_close(&a);
+    fixture_close(&b);
 }
 
 /* What callers ask any env for, without reaching for its core: the picture, the core's path
  * and the start state of the last reset; an env that draws nothing answers NULL. */
 static void test_reports(void)
 {
-    run r;
-    open_env(&r, "states/catch-gb", NULL, NULL, 5, 0);
+    fixture r;
+    fixture_open(&r, "states/catch-gb", NULL, NULL, 5, 0);
     const core_frame *f = env_frame(r.env);
     CHECK(f && f == core_frame_get(env_retro_core(r.env)));
     CHECK(f && f->data && f->width == 160 && f->height == 144);
     CHECK(env_core_path(r.env) && !strcmp(env_core_path(r.env), r.core));
     CHECK(env_last_state(r.env) && !strcmp(env_last_state(r.env), r.game->states[0]));
-    close_env(&r);
+    fixture_close(&r);
 
     env *e;
     REQUIRE_OK(cartpole_create(&e, 1, 0));
@@ -227,9 +172,9 @@ static void test_reports(void)
  * over resets too, and a snapshot taken where obs has moved to restores. */
 static void test_moving_obs(void)
 {
-    run a, b;
-    open_env(&a, "states/catch-gb", NULL, NULL, 7, 0);
-    open_env(&b, "states/catch-gb", NULL, NULL, 7, 0);
+    fixture a, b;
+    fixture_open(&a, "states/catch-gb", NULL, NULL, 7, 0);
+    fixture_open(&b, "states/catch-gb", NULL, NULL, 7, 0);
     reopen(&a, GAME_OBS_SCREEN_VARS, 7);
     reopen(&b, GAME_OBS_SCREEN_VARS, 7);
     size_t n = env_obs_bytes(&b.env->spec);
@@ -263,16 +208,16 @@ static void test_moving_obs(void)
     free(snap);
     for (int t = 0; t < 20; t++) {
         b.env->obs = slots + (size_t)(t % SLOTS) * n;
-        CHECK_OK(env_step(a.env, NOOP));
-        CHECK_OK(env_step(b.env, NOOP));
+        CHECK_OK(env_step(a.env, CATCH_NOOP));
+        CHECK_OK(env_step(b.env, CATCH_NOOP));
         same &= !memcmp(a.obs, b.env->obs, n);
         if (a.env->terminated || a.env->truncated) break;
     }
     CHECK(same);
     b.env->obs = b.obs;
     free(slots);
-    close_env(&a);
-    close_env(&b);
+    fixture_close(&a);
+    fixture_close(&b);
 }
 
 /* Downsampling averages each factor × factor block of gray pixels (XRGB8888 gray levels,

@@ -14,11 +14,11 @@
 #include <string.h>
 
 #include "check.h"
+#include "game_helpers.h"
 #include "run_helpers.h"
 #include "gbfarm/core.h"
 #include "gbfarm/env_retro.h"
 #include "gbfarm/game.h"
-#include "gbfarm/script.h"
 
 #define GAME_DIR        "states/pokemon-firered"
 #define SAVE_BLOCK1_PTR 0x03005008u /* gSaveBlock1Ptr */
@@ -29,46 +29,9 @@
 static const char *rom;
 static game_spec *spec;
 
-static core *open_core(void)
-{
-    char path[4096];
-    gb_error *err = core_find(spec->core, path, sizeof path);
-    if (err) {
-        fprintf(stderr, "core %s not found: %s\n", spec->core, gb_error_msg(err));
-        gb_error_free(err);
-        return NULL;
-    }
-    core_config cfg = {.core_path = path,
-                       .rom_path = rom,
-                       .platform = spec->platform,
-                       .options = spec->core_options,
-                       .n_options = spec->n_core_options};
-    core *c = NULL;
-    REQUIRE_OK(core_open(&c, &cfg));
-    return c;
-}
-
-static void play(core *c, const char *text)
-{
-    script sc;
-    REQUIRE_OK(script_parse(&sc, text, "test script"));
-    script_play(&sc, c);
-    script_free(&sc);
-}
-
-/* "BUTTON 4 / - 16" n times: advances text, picks the first entry of a menu. */
-static void mash(core *c, const char *button, int n)
-{
-    char line[64];
-    snprintf(line, sizeof line, "%s 4\n- 16\n", button);
-    for (int i = 0; i < n; i++) play(c, line);
-}
-
 static int64_t val(game_binding *b, const char *name)
 {
-    int i = game_var_index(spec, name);
-    REQUIRE(i >= 0);
-    return game_value(b, i);
+    return fixture_value(spec, b, name);
 }
 
 static uint32_t bus32(core *c, uint32_t address)
@@ -104,29 +67,11 @@ static void ram(core *c, uint8_t *out)
 /* Reward of a fixed action sequence through the env. */
 static double env_reward(int64_t *explored, int64_t *x, int64_t *y)
 {
-    char path[4096];
-    REQUIRE_OK(core_find(spec->core, path, sizeof path));
-    env_retro_config cfg = {.game = spec, .core_path = path, .rom_path = rom, .seed = 7};
-    env *e = NULL;
-    REQUIRE_OK(env_retro_create(&e, &cfg));
-    e->obs = malloc(env_obs_bytes(&e->spec));
-    REQUIRE_OK(env_reset(e));
     /* 0 UP 1 DOWN 2 LEFT 3 RIGHT 4 A 5 B 6 START: around the top of the lab, a menu opened
      * and closed, staying above row 8 (the rival battle). */
     static const int actions[] = {2, 2, 2, 1, 2, 2, 0, 6, 5, 3, 3, 3, 3, 1, 2, 2, 0};
-    double total = 0;
-    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
-        REQUIRE_OK(env_step(e, actions[i]));
-        total += e->reward;
-        CHECK(!e->terminated);
-    }
-    const game_binding *b = env_retro_binding(e);
-    *explored = game_explored(b);
-    *x = game_value(b, game_var_index(spec, "x"));
-    *y = game_value(b, game_var_index(spec, "y"));
-    free(e->obs);
-    env_close(e);
-    return total;
+    return fixture_env_reward(spec, rom, spec->core, 7, actions, sizeof actions / sizeof actions[0],
+                              explored, x, y);
 }
 
 /* The process's proportional set size: shared pages split among their mappings. */
@@ -182,19 +127,15 @@ int main(void)
     /* The start script on two fresh cores (as each env makes its start state): the same
      * IWRAM and EWRAM. */
     static uint8_t ram1[IWRAM_SIZE + EWRAM_SIZE], ram2[IWRAM_SIZE + EWRAM_SIZE];
-    core *c = open_core();
+    core *c = fixture_core(spec, rom, spec->core);
     REQUIRE(c);
-    uint8_t *st = NULL;
-    size_t st_size = 0;
-    REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
+    fixture_start_state(c, spec);
     ram(c, ram1);
-    free(st);
     core_close(c);
-    c = open_core();
+    c = fixture_core(spec, rom, spec->core);
     REQUIRE(c);
-    REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
+    fixture_start_state(c, spec);
     ram(c, ram2);
-    free(st);
     CHECKF(memcmp(ram1, ram2, sizeof ram1) == 0, "start script not reproducible");
 
     game_binding *b = NULL;
@@ -224,16 +165,16 @@ int main(void)
     CHECK(val(b, "map_num") == bus8(c, sb1 + 5));
 
     /* Walking: a step left (a turn first: 20 frames make one tile), one back. */
-    play(c, "LEFT 20\n- 10\n");
+    fixture_play(c, "LEFT 20\n- 10\n");
     CHECKF(val(b, "x") == 6 && val(b, "y") == 4, "after LEFT: (%lld, %lld)", (long long)val(b, "x"),
            (long long)val(b, "y"));
-    play(c, "RIGHT 20\n- 10\n");
+    fixture_play(c, "RIGHT 20\n- 10\n");
     CHECKF(val(b, "x") == 7 && val(b, "y") == 4, "after RIGHT: (%lld, %lld)",
            (long long)val(b, "x"), (long long)val(b, "y"));
 
     /* The START menu: opening it sets FLAG_OPENED_START_MENU; B closes it, nothing moves. */
     CHECK(!flag(c, FLAG_OPENED_START_MENU));
-    play(c, "START 4\n- 40\nB 4\n- 40\n");
+    fixture_play(c, "START 4\n- 40\nB 4\n- 40\n");
     CHECK(flag(c, FLAG_OPENED_START_MENU));
     CHECK(val(b, "x") == 7 && val(b, "y") == 4 && val(b, "map_num") == 3);
     CHECK(val(b, "events") == events0); /* a system flag, outside the events range */
@@ -241,8 +182,8 @@ int main(void)
     /* Down towards the door: the rival stops the player at row 8 and battles (a trainer
      * battle). The battle's start moves the save blocks (by a random multiple of 4 below 128
      * bytes); the pointer variables follow. */
-    play(c, "DOWN 20\n- 10\nDOWN 64\n- 20\n");
-    mash(c, "B", 30);
+    fixture_play(c, "DOWN 20\n- 10\nDOWN 64\n- 20\n");
+    fixture_mash(c, "B", 30);
     uint32_t sb1_battle = bus32(c, SAVE_BLOCK1_PTR);
     fprintf(stderr, "gSaveBlock1Ptr 0x%X -> 0x%X at the rival battle\n", sb1, sb1_battle);
     CHECKF(val(b, "in_battle") != 0, "in_battle %lld", (long long)val(b, "in_battle"));
@@ -256,8 +197,9 @@ int main(void)
     int64_t enemy0 = val(b, "enemy_hp");
     CHECKF(enemy0 > 10 && enemy0 < 30 && enemy0 == (bus32(c, 0x02023C64 + 4) & 0xFFFF),
            "enemy_hp %lld at the battle's start", (long long)enemy0);
-    /* Mash A (FIGHT, the first move) until the battle ends, won or lost. */
-    for (int k = 0; k < 20 && val(b, "in_battle") != 0; k++) mash(c, "A", 20);
+    /* Mash A (advances text, picks a menu's first entry: FIGHT, the first move) until the battle
+     * ends, won or lost. */
+    for (int k = 0; k < 20 && val(b, "in_battle") != 0; k++) fixture_mash(c, "A", 20);
     CHECKF(val(b, "in_battle") == 0, "the battle did not end");
     int64_t money = val(b, "money");
     fprintf(stderr,

@@ -16,55 +16,18 @@
 #include <string.h>
 
 #include "check.h"
+#include "game_helpers.h"
 #include "run_helpers.h"
 #include "gbfarm/core.h"
 #include "gbfarm/env_retro.h"
 #include "gbfarm/game.h"
-#include "gbfarm/script.h"
 
 static const char *rom;
 static game_spec *spec;
 
-static core *open_core(const char *name)
-{
-    char path[4096];
-    gb_error *err = core_find(name, path, sizeof path);
-    if (err) {
-        gb_error_free(err);
-        return NULL;
-    }
-    core_config cfg = {.core_path = path,
-                       .rom_path = rom,
-                       .platform = spec->platform,
-                       .options = spec->core_options,
-                       .n_options = spec->n_core_options};
-    core *c = NULL;
-    REQUIRE_OK(core_open(&c, &cfg));
-    return c;
-}
-
-static void play(core *c, const char *text)
-{
-    script sc;
-    REQUIRE_OK(script_parse(&sc, text, "test script"));
-    script_play(&sc, c);
-    script_free(&sc);
-}
-
 static int64_t val(game_binding *b, const char *name)
 {
-    int i = game_var_index(spec, name);
-    REQUIRE(i >= 0);
-    return game_value(b, i);
-}
-
-static void wram(core *c, uint8_t out[0x2000])
-{
-    uint8_t *lo, *hi;
-    REQUIRE_OK(core_resolve(c, 0xC000, 0x1000, &lo));
-    REQUIRE_OK(core_resolve(c, 0xD000, 0x1000, &hi));
-    memcpy(out, lo, 0x1000);
-    memcpy(out + 0x1000, hi, 0x1000);
+    return fixture_value(spec, b, name);
 }
 
 /* Tarin's house: indoor map 0x10, room 0xA3; Link at (56, 52); 3 hearts, full. */
@@ -84,24 +47,11 @@ static void check_start(game_binding *b, const char *core_name)
 }
 
 /* The env on one core: a walk around the room, which pays the explore term only. */
-static double env_walk(const char *core_path, int64_t *explored)
+static double env_walk(const char *core_name, int64_t *explored)
 {
-    env_retro_config cfg = {.game = spec, .core_path = core_path, .rom_path = rom, .seed = 3};
-    env *e = NULL;
-    REQUIRE_OK(env_retro_create(&e, &cfg));
-    e->obs = malloc(env_obs_bytes(&e->spec));
-    REQUIRE_OK(env_reset(e));
     static const int actions[] = {2, 2, 2, 2, 4, 4, 4, 4, 4, 4, 1, 1, 1, 3, 3, 3, 1, 1};
-    double total = 0;
-    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
-        REQUIRE_OK(env_step(e, actions[i]));
-        total += e->reward;
-        CHECK(!e->terminated);
-    }
-    *explored = game_explored(env_retro_binding(e));
-    free(e->obs);
-    env_close(e);
-    return total;
+    return fixture_env_reward(spec, rom, core_name, 3, actions, sizeof actions / sizeof actions[0],
+                              explored, NULL, NULL);
 }
 
 int main(void)
@@ -115,18 +65,14 @@ int main(void)
     CHECK(spec->n_states == 1 && strstr(spec->states[0], "start.txt"));
 
     static uint8_t ram1[0x2000], ram2[0x2000];
-    uint8_t *st = NULL;
-    size_t st_size = 0;
-    core *c = open_core("mgba");
+    core *c = fixture_core(spec, rom, "mgba");
     REQUIRE(c);
-    REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
-    wram(c, ram1);
-    free(st);
+    fixture_start_state(c, spec);
+    fixture_gb_wram(c, ram1);
     core_close(c);
-    c = open_core("mgba");
-    REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
-    wram(c, ram2);
-    free(st);
+    c = fixture_core(spec, rom, "mgba");
+    fixture_start_state(c, spec);
+    fixture_gb_wram(c, ram2);
     CHECK(memcmp(ram1, ram2, sizeof ram1) == 0);
 
     game_binding *b = NULL;
@@ -134,14 +80,14 @@ int main(void)
     check_start(b, "mgba");
 
     /* Walking moves Link down and right. */
-    play(c, "DOWN 30\nRIGHT 30\n- 10\n");
+    fixture_play(c, "DOWN 30\nRIGHT 30\n- 10\n");
     CHECKF(val(b, "x") > 56 && val(b, "y") > 52, "at (%lld, %lld)", (long long)val(b, "x"),
            (long long)val(b, "y"));
     CHECK(val(b, "room") == 163);
     /* START opens the inventory subscreen and START closes it: Link has not moved and the
      * game is back in GAMEPLAY_WORLD. */
     int64_t x0 = val(b, "x"), y0 = val(b, "y"); /* also SameBoy's goal, below */
-    play(c, "START 6\n- 90\nSTART 6\n- 90\n");
+    fixture_play(c, "START 6\n- 90\nSTART 6\n- 90\n");
     CHECK(val(b, "gameplay_type") == 0x0B);
     CHECK(val(b, "x") == x0 && val(b, "y") == y0 && val(b, "room") == 163);
     game_unbind(b);
@@ -150,21 +96,20 @@ int main(void)
     /* Tarin's shield: talk to him (A through his dialogs) and it lands on B. Walking with B
      * held raises it (wIsUsingShield) and moves Link as fast as without; each direction has
      * an action that holds B with it. */
-    c = open_core("mgba");
-    REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
-    free(st);
+    c = fixture_core(spec, rom, "mgba");
+    fixture_start_state(c, spec);
     REQUIRE_OK(game_bind(&b, spec, core_resolve, c));
-    play(c, "DOWN 44\nRIGHT 80\n");
-    for (int i = 0; i < 24; i++) play(c, "A 4\n- 40\n");
-    play(c, "- 200\n");
+    fixture_play(c, "DOWN 44\nRIGHT 80\n");
+    for (int i = 0; i < 24; i++) fixture_play(c, "A 4\n- 40\n");
+    fixture_play(c, "- 200\n");
     CHECKF(val(b, "shield") == 1 && val(b, "b_item") == 4, "shield %lld, B item %lld",
            (long long)val(b, "shield"), (long long)val(b, "b_item")); /* INVENTORY_SHIELD */
     int64_t x1 = val(b, "x");
-    play(c, "LEFT 8\n");
+    fixture_play(c, "LEFT 8\n");
     int64_t x2 = val(b, "x");
     CHECKF(x2 < x1 && val(b, "shield_up") == 0, "LEFT: x %lld -> %lld, shield up %lld",
            (long long)x1, (long long)x2, (long long)val(b, "shield_up"));
-    play(c, "B+LEFT 8\n");
+    fixture_play(c, "B+LEFT 8\n");
     CHECKF(x1 - x2 == x2 - val(b, "x") && val(b, "shield_up") == 1,
            "B+LEFT: x %lld -> %lld, shield up %lld", (long long)x2, (long long)val(b, "x"),
            (long long)val(b, "shield_up"));
@@ -180,10 +125,8 @@ int main(void)
     }
 
     /* The env: a walk around the room pays the explore term only. */
-    char path[4096];
-    REQUIRE_OK(core_find("mgba", path, sizeof path));
     int64_t explored;
-    double total = env_walk(path, &explored);
+    double total = env_walk("mgba", &explored);
     fprintf(stderr, "env: reward %.4f, %lld tiles\n", total, (long long)explored);
     CHECK(explored > 2);
     double per_tile = explore_reward("states/zelda-ladx"); /* each tile after the first */
@@ -193,13 +136,12 @@ int main(void)
     /* SameBoy, when given: the same start, the same walk's end, and the env walk's reward. */
     const char *sameboy = getenv("GBFARM_CORE_SAMEBOY");
     if (sameboy && *sameboy) {
-        c = open_core(sameboy);
+        c = fixture_core(spec, rom, sameboy);
         REQUIRE(c);
-        REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
-        free(st);
+        fixture_start_state(c, spec);
         REQUIRE_OK(game_bind(&b, spec, core_resolve, c));
         check_start(b, "sameboy");
-        play(c, "DOWN 30\nRIGHT 30\n- 10\n");
+        fixture_play(c, "DOWN 30\nRIGHT 30\n- 10\n");
         CHECKF(val(b, "x") == x0 && val(b, "y") == y0,
                "sameboy: at (%lld, %lld), mgba (%lld, %lld)", (long long)val(b, "x"),
                (long long)val(b, "y"), (long long)x0, (long long)y0);
@@ -216,9 +158,9 @@ int main(void)
     }
 
     /* gambatte: binding fails, naming the HRAM address. */
-    c = open_core("gambatte");
+    c = fixture_core(spec, rom, "gambatte");
     if (c) {
-        play(c, "- 10\n");
+        fixture_play(c, "- 10\n");
         gb_error *err = game_bind(&b, spec, core_resolve, c);
         CHECK(err != NULL);
         if (err) {

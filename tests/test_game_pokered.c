@@ -12,10 +12,10 @@
 #include <string.h>
 
 #include "check.h"
+#include "game_helpers.h"
 #include "gbfarm/core.h"
 #include "gbfarm/env_retro.h"
 #include "gbfarm/game.h"
-#include "gbfarm/script.h"
 
 #define GAME_DIR       "states/pokemon-red"
 #define EXPLORE_REWARD 0.1 /* game.json: reward.explore.reward */
@@ -23,83 +23,19 @@
 static const char *rom;
 static game_spec *spec;
 
-static core *open_core(const char *name)
-{
-    char path[4096];
-    gb_error *err = core_find(name, path, sizeof path);
-    if (err) {
-        fprintf(stderr, "core %s not found: %s\n", name, gb_error_msg(err));
-        gb_error_free(err);
-        return NULL;
-    }
-    core_config cfg = {.core_path = path,
-                       .rom_path = rom,
-                       .platform = spec->platform,
-                       .options = spec->core_options,
-                       .n_options = spec->n_core_options};
-    core *c = NULL;
-    REQUIRE_OK(core_open(&c, &cfg));
-    return c;
-}
-
-static void play(core *c, const char *text)
-{
-    script sc;
-    REQUIRE_OK(script_parse(&sc, text, "test script"));
-    script_play(&sc, c);
-    script_free(&sc);
-}
-
-/* "B 4 / - 16" n times: advances text, answers NO to yes/no boxes. */
-static void mash(core *c, const char *button, int n)
-{
-    char line[64];
-    snprintf(line, sizeof line, "%s 4\n- 16\n", button);
-    for (int i = 0; i < n; i++) play(c, line);
-}
-
 static int64_t val(game_binding *b, const char *name)
 {
-    int i = game_var_index(spec, name);
-    REQUIRE(i >= 0);
-    return game_value(b, i);
-}
-
-static void wram(core *c, uint8_t out[0x2000])
-{
-    uint8_t *lo, *hi;
-    REQUIRE_OK(core_resolve(c, 0xC000, 0x1000, &lo));
-    REQUIRE_OK(core_resolve(c, 0xD000, 0x1000, &hi));
-    memcpy(out, lo, 0x1000);
-    memcpy(out + 0x1000, hi, 0x1000);
+    return fixture_value(spec, b, name);
 }
 
 /* Reward of a fixed action sequence through the env, on one core. */
 static double env_reward(const char *core_name, int64_t *explored, int64_t *x, int64_t *y)
 {
-    char path[4096];
-    REQUIRE_OK(core_find(core_name, path, sizeof path));
-    env_retro_config cfg = {.game = spec, .core_path = path, .rom_path = rom, .seed = 7};
-    env *e = NULL;
-    REQUIRE_OK(env_retro_create(&e, &cfg));
-    e->obs = malloc(env_obs_bytes(&e->spec));
-    REQUIRE_OK(env_reset(e));
     /* 0 UP 1 DOWN 2 LEFT 3 RIGHT 4 A 5 B; stays on rows 4-5 (row 6 starts the rival battle,
      * whose outcome depends on the core's RNG). */
     static const int actions[] = {2, 2, 2, 3, 3, 1, 2, 2, 2, 3, 3, 3, 3, 5, 0, 2, 2};
-    double total = 0;
-    for (size_t i = 0; i < sizeof actions / sizeof actions[0]; i++) {
-        REQUIRE_OK(env_step(e, actions[i]));
-        total += e->reward;
-        CHECK(!e->terminated);
-    }
-    const game_binding *b = env_retro_binding(e);
-    *explored = game_explored(b);
-    *x = game_value(b, game_var_index(spec, "x"));
-    *y = game_value(b, game_var_index(spec, "y"));
-    free(e->obs);
-    env_close(e);
-    return total;
+    return fixture_env_reward(spec, rom, core_name, 7, actions, sizeof actions / sizeof actions[0],
+                              explored, x, y);
 }
 
 /* ---- SameBoy ($GBFARM_CORE_SAMEBOY, the .so's path; skipped when unset) -------------------
@@ -114,12 +50,9 @@ static void sameboy_checks(double mgba_reward, int64_t mgba_explored, int64_t mg
         fprintf(stderr, "SameBoy checks skipped: GBFARM_CORE_SAMEBOY not set\n");
         return;
     }
-    core *c = open_core(sameboy);
+    core *c = fixture_core(spec, rom, sameboy);
     REQUIRE(c);
-    uint8_t *st = NULL;
-    size_t st_size = 0;
-    REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
-    free(st);
+    fixture_start_state(c, spec);
     game_binding *b = NULL;
     REQUIRE_OK(game_bind(&b, spec, core_resolve, c));
     CHECKF(val(b, "map") == 40 && val(b, "x") == 7 && val(b, "y") == 4,
@@ -128,7 +61,7 @@ static void sameboy_checks(double mgba_reward, int64_t mgba_explored, int64_t mg
     CHECK(val(b, "party_count") == 1 && val(b, "level1") == 5 && val(b, "level2") == 0);
     CHECK(val(b, "hp1") > 0 && val(b, "hp1") == val(b, "max_hp1"));
     CHECK(val(b, "in_battle") == 0 && val(b, "money") == 3000 && val(b, "pokedex_owned") == 1);
-    play(c, "LEFT 20\n- 10\n");
+    fixture_play(c, "LEFT 20\n- 10\n");
     CHECKF(val(b, "x") == 6 && val(b, "y") == 4, "sameboy after LEFT: (%lld, %lld)",
            (long long)val(b, "x"), (long long)val(b, "y"));
     game_unbind(b);
@@ -157,7 +90,7 @@ int main(void)
     const char *cores[] = {"mgba", "gambatte"};
     int64_t battle_events[2] = {0, 0};
     for (int ci = 0; ci < 2; ci++) {
-        core *c = open_core(cores[ci]);
+        core *c = fixture_core(spec, rom, cores[ci]);
         if (!c) {
             CHECKF(0, "core %s missing", cores[ci]);
             continue;
@@ -166,17 +99,13 @@ int main(void)
          * work RAM. (Replaying it on the same core after core_reset is not enough on gambatte,
          * whose reset keeps state a power-on does not have.) */
         static uint8_t ram1[0x2000], ram2[0x2000];
-        uint8_t *st = NULL;
-        size_t st_size = 0;
-        REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
-        wram(c, ram1);
-        free(st);
+        fixture_start_state(c, spec);
+        fixture_gb_wram(c, ram1);
         core_close(c);
-        c = open_core(cores[ci]);
+        c = fixture_core(spec, rom, cores[ci]);
         REQUIRE(c);
-        REQUIRE_OK(env_retro_start_state(c, spec->states[0], &st, &st_size));
-        wram(c, ram2);
-        free(st);
+        fixture_start_state(c, spec);
+        fixture_gb_wram(c, ram2);
         CHECKF(memcmp(ram1, ram2, sizeof ram1) == 0, "%s: start script not reproducible",
                cores[ci]);
         /* Bind after the core has run: a core may (re)map its memory at reset. */
@@ -198,17 +127,17 @@ int main(void)
         CHECK(events0 > 0);
 
         /* Walking: one step left. */
-        play(c, "LEFT 20\n- 10\n");
+        fixture_play(c, "LEFT 20\n- 10\n");
         CHECKF(val(b, "x") == 6 && val(b, "y") == 4, "%s after LEFT: (%lld, %lld)", cores[ci],
                (long long)val(b, "x"), (long long)val(b, "y"));
         /* The START menu opens and closes without moving the player. The menu's cursor
          * (wCurrentMenuItem, 0xCC26) is not a game variable; check the position held. */
-        play(c, "START 4\n- 40\nB 4\n- 40\n");
+        fixture_play(c, "START 4\n- 40\nB 4\n- 40\n");
         CHECK(val(b, "x") == 6 && val(b, "y") == 4 && val(b, "map") == 40);
 
         /* Down to the lab's exit row: the rival battle (a trainer battle, in_battle 2). */
-        play(c, "LEFT 20\n- 10\nDOWN 100\n- 10\n");
-        mash(c, "B", 60);
+        fixture_play(c, "LEFT 20\n- 10\nDOWN 100\n- 10\n");
+        fixture_mash(c, "B", 60); /* B advances text, answers NO to yes/no boxes */
         CHECKF(val(b, "in_battle") == 2, "%s: in_battle %lld", cores[ci],
                (long long)val(b, "in_battle"));
         CHECK(val(b, "y") == 6);
@@ -216,7 +145,7 @@ int main(void)
         int64_t enemy_hp0 = val(b, "enemy_hp"); /* the rival's BULBASAUR, full HP */
         CHECKF(enemy_hp0 > 0, "%s: enemy_hp %lld", cores[ci], (long long)enemy_hp0);
         /* Mash A (FIGHT, first move) until the battle ends, won or lost. */
-        for (int k = 0; k < 40 && val(b, "in_battle") != 0; k++) mash(c, "A", 50);
+        for (int k = 0; k < 40 && val(b, "in_battle") != 0; k++) fixture_mash(c, "A", 50);
         CHECKF(val(b, "in_battle") == 0, "%s: battle did not end", cores[ci]);
         battle_events[ci] = val(b, "events") - events0;
         CHECKF(battle_events[ci] == 1, "%s: events +%lld", cores[ci], (long long)battle_events[ci]);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "check.h"
+#include "game_helpers.h"
 #include "gbfarm/env_retro.h"
 #include "gbfarm/policy_load.h"
 #include "gbfarm/train.h"
@@ -28,32 +29,6 @@
 #define XVFB                                                                                       \
     "xvfb-run -a -s '-screen 0 640x480x24' env -u WAYLAND_DISPLAY -u SDL_VIDEODRIVER "             \
     "ASAN_OPTIONS=\"$ASAN_OPTIONS:detect_leaks=0\" "
-
-typedef struct run {
-    game_spec *game;
-    char core[4096];
-    env *env;
-    uint8_t *obs;
-} run;
-
-static void open_env(run *r)
-{
-    memset(r, 0, sizeof *r);
-    REQUIRE_OK(game_load(&r->game, GAME));
-    REQUIRE_OK(core_find(r->game->core, r->core, sizeof r->core));
-    env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, 1, 0, NULL};
-    REQUIRE_OK(env_retro_create(&r->env, &cfg));
-    r->obs = malloc(env_obs_bytes(&r->env->spec));
-    r->env->obs = r->obs;
-    REQUIRE_OK(env_reset(r->env));
-}
-
-static void close_env(run *r)
-{
-    env_close(r->env);
-    free(r->obs);
-    game_free(r->game);
-}
 
 static double now_seconds(void)
 {
@@ -153,7 +128,7 @@ static void sleep_seconds(double s)
     nanosleep(&ts, NULL);
 }
 
-static void step_n(run *r, int n, int action)
+static void step_n(fixture *r, int n, int action)
 {
     for (int i = 0; i < n; i++) {
         CHECK_OK(env_step(r->env, action));
@@ -174,8 +149,8 @@ static void press(SDL_Keycode key)
 
 static void test_viewer(void)
 {
-    run r;
-    open_env(&r);
+    fixture r;
+    fixture_open(&r, GAME, NULL, NULL, 1, 0);
     step_n(&r, 40, 4); /* RIGHT: the player moves off its start */
     const core_frame *f = env_frame(r.env);
     REQUIRE(f->data && f->width == 160 && f->height == 144);
@@ -271,12 +246,12 @@ static void test_viewer(void)
     CHECK(ev.closed);
 #endif
     viewer_close(v);
-    close_env(&r);
+    fixture_close(&r);
 }
 
 static gb_error *make_env(void *ctx, int index, uint64_t seed, env **out)
 {
-    run *r = ctx;
+    fixture *r = ctx;
     env_retro_config cfg = {r->game, r->core, r->game->rom, NULL, 0, NULL, seed, index, NULL};
     return env_retro_create(out, &cfg);
 }
@@ -285,8 +260,8 @@ static gb_error *make_env(void *ctx, int index, uint64_t seed, env **out)
  * width or another number of actions it is refused, naming which. */
 static void test_policy_load(const char *path)
 {
-    run r = {0};
-    REQUIRE_OK(game_load(&r.game, GAME));
+    fixture r;
+    fixture_load(&r, GAME, NULL);
     REQUIRE_OK(core_find(r.game->core, r.core, sizeof r.core));
     train_config tc = train_config_default();
     tc.n_envs = 1, tc.rollout_steps = 8, tc.total_steps = 8, tc.hidden = 64, tc.seed = 7;
