@@ -252,9 +252,71 @@ static void test_downsample(void)
     }
 }
 
+/* observation.follow: each screen is the window of the downsampled picture centred on the
+ * player, black outside the picture; the player's block stays at the window's centre while it
+ * walks to the grid's edges. */
+static void test_follow(void)
+{
+    fixture a, b;
+    fixture_load(&a, "states/catch-gb", NULL);
+    fixture_load(&b, "states/catch-gb", NULL);
+    a.game->obs = b.game->obs = GAME_OBS_SCREEN;
+    a.game->obs_downsample = b.game->obs_downsample = 4;
+    a.game->obs_follow.x = -1; /* the whole picture, beside the window */
+    /* Every cell of the 10 × 9 grid, from any cell: 19 × 17 cells of 16 pixels. */
+    b.game->obs_follow = (game_follow){game_var_index(b.game, "player_x"),
+                                       game_var_index(b.game, "player_y"),
+                                       16,
+                                       8,
+                                       8,
+                                       19 * 16,
+                                       17 * 16};
+    fixture_start(&a, NULL, 3, 0);
+    fixture_start(&b, NULL, 3, 0);
+    const env_spec *s = &b.env->spec;
+    CHECK(s->obs_c == 4 && s->obs_w == 76 && s->obs_h == 68);
+    int stack = s->obs_c, pw = a.env->spec.obs_w, ph = a.env->spec.obs_h;
+    size_t plane = (size_t)s->obs_w * (size_t)s->obs_h, pplane = (size_t)pw * (size_t)ph;
+    int wrong = 0, off_centre = 0, edges = 0, steps = 0;
+    for (int t = 0; t < 400; t++) {
+        /* Ten steps toward each edge in turn, the greedy player between. */
+        static const int walk[4] = {CATCH_LEFT, CATCH_UP, CATCH_RIGHT, CATCH_DOWN};
+        int act = t % 80 < 10 ? walk[t / 80 % 4] : fixture_catch_greedy(&a);
+        CHECK_OK(env_step(a.env, act));
+        CHECK_OK(env_step(b.env, act));
+        if (a.env->terminated || a.env->truncated) { /* the same game in both: reset both */
+            CHECK(b.env->terminated || b.env->truncated);
+            CHECK_OK(env_reset(a.env));
+            CHECK_OK(env_reset(b.env));
+            continue;
+        }
+        steps++;
+        const uint8_t *pic = a.obs + (size_t)(stack - 1) * pplane;
+        const uint8_t *win = b.obs + (size_t)(stack - 1) * plane;
+        int px = (int)fixture_var(&a, "player_x"), py = (int)fixture_var(&a, "player_y");
+        int left = (px * 16 + 8 - 152) / 4, top = (py * 16 + 8 - 136) / 4;
+        for (int y = 0; y < s->obs_h; y++)
+            for (int x = 0; x < s->obs_w; x++) {
+                int sx = left + x, sy = top + y;
+                bool in = sx >= 0 && sx < pw && sy >= 0 && sy < ph;
+                wrong += win[y * s->obs_w + x] != (in ? pic[sy * pw + sx] : 0);
+            }
+        /* The player, a black block in a white margin: the 2 × 2 pixels at the centre. */
+        for (int y = 33; y < 35; y++)
+            for (int x = 37; x < 39; x++) off_centre += win[y * s->obs_w + x] > 64;
+        edges += px == 0 || px == 9 || py == 0 || py == 8;
+    }
+    CHECKF(wrong == 0, "%d window pixels are not the picture's (or black outside it)", wrong);
+    CHECKF(off_centre == 0, "the player's block left the window's centre (%d pixels)", off_centre);
+    CHECKF(edges > 20 && steps > 300, "%d steps, %d at an edge", steps, edges);
+    fixture_close(&a);
+    fixture_close(&b);
+}
+
 int main(void)
 {
     test_downsample();
+    test_follow();
     test_reports();
     test_moving_obs();
     test_screen_vars();

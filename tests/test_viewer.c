@@ -257,7 +257,8 @@ static gb_error *make_env(void *ctx, int index, uint64_t seed, env **out)
 }
 
 /* A checkpoint train_save wrote loads as a policy alone, weight for weight; with the wrong
- * width or another number of actions it is refused, naming which. */
+ * width, another number of actions or observations of another shape it is refused, naming
+ * which. */
 static void test_policy_load(const char *path)
 {
     fixture r;
@@ -281,9 +282,18 @@ static void test_policy_load(const char *path)
     env_spec fewer = env_retro_spec(r.game); /* the folder's actions changed since training */
     fewer.n_actions--;
     err = policy_load(&p, fewer, 64, path);
-    char want_msg[64];
+    char want_msg[128];
     snprintf(want_msg, sizeof want_msg, "trained with %d actions, this game has %d",
              fewer.n_actions + 1, fewer.n_actions);
+    CHECKF(err && strstr(gb_error_msg(err), want_msg), "%s", err ? gb_error_msg(err) : "loaded");
+    if (err) fprintf(stderr, "(expected) %s\n", gb_error_msg(err));
+    gb_error_free(err);
+    env_spec narrower = env_retro_spec(r.game); /* the folder's window changed since training */
+    narrower.obs_w -= 4;
+    err = policy_load(&p, narrower, 64, path);
+    snprintf(want_msg, sizeof want_msg,
+             "trained on observations of %dx%dx%d, this env's are %dx%dx%d", narrower.obs_c,
+             narrower.obs_h, narrower.obs_w + 4, narrower.obs_c, narrower.obs_h, narrower.obs_w);
     CHECKF(err && strstr(gb_error_msg(err), want_msg), "%s", err ? gb_error_msg(err) : "loaded");
     if (err) fprintf(stderr, "(expected) %s\n", gb_error_msg(err));
     gb_error_free(err);

@@ -53,6 +53,17 @@ typedef struct game_obs_var {
     double lo, hi;
 } game_obs_var;
 
+/* observation.follow: the screens are a window of the picture centred on a point that the
+ * game's variables give, for a game whose screen does not keep the player at its centre.
+ * The point is (x * scale + offset_x, y * scale + offset_y) in screen pixels; the window is
+ * width × height screen pixels, downsampled like the whole screen; outside the picture it is
+ * black (0). */
+typedef struct game_follow {
+    int x, y; /* variables; x -1: no window, the whole screen */
+    int scale, offset_x, offset_y;
+    int width, height;
+} game_follow;
+
 /* "archive": the start-state archive (archive.h), off unless the folder has one. */
 #define GAME_ARCHIVE_MAX_KEY 8
 typedef struct game_archive {
@@ -84,6 +95,7 @@ typedef struct game_spec {
     int obs_stack;          /* screens stacked per observation */
     int obs_downsample;     /* 1 to 4 */
     game_obs obs;           /* what the policy observes */
+    game_follow obs_follow; /* the screens' window */
     game_obs_var *obs_vars; /* observation.vars */
     int n_obs_vars;
     game_vars *vars;

@@ -23,6 +23,7 @@ typedef struct retro_env {
     int width, height;      /* the screen the observation expects */
     size_t plane;           /* bytes of one stacked screen */
     const uint8_t *written; /* where the last screen observation went: the next one's stack */
+    uint8_t *picture;       /* the whole downsampled screen, where a window follows a point */
     double episode_start;
     /* The start state the last reset loaded, for a watchdog's message from another thread. */
     _Atomic(const char *) last_state;
@@ -43,6 +44,7 @@ env_spec env_retro_spec(const game_spec *game)
     if (game->obs == GAME_OBS_VARS)
         return (env_spec){ENV_OBS_F32, 1, 1, game->n_obs_vars, game->n_actions, 0};
     int d = game->obs_downsample > 0 ? game->obs_downsample : 1;
+    if (game->obs_follow.x >= 0) w = game->obs_follow.width, h = game->obs_follow.height;
     return (env_spec){ENV_OBS_U8,      game->obs_stack,
                       h / d,           w / d,
                       game->n_actions, game->obs == GAME_OBS_SCREEN_VARS ? game->n_obs_vars : 0};
@@ -118,6 +120,36 @@ void env_frame_to_gray(const core_frame *f, int factor, uint8_t *out)
     }
 }
 
+static int floor_div(int a, int b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/* observation.follow's window (w × h) of the downsampled picture (pw × ph), centred where the
+ * game's variables put it, black outside the picture. */
+static void follow_window(const retro_env *r, const uint8_t *picture, int pw, int ph, uint8_t *out)
+{
+    const game_follow *f = &r->game->obs_follow;
+    int d = r->game->obs_downsample, w = r->base.spec.obs_w, h = r->base.spec.obs_h;
+    int cx = (int)game_value(r->binding, f->x) * f->scale + f->offset_x;
+    int cy = (int)game_value(r->binding, f->y) * f->scale + f->offset_y;
+    int left = floor_div(cx - f->width / 2, d), top = floor_div(cy - f->height / 2, d);
+    /* Columns [x0, x1) of each row lie in the picture. */
+    int x0 = left >= 0 ? 0 : -left < w ? -left : w;
+    int x1 = pw - left <= 0 ? 0 : pw - left < w ? pw - left : w;
+    if (x1 < x0) x1 = x0;
+    for (int y = 0; y < h; y++, out += w) {
+        int py = top + y;
+        if (py < 0 || py >= ph) {
+            memset(out, 0, (size_t)w);
+            continue;
+        }
+        memset(out, 0, (size_t)x0);
+        if (x1 > x0) memcpy(out + x0, picture + (size_t)py * pw + left + x0, (size_t)(x1 - x0));
+        memset(out + x1, 0, (size_t)(w - x1));
+    }
+}
+
 /* The observation after a reset (fill: every stacked screen the same) or a step: the
  * variables' values, or the stack shifted one screen older with the newest screen last. */
 static gb_error *observe(retro_env *r, bool fill)
@@ -148,7 +180,13 @@ static gb_error *observe(retro_env *r, bool fill)
      * the slot the owner has moved obs on from (the trainer points it at the next slot of
      * its rollout buffer before each step). */
     if (!fill && older) memmove(obs, (r->written ? r->written : obs) + r->plane, older);
-    env_frame_to_gray(f, r->game->obs_downsample, newest);
+    if (r->picture) {
+        int d = r->game->obs_downsample;
+        env_frame_to_gray(f, d, r->picture);
+        follow_window(r, r->picture, r->width / d, r->height / d, newest);
+    } else {
+        env_frame_to_gray(f, r->game->obs_downsample, newest);
+    }
     if (fill)
         for (int i = 0; i < stack - 1; i++) memcpy(obs + (size_t)i * r->plane, newest, r->plane);
     /* Written whole, padding before the variables included, wherever obs points. */
@@ -267,6 +305,7 @@ static void retro_close(env *e)
     for (int i = 0; r->states && i < r->game->n_states; i++) free(r->states[i]);
     free(r->states);
     free(r->state_sizes);
+    free(r->picture);
     free(r);
 }
 
@@ -500,8 +539,12 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
     int n_opts = 0;
     r->states = calloc((size_t)g->n_states, sizeof *r->states);
     r->state_sizes = calloc((size_t)g->n_states, sizeof *r->state_sizes);
+    if (g->obs != GAME_OBS_VARS && g->obs_follow.x >= 0)
+        r->picture = malloc((size_t)r->width * (size_t)r->height);
     gb_error *err = NULL;
-    if (!r->states || !r->state_sizes) err = gb_errorf("out of memory for env %d", cfg->index);
+    if (!r->states || !r->state_sizes ||
+        (g->obs != GAME_OBS_VARS && g->obs_follow.x >= 0 && !r->picture))
+        err = gb_errorf("out of memory for env %d", cfg->index);
     if (!err) err = game_core_options(g, cfg->options, cfg->n_options, &opts, &n_opts);
     core_config cc = {cfg->core_path, cfg->rom_path, g->platform, opts, n_opts, cfg->log_path};
     if (!err) err = core_open(&r->core, &cc);

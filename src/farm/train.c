@@ -807,13 +807,15 @@ gb_error *train_save(train *t, const char *path)
             c.n += archive_tensor_count(t->cfg.archive);
         }
     }
-    char envs[32], seed[32], trunk[8], hidden[16], vars[16], ranks[16];
+    char envs[32], seed[32], trunk[8], hidden[16], vars[16], ranks[16], obs[48];
     snprintf(envs, sizeof envs, "%d", n_envs);
     snprintf(seed, sizeof seed, "%llu", (unsigned long long)t->cfg.seed);
     snprintf(trunk, sizeof trunk, "%d", t->pol->cfg.shared_trunk);
     snprintf(hidden, sizeof hidden, "%d", t->pol->cfg.hidden);
     snprintf(vars, sizeof vars, "%d", t->pol->cfg.spec.obs_vars);
     snprintf(ranks, sizeof ranks, "%d", t->ranks);
+    const env_spec *os = &t->pol->cfg.spec;
+    snprintf(obs, sizeof obs, "%dx%dx%d", os->obs_c, os->obs_h, os->obs_w);
     const char *meta[] = {"format",       "gbfarm-learner",
                           "version",      GBFARM_VERSION,
                           "n_envs",       envs,
@@ -822,8 +824,9 @@ gb_error *train_save(train *t, const char *path)
                           "hidden",       hidden,
                           "cnn",          t->pol->cfg.cnn == POLICY_CNN_SMALL ? "small" : "nature",
                           "obs_vars",     vars,
-                          "ranks",        ranks};
-    if (!err) err = safetensors_write(path, c.st, c.n, meta, 9);
+                          "ranks",        ranks,
+                          "obs",          obs};
+    if (!err) err = safetensors_write(path, c.st, c.n, meta, 10);
     checkpoint_free(&c);
     return err;
 }

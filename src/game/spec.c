@@ -302,21 +302,34 @@ static gb_error *read_step_timing(game_spec *spec, const char *file, json_t *roo
     return read_int_key(file, root, "noop_max", "noop_max", 0, 100000, &spec->noop_max);
 }
 
+/* An error for the first key of object v (prefix.key) that keys (NULL-ended) does not list;
+ * keys starting with '_' are comments. */
+static gb_error *known_keys(const char *file, const char *prefix, const json_t *v,
+                            const char *const *keys)
+{
+    const char *k;
+    json_t *x;
+    json_object_foreach((json_t *)v, k, x)
+    {
+        bool ok = k[0] == '_';
+        for (int i = 0; !ok && keys[i]; i++) ok = !strcmp(k, keys[i]);
+        if (ok) continue;
+        char list[256] = "";
+        for (size_t i = 0, n = 0; keys[i] && n < sizeof list; i++)
+            n += (size_t)snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", keys[i]);
+        return gb_errorf("%s: %s.%s: unknown key (expected one of: %s)", file, prefix, k, list);
+    }
+    return NULL;
+}
+
 /* observation's type, stack and downsample; its vars wait for info (read_obs_vars). */
 static gb_error *read_observation(game_spec *spec, const char *file, json_t *v)
 {
     if (!json_is_object(v))
         return game_key_error(file, "observation", "an object {stack, downsample}", v);
-    const char *name;
+    static const char *const keys[] = {"type", "stack", "downsample", "vars", "follow", NULL};
+    GB_TRY(known_keys(file, "observation", v, keys));
     json_t *x;
-    json_object_foreach(v, name, x)
-    {
-        if (strcmp(name, "stack") && strcmp(name, "downsample") && strcmp(name, "type") &&
-            strcmp(name, "vars") && name[0] != '_')
-            return gb_errorf("%s: observation.%s: unknown key (expected one of: type, stack, "
-                             "downsample, vars)",
-                             file, name);
-    }
     if ((x = json_object_get(v, "type"))) {
         gb_error *bad = game_obs_parse(json_string_value(x), &spec->obs);
         gb_error_free(bad);
@@ -354,6 +367,59 @@ static gb_error *read_var_name(const game_spec *spec, const char *file, const ch
     return *out >= 0 ? NULL : game_key_error(file, key, "the name of a variable in info", v);
 }
 
+/* A pair of integers [a, b] in [min, max] at key, if there. */
+static gb_error *read_int_pair(const char *file, const json_t *obj, const char *name,
+                               const char *key, int min, int max, int *a, int *b)
+{
+    const json_t *v = json_object_get(obj, name);
+    if (!v) return NULL;
+    char what[64];
+    snprintf(what, sizeof what, "a pair of integers [a, b], each %d to %d", min, max);
+    if (!json_is_array(v) || json_array_size(v) != 2) return game_key_error(file, key, what, v);
+    int *out[2] = {a, b};
+    for (size_t i = 0; i < 2; i++) {
+        const json_t *x = json_array_get(v, i);
+        if (!json_is_integer(x) || json_integer_value(x) < min || json_integer_value(x) > max)
+            return game_key_error(file, key, what, v);
+        *out[i] = (int)json_integer_value(x);
+    }
+    return NULL;
+}
+
+/* observation.follow: {"x": var, "y": var, "scale": n, "offset": [x, y], "size": [w, h]}. */
+static gb_error *read_follow(game_spec *spec, const char *file, const json_t *v)
+{
+    static const char *const keys[] = {"x", "y", "scale", "offset", "size", NULL};
+    static const char expected[] = "an object {x, y, scale, offset, size}";
+    if (!json_is_object(v)) return game_key_error(file, "observation.follow", expected, v);
+    GB_TRY(known_keys(file, "observation.follow", v, keys));
+    game_follow *f = &spec->obs_follow;
+    static const char *const need[] = {"x", "y", "size"};
+    for (int i = 0; i < 3; i++)
+        if (!json_object_get(v, need[i])) {
+            char key[40];
+            snprintf(key, sizeof key, "observation.follow.%s", need[i]);
+            return game_missing_key(file, key,
+                                    i < 2 ? "the name of a variable in info"
+                                          : "the window's [width, height] in pixels");
+        }
+    GB_TRY(read_var_name(spec, file, "observation.follow.x", json_object_get(v, "x"), &f->x));
+    GB_TRY(read_var_name(spec, file, "observation.follow.y", json_object_get(v, "y"), &f->y));
+    f->scale = 1;
+    GB_TRY(read_int_key(file, v, "scale", "observation.follow.scale", 1, 256, &f->scale));
+    GB_TRY(read_int_pair(file, v, "offset", "observation.follow.offset", -1024, 1024, &f->offset_x,
+                         &f->offset_y));
+    GB_TRY(
+        read_int_pair(file, v, "size", "observation.follow.size", 8, 1024, &f->width, &f->height));
+    int d = spec->obs_downsample;
+    if (f->width % d || f->height % d)
+        return gb_errorf(
+            "%s: observation.follow.size: expected multiples of observation.downsample "
+            "(%d), found [%d, %d]",
+            file, d, f->width, f->height);
+    return NULL;
+}
+
 /* archive: {"key": [vars], "score": var, "max_cells": n, "p_start": p, "select": rule}. */
 static gb_error *read_archive(game_spec *spec, const char *file, const json_t *v)
 {
@@ -361,17 +427,8 @@ static gb_error *read_archive(game_spec *spec, const char *file, const json_t *v
     if (!json_is_object(v))
         return game_key_error(file, "archive", "an object {key, score, max_cells, p_start, select}",
                               v);
-    const char *k;
+    GB_TRY(known_keys(file, "archive", v, keys));
     json_t *x;
-    json_object_foreach((json_t *)v, k, x)
-    {
-        bool ok = k[0] == '_';
-        for (int i = 0; !ok && keys[i]; i++) ok = !strcmp(k, keys[i]);
-        if (!ok)
-            return gb_errorf("%s: archive.%s: unknown key (expected one of: key, score, "
-                             "max_cells, p_start, select)",
-                             file, k);
-    }
     game_archive *a = &spec->archive;
     const json_t *key = json_object_get(v, "key");
     if (!key) return game_missing_key(file, "archive.key", "a list of 1 to 8 variable names");
@@ -422,6 +479,8 @@ static gb_error *load_game_json(game_spec *spec, const char *file, json_t *root)
     if ((v = json_object_get(root, "observation"))) GB_TRY(read_observation(spec, file, v));
     if ((v = json_object_get(root, "train"))) GB_TRY(read_train(spec, file, v));
     GB_TRY(read_vars(spec, file, root));
+    if ((v = json_object_get(json_object_get(root, "observation"), "follow")))
+        GB_TRY(read_follow(spec, file, v));
     if ((v = json_object_get(root, "archive"))) GB_TRY(read_archive(spec, file, v));
     return game_obs_check(spec, spec->obs);
 }
@@ -457,6 +516,7 @@ static gb_error *load(game_spec *spec, const char *dir)
     spec->press_frames = 4; /* = frame_skip; stable-retro folders set neither */
     spec->obs_stack = 4;
     spec->obs_downsample = 2;
+    spec->obs_follow.x = -1;
 
     char *file = game_join(dir, "game.json");
     if (!file) return gb_errorf("%s: out of memory", dir);

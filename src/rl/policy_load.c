@@ -1,5 +1,6 @@
 #include "gbfarm/policy_load.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,17 @@ gb_error *policy_load(policy **out, env_spec spec, int hidden, const char *path)
         return gb_errorf("%s: trained on %d variables beside the screen, this env observes %d "
                          "(see --obs and observation.vars)",
                          path, trained_vars, spec.obs_vars);
+    }
+    /* The observation's shape, channels x height x width (older checkpoints do not
+     * record it): a window of another size can give the same layer shapes. */
+    const char *obs = safetensors_meta(f, "obs");
+    int c, h, w;
+    if (obs && sscanf(obs, "%dx%dx%d", &c, &h, &w) == 3 &&
+        (c != spec.obs_c || h != spec.obs_h || w != spec.obs_w)) {
+        safetensors_free(f);
+        return gb_errorf("%s: trained on observations of %dx%dx%d, this env's are %dx%dx%d (did "
+                         "its folder's \"observation\" change since?)",
+                         path, c, h, w, spec.obs_c, spec.obs_h, spec.obs_w);
     }
     /* The actor head has a row per action, whatever the width. */
     int64_t trained_actions = safetensors_dim(f, "actor_head.bias", 0);

@@ -132,6 +132,13 @@ void run_emulator_json(json_t *j, const run_emulator *emu)
     json_object_set_new(j, "obs_stack", json_integer(g->obs_stack));
     json_object_set_new(j, "obs_downsample", json_integer(g->obs_downsample));
     json_object_set_new(j, "obs", json_string(game_obs_name(g->obs)));
+    const game_follow *f = &g->obs_follow;
+    if (f->x >= 0)
+        json_object_set_new(j, "obs_follow",
+                            json_pack("{s:s, s:s, s:i, s:[i, i], s:[i, i]}", "x",
+                                      game_var_name(g, f->x), "y", game_var_name(g, f->y), "scale",
+                                      f->scale, "offset", f->offset_x, f->offset_y, "size",
+                                      f->width, f->height));
     for (int i = 0; g->obs != GAME_OBS_SCREEN && i < g->n_obs_vars; i++)
         json_array_append_new(vars, json_string(game_var_name(g, g->obs_vars[i].var)));
     json_object_set_new(j, "obs_vars", vars);
