@@ -38,6 +38,10 @@ static void full_game_json(void)
     CHECK(s->frame_skip == 6 && s->press_frames == 2);
     CHECK(s->max_episode_steps == 1000 && s->noop_max == 30);
     CHECK(s->obs_stack == 3 && s->obs_downsample == 1);
+    const game_follow *f = &s->obs_follow;
+    CHECK(f->x == game_var_index(s, "player_x") && f->y == game_var_index(s, "lives"));
+    CHECK(f->scale == 8 && f->offset_x == 4 && f->offset_y == -2);
+    CHECK(f->width == 96 && f->height == 80);
     CHECK(game_var_count(s) == 4);
     CHECK(game_var_index(s, "score") == 0 && game_var_index(s, "flags") == 3); /* file order */
     CHECK(!strcmp(game_var_name(s, 1), "player_x"));
@@ -56,7 +60,7 @@ static void defaults(void)
     CHECK(s->n_core_options == 0);
     CHECK(s->frame_skip == 4 && s->press_frames == 4);
     CHECK(s->max_episode_steps == 0 && s->noop_max == 0);
-    CHECK(s->obs_stack == 4 && s->obs_downsample == 2);
+    CHECK(s->obs_stack == 4 && s->obs_downsample == 2 && s->obs_follow.x == -1);
     CHECK(s->n_actions == 1 && s->actions[0] == 0);
     CHECK(game_var_count(s) == 0);
     game_free(s);
