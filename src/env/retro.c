@@ -125,14 +125,22 @@ static int floor_div(int a, int b)
     return a >= 0 ? a / b : -((-a + b - 1) / b);
 }
 
+/* A variable's value as a pixel coordinate; far off the screen is as good as farther. */
+static int follow_coord(int64_t v, int scale, int offset)
+{
+    enum { FAR = 1 << 16 };
+    v = v < -FAR ? -FAR : v > FAR ? FAR : v;
+    return (int)v * scale + offset;
+}
+
 /* observation.follow's window (w × h) of the downsampled picture (pw × ph), centred where the
  * game's variables put it, black outside the picture. */
 static void follow_window(const retro_env *r, const uint8_t *picture, int pw, int ph, uint8_t *out)
 {
     const game_follow *f = &r->game->obs_follow;
     int d = r->game->obs_downsample, w = r->base.spec.obs_w, h = r->base.spec.obs_h;
-    int cx = (int)game_value(r->binding, f->x) * f->scale + f->offset_x;
-    int cy = (int)game_value(r->binding, f->y) * f->scale + f->offset_y;
+    int cx = follow_coord(game_value(r->binding, f->x), f->scale, f->offset_x);
+    int cy = follow_coord(game_value(r->binding, f->y), f->scale, f->offset_y);
     int left = floor_div(cx - f->width / 2, d), top = floor_div(cy - f->height / 2, d);
     /* Columns [x0, x1) of each row lie in the picture. */
     int x0 = left >= 0 ? 0 : -left < w ? -left : w;
@@ -539,11 +547,10 @@ gb_error *env_retro_create(env **out, const env_retro_config *cfg)
     int n_opts = 0;
     r->states = calloc((size_t)g->n_states, sizeof *r->states);
     r->state_sizes = calloc((size_t)g->n_states, sizeof *r->state_sizes);
-    if (g->obs != GAME_OBS_VARS && g->obs_follow.x >= 0)
-        r->picture = malloc((size_t)r->width * (size_t)r->height);
+    bool follow = g->obs != GAME_OBS_VARS && g->obs_follow.x >= 0;
+    if (follow) r->picture = malloc((size_t)r->width * (size_t)r->height);
     gb_error *err = NULL;
-    if (!r->states || !r->state_sizes ||
-        (g->obs != GAME_OBS_VARS && g->obs_follow.x >= 0 && !r->picture))
+    if (!r->states || !r->state_sizes || (follow && !r->picture))
         err = gb_errorf("out of memory for env %d", cfg->index);
     if (!err) err = game_core_options(g, cfg->options, cfg->n_options, &opts, &n_opts);
     core_config cc = {cfg->core_path, cfg->rom_path, g->platform, opts, n_opts, cfg->log_path};
