@@ -142,10 +142,9 @@ static void follow_window(const retro_env *r, const uint8_t *picture, int pw, in
     int cx = follow_coord(game_value(r->binding, f->x), f->scale, f->offset_x);
     int cy = follow_coord(game_value(r->binding, f->y), f->scale, f->offset_y);
     int left = floor_div(cx - f->width / 2, d), top = floor_div(cy - f->height / 2, d);
-    /* Columns [x0, x1) of each row lie in the picture. */
+    /* Columns [x0, x1) of each row lie in the picture (x0 <= x1, as pw > 0). */
     int x0 = left >= 0 ? 0 : -left < w ? -left : w;
     int x1 = pw - left <= 0 ? 0 : pw - left < w ? pw - left : w;
-    if (x1 < x0) x1 = x0;
     for (int y = 0; y < h; y++, out += w) {
         int py = top + y;
         if (py < 0 || py >= ph) {
