@@ -50,7 +50,7 @@ for arm in archive control random; do
     cells=- best=-
     if [ -f "$out/$arm/archive/cells.csv" ]; then
         cells=$(($(wc -l <"$out/$arm/archive/cells.csv") - 1))
-        best=$(tail -n +2 "$out/$arm/archive/cells.csv" | awk -F, 'BEGIN{m=0} {if ($(NF-1)+0 > m) m = $(NF-1)+0} END{print m}')
+        best=$(tail -n +2 "$out/$arm/archive/cells.csv" | awk -F, 'BEGIN{m=0} {if ($(NF-2)+0 > m) m = $(NF-2)+0} END{print m}')
     fi
     echo "| $arm | $cells | $best | $(tail -n +2 "$out/$arm.eval" | tr '\n' ' ') |"
 done

@@ -122,6 +122,33 @@ static void test_selection(void)
     for (int i = 0; i < 100; i++) seen[archive_draw(a, 0, 0.5, i / 100.0)]++;
     CHECK(seen[0] == 0 && seen[1] == 50 && seen[2] == 50);
     archive_free(a);
+
+    /* "frontier": 1/sqrt(1 + chosen) + 1/sqrt(1 + seen), seen being the steps the envs spent
+     * in the cell. Env 0 stands in (0,0) 80 times and (0,1) twice, env 1 in (0,0) 19 times;
+     * a step in a cell not yet merged counts nothing. */
+    a = make(8, 0.0, ARCHIVE_FRONTIER, 2);
+    offer(a, 0, 0, 0, 1, 1);
+    offer(a, 0, 0, 1, 1, 2);
+    offer(a, 1, 0, 2, 1, 3);
+    archive_merge(a);
+    for (int i = 0; i < 80; i++) CHECK(!archive_visit(a, 0, (int64_t[]){0, 0}, 1));
+    for (int i = 0; i < 19; i++) CHECK(!archive_visit(a, 1, (int64_t[]){0, 0}, 0));
+    CHECK(!archive_visit(a, 0, (int64_t[]){0, 1}, 1) && !archive_visit(a, 0, (int64_t[]){0, 1}, 0));
+    CHECK(archive_visit(a, 0, (int64_t[]){0, 2}, 2)); /* a higher score is still wanted */
+    CHECK(archive_visit(a, 1, (int64_t[]){5, 5}, 0)); /* a new cell */
+    CHECK(archive_seen(a, 0) == 0);                   /* counted at the merge */
+    archive_merge(a);
+    CHECK(archive_seen(a, 0) == 99 && archive_seen(a, 1) == 2 && archive_seen(a, 2) == 1);
+    for (int c = 0; c < 3; c++) CHECK(archive_chosen(a, c) == 0);
+    for (int c = 0; c < 3; c++) w[c] = 1.0 + 1.0 / sqrt(1.0 + (double)archive_seen(a, c));
+    memset(counts, 0, sizeof counts);
+    for (int i = 0; i < 10000; i++) counts[archive_draw(a, 0, 0.9, (i + 0.5) / 10000)]++;
+    for (int c = 0; c < 3; c++)
+        CHECKF(fabs(counts[c] / 10000.0 - w[c] / (w[0] + w[1] + w[2])) < 1e-3, "cell %d: %d", c,
+               counts[c]);
+    /* The cell crossed most is drawn least; under "count" all three would be equal. */
+    CHECK(counts[0] < counts[1] && counts[1] < counts[2]);
+    archive_free(a);
 }
 
 static void test_bound(void)
@@ -155,11 +182,12 @@ static void test_bound(void)
 
 static void test_checkpoint(const char *tmp)
 {
-    archive *a = make(8, 0.0, ARCHIVE_COUNT, 2);
+    archive *a = make(8, 0.0, ARCHIVE_FRONTIER, 2);
     offer(a, 0, 5, 6, 3, 0x11);
     offer(a, 1, 7, 8, 4, 0x22);
     archive_merge(a);
     archive_draw(a, 0, 0.5, 0.9);
+    for (int i = 0; i < 5; i++) archive_visit(a, 1, (int64_t[]){5, 6}, 0);
     archive_merge(a);
     st_tensor t[8];
     char names[8][32];
@@ -170,13 +198,15 @@ static void test_checkpoint(const char *tmp)
 
     safetensors *f;
     REQUIRE_OK(safetensors_read(&f, path));
-    archive *b = make(8, 0.0, ARCHIVE_COUNT, 2);
+    archive *b = make(8, 0.0, ARCHIVE_FRONTIER, 2);
     CHECK_OK(archive_load(b, f, path));
     CHECK(archive_cells(b) == 2 && archive_best(b) == 4);
+    CHECK(archive_seen(b, 0) == 5);
     for (int c = 0; c < 2; c++) {
         CHECK(!memcmp(archive_key(a, c), archive_key(b, c), 2 * sizeof(int64_t)));
         CHECK(archive_score(a, c) == archive_score(b, c));
         CHECK(archive_chosen(a, c) == archive_chosen(b, c));
+        CHECK(archive_seen(a, c) == archive_seen(b, c));
         CHECK(state_byte(a, c) == state_byte(b, c));
     }
     /* The loaded archive looks cells up and draws like the saved one. */
@@ -196,8 +226,9 @@ static void test_checkpoint(const char *tmp)
     CHECK(err && strstr(gb_error_msg(err), "max_cells"));
     gb_error_free(err);
     safetensors_free(f);
-    /* A checkpoint from before the states were compressed (plain "archive.state.N") loads
-     * the same cells; a damaged compressed state is an error naming the file. */
+    /* A checkpoint from before the states were compressed (plain "archive.state.N") and the
+     * visit counts were kept loads the same cells, none seen; a damaged compressed state is an
+     * error naming the file. */
     uint8_t *plain[2];
     size_t plain_size[2];
     for (int c = 0; c < 2; c++) REQUIRE_OK(archive_state(a, c, &plain[c], &plain_size[c]));
@@ -211,11 +242,13 @@ static void test_checkpoint(const char *tmp)
     archive *from_old = make(8, 0.0, ARCHIVE_COUNT, 2);
     CHECK_OK(archive_load(from_old, f, path));
     CHECK(archive_cells(from_old) == 2);
-    for (int c = 0; c < 2; c++) CHECK(state_byte(a, c) == state_byte(from_old, c));
+    for (int c = 0; c < 2; c++)
+        CHECK(state_byte(a, c) == state_byte(from_old, c) && archive_seen(from_old, c) == 0);
     safetensors_free(f);
     archive_tensors(a, t, names);
     uint8_t junk[3] = {1, 2, 3};
-    t[5].data = junk, t[5].shape[0] = 3;
+    CHECK(!strcmp(t[6].name, "archive.zstate.0"));
+    t[6].data = junk, t[6].shape[0] = 3;
     CHECK_OK(safetensors_write(path, t, archive_tensor_count(a), NULL, 0));
     REQUIRE_OK(safetensors_read(&f, path));
     err = archive_load(from_old, f, path);
@@ -244,7 +277,7 @@ static void test_env_resets(const char *tmp)
                                 game_var_index(g, "score"),
                                 64,
                                 0.0,
-                                false};
+                                GAME_SELECT_COUNT};
     archive_config ac = {2, {"player_x", "player_y"}, "score", 64, 0.0, ARCHIVE_COUNT};
     archive *a;
     REQUIRE_OK(archive_create(&a, &ac, 1));
@@ -299,6 +332,21 @@ static void test_env_resets(const char *tmp)
     int64_t drawn = 0;
     for (int c = 0; c < archive_cells(a); c++) drawn += archive_chosen(a, c);
     CHECK(drawn == 6);
+    /* Every step that ends in a cell of the archive counts once in that cell's times seen:
+     * steps left and right from the archived state just loaded, back to its cell and out. */
+    int64_t seen_before = 0, seen_after = 0, in_cells = 0;
+    for (int c = 0; c < archive_cells(a); c++) seen_before += archive_seen(a, c);
+    int cells_before = archive_cells(a);
+    for (int i = 0; i < 16 && !e->terminated; i++) {
+        CHECK_OK(env_step(e, 3 + i % 2));
+        for (int c = 0; c < cells_before; c++)
+            in_cells += !e->terminated && archive_key(a, c)[0] == game_value(b, px) &&
+                        archive_key(a, c)[1] == game_value(b, py);
+    }
+    archive_merge(a);
+    for (int c = 0; c < cells_before; c++) seen_after += archive_seen(a, c);
+    CHECKF(in_cells > 0 && seen_after - seen_before == in_cells, "%lld steps in cells, seen %lld",
+           (long long)in_cells, (long long)(seen_after - seen_before));
     /* Its states, as files gbfarm can load, and the list. */
     char dir[512], path[700];
     snprintf(dir, sizeof dir, "%s/cells", tmp);
@@ -312,7 +360,7 @@ static void test_env_resets(const char *tmp)
     CHECK(file_size == size && !memcmp(file, s, size));
     free(file), free(s);
     snprintf(path, sizeof path, "%s/cells.csv", dir);
-    CHECK(log_has(path, "state,player_x,player_y,score,chosen"));
+    CHECK(log_has(path, "state,player_x,player_y,score,chosen,seen"));
     core_close(second);
     env_close(e);
     free(obs);
@@ -328,7 +376,7 @@ static void test_train_resume(const char *tmp)
     snprintf(game, sizeof game, "%s/catch-archive", tmp);
     snprintf(log, sizeof log, "%s/train.log", tmp);
     catch_with_archive(game, "{ \"key\": [\"player_x\", \"player_y\"], \"score\": \"score\", "
-                             "\"max_cells\": 24, \"p_start\": 0.3 }");
+                             "\"max_cells\": 24, \"p_start\": 0.3, \"select\": \"frontier\" }");
     const char *common =
         "--envs 2 --rollout-steps 64 --epochs 1 --update-threads 1 --seed 3 --no-anneal";
     snprintf(cmd, sizeof cmd, "train --game %s %s --steps 2048 --run-dir %s/straight", game, common,
@@ -350,7 +398,7 @@ static void test_train_resume(const char *tmp)
     CHECKF(cells >= 5 && cells <= 24, "%lld cells", (long long)cells);
     safetensors_free(f);
     snprintf(a, sizeof a, "%s/straight/archive/cells.csv", tmp);
-    CHECK(log_has(a, "state,player_x,player_y,score,chosen"));
+    CHECK(log_has(a, "state,player_x,player_y,score,chosen,seen"));
 }
 
 /* --no-archive trains without the folder's archive (the one test_train_resume made): no

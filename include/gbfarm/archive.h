@@ -7,7 +7,11 @@
  * with probability p_start, else from a cell drawn by the selection rule:
  *   ARCHIVE_COUNT: weight 1 / sqrt(1 + times chosen) (Go-Explore's count weights): rarely
  *                  tried cells first, every cell still drawn now and then;
- *   ARCHIVE_BEST:  uniform over the cells with the highest score.
+ *   ARCHIVE_BEST:  uniform over the cells with the highest score;
+ *   ARCHIVE_FRONTIER: weight 1 / sqrt(1 + times chosen) + 1 / sqrt(1 + times seen), where
+ *                  times seen counts the steps that the envs spent in the cell (Go-Explore's
+ *                  two count weights): the cells at the edge of what the envs reach, rarely
+ *                  stood in, get a larger share than those they cross every game.
  *
  * Threads: during a round the archive is read-only, so env threads look cells up and draw
  * them with no lock. What an env finds (new or better cells, the cells it drew) goes into its
@@ -30,7 +34,7 @@
 
 #define ARCHIVE_MAX_KEY 8
 
-typedef enum archive_select { ARCHIVE_COUNT, ARCHIVE_BEST } archive_select;
+typedef enum archive_select { ARCHIVE_COUNT, ARCHIVE_BEST, ARCHIVE_FRONTIER } archive_select;
 
 typedef struct archive_config {
     int n_key;                              /* 1..ARCHIVE_MAX_KEY */
@@ -52,6 +56,8 @@ const archive_config *archive_get_config(const archive *a);
 /* Whether a state at this cell and score would join the archive (a new cell, or a higher
  * score than the archive's or this env's pending one): only then is the state worth saving. */
 bool archive_wants(const archive *a, int env, const int64_t *key, int64_t score);
+/* The same, after a step: also counts the step in the cell's times seen (if it is one). */
+bool archive_visit(archive *a, int env, const int64_t *key, int64_t score);
 /* Offers a state for the cell, malloc'd by the caller and the archive's from now on (freed
  * here on an error); archive_merge decides. */
 gb_error *archive_offer(archive *a, int env, const int64_t *key, int64_t score, uint8_t *state,
@@ -72,6 +78,7 @@ int64_t archive_best(const archive *a); /* the highest score; 0 when empty */
 const int64_t *archive_key(const archive *a, int cell);
 int64_t archive_score(const archive *a, int cell);
 int64_t archive_chosen(const archive *a, int cell);
+int64_t archive_seen(const archive *a, int cell);
 
 /* Checkpoints: the archive as tensors named "archive.*" (views of its memory, valid until the
  * next merge). names must hold archive_tensor_count(a) entries. */

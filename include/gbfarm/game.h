@@ -66,13 +66,14 @@ typedef struct game_follow {
 
 /* "archive": the start-state archive (archive.h), off unless the folder has one. */
 #define GAME_ARCHIVE_MAX_KEY 8
+typedef enum game_select { GAME_SELECT_COUNT, GAME_SELECT_BEST, GAME_SELECT_FRONTIER } game_select;
 typedef struct game_archive {
     int n_key;                     /* 0: no archive */
     int key[GAME_ARCHIVE_MAX_KEY]; /* the cell: these variables' values */
     int score;                     /* a variable, or -1 (every cell scores 0) */
     int max_cells;                 /* 1024 */
     double p_start;                /* a reset's chance of the folder's own states (0.5) */
-    bool best;                     /* select "best" (else "count") */
+    game_select select;            /* "select": count (the default), best or frontier */
 } game_archive;
 
 typedef struct game_spec {

@@ -27,6 +27,7 @@ typedef struct pending {
     int n_offers, cap_offers;
     int *drawn;
     int n_drawn, cap_drawn;
+    uint32_t *seen; /* [max_cells]: steps this env spent in each cell since the merge */
 } pending;
 
 /* The cells, as arrays, so that checkpoints take views of them. */
@@ -38,6 +39,7 @@ struct archive {
     int64_t *keys;     /* [max_cells][n_key] */
     int64_t *scores;   /* [max_cells] */
     int64_t *chosen;   /* [max_cells]: times a reset drew the cell */
+    int64_t *seen;     /* [max_cells]: steps the envs spent in the cell */
     uint8_t **states;  /* [max_cells]: zlib-compressed (a GB state to about a seventh) */
     size_t *sizes;     /* [max_cells]: compressed */
     int64_t *raw;      /* [max_cells]: the state's own size */
@@ -100,6 +102,7 @@ static void reweigh(archive *a)
     a->best_score = a->min_score = 0;
     for (int c = 0; c < a->n; c++) {
         total += 1.0 / sqrt(1.0 + (double)a->chosen[c]);
+        if (a->cfg.select == ARCHIVE_FRONTIER) total += 1.0 / sqrt(1.0 + (double)a->seen[c]);
         a->cum[c] = total;
         if (c == 0 || a->scores[c] > a->best_score) a->best_score = a->scores[c], a->n_best = 0;
         if (a->scores[c] == a->best_score) a->best[a->n_best++] = c;
@@ -123,6 +126,7 @@ gb_error *archive_create(archive **out, const archive_config *cfg, int n_envs)
     a->keys = calloc(m * (size_t)cfg->n_key, sizeof *a->keys);
     a->scores = calloc(m, sizeof *a->scores);
     a->chosen = calloc(m, sizeof *a->chosen);
+    a->seen = calloc(m, sizeof *a->seen);
     a->states = calloc(m, sizeof *a->states);
     a->sizes = calloc(m, sizeof *a->sizes);
     a->raw = calloc(m, sizeof *a->raw);
@@ -131,12 +135,17 @@ gb_error *archive_create(archive **out, const archive_config *cfg, int n_envs)
     a->cum = calloc(m, sizeof *a->cum);
     a->best = calloc(m, sizeof *a->best);
     a->pend = aligned_alloc(_Alignof(pending), sizeof(pending) * (size_t)n_envs);
-    if (!a->keys || !a->scores || !a->chosen || !a->states || !a->sizes || !a->raw || !a->dirty ||
-        !a->table || !a->cum || !a->best || !a->pend) {
+    if (!a->keys || !a->scores || !a->chosen || !a->seen || !a->states || !a->sizes || !a->raw ||
+        !a->dirty || !a->table || !a->cum || !a->best || !a->pend) {
         archive_free(a);
         return gb_errorf("archive: out of memory for %d cells", cfg->max_cells);
     }
     memset(a->pend, 0, sizeof(pending) * (size_t)n_envs);
+    for (int e = 0; e < n_envs; e++)
+        if (!(a->pend[e].seen = calloc(m, sizeof *a->pend[e].seen))) {
+            archive_free(a);
+            return gb_errorf("archive: out of memory for %d cells", cfg->max_cells);
+        }
     rebuild_table(a);
     *out = a;
     return NULL;
@@ -148,6 +157,7 @@ static void drop_pending(archive *a)
         pending *p = &a->pend[e];
         for (int i = 0; i < p->n_offers; i++) free(p->offers[i].state);
         p->n_offers = p->n_drawn = 0;
+        if (p->seen) memset(p->seen, 0, sizeof *p->seen * (size_t)a->cfg.max_cells);
     }
 }
 
@@ -156,12 +166,14 @@ void archive_free(archive *a)
     if (!a) return;
     if (a->pend) {
         drop_pending(a);
-        for (int e = 0; e < a->n_envs; e++) free(a->pend[e].offers), free(a->pend[e].drawn);
+        for (int e = 0; e < a->n_envs; e++)
+            free(a->pend[e].offers), free(a->pend[e].drawn), free(a->pend[e].seen);
     }
     for (int c = 0; a->states && c < a->n; c++) free(a->states[c]);
     free(a->keys);
     free(a->scores);
     free(a->chosen);
+    free(a->seen);
     free(a->states);
     free(a->sizes);
     free(a->raw);
@@ -187,13 +199,24 @@ static offer *pending_offer(const pending *p, const int64_t *key, int n_key)
     return NULL;
 }
 
-bool archive_wants(const archive *a, int env, const int64_t *key, int64_t score)
+static bool wants(const archive *a, int env, int c, const int64_t *key, int64_t score)
 {
-    int c = lookup(a, key);
     if (c >= 0 ? score <= a->scores[c] : a->n == a->cfg.max_cells && score <= a->min_score)
         return false;
     const offer *o = pending_offer(&a->pend[env], key, a->cfg.n_key);
     return !o || score > o->score;
+}
+
+bool archive_wants(const archive *a, int env, const int64_t *key, int64_t score)
+{
+    return wants(a, env, lookup(a, key), key, score);
+}
+
+bool archive_visit(archive *a, int env, const int64_t *key, int64_t score)
+{
+    int c = lookup(a, key);
+    if (c >= 0 && a->pend[env].seen[c] < UINT32_MAX) a->pend[env].seen[c]++;
+    return wants(a, env, c, key, score);
 }
 
 static bool grow(void **buf, int *cap, int need, size_t elem)
@@ -289,7 +312,7 @@ static void put(archive *a, int c, offer *o, bool fresh)
     free(a->states[c]);
     memcpy(cell_key(a, c), o->key, sizeof(int64_t) * (size_t)a->cfg.n_key);
     a->scores[c] = o->score;
-    if (fresh) a->chosen[c] = 0;
+    if (fresh) a->chosen[c] = a->seen[c] = 0;
     a->states[c] = o->state, a->sizes[c] = o->size, a->raw[c] = o->raw;
     a->dirty[c] = true;
     o->state = NULL;
@@ -309,8 +332,10 @@ static int victim(const archive *a)
 int archive_merge(archive *a)
 {
     int added = 0;
-    for (int e = 0; e < a->n_envs; e++)
+    for (int e = 0; e < a->n_envs; e++) {
         for (int i = 0; i < a->pend[e].n_drawn; i++) a->chosen[a->pend[e].drawn[i]]++;
+        for (int c = 0; c < a->n; c++) a->seen[c] += a->pend[e].seen[c];
+    }
     for (int e = 0; e < a->n_envs; e++) {
         pending *p = &a->pend[e];
         for (int i = 0; i < p->n_offers; i++) {
@@ -360,12 +385,16 @@ int64_t archive_chosen(const archive *a, int cell)
 {
     return a->chosen[cell];
 }
+int64_t archive_seen(const archive *a, int cell)
+{
+    return a->seen[cell];
+}
 
 /* ---- checkpoints ---- */
 
 int archive_tensor_count(const archive *a)
 {
-    return a->n ? 5 + a->n : 1;
+    return a->n ? 6 + a->n : 1;
 }
 
 void archive_tensors(const archive *a, st_tensor *out, char (*names)[32])
@@ -377,9 +406,10 @@ void archive_tensors(const archive *a, st_tensor *out, char (*names)[32])
     out[2] = (st_tensor){"archive.scores", ST_I64, 1, {n}, a->scores};
     out[3] = (st_tensor){"archive.chosen", ST_I64, 1, {n}, a->chosen};
     out[4] = (st_tensor){"archive.state_sizes", ST_I64, 1, {n}, a->raw};
+    out[5] = (st_tensor){"archive.seen", ST_I64, 1, {n}, a->seen};
     for (int c = 0; c < a->n; c++) {
         snprintf(names[c], sizeof names[c], "archive.zstate.%d", c);
-        out[5 + c] = (st_tensor){names[c], ST_U8, 1, {(int64_t)a->sizes[c]}, a->states[c]};
+        out[6 + c] = (st_tensor){names[c], ST_U8, 1, {(int64_t)a->sizes[c]}, a->states[c]};
     }
 }
 
@@ -412,6 +442,11 @@ gb_error *archive_load(archive *a, const safetensors *f, const char *path)
                                 path, a->cfg.n_key);
         if (!err) err = safetensors_get(f, "archive.scores", ST_I64, 1, shape, a->scores);
         if (!err) err = safetensors_get(f, "archive.chosen", ST_I64, 1, shape, a->chosen);
+        /* A checkpoint written before the visit counts has none: they start at 0. */
+        if (!err && safetensors_has(f, "archive.seen"))
+            err = safetensors_get(f, "archive.seen", ST_I64, 1, shape, a->seen);
+        else if (!err)
+            memset(a->seen, 0, sizeof *a->seen * (size_t)n);
     }
     /* Compressed states with their sizes; a checkpoint from before (stop 6) has them plain. */
     bool packed = n > 0 && safetensors_has(f, "archive.state_sizes");
@@ -477,12 +512,13 @@ gb_error *archive_write_dir(archive *a, const char *dir)
     if (!fp) return gb_errorf("%s: cannot write: %s", tmp, strerror(errno));
     fprintf(fp, "state");
     for (int k = 0; k < a->cfg.n_key; k++) fprintf(fp, ",%s", a->cfg.key_names[k]);
-    fprintf(fp, ",%s,chosen\n", a->cfg.score_name ? a->cfg.score_name : "score");
+    fprintf(fp, ",%s,chosen,seen\n", a->cfg.score_name ? a->cfg.score_name : "score");
     for (int c = 0; c < a->n; c++) {
         cell_name(a, c, name, sizeof name);
         fprintf(fp, "%s.state", name);
         for (int k = 0; k < a->cfg.n_key; k++) fprintf(fp, ",%" PRId64, cell_key(a, c)[k]);
-        fprintf(fp, ",%" PRId64 ",%" PRId64 "\n", a->scores[c], a->chosen[c]);
+        fprintf(fp, ",%" PRId64 ",%" PRId64 ",%" PRId64 "\n", a->scores[c], a->chosen[c],
+                a->seen[c]);
     }
     bool ok = !ferror(fp);
     ok = !fclose(fp) && ok;

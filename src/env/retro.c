@@ -237,7 +237,7 @@ static gb_error *offer_state(retro_env *r)
     int64_t key[GAME_ARCHIVE_MAX_KEY];
     for (int k = 0; k < ga->n_key; k++) key[k] = game_value(r->binding, ga->key[k]);
     int64_t score = ga->score >= 0 ? game_value(r->binding, ga->score) : 0;
-    if (!archive_wants(r->archive, r->index, key, score)) return NULL;
+    if (!archive_visit(r->archive, r->index, key, score)) return NULL;
     size_t size = core_state_size(r->core);
     uint8_t *state = malloc(size ? size : 1);
     gb_error *err = state ? core_save_state(r->core, state, size)

@@ -440,7 +440,7 @@ static gb_error *read_archive(game_spec *spec, const char *file, const json_t *v
         snprintf(item, sizeof item, "archive.key[%zu]", i);
         GB_TRY(read_var_name(spec, file, item, json_array_get(key, i), &a->key[i]));
     }
-    a->score = -1, a->max_cells = 1024, a->p_start = 0.5, a->best = false;
+    a->score = -1, a->max_cells = 1024, a->p_start = 0.5, a->select = GAME_SELECT_COUNT;
     if ((x = json_object_get(v, "score")))
         GB_TRY(read_var_name(spec, file, "archive.score", x, &a->score));
     GB_TRY(read_int_key(file, v, "max_cells", "archive.max_cells", 1, 1 << 20, &a->max_cells));
@@ -450,10 +450,13 @@ static gb_error *read_archive(game_spec *spec, const char *file, const json_t *v
             return game_key_error(file, "archive.p_start", "a probability, 0 to 1", x);
     }
     if ((x = json_object_get(v, "select"))) {
+        static const char *const rules[] = {"count", "best", "frontier"}; /* game_select */
         const char *rule = json_string_value(x);
-        if (!rule || (strcmp(rule, "count") && strcmp(rule, "best")))
-            return game_key_error(file, "archive.select", "\"count\" or \"best\"", x);
-        a->best = !strcmp(rule, "best");
+        int i = 0;
+        while (rule && i < 3 && strcmp(rule, rules[i])) i++;
+        if (!rule || i == 3)
+            return game_key_error(file, "archive.select", "\"count\", \"best\" or \"frontier\"", x);
+        a->select = (game_select)i;
     }
     a->n_key = (int)json_array_size(key);
     return NULL;

@@ -26,7 +26,9 @@ gb_error *run_emulator_archive(run_emulator *emu, int n_envs)
                          .score_name = ga->score >= 0 ? game_var_name(g, ga->score) : NULL,
                          .max_cells = ga->max_cells,
                          .p_start = ga->p_start,
-                         .select = ga->best ? ARCHIVE_BEST : ARCHIVE_COUNT};
+                         .select = ga->select == GAME_SELECT_BEST       ? ARCHIVE_BEST
+                                   : ga->select == GAME_SELECT_FRONTIER ? ARCHIVE_FRONTIER
+                                                                        : ARCHIVE_COUNT};
     for (int k = 0; k < ga->n_key; k++) ac.key_names[k] = game_var_name(g, ga->key[k]);
     return archive_create(&emu->archive, &ac, n_envs);
 }
