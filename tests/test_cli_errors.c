@@ -258,8 +258,8 @@ static void exit_statuses(void)
  * option, and they refuse the ones that mean nothing to them rather than ignore them. */
 static void rom_core_flags(void)
 {
-    static const char *const ignored[] = {"--state", "--frame-skip", "--press-frames", "--noop-max",
-                                          "--obs"};
+    static const char *const ignored[] = {"--state",    "--frame-skip", "--press-frames",
+                                          "--noop-max", "--obs",        "--max-episode-steps"};
     static const char *const commands_[] = {"info", "state"};
     char cmd[512], help[8192], args[512];
     for (size_t c = 0; c < 2; c++) {
@@ -365,6 +365,8 @@ int main(void)
     expect("bench --frame-skip 0", "--frame-skip", NULL);
     expect("bench --press-frames 9", "--press-frames", NULL);
     expect("bench --noop-max -1", "--noop-max", NULL);
+    expect("eval --random --max-episode-steps -1", "--max-episode-steps", NULL);
+    expect("train --max-episode-steps x", "--max-episode-steps", "'x'", NULL);
     expect("bench --option nokey", "--option", "nokey", NULL);
     expect("train --envs 0", "--envs", NULL);
     expect("train --lr abc", "--lr", "abc", NULL);

@@ -1,7 +1,9 @@
 /* What the commands write and print, beyond their errors: info on a bundled game's own ROM
  * uses the game folder's core as plain info does, and says why; files gbfarm writes (the GIF
  * among them) honour the umask as fopen's do; tools/plot-run titles a plot with the run's name,
- * game and env count. Runs the real gbfarm binary. */
+ * game and env count; --max-episode-steps cuts training and eval episodes, and a run's
+ * checkpoints evaluate with its limit unless the command line gives another. Runs the real
+ * gbfarm binary. */
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -114,6 +116,47 @@ static void plot_title(void)
            "plot-run's title is not 'myrun (catch-gb): 2 envs, 4 episodes'");
 }
 
+/* The mean episode length eval printed ("length 7.0 ± 0.0"), or -1. */
+static double eval_length(const char *out)
+{
+    const char *at = strstr(out, "length ");
+    double len = -1;
+    if (!at || sscanf(at, "length %lf", &len) != 1) return -1;
+    return len;
+}
+
+static void episode_limit(void)
+{
+    char cmd[2048], out[8192], path[256];
+    snprintf(cmd, sizeof cmd,
+             "%s train --envs 1 --rollout-steps 64 --epochs 1 --update-threads 1 --steps 128 "
+             "--max-episode-steps 9 --run-dir %s/short 2>&1",
+             GBFARM_BIN, tmp);
+    REQUIRE(run_out(cmd, out, sizeof out) == 0);
+    snprintf(path, sizeof path, "%s/short/monitor_0.csv", tmp);
+    FILE *f = fopen(path, "r");
+    int episodes = 0, longer = 0;
+    char line[512];
+    while (f && fgets(line, sizeof line, f)) { /* r,l,t rows after the headers */
+        double r, l, t;
+        if (sscanf(line, "%lf,%lf,%lf", &r, &l, &t) == 3) episodes++, longer += l > 9;
+    }
+    if (f) fclose(f);
+    CHECKF(episodes >= 128 / 9 && longer == 0, "%s: %d episodes, %d longer than 9 steps", path,
+           episodes, longer);
+    /* The checkpoint evaluates with its run's limit; the command line's own wins. */
+    snprintf(cmd, sizeof cmd, "%s eval --checkpoint %s/short/latest.safetensors --episodes 4 2>&1",
+             GBFARM_BIN, tmp);
+    CHECK(run_out(cmd, out, sizeof out) == 0);
+    CHECKF(eval_length(out) > 0 && eval_length(out) <= 9, "%s", out);
+    snprintf(cmd, sizeof cmd,
+             "%s eval --checkpoint %s/short/latest.safetensors --episodes 4 --max-episode-steps 30 "
+             "2>&1",
+             GBFARM_BIN, tmp);
+    CHECK(run_out(cmd, out, sizeof out) == 0);
+    CHECKF(eval_length(out) > 9 && eval_length(out) <= 30, "%s", out);
+}
+
 int main(void)
 {
     snprintf(tmp, sizeof tmp, "/tmp/gbfarm-outputs-XXXXXX");
@@ -121,6 +164,7 @@ int main(void)
     info_core();
     file_modes();
     plot_title();
+    episode_limit();
     char cmd[128];
     snprintf(cmd, sizeof cmd, "rm -rf %s", tmp);
     CHECK(system(cmd) == 0);

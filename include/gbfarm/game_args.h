@@ -16,8 +16,8 @@ typedef struct game_args {
     const char *game_dir, *rom, *core;
     core_option options[GAME_ARGS_MAX_OPTIONS]; /* --option key=value, over the game's own */
     int n_options;
-    int frame_skip, press_frames, noop_max; /* -1: the game's own */
-    const char *obs;                        /* "screen", "vars", "screen+vars"; NULL: the game's */
+    int frame_skip, press_frames, noop_max, max_episode_steps; /* -1: the game's own */
+    const char *obs; /* "screen", "vars", "screen+vars"; NULL: the game's */
     const char *states[GAME_ARGS_MAX_OPTIONS]; /* --state: over the game's start states */
     int n_states;
     char *option_text[GAME_ARGS_MAX_OPTIONS];

@@ -152,6 +152,7 @@ int cmd_eval(int argc, char **argv)
         if (cli.frame_skip > 0) a.frame_skip = cli.frame_skip;
         if (cli.press_frames > 0) a.press_frames = cli.press_frames;
         if (cli.noop_max >= 0) a.noop_max = cli.noop_max;
+        if (cli.max_episode_steps >= 0) a.max_episode_steps = cli.max_episode_steps;
         if (cli.n_states) {
             memcpy(a.states, cli.states, sizeof a.states);
             a.n_states = cli.n_states;

@@ -1,5 +1,6 @@
 #include "gbfarm/game_args.h"
 
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +24,9 @@ const char game_args_help[] =
     "  --frame-skip N      frames per step (default: the game's)\n"
     "  --press-frames N    frames of a step the buttons are held (default: the game's)\n"
     "  --noop-max N        reset runs 0..N random no-op frames (default: the game's)\n"
+    "  --max-episode-steps N\n"
+    "                      truncate episodes after N steps, 0 for never (default: the\n"
+    "                      game's max_episode_steps)\n"
     "  --obs screen|vars|screen+vars\n"
     "                      observe the screen, the game's observation.vars from RAM,\n"
     "                      or both (default: the game's)\n";
@@ -30,7 +34,7 @@ const char game_args_help[] =
 void game_args_init(game_args *a)
 {
     memset(a, 0, sizeof *a);
-    a->frame_skip = a->press_frames = a->noop_max = -1;
+    a->frame_skip = a->press_frames = a->noop_max = a->max_episode_steps = -1;
 }
 
 void game_args_free(game_args *a)
@@ -58,6 +62,8 @@ bool game_args_parse(game_args *a, int argc, char **argv, int *i, gb_error **err
         number = &a->press_frames, max = 1000;
     else if (!strcmp(flag, "--noop-max"))
         number = &a->noop_max, max = 100000;
+    else if (!strcmp(flag, "--max-episode-steps"))
+        number = &a->max_episode_steps, max = INT32_MAX;
     else if (!strcmp(flag, "--state")) {
         if (a->n_states == GAME_ARGS_MAX_OPTIONS) {
             *err = gb_errorf("--state: at most %d states", GAME_ARGS_MAX_OPTIONS);
@@ -75,7 +81,8 @@ bool game_args_parse(game_args *a, int argc, char **argv, int *i, gb_error **err
     } else if (text) {
         *text = value;
     } else if (number) {
-        *err = arg_int(flag, value, strcmp(flag, "--noop-max") ? 1 : 0, max, number);
+        bool zero = !strcmp(flag, "--noop-max") || !strcmp(flag, "--max-episode-steps");
+        *err = arg_int(flag, value, zero ? 0 : 1, max, number);
     } else {
         const char *eq = strchr(value, '=');
         if (!eq || eq == value)
@@ -116,6 +123,7 @@ gb_error *game_setup_open(game_setup *s, const game_args *a)
         g->press_frames = a->press_frames;
     }
     if (a->noop_max >= 0) g->noop_max = a->noop_max;
+    if (a->max_episode_steps >= 0) g->max_episode_steps = a->max_episode_steps;
     if (!err && a->obs) {
         game_obs obs;
         err = game_obs_parse(a->obs, &obs);
