@@ -135,12 +135,12 @@ gb_error *archive_create(archive **out, const archive_config *cfg, int n_envs)
     a->cum = calloc(m, sizeof *a->cum);
     a->best = calloc(m, sizeof *a->best);
     a->pend = aligned_alloc(_Alignof(pending), sizeof(pending) * (size_t)n_envs);
+    if (a->pend) memset(a->pend, 0, sizeof(pending) * (size_t)n_envs); /* archive_free reads it */
     if (!a->keys || !a->scores || !a->chosen || !a->seen || !a->states || !a->sizes || !a->raw ||
         !a->dirty || !a->table || !a->cum || !a->best || !a->pend) {
         archive_free(a);
         return gb_errorf("archive: out of memory for %d cells", cfg->max_cells);
     }
-    memset(a->pend, 0, sizeof(pending) * (size_t)n_envs);
     for (int e = 0; e < n_envs; e++)
         if (!(a->pend[e].seen = calloc(m, sizeof *a->pend[e].seen))) {
             archive_free(a);

@@ -452,9 +452,9 @@ static gb_error *read_archive(game_spec *spec, const char *file, const json_t *v
     if ((x = json_object_get(v, "select"))) {
         static const char *const rules[] = {"count", "best", "frontier"}; /* game_select */
         const char *rule = json_string_value(x);
-        int i = 0;
-        while (rule && i < 3 && strcmp(rule, rules[i])) i++;
-        if (!rule || i == 3)
+        int n = (int)(sizeof rules / sizeof rules[0]), i = 0;
+        while (rule && i < n && strcmp(rule, rules[i])) i++;
+        if (!rule || i == n)
             return game_key_error(file, "archive.select", "\"count\", \"best\" or \"frontier\"", x);
         a->select = (game_select)i;
     }

@@ -47,7 +47,7 @@ bool game_args_parse(game_args *a, int argc, char **argv, int *i, gb_error **err
 {
     const char *flag = argv[*i];
     const char **text = NULL;
-    int *number = NULL, max = 0;
+    int *number = NULL, min = 1, max = 0;
     if (!strcmp(flag, "--game"))
         text = &a->game_dir;
     else if (!strcmp(flag, "--rom"))
@@ -61,9 +61,9 @@ bool game_args_parse(game_args *a, int argc, char **argv, int *i, gb_error **err
     else if (!strcmp(flag, "--press-frames"))
         number = &a->press_frames, max = 1000;
     else if (!strcmp(flag, "--noop-max"))
-        number = &a->noop_max, max = 100000;
+        number = &a->noop_max, min = 0, max = 100000;
     else if (!strcmp(flag, "--max-episode-steps"))
-        number = &a->max_episode_steps, max = INT32_MAX;
+        number = &a->max_episode_steps, min = 0, max = INT32_MAX;
     else if (!strcmp(flag, "--state")) {
         if (a->n_states == GAME_ARGS_MAX_OPTIONS) {
             *err = gb_errorf("--state: at most %d states", GAME_ARGS_MAX_OPTIONS);
@@ -81,8 +81,7 @@ bool game_args_parse(game_args *a, int argc, char **argv, int *i, gb_error **err
     } else if (text) {
         *text = value;
     } else if (number) {
-        bool zero = !strcmp(flag, "--noop-max") || !strcmp(flag, "--max-episode-steps");
-        *err = arg_int(flag, value, zero ? 0 : 1, max, number);
+        *err = arg_int(flag, value, min, max, number);
     } else {
         const char *eq = strchr(value, '=');
         if (!eq || eq == value)
