@@ -15,7 +15,7 @@
 
 static archive *make(int max_cells, double p_start, archive_select select, int n_envs)
 {
-    archive_config cfg = {2, {"x", "y"}, "score", max_cells, p_start, select};
+    archive_config cfg = {2, {"x", "y"}, "score", max_cells, p_start, select, 0};
     archive *a;
     REQUIRE_OK(archive_create(&a, &cfg, n_envs));
     return a;
@@ -78,6 +78,50 @@ static void test_offers_and_merge(void)
     /* A lower score never replaces a cell's state. */
     CHECK_OK(archive_offer(a, 0, (int64_t[]){1, 1}, 2, state16(0xCC), 16));
     CHECK(archive_merge(a) == 0 && state_byte(a, c11) == 0xB0 && archive_score(a, c11) == 7);
+    archive_free(a);
+}
+
+/* An env at (x, y) after a step: counts the step, and offers the cell where it is wanted. */
+static void step_at(archive *a, int who, int64_t x, int64_t y, uint8_t fill)
+{
+    if (archive_visit(a, who, (int64_t[]){x, y}, 0))
+        CHECK_OK(archive_offer(a, who, (int64_t[]){x, y}, 0, state16(fill), 16));
+}
+
+/* survive: an offer joins only once its episode went on that many steps; younger ones are
+ * dropped when the episode ends or the round does, and can be offered again. */
+static void test_survive(void)
+{
+    archive_config cfg = {2, {"x", "y"}, "score", 8, 0.0, ARCHIVE_COUNT, 3};
+    archive *a;
+    REQUIRE_OK(archive_create(&a, &cfg, 2));
+    /* Env 0 reaches four cells on steps 1-4, then its game ends: only the cell of step 1 has
+     * 3 steps after it. Env 1 offers one cell and stays there 3 steps: it lives. */
+    for (int i = 1; i <= 4; i++) step_at(a, 0, i, i, (uint8_t)i);
+    for (int i = 0; i < 4; i++) step_at(a, 1, 9, 9, 0x99);
+    archive_episode_end(a, 0);
+    CHECK(archive_wants(a, 0, (int64_t[]){2, 2}, 0)); /* dropped: offered again if reached */
+    CHECK(!archive_wants(a, 0, (int64_t[]){1, 1}, 0));
+    /* A new episode's steps do not age the old one's dropped offers back in; the round ends
+     * with env 0's offer of (5, 5) two steps old: dropped. */
+    step_at(a, 0, 5, 5, 5);
+    step_at(a, 0, 5, 5, 5);
+    step_at(a, 0, 5, 5, 5);
+    CHECK(archive_merge(a) == 2);
+    CHECK(find(a, 1, 1) >= 0 && state_byte(a, find(a, 1, 1)) == 1);
+    CHECK(find(a, 9, 9) >= 0);
+    CHECK(find(a, 2, 2) < 0 && find(a, 4, 4) < 0 && find(a, 5, 5) < 0);
+    /* Still in (5, 5) at the next round: offered again, and it lives this time. */
+    for (int i = 0; i < 4; i++) step_at(a, 0, 5, 5, 0x55);
+    archive_episode_end(a, 0);
+    CHECK(archive_merge(a) == 1 && state_byte(a, find(a, 5, 5)) == 0x55);
+    archive_free(a);
+    /* survive 0: everything offered joins, episode end or not. */
+    a = make(8, 0.0, ARCHIVE_COUNT, 1);
+    step_at(a, 0, 1, 1, 1);
+    archive_episode_end(a, 0);
+    step_at(a, 0, 2, 2, 2);
+    CHECK(archive_merge(a) == 2);
     archive_free(a);
 }
 
@@ -214,7 +258,7 @@ static void test_checkpoint(const char *tmp)
     for (int i = 0; i < 10; i++)
         CHECK(archive_draw(a, 0, 0.5, i / 10.0) == archive_draw(b, 0, 0.5, i / 10.0));
     /* Another key length, or more cells than allowed: errors naming the file. */
-    archive_config three = {3, {"x", "y", "z"}, NULL, 8, 0.0, ARCHIVE_COUNT};
+    archive_config three = {3, {"x", "y", "z"}, NULL, 8, 0.0, ARCHIVE_COUNT, 0};
     archive *c3;
     REQUIRE_OK(archive_create(&c3, &three, 1));
     gb_error *err = archive_load(c3, f, path);
@@ -277,8 +321,9 @@ static void test_env_resets(const char *tmp)
                                 game_var_index(g, "score"),
                                 64,
                                 0.0,
-                                GAME_SELECT_COUNT};
-    archive_config ac = {2, {"player_x", "player_y"}, "score", 64, 0.0, ARCHIVE_COUNT};
+                                GAME_SELECT_COUNT,
+                                0};
+    archive_config ac = {2, {"player_x", "player_y"}, "score", 64, 0.0, ARCHIVE_COUNT, 0};
     archive *a;
     REQUIRE_OK(archive_create(&a, &ac, 1));
     char core_path[4096];
@@ -376,7 +421,8 @@ static void test_train_resume(const char *tmp)
     snprintf(game, sizeof game, "%s/catch-archive", tmp);
     snprintf(log, sizeof log, "%s/train.log", tmp);
     catch_with_archive(game, "{ \"key\": [\"player_x\", \"player_y\"], \"score\": \"score\", "
-                             "\"max_cells\": 24, \"p_start\": 0.3, \"select\": \"frontier\" }");
+                             "\"max_cells\": 24, \"p_start\": 0.3, \"select\": \"frontier\", "
+                             "\"survive\": 8 }");
     const char *common =
         "--envs 2 --rollout-steps 64 --epochs 1 --update-threads 1 --seed 3 --no-anneal";
     snprintf(cmd, sizeof cmd, "train --game %s %s --steps 2048 --run-dir %s/straight", game, common,
@@ -399,6 +445,11 @@ static void test_train_resume(const char *tmp)
     safetensors_free(f);
     snprintf(a, sizeof a, "%s/straight/archive/cells.csv", tmp);
     CHECK(log_has(a, "state,player_x,player_y,score,chosen,seen"));
+    /* A survive no offer could reach between two merges: a one-line error, no run. */
+    snprintf(cmd, sizeof cmd, "train --game %s --rollout-steps 8 --steps 64 --run-dir %s/short",
+             game, tmp);
+    CHECK(gbfarm_run(cmd, log) != 0);
+    CHECK(log_has(log, "game.json: archive.survive (8) must be below --rollout-steps (8)"));
 }
 
 /* --no-archive trains without the folder's archive (the one test_train_resume made): no
@@ -428,6 +479,7 @@ int main(void)
     char tmp[] = "/tmp/gbfarm-archive-XXXXXX";
     REQUIRE(mkdtemp(tmp));
     test_offers_and_merge();
+    test_survive();
     test_selection();
     test_bound();
     test_checkpoint(tmp);

@@ -179,6 +179,7 @@ static const struct {
     {"bad/archive-var", {"archive-var/game.json", "archive.key[1]", "\"room\""}},
     {"bad/archive-p", {"archive-p/game.json", "archive.p_start", "1.5"}},
     {"bad/archive-select", {"archive-select/game.json", "archive.select", "\"newest\""}},
+    {"bad/archive-survive", {"archive-survive/game.json", "archive.survive", "-4"}},
     {"bad/archive-key", {"archive-key/game.json", "archive.cell", "unknown key"}},
     {"bad/empty-actions", {"empty-actions/game.json", "actions", "[]"}},
     {"bad/reward-not-number",

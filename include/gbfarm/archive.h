@@ -13,6 +13,12 @@
  *                  two count weights): the cells at the edge of what the envs reach, rarely
  *                  stood in, get a larger share than those they cross every game.
  *
+ * Survival: with survive > 0, a state joins only once its episode has gone on survive more
+ * steps without ending. States from which the game is lost within a few steps (Link's last
+ * eighth of a heart) would otherwise draw envs into a game over again and again. An offer still
+ * too young when its episode ends, or when the round ends, is dropped; an env that is still in
+ * that cell offers it again at its next step.
+ *
  * Threads: during a round the archive is read-only, so env threads look cells up and draw
  * them with no lock. What an env finds (new or better cells, the cells it drew) goes into its
  * own pending list, and the main thread merges every env's list, in env order, between rounds
@@ -43,6 +49,7 @@ typedef struct archive_config {
     int max_cells;
     double p_start; /* a reset's chance of the folder's own start state */
     archive_select select;
+    int survive; /* steps an offer's episode must go on before the offer counts (0: at once) */
 } archive_config;
 
 typedef struct archive archive;
@@ -56,12 +63,16 @@ const archive_config *archive_get_config(const archive *a);
 /* Whether a state at this cell and score would join the archive (a new cell, or a higher
  * score than the archive's or this env's pending one): only then is the state worth saving. */
 bool archive_wants(const archive *a, int env, const int64_t *key, int64_t score);
-/* The same, after a step: also counts the step in the cell's times seen (if it is one). */
+/* The same, after a step that did not end the game: also counts the step, for survive, and in
+ * the cell's times seen (if it is one). */
 bool archive_visit(archive *a, int env, const int64_t *key, int64_t score);
 /* Offers a state for the cell, malloc'd by the caller and the archive's from now on (freed
  * here on an error); archive_merge decides. */
 gb_error *archive_offer(archive *a, int env, const int64_t *key, int64_t score, uint8_t *state,
                         size_t size);
+/* The env's episode ended (the game's done, or truncated): offers made fewer than survive
+ * steps ago are dropped. */
+void archive_episode_end(archive *a, int env);
 /* A reset: -1 for the folder's start state (u >= p_start draws a cell, where there is one),
  * else the cell to start from. u and v are uniform in [0, 1): the env's own random numbers. */
 int archive_draw(archive *a, int env, double u, double v);

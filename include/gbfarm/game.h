@@ -74,6 +74,7 @@ typedef struct game_archive {
     int max_cells;                 /* 1024 */
     double p_start;                /* a reset's chance of the folder's own states (0.5) */
     game_select select;            /* "select": count (the default), best or frontier */
+    int survive; /* steps a state's episode must go on after it before it joins (0) */
 } game_archive;
 
 typedef struct game_spec {

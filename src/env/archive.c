@@ -18,6 +18,7 @@ typedef struct offer {
     uint8_t *state;
     size_t size;
     int64_t raw; /* once packed: the size before compression */
+    int64_t at;  /* the env's step count when offered */
 } offer;
 
 /* One env's finds since the last merge; written by that env's thread alone. Each list is on
@@ -28,6 +29,7 @@ typedef struct pending {
     int *drawn;
     int n_drawn, cap_drawn;
     uint32_t *seen; /* [max_cells]: steps this env spent in each cell since the merge */
+    int64_t steps;  /* steps since the merge (archive_visit) */
 } pending;
 
 /* The cells, as arrays, so that checkpoints take views of them. */
@@ -157,6 +159,7 @@ static void drop_pending(archive *a)
         pending *p = &a->pend[e];
         for (int i = 0; i < p->n_offers; i++) free(p->offers[i].state);
         p->n_offers = p->n_drawn = 0;
+        p->steps = 0;
         if (p->seen) memset(p->seen, 0, sizeof *p->seen * (size_t)a->cfg.max_cells);
     }
 }
@@ -215,6 +218,7 @@ bool archive_wants(const archive *a, int env, const int64_t *key, int64_t score)
 bool archive_visit(archive *a, int env, const int64_t *key, int64_t score)
 {
     int c = lookup(a, key);
+    a->pend[env].steps++;
     if (c >= 0 && a->pend[env].seen[c] < UINT32_MAX) a->pend[env].seen[c]++;
     return wants(a, env, c, key, score);
 }
@@ -244,8 +248,26 @@ gb_error *archive_offer(archive *a, int env, const int64_t *key, int64_t score, 
     } else {
         free(o->state);
     }
-    o->score = score, o->state = state, o->size = size;
+    o->score = score, o->state = state, o->size = size, o->at = p->steps;
     return NULL;
+}
+
+/* Drops the env's offers younger than survive steps, keeping the others in order. */
+static void drop_young(archive *a, pending *p)
+{
+    int kept = 0;
+    for (int i = 0; i < p->n_offers; i++) {
+        if (p->steps - p->offers[i].at < a->cfg.survive)
+            free(p->offers[i].state);
+        else
+            p->offers[kept++] = p->offers[i];
+    }
+    p->n_offers = kept;
+}
+
+void archive_episode_end(archive *a, int env)
+{
+    if (a->cfg.survive > 0) drop_young(a, &a->pend[env]);
 }
 
 int archive_draw(archive *a, int env, double u, double v)
@@ -338,6 +360,7 @@ int archive_merge(archive *a)
     }
     for (int e = 0; e < a->n_envs; e++) {
         pending *p = &a->pend[e];
+        if (a->cfg.survive > 0) drop_young(a, p); /* not yet known to survive */
         for (int i = 0; i < p->n_offers; i++) {
             offer *o = &p->offers[i];
             size_t s = slot_of(a, o->key);

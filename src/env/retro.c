@@ -297,6 +297,7 @@ static gb_error *retro_step(env *e, int action)
     e->truncated = !done && g->max_episode_steps > 0 && e->episode.length >= g->max_episode_steps;
     if (r->archive && !done) GB_TRY(offer_state(r));
     if (e->terminated || e->truncated) {
+        if (r->archive) archive_episode_end(r->archive, r->index);
         e->episode.seconds = gb_now() - r->episode_start;
         e->episode.explored = game_explored(r->binding);
     }

@@ -420,13 +420,15 @@ static gb_error *read_follow(game_spec *spec, const char *file, const json_t *v)
     return NULL;
 }
 
-/* archive: {"key": [vars], "score": var, "max_cells": n, "p_start": p, "select": rule}. */
+/* archive: {"key": [vars], "score": var, "max_cells": n, "p_start": p, "select": rule,
+ * "survive": steps}. */
 static gb_error *read_archive(game_spec *spec, const char *file, const json_t *v)
 {
-    static const char *const keys[] = {"key", "score", "max_cells", "p_start", "select", NULL};
+    static const char *const keys[] = {"key",    "score",   "max_cells", "p_start",
+                                       "select", "survive", NULL};
     if (!json_is_object(v))
-        return game_key_error(file, "archive", "an object {key, score, max_cells, p_start, select}",
-                              v);
+        return game_key_error(file, "archive",
+                              "an object {key, score, max_cells, p_start, select, survive}", v);
     GB_TRY(known_keys(file, "archive", v, keys));
     json_t *x;
     game_archive *a = &spec->archive;
@@ -441,9 +443,11 @@ static gb_error *read_archive(game_spec *spec, const char *file, const json_t *v
         GB_TRY(read_var_name(spec, file, item, json_array_get(key, i), &a->key[i]));
     }
     a->score = -1, a->max_cells = 1024, a->p_start = 0.5, a->select = GAME_SELECT_COUNT;
+    a->survive = 0;
     if ((x = json_object_get(v, "score")))
         GB_TRY(read_var_name(spec, file, "archive.score", x, &a->score));
     GB_TRY(read_int_key(file, v, "max_cells", "archive.max_cells", 1, 1 << 20, &a->max_cells));
+    GB_TRY(read_int_key(file, v, "survive", "archive.survive", 0, 1 << 20, &a->survive));
     if ((x = json_object_get(v, "p_start"))) {
         GB_TRY(game_read_number(file, "archive.p_start", x, &a->p_start));
         if (!(a->p_start >= 0 && a->p_start <= 1))
