@@ -53,7 +53,7 @@ static inline int gbfarm_run(const char *args, const char *log)
  * slashes) in its game.json. */
 static inline void catch_with_archive(const char *dir, const char *json)
 {
-    char cmd[2048];
+    char cmd[4096];
     snprintf(cmd, sizeof cmd,
              "cp -r states/catch-gb %s && sed -i 's/^  \"train\": /  \"archive\": %s,\\n  "
              "\"train\": /' %s/game.json && grep -q '\"archive\"' %s/game.json",

@@ -316,13 +316,14 @@ static void test_env_resets(const char *tmp)
     game_spec *g;
     REQUIRE_OK(game_load(&g, "states/catch-gb"));
     g->noop_max = 0;
-    g->archive = (game_archive){2,
-                                {game_var_index(g, "player_x"), game_var_index(g, "player_y")},
-                                game_var_index(g, "score"),
-                                64,
-                                0.0,
-                                GAME_SELECT_COUNT,
-                                0};
+    g->archive =
+        (game_archive){.n_key = 2,
+                       .key = {game_var_index(g, "player_x"), game_var_index(g, "player_y")},
+                       .n_score = 2, /* a weighted score: 5 x score + player_y */
+                       .score = {game_var_index(g, "score"), game_var_index(g, "player_y")},
+                       .score_weight = {5, 1},
+                       .max_cells = 64,
+                       .select = GAME_SELECT_COUNT};
     archive_config ac = {2, {"player_x", "player_y"}, "score", 64, 0.0, ARCHIVE_COUNT, 0};
     archive *a;
     REQUIRE_OK(archive_create(&a, &ac, 1));
@@ -354,7 +355,7 @@ static void test_env_resets(const char *tmp)
         for (int c = 0; c < archive_cells(a); c++)
             if (archive_key(a, c)[0] == game_value(b, px) &&
                 archive_key(a, c)[1] == game_value(b, py) &&
-                archive_score(a, c) == game_value(b, score))
+                archive_score(a, c) == 5 * game_value(b, score) + game_value(b, py))
                 hit = c;
         CHECKF(hit >= 0, "reset %d: player (%lld, %lld) is no cell of the archive", k,
                (long long)game_value(b, px), (long long)game_value(b, py));
@@ -420,7 +421,8 @@ static void test_train_resume(const char *tmp)
     char cmd[2048], game[600], log[600], a[700], b[700];
     snprintf(game, sizeof game, "%s/catch-archive", tmp);
     snprintf(log, sizeof log, "%s/train.log", tmp);
-    catch_with_archive(game, "{ \"key\": [\"player_x\", \"player_y\"], \"score\": \"score\", "
+    catch_with_archive(game, "{ \"key\": [\"player_x\", \"player_y\"], "
+                             "\"score\": { \"score\": 4, \"game_over\": -1 }, "
                              "\"max_cells\": 24, \"p_start\": 0.3, \"select\": \"frontier\", "
                              "\"survive\": 8 }");
     const char *common =

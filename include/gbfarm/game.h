@@ -65,16 +65,19 @@ typedef struct game_follow {
 } game_follow;
 
 /* "archive": the start-state archive (archive.h), off unless the folder has one. */
-#define GAME_ARCHIVE_MAX_KEY 8
+#define GAME_ARCHIVE_MAX_KEY   8
+#define GAME_ARCHIVE_MAX_SCORE 4
 typedef enum game_select { GAME_SELECT_COUNT, GAME_SELECT_BEST, GAME_SELECT_FRONTIER } game_select;
 typedef struct game_archive {
-    int n_key;                     /* 0: no archive */
-    int key[GAME_ARCHIVE_MAX_KEY]; /* the cell: these variables' values */
-    int score;                     /* a variable, or -1 (every cell scores 0) */
-    int max_cells;                 /* 1024 */
-    double p_start;                /* a reset's chance of the folder's own states (0.5) */
-    game_select select;            /* "select": count (the default), best or frontier */
-    int survive; /* steps a state's episode must go on after it before it joins (0) */
+    int n_key;                         /* 0: no archive */
+    int key[GAME_ARCHIVE_MAX_KEY];     /* the cell: these variables' values */
+    int n_score;                       /* 0: every cell scores 0 */
+    int score[GAME_ARCHIVE_MAX_SCORE]; /* the score: sum of these variables' values ... */
+    int64_t score_weight[GAME_ARCHIVE_MAX_SCORE]; /* ... times these weights */
+    int max_cells;                                /* 1024 */
+    double p_start;     /* a reset's chance of the folder's own states (0.5) */
+    game_select select; /* "select": count (the default), best or frontier */
+    int survive;        /* steps a state's episode must go on after it before it joins (0) */
 } game_archive;
 
 typedef struct game_spec {

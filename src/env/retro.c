@@ -236,7 +236,9 @@ static gb_error *offer_state(retro_env *r)
     const game_archive *ga = &r->game->archive;
     int64_t key[GAME_ARCHIVE_MAX_KEY];
     for (int k = 0; k < ga->n_key; k++) key[k] = game_value(r->binding, ga->key[k]);
-    int64_t score = ga->score >= 0 ? game_value(r->binding, ga->score) : 0;
+    int64_t score = 0;
+    for (int i = 0; i < ga->n_score; i++)
+        score += ga->score_weight[i] * game_value(r->binding, ga->score[i]);
     if (!archive_visit(r->archive, r->index, key, score)) return NULL;
     size_t size = core_state_size(r->core);
     uint8_t *state = malloc(size ? size : 1);

@@ -420,8 +420,36 @@ static gb_error *read_follow(game_spec *spec, const char *file, const json_t *v)
     return NULL;
 }
 
-/* archive: {"key": [vars], "score": var, "max_cells": n, "p_start": p, "select": rule,
- * "survive": steps}. */
+/* archive.score: a variable's name, or {var: weight, ...}, the sum of the values times the
+ * integer weights. */
+static gb_error *read_score(game_spec *spec, const char *file, const json_t *v, game_archive *a)
+{
+    static const char what[] = "a variable's name, or an object of 1 to 4 variables and their "
+                               "integer weights";
+    if (json_is_string(v)) {
+        a->n_score = 1, a->score_weight[0] = 1;
+        return read_var_name(spec, file, "archive.score", v, &a->score[0]);
+    }
+    if (!json_is_object(v) || json_object_size(v) < 1 ||
+        json_object_size(v) > GAME_ARCHIVE_MAX_SCORE)
+        return game_key_error(file, "archive.score", what, v);
+    const char *name;
+    json_t *w;
+    json_object_foreach((json_t *)v, name, w)
+    {
+        char item[96];
+        snprintf(item, sizeof item, "archive.score.%s", name);
+        int i = a->n_score++;
+        if ((a->score[i] = game_var_index(spec, name)) < 0)
+            return gb_errorf("%s: %s: expected a variable in info, found unknown variable '%s'",
+                             file, item, name);
+        GB_TRY(game_read_int(file, item, w, -1000000, 1000000, &a->score_weight[i]));
+    }
+    return NULL;
+}
+
+/* archive: {"key": [vars], "score": var or {var: weight}, "max_cells": n, "p_start": p,
+ * "select": rule, "survive": steps}. */
 static gb_error *read_archive(game_spec *spec, const char *file, const json_t *v)
 {
     static const char *const keys[] = {"key",    "score",   "max_cells", "p_start",
@@ -442,10 +470,9 @@ static gb_error *read_archive(game_spec *spec, const char *file, const json_t *v
         snprintf(item, sizeof item, "archive.key[%zu]", i);
         GB_TRY(read_var_name(spec, file, item, json_array_get(key, i), &a->key[i]));
     }
-    a->score = -1, a->max_cells = 1024, a->p_start = 0.5, a->select = GAME_SELECT_COUNT;
+    a->n_score = 0, a->max_cells = 1024, a->p_start = 0.5, a->select = GAME_SELECT_COUNT;
     a->survive = 0;
-    if ((x = json_object_get(v, "score")))
-        GB_TRY(read_var_name(spec, file, "archive.score", x, &a->score));
+    if ((x = json_object_get(v, "score"))) GB_TRY(read_score(spec, file, x, a));
     GB_TRY(read_int_key(file, v, "max_cells", "archive.max_cells", 1, 1 << 20, &a->max_cells));
     GB_TRY(read_int_key(file, v, "survive", "archive.survive", 0, 1 << 20, &a->survive));
     if ((x = json_object_get(v, "p_start"))) {

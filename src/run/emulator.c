@@ -23,7 +23,10 @@ gb_error *run_emulator_archive(run_emulator *emu, int n_envs)
     const game_archive *ga = &g->archive;
     if (!ga->n_key) return NULL;
     archive_config ac = {.n_key = ga->n_key,
-                         .score_name = ga->score >= 0 ? game_var_name(g, ga->score) : NULL,
+                         .score_name = !ga->n_score ? NULL
+                                       : ga->n_score == 1 && ga->score_weight[0] == 1
+                                           ? game_var_name(g, ga->score[0])
+                                           : "score",
                          .max_cells = ga->max_cells,
                          .p_start = ga->p_start,
                          .select = ga->select == GAME_SELECT_BEST       ? ARCHIVE_BEST
