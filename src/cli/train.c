@@ -394,8 +394,8 @@ static gb_error *train_main(command *cmd, int argc, char **argv, run_result *res
         printf("note: %s/game.json's start-state archive is off under MPI (it works in one "
                "process): every reset starts from the game's own states\n",
                emu->setup.game->dir);
-    int survive = emu->setup.game->archive.survive;
-    if (archived && survive >= s->c.rollout_steps) /* no offer would ever live long enough */
+    int survive = is_emulator ? emu->setup.game->archive.survive : 0;
+    if (archived && dist_size() == 1 && survive >= s->c.rollout_steps) /* none would join */
         return gb_errorf("%s/game.json: archive.survive (%d) must be below --rollout-steps (%d), "
                          "the steps each env plays between the archive's merges",
                          emu->setup.game->dir, survive, s->c.rollout_steps);
