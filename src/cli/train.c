@@ -394,12 +394,14 @@ static gb_error *train_main(command *cmd, int argc, char **argv, run_result *res
         printf("note: %s/game.json's start-state archive is off under MPI (it works in one "
                "process): every reset starts from the game's own states\n",
                emu->setup.game->dir);
-    int survive = is_emulator ? emu->setup.game->archive.survive : 0;
-    if (archived && dist_size() == 1 && survive >= s->c.rollout_steps) /* none would join */
-        return gb_errorf("%s/game.json: archive.survive (%d) must be below --rollout-steps (%d), "
-                         "the steps each env plays between the archive's merges",
-                         emu->setup.game->dir, survive, s->c.rollout_steps);
-    if (archived && dist_size() == 1) GB_TRY(run_emulator_archive(emu, s->c.n_envs));
+    if (archived && dist_size() == 1) {
+        int survive = emu->setup.game->archive.survive; /* at --rollout-steps none joins */
+        if (survive >= s->c.rollout_steps)
+            return gb_errorf("%s/game.json: archive.survive (%d) must be below --rollout-steps "
+                             "(%d), the steps each env plays between the archive's merges",
+                             emu->setup.game->dir, survive, s->c.rollout_steps);
+        GB_TRY(run_emulator_archive(emu, s->c.n_envs));
+    }
     s->c.archive = emu->archive;
     emu->dir = dir, emu->scale = s->o.scale, emu->speed = s->o.speed;
     if (s->o.visualize && s->o.speed && dist_rank() == 0) /* what watching at a pace costs */
