@@ -15,7 +15,7 @@
 
 static archive *make(int max_cells, double p_start, archive_select select, int n_envs)
 {
-    archive_config cfg = {2, {"x", "y"}, "score", max_cells, p_start, select, 0};
+    archive_config cfg = {2, {"x", "y"}, "score", max_cells, p_start, select, 0, 0};
     archive *a;
     REQUIRE_OK(archive_create(&a, &cfg, n_envs));
     return a;
@@ -92,7 +92,7 @@ static void step_at(archive *a, int who, int64_t x, int64_t y, uint8_t fill)
  * dropped when the episode ends or the round does, and can be offered again. */
 static void test_survive(void)
 {
-    archive_config cfg = {2, {"x", "y"}, "score", 8, 0.0, ARCHIVE_COUNT, 3};
+    archive_config cfg = {2, {"x", "y"}, "score", 8, 0.0, ARCHIVE_COUNT, 3, 0};
     archive *a;
     REQUIRE_OK(archive_create(&a, &cfg, 2));
     /* Env 0 reaches four cells on steps 1-4, then its game ends: only the cell of step 1 has
@@ -123,6 +123,84 @@ static void test_survive(void)
     step_at(a, 0, 2, 2, 2);
     CHECK(archive_merge(a) == 2);
     archive_free(a);
+}
+
+/* How often v on a grid of n points in [0, 1) draws each cell (u above p_start). The draws
+ * count as the merge's, so only the end of a test may take them. */
+static void draw_grid(archive *a, int n, int *counts, int n_cells)
+{
+    memset(counts, 0, sizeof *counts * (size_t)n_cells);
+    for (int i = 0; i < n; i++) counts[archive_draw(a, 0, 0.9, (i + 0.5) / n)]++;
+}
+
+/* patience: a cell drawn that many times since a game from it last found a new cell is set
+ * aside; the new cell's finder's draw gets the credit; a better state keeps the count. */
+static void test_patience(void)
+{
+    archive_config cfg = {2, {"x", "y"}, "score", 8, 0.1, ARCHIVE_BEST, 0, 2};
+    archive *a;
+    REQUIRE_OK(archive_create(&a, &cfg, 2));
+    offer(a, 0, 0, 0, 1, 0xA); /* cell 0 */
+    offer(a, 0, 0, 1, 1, 0xB); /* cell 1 */
+    offer(a, 0, 0, 2, 5, 0xC); /* cell 2: the best */
+    archive_merge(a);
+    /* Env 0 starts from cell 2 twice and finds nothing: set aside, "best" moves on to the
+     * next-best cells while the best score stays 5. */
+    CHECK(archive_draw(a, 0, 0.5, 0.1) == 2);
+    step_at(a, 0, 0, 2, 0xEE); /* known cells are not new */
+    CHECK(archive_draw(a, 0, 0.5, 0.9) == 2);
+    archive_merge(a);
+    CHECK(archive_stale(a, 2) == 2 && archive_best(a) == 5);
+    /* Env 1 starts from cell 0 and finds (3, 3); env 0 starts from cell 1, then from the
+     * folder's state, and finds (4, 4): cell 0 gets the credit (stale 0 after its draw), cell 1
+     * none, and a find in a game from the folder's state credits no cell. */
+    CHECK(archive_draw(a, 1, 0.5, 0.2) == 0);
+    step_at(a, 1, 3, 3, 0x33);
+    CHECK(archive_draw(a, 0, 0.5, 0.7) == 1);
+    CHECK(archive_draw(a, 0, 0.05, 0.7) == -1);
+    step_at(a, 0, 4, 4, 0x44);
+    CHECK(archive_merge(a) == 2);
+    CHECK(archive_stale(a, 0) == 0 && archive_stale(a, 1) == 1 && archive_stale(a, 2) == 2);
+    CHECK(archive_stale(a, find(a, 3, 3)) == 0 && archive_stale(a, find(a, 4, 4)) == 0);
+    /* A higher score for the set-aside cell replaces its state and keeps its count: still
+     * set aside. */
+    CHECK(archive_draw(a, 0, 0.05, 0.5) == -1);
+    offer(a, 0, 0, 2, 6, 0xCD);
+    archive_merge(a);
+    CHECK(archive_score(a, 2) == 6 && state_byte(a, 2) == 0xCD && archive_stale(a, 2) == 2);
+    CHECK(archive_draw(a, 0, 0.5, 0.1) == 0 && archive_draw(a, 0, 0.5, 0.9) == 1);
+    archive_merge(a); /* cell 1 set aside */
+    CHECK(archive_draw(a, 0, 0.5, 0.99) == 0);
+    archive_merge(a); /* cell 0 too: the two cells found above, score 0, are left */
+    CHECK(find(a, 4, 4) == 3 && find(a, 3, 3) == 4); /* env order: env 0's find first */
+    for (int round = 0; round < 2; round++) {
+        CHECK(archive_draw(a, 0, 0.5, 0.2) == 3);
+        CHECK(archive_draw(a, 0, 0.5, 0.8) == 4);
+        archive_merge(a);
+    }
+    /* Every cell set aside: the rule draws among all of them again. */
+    for (int c = 0; c < 5; c++) CHECK(archive_stale(a, c) == 2);
+    int counts[5];
+    draw_grid(a, 100, counts, 5);
+    CHECK(counts[2] == 100);
+    archive_free(a);
+
+    /* Under "count" a set-aside cell weighs 0; patience 0 never sets one aside. */
+    for (int patience = 0; patience <= 1; patience++) {
+        archive_config cc = {2, {"x", "y"}, "score", 8, 0.0, ARCHIVE_COUNT, 0, patience};
+        REQUIRE_OK(archive_create(&a, &cc, 1));
+        offer(a, 0, 0, 0, 0, 1);
+        offer(a, 0, 0, 1, 0, 2);
+        archive_merge(a);
+        CHECK(archive_draw(a, 0, 0.5, 0.1) == 0);
+        archive_merge(a);
+        draw_grid(a, 1000, counts, 2);
+        if (patience)
+            CHECK(counts[0] == 0 && counts[1] == 1000);
+        else
+            CHECK(counts[0] > 300 && counts[1] > 300);
+        archive_free(a);
+    }
 }
 
 static void test_selection(void)
@@ -233,8 +311,8 @@ static void test_checkpoint(const char *tmp)
     archive_draw(a, 0, 0.5, 0.9);
     for (int i = 0; i < 5; i++) archive_visit(a, 1, (int64_t[]){5, 6}, 0);
     archive_merge(a);
-    st_tensor t[8];
-    char names[8][32];
+    st_tensor t[10];
+    char names[10][32];
     archive_tensors(a, t, names);
     char path[512];
     snprintf(path, sizeof path, "%s/archive.safetensors", tmp);
@@ -245,7 +323,7 @@ static void test_checkpoint(const char *tmp)
     archive *b = make(8, 0.0, ARCHIVE_FRONTIER, 2);
     CHECK_OK(archive_load(b, f, path));
     CHECK(archive_cells(b) == 2 && archive_best(b) == 4);
-    CHECK(archive_seen(b, 0) == 5);
+    CHECK(archive_seen(b, 0) == 5 && archive_stale(b, 1) == 1);
     for (int c = 0; c < 2; c++) {
         CHECK(!memcmp(archive_key(a, c), archive_key(b, c), 2 * sizeof(int64_t)));
         CHECK(archive_score(a, c) == archive_score(b, c));
@@ -253,12 +331,18 @@ static void test_checkpoint(const char *tmp)
         CHECK(archive_seen(a, c) == archive_seen(b, c));
         CHECK(state_byte(a, c) == state_byte(b, c));
     }
+    /* Env 0's game still runs from cell 1: a new cell it finds after the load credits it. */
+    offer(b, 0, 9, 9, 0, 0x99);
+    CHECK(archive_merge(b) == 1 && archive_stale(b, 1) == 0);
     /* The loaded archive looks cells up and draws like the saved one. */
     CHECK(!archive_wants(b, 0, (int64_t[]){7, 8}, 4));
+    archive_free(b);
+    b = make(8, 0.0, ARCHIVE_FRONTIER, 2);
+    CHECK_OK(archive_load(b, f, path));
     for (int i = 0; i < 10; i++)
         CHECK(archive_draw(a, 0, 0.5, i / 10.0) == archive_draw(b, 0, 0.5, i / 10.0));
     /* Another key length, or more cells than allowed: errors naming the file. */
-    archive_config three = {3, {"x", "y", "z"}, NULL, 8, 0.0, ARCHIVE_COUNT, 0};
+    archive_config three = {3, {"x", "y", "z"}, NULL, 8, 0.0, ARCHIVE_COUNT, 0, 0};
     archive *c3;
     REQUIRE_OK(archive_create(&c3, &three, 1));
     gb_error *err = archive_load(c3, f, path);
@@ -291,8 +375,8 @@ static void test_checkpoint(const char *tmp)
     safetensors_free(f);
     archive_tensors(a, t, names);
     uint8_t junk[3] = {1, 2, 3};
-    CHECK(!strcmp(t[6].name, "archive.zstate.0"));
-    t[6].data = junk, t[6].shape[0] = 3;
+    CHECK(!strcmp(t[8].name, "archive.zstate.0"));
+    t[8].data = junk, t[8].shape[0] = 3;
     CHECK_OK(safetensors_write(path, t, archive_tensor_count(a), NULL, 0));
     REQUIRE_OK(safetensors_read(&f, path));
     err = archive_load(from_old, f, path);
@@ -324,7 +408,7 @@ static void test_env_resets(const char *tmp)
                        .score_weight = {5, 1},
                        .max_cells = 64,
                        .select = GAME_SELECT_COUNT};
-    archive_config ac = {2, {"player_x", "player_y"}, "score", 64, 0.0, ARCHIVE_COUNT, 0};
+    archive_config ac = {2, {"player_x", "player_y"}, "score", 64, 0.0, ARCHIVE_COUNT, 0, 0};
     archive *a;
     REQUIRE_OK(archive_create(&a, &ac, 1));
     char core_path[4096];
@@ -406,7 +490,7 @@ static void test_env_resets(const char *tmp)
     CHECK(file_size == size && !memcmp(file, s, size));
     free(file), free(s);
     snprintf(path, sizeof path, "%s/cells.csv", dir);
-    CHECK(log_has(path, "state,player_x,player_y,score,chosen,seen"));
+    CHECK(log_has(path, "state,player_x,player_y,score,chosen,seen,stale"));
     core_close(second);
     env_close(e);
     free(obs);
@@ -424,7 +508,7 @@ static void test_train_resume(const char *tmp)
     catch_with_archive(game, "{ \"key\": [\"player_x\", \"player_y\"], "
                              "\"score\": { \"score\": 4, \"game_over\": -1 }, "
                              "\"max_cells\": 24, \"p_start\": 0.3, \"select\": \"frontier\", "
-                             "\"survive\": 8 }");
+                             "\"survive\": 8, \"patience\": 3 }");
     const char *common =
         "--envs 2 --rollout-steps 64 --epochs 1 --update-threads 1 --seed 3 --no-anneal";
     snprintf(cmd, sizeof cmd, "train --game %s %s --steps 2048 --run-dir %s/straight", game, common,
@@ -446,7 +530,7 @@ static void test_train_resume(const char *tmp)
     CHECKF(cells >= 5 && cells <= 24, "%lld cells", (long long)cells);
     safetensors_free(f);
     snprintf(a, sizeof a, "%s/straight/archive/cells.csv", tmp);
-    CHECK(log_has(a, "state,player_x,player_y,score,chosen,seen"));
+    CHECK(log_has(a, "state,player_x,player_y,score,chosen,seen,stale"));
     /* A survive no offer could reach between two merges: a one-line error, no run. */
     snprintf(cmd, sizeof cmd, "train --game %s --rollout-steps 8 --steps 64 --run-dir %s/short",
              game, tmp);
@@ -482,6 +566,7 @@ int main(void)
     REQUIRE(mkdtemp(tmp));
     test_offers_and_merge();
     test_survive();
+    test_patience();
     test_selection();
     test_bound();
     test_checkpoint(tmp);

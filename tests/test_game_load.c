@@ -180,6 +180,7 @@ static const struct {
     {"bad/archive-p", {"archive-p/game.json", "archive.p_start", "1.5"}},
     {"bad/archive-select", {"archive-select/game.json", "archive.select", "\"newest\""}},
     {"bad/archive-survive", {"archive-survive/game.json", "archive.survive", "-4"}},
+    {"bad/archive-patience", {"archive-patience/game.json", "archive.patience", "\"often\""}},
     {"bad/archive-score-weight", {"archive-score-weight/game.json", "archive.score.hp", "0.5"}},
     {"bad/archive-score-var",
      {"archive-score-var/game.json", "archive.score.health", "unknown variable 'health'"}},

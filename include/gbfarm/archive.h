@@ -13,6 +13,13 @@
  *                  two count weights): the cells at the edge of what the envs reach, rarely
  *                  stood in, get a larger share than those they cross every game.
  *
+ * Patience: with patience > 0, a cell drawn patience times since a game started from it last
+ * found a new cell is set aside: the rule draws among the other cells (among all of them when
+ * every cell is set aside). A new cell is credited to the cell its finder's game was drawn
+ * from. Where the envs have found everything that lies near a cell (a dead end, a room crossed
+ * every game), its draws go to the cells that still lead somewhere. A cell whose state is
+ * replaced by a higher-scoring one keeps its count: it is the same place.
+ *
  * Survival: with survive > 0, a state joins only once its episode has gone on survive more
  * steps without ending. States from which the game is lost within a few steps (Link's last
  * eighth of a heart) would otherwise draw envs into a game over again and again. An offer still
@@ -49,7 +56,8 @@ typedef struct archive_config {
     int max_cells;
     double p_start; /* a reset's chance of the folder's own start state */
     archive_select select;
-    int survive; /* steps an offer's episode must go on before the offer counts (0: at once) */
+    int survive;  /* steps an offer's episode must go on before the offer counts (0: at once) */
+    int patience; /* draws without a new cell before a cell is set aside (0: never) */
 } archive_config;
 
 typedef struct archive archive;
@@ -90,6 +98,7 @@ const int64_t *archive_key(const archive *a, int cell);
 int64_t archive_score(const archive *a, int cell);
 int64_t archive_chosen(const archive *a, int cell);
 int64_t archive_seen(const archive *a, int cell);
+int64_t archive_stale(const archive *a, int cell); /* draws since it last led to a new cell */
 
 /* Checkpoints: the archive as tensors named "archive.*" (views of its memory, valid until the
  * next merge). names must hold archive_tensor_count(a) entries. */

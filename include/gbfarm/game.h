@@ -78,6 +78,7 @@ typedef struct game_archive {
     double p_start;     /* a reset's chance of the folder's own states (0.5) */
     game_select select; /* "select": count (the default), best or frontier */
     int survive;        /* steps a state's episode must go on after it before it joins (0) */
+    int patience;       /* draws without a new cell before a cell is set aside (0: never) */
 } game_archive;
 
 typedef struct game_spec {

@@ -17,8 +17,9 @@ typedef struct offer {
     int64_t score;
     uint8_t *state;
     size_t size;
-    int64_t raw; /* once packed: the size before compression */
-    int64_t at;  /* the env's step count when offered */
+    int64_t raw;  /* once packed: the size before compression */
+    int64_t at;   /* the env's step count when offered */
+    int64_t from; /* the cell the env's game started from, or -1 */
 } offer;
 
 /* One env's finds since the last merge; written by that env's thread alone. Each list is on
@@ -42,6 +43,8 @@ struct archive {
     int64_t *scores;   /* [max_cells] */
     int64_t *chosen;   /* [max_cells]: times a reset drew the cell */
     int64_t *seen;     /* [max_cells]: steps the envs spent in the cell */
+    int64_t *stale;    /* [max_cells]: draws since a game from the cell last found a new one */
+    int64_t *origin;   /* [n_envs]: the cell each env's game started from, or -1 */
     uint8_t **states;  /* [max_cells]: zlib-compressed (a GB state to about a seventh) */
     size_t *sizes;     /* [max_cells]: compressed */
     int64_t *raw;      /* [max_cells]: the state's own size */
@@ -96,19 +99,33 @@ static void rebuild_table(archive *a)
     for (int c = 0; c < a->n; c++) a->table[slot_of(a, cell_key(a, c))] = c;
 }
 
-/* The draw tables and the score range, after the cells changed. */
+static bool set_aside(const archive *a, int c)
+{
+    return a->cfg.patience > 0 && a->stale[c] >= a->cfg.patience;
+}
+
+/* The draw tables and the score range, after the cells changed. Cells set aside weigh 0,
+ * unless every cell is. */
 static void reweigh(archive *a)
 {
+    bool open = false;
+    for (int c = 0; c < a->n && !open; c++) open = !set_aside(a, c);
     double total = 0;
+    int64_t top = 0;
     a->n_best = 0;
     a->best_score = a->min_score = 0;
     for (int c = 0; c < a->n; c++) {
+        if (c == 0 || a->scores[c] > a->best_score) a->best_score = a->scores[c];
+        if (c == 0 || a->scores[c] < a->min_score) a->min_score = a->scores[c];
+        if (open && set_aside(a, c)) {
+            a->cum[c] = total;
+            continue;
+        }
         total += 1.0 / sqrt(1.0 + (double)a->chosen[c]);
         if (a->cfg.select == ARCHIVE_FRONTIER) total += 1.0 / sqrt(1.0 + (double)a->seen[c]);
         a->cum[c] = total;
-        if (c == 0 || a->scores[c] > a->best_score) a->best_score = a->scores[c], a->n_best = 0;
-        if (a->scores[c] == a->best_score) a->best[a->n_best++] = c;
-        if (c == 0 || a->scores[c] < a->min_score) a->min_score = a->scores[c];
+        if (a->n_best == 0 || a->scores[c] > top) top = a->scores[c], a->n_best = 0;
+        if (a->scores[c] == top) a->best[a->n_best++] = c;
     }
 }
 
@@ -129,6 +146,8 @@ gb_error *archive_create(archive **out, const archive_config *cfg, int n_envs)
     a->scores = calloc(m, sizeof *a->scores);
     a->chosen = calloc(m, sizeof *a->chosen);
     a->seen = calloc(m, sizeof *a->seen);
+    a->stale = calloc(m, sizeof *a->stale);
+    a->origin = malloc(sizeof *a->origin * (size_t)n_envs);
     a->states = calloc(m, sizeof *a->states);
     a->sizes = calloc(m, sizeof *a->sizes);
     a->raw = calloc(m, sizeof *a->raw);
@@ -138,8 +157,8 @@ gb_error *archive_create(archive **out, const archive_config *cfg, int n_envs)
     a->best = calloc(m, sizeof *a->best);
     a->pend = aligned_alloc(_Alignof(pending), sizeof(pending) * (size_t)n_envs);
     if (a->pend) memset(a->pend, 0, sizeof(pending) * (size_t)n_envs); /* archive_free reads it */
-    if (!a->keys || !a->scores || !a->chosen || !a->seen || !a->states || !a->sizes || !a->raw ||
-        !a->dirty || !a->table || !a->cum || !a->best || !a->pend) {
+    if (!a->keys || !a->scores || !a->chosen || !a->seen || !a->stale || !a->origin || !a->states ||
+        !a->sizes || !a->raw || !a->dirty || !a->table || !a->cum || !a->best || !a->pend) {
         archive_free(a);
         return gb_errorf("archive: out of memory for %d cells", cfg->max_cells);
     }
@@ -148,6 +167,7 @@ gb_error *archive_create(archive **out, const archive_config *cfg, int n_envs)
             archive_free(a);
             return gb_errorf("archive: out of memory for %d cells", cfg->max_cells);
         }
+    for (int e = 0; e < n_envs; e++) a->origin[e] = -1;
     rebuild_table(a);
     *out = a;
     return NULL;
@@ -177,6 +197,8 @@ void archive_free(archive *a)
     free(a->scores);
     free(a->chosen);
     free(a->seen);
+    free(a->stale);
+    free(a->origin);
     free(a->states);
     free(a->sizes);
     free(a->raw);
@@ -249,6 +271,7 @@ gb_error *archive_offer(archive *a, int env, const int64_t *key, int64_t score, 
         free(o->state);
     }
     o->score = score, o->state = state, o->size = size, o->at = p->steps;
+    o->from = a->origin[env];
     return NULL;
 }
 
@@ -272,6 +295,7 @@ void archive_episode_end(archive *a, int env)
 
 int archive_draw(archive *a, int env, double u, double v)
 {
+    a->origin[env] = -1;
     if (a->n == 0 || u < a->cfg.p_start) return -1;
     int c;
     if (a->cfg.select == ARCHIVE_BEST) {
@@ -288,6 +312,7 @@ int archive_draw(archive *a, int env, double u, double v)
         }
         c = lo;
     }
+    a->origin[env] = c;
     pending *p = &a->pend[env];
     if (grow((void **)&p->drawn, &p->cap_drawn, p->n_drawn + 1, sizeof *p->drawn))
         p->drawn[p->n_drawn++] = c; /* out of memory: the draw goes uncounted, nothing worse */
@@ -334,7 +359,7 @@ static void put(archive *a, int c, offer *o, bool fresh)
     free(a->states[c]);
     memcpy(cell_key(a, c), o->key, sizeof(int64_t) * (size_t)a->cfg.n_key);
     a->scores[c] = o->score;
-    if (fresh) a->chosen[c] = a->seen[c] = 0;
+    if (fresh) a->chosen[c] = a->seen[c] = a->stale[c] = 0;
     a->states[c] = o->state, a->sizes[c] = o->size, a->raw[c] = o->raw;
     a->dirty[c] = true;
     o->state = NULL;
@@ -351,11 +376,24 @@ static int victim(const archive *a)
     return v;
 }
 
+/* Cell v holds another place now: games drawn from the old one are credited to nobody. */
+static void forget_origin(archive *a, int v)
+{
+    for (int e = 0; e < a->n_envs; e++) {
+        if (a->origin[e] == v) a->origin[e] = -1;
+        for (int i = 0; i < a->pend[e].n_offers; i++)
+            if (a->pend[e].offers[i].from == v) a->pend[e].offers[i].from = -1;
+    }
+}
+
 int archive_merge(archive *a)
 {
     int added = 0;
     for (int e = 0; e < a->n_envs; e++) {
-        for (int i = 0; i < a->pend[e].n_drawn; i++) a->chosen[a->pend[e].drawn[i]]++;
+        for (int i = 0; i < a->pend[e].n_drawn; i++) {
+            int c = a->pend[e].drawn[i];
+            a->chosen[c]++, a->stale[c]++;
+        }
         for (int c = 0; c < a->n; c++) a->seen[c] += a->pend[e].seen[c];
     }
     for (int e = 0; e < a->n_envs; e++) {
@@ -369,12 +407,15 @@ int archive_merge(archive *a)
                 if (o->score > a->scores[c] && pack(o)) put(a, c, o, false);
             } else if (a->n < a->cfg.max_cells) {
                 if (!pack(o)) continue; /* out of memory: the offer is dropped, nothing worse */
+                if (o->from >= 0) a->stale[o->from] = 0;
                 a->table[s] = a->n;
                 put(a, a->n++, o, true);
                 added++;
             } else {
                 int v = victim(a);
                 if (o->score > a->scores[v] && pack(o)) {
+                    if (o->from >= 0) a->stale[o->from] = 0;
+                    forget_origin(a, v);
                     put(a, v, o, true);
                     rebuild_table(a);
                     added++;
@@ -412,12 +453,16 @@ int64_t archive_seen(const archive *a, int cell)
 {
     return a->seen[cell];
 }
+int64_t archive_stale(const archive *a, int cell)
+{
+    return a->stale[cell];
+}
 
 /* ---- checkpoints ---- */
 
 int archive_tensor_count(const archive *a)
 {
-    return a->n ? 6 + a->n : 1;
+    return a->n ? 8 + a->n : 1;
 }
 
 void archive_tensors(const archive *a, st_tensor *out, char (*names)[32])
@@ -430,16 +475,28 @@ void archive_tensors(const archive *a, st_tensor *out, char (*names)[32])
     out[3] = (st_tensor){"archive.chosen", ST_I64, 1, {n}, a->chosen};
     out[4] = (st_tensor){"archive.state_sizes", ST_I64, 1, {n}, a->raw};
     out[5] = (st_tensor){"archive.seen", ST_I64, 1, {n}, a->seen};
+    out[6] = (st_tensor){"archive.stale", ST_I64, 1, {n}, a->stale};
+    out[7] = (st_tensor){"archive.origin", ST_I64, 1, {a->n_envs}, a->origin};
     for (int c = 0; c < a->n; c++) {
         snprintf(names[c], sizeof names[c], "archive.zstate.%d", c);
-        out[6 + c] = (st_tensor){names[c], ST_U8, 1, {(int64_t)a->sizes[c]}, a->states[c]};
+        out[8 + c] = (st_tensor){names[c], ST_U8, 1, {(int64_t)a->sizes[c]}, a->states[c]};
     }
 }
 
 static void clear(archive *a)
 {
     for (int c = 0; c < a->n; c++) free(a->states[c]), a->states[c] = NULL;
+    for (int e = 0; e < a->n_envs; e++) a->origin[e] = -1;
     a->n = 0;
+}
+
+/* An optional tensor of a checkpoint: zeros (or fill) where an older one has none. */
+static gb_error *get_or_fill(const safetensors *f, const char *name, int64_t n, int64_t *out,
+                             int64_t fill)
+{
+    if (safetensors_has(f, name)) return safetensors_get(f, name, ST_I64, 1, (int64_t[]){n}, out);
+    for (int64_t i = 0; i < n; i++) out[i] = fill;
+    return NULL;
 }
 
 gb_error *archive_load(archive *a, const safetensors *f, const char *path)
@@ -465,11 +522,16 @@ gb_error *archive_load(archive *a, const safetensors *f, const char *path)
                                 path, a->cfg.n_key);
         if (!err) err = safetensors_get(f, "archive.scores", ST_I64, 1, shape, a->scores);
         if (!err) err = safetensors_get(f, "archive.chosen", ST_I64, 1, shape, a->chosen);
-        /* A checkpoint written before the visit counts has none: they start at 0. */
-        if (!err && safetensors_has(f, "archive.seen"))
-            err = safetensors_get(f, "archive.seen", ST_I64, 1, shape, a->seen);
-        else if (!err)
-            memset(a->seen, 0, sizeof *a->seen * (size_t)n);
+        /* A checkpoint written before the visit or patience counts has none: they start at 0,
+         * and every env's game at the folder's start. */
+        if (!err) err = get_or_fill(f, "archive.seen", n, a->seen, 0);
+        if (!err) err = get_or_fill(f, "archive.stale", n, a->stale, 0);
+        if (!err) err = get_or_fill(f, "archive.origin", a->n_envs, a->origin, -1);
+        for (int e = 0; !err && e < a->n_envs; e++)
+            if (a->origin[e] < -1 || a->origin[e] >= n)
+                err = gb_errorf("%s: archive.origin: env %d's cell %" PRId64 " is not one of the "
+                                "archive's %" PRId64,
+                                path, e, a->origin[e], n);
     }
     /* Compressed states with their sizes; a checkpoint from before (stop 6) has them plain. */
     bool packed = n > 0 && safetensors_has(f, "archive.state_sizes");
@@ -535,13 +597,13 @@ gb_error *archive_write_dir(archive *a, const char *dir)
     if (!fp) return gb_errorf("%s: cannot write: %s", tmp, strerror(errno));
     fprintf(fp, "state");
     for (int k = 0; k < a->cfg.n_key; k++) fprintf(fp, ",%s", a->cfg.key_names[k]);
-    fprintf(fp, ",%s,chosen,seen\n", a->cfg.score_name ? a->cfg.score_name : "score");
+    fprintf(fp, ",%s,chosen,seen,stale\n", a->cfg.score_name ? a->cfg.score_name : "score");
     for (int c = 0; c < a->n; c++) {
         cell_name(a, c, name, sizeof name);
         fprintf(fp, "%s.state", name);
         for (int k = 0; k < a->cfg.n_key; k++) fprintf(fp, ",%" PRId64, cell_key(a, c)[k]);
-        fprintf(fp, ",%" PRId64 ",%" PRId64 ",%" PRId64 "\n", a->scores[c], a->chosen[c],
-                a->seen[c]);
+        fprintf(fp, ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 "\n", a->scores[c],
+                a->chosen[c], a->seen[c], a->stale[c]);
     }
     bool ok = !ferror(fp);
     ok = !fclose(fp) && ok;

@@ -449,14 +449,16 @@ static gb_error *read_score(game_spec *spec, const char *file, const json_t *v, 
 }
 
 /* archive: {"key": [vars], "score": var or {var: weight}, "max_cells": n, "p_start": p,
- * "select": rule, "survive": steps}. */
+ * "select": rule, "survive": steps, "patience": draws}. */
 static gb_error *read_archive(game_spec *spec, const char *file, const json_t *v)
 {
     static const char *const keys[] = {"key",    "score",   "max_cells", "p_start",
-                                       "select", "survive", NULL};
+                                       "select", "survive", "patience",  NULL};
     if (!json_is_object(v))
         return game_key_error(file, "archive",
-                              "an object {key, score, max_cells, p_start, select, survive}", v);
+                              "an object {key, score, max_cells, p_start, select, survive, "
+                              "patience}",
+                              v);
     GB_TRY(known_keys(file, "archive", v, keys));
     json_t *x;
     game_archive *a = &spec->archive;
@@ -471,10 +473,11 @@ static gb_error *read_archive(game_spec *spec, const char *file, const json_t *v
         GB_TRY(read_var_name(spec, file, item, json_array_get(key, i), &a->key[i]));
     }
     a->n_score = 0, a->max_cells = 1024, a->p_start = 0.5, a->select = GAME_SELECT_COUNT;
-    a->survive = 0;
+    a->survive = a->patience = 0;
     if ((x = json_object_get(v, "score"))) GB_TRY(read_score(spec, file, x, a));
     GB_TRY(read_int_key(file, v, "max_cells", "archive.max_cells", 1, 1 << 20, &a->max_cells));
     GB_TRY(read_int_key(file, v, "survive", "archive.survive", 0, 1 << 20, &a->survive));
+    GB_TRY(read_int_key(file, v, "patience", "archive.patience", 0, 1 << 20, &a->patience));
     if ((x = json_object_get(v, "p_start"))) {
         GB_TRY(game_read_number(file, "archive.p_start", x, &a->p_start));
         if (!(a->p_start >= 0 && a->p_start <= 1))

@@ -32,7 +32,8 @@ gb_error *run_emulator_archive(run_emulator *emu, int n_envs)
                          .select = ga->select == GAME_SELECT_BEST       ? ARCHIVE_BEST
                                    : ga->select == GAME_SELECT_FRONTIER ? ARCHIVE_FRONTIER
                                                                         : ARCHIVE_COUNT,
-                         .survive = ga->survive};
+                         .survive = ga->survive,
+                         .patience = ga->patience};
     for (int k = 0; k < ga->n_key; k++) ac.key_names[k] = game_var_name(g, ga->key[k]);
     return archive_create(&emu->archive, &ac, n_envs);
 }
