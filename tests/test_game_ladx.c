@@ -123,6 +123,9 @@ int main(void)
             found |= spec->actions[i] == ((1u << CORE_BUTTON_B) | (1u << dirs[d]));
         CHECKF(found, "no action holds B with direction button %d", dirs[d]);
     }
+    /* No action opens the inventory, where a B press takes the shield off the B button. */
+    for (int i = 0; i < spec->n_actions; i++)
+        CHECKF(!(spec->actions[i] & (1u << CORE_BUTTON_START)), "action %d holds START", i);
 
     /* The env: a walk around the room pays the explore term only. */
     int64_t explored;
