@@ -6,7 +6,7 @@
  * work RAM on two fresh cores and the documented start (Tarin's house, 3 hearts); walking
  * moves Link; START opens and closes the inventory; Tarin gives the shield, on B, and the
  * folder's B+direction actions walk with it raised (what pushes the beach's sea urchins),
- * the plain directions with it down; the env's explore
+ * the plain directions with it down, and no action presses START; the env's explore
  * term pays for a scripted walk; on gambatte the spec fails to bind with a clear error
  * (its libretro memory map has no HRAM, where the room and Link's position live). With
  * $GBFARM_CORE_SAMEBOY (the .so's path; skipped when unset) also SameBoy, whose map has HRAM:
