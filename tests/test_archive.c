@@ -225,10 +225,10 @@ static void test_selection(void)
     CHECK(archive_draw(a, 0, 0.5, 0.99) == 2);
     /* Drawn cells 10000 times at v on a grid: shares follow the weights. */
     archive_merge(a);
-    int counts[3] = {0};
+    int counts[3];
     double w[3];
     for (int c = 0; c < 3; c++) w[c] = 1.0 / sqrt(1.0 + (double)archive_chosen(a, c));
-    for (int i = 0; i < 10000; i++) counts[archive_draw(a, 0, 0.9, (i + 0.5) / 10000)]++;
+    draw_grid(a, 10000, counts, 3);
     for (int c = 0; c < 3; c++)
         CHECKF(fabs(counts[c] / 10000.0 - w[c] / (w[0] + w[1] + w[2])) < 1e-3, "cell %d: %d", c,
                counts[c]);
@@ -263,8 +263,7 @@ static void test_selection(void)
     CHECK(archive_seen(a, 0) == 99 && archive_seen(a, 1) == 2 && archive_seen(a, 2) == 1);
     for (int c = 0; c < 3; c++) CHECK(archive_chosen(a, c) == 0);
     for (int c = 0; c < 3; c++) w[c] = 1.0 + 1.0 / sqrt(1.0 + (double)archive_seen(a, c));
-    memset(counts, 0, sizeof counts);
-    for (int i = 0; i < 10000; i++) counts[archive_draw(a, 0, 0.9, (i + 0.5) / 10000)]++;
+    draw_grid(a, 10000, counts, 3);
     for (int c = 0; c < 3; c++)
         CHECKF(fabs(counts[c] / 10000.0 - w[c] / (w[0] + w[1] + w[2])) < 1e-3, "cell %d: %d", c,
                counts[c]);
