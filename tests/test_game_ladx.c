@@ -4,9 +4,9 @@
  *
  * Checks: the folder loads and the ROM passes game_check_rom; the start script gives the same
  * work RAM on two fresh cores and the documented start (Tarin's house, 3 hearts); walking
- * moves Link; START opens and closes the inventory; Tarin gives the shield, on B, and the
- * folder's B+direction actions walk with it raised (what pushes the beach's sea urchins),
- * the plain directions with it down, and no action presses START; the env's explore
+ * moves Link; START opens and closes the inventory; Tarin gives the shield, on B; B+direction
+ * walks with it raised (what pushes the beach's sea urchins) and a plain direction with it
+ * down; every folder action that walks holds B, and none presses START; the env's explore
  * term pays for a scripted walk; on gambatte the spec fails to bind with a clear error
  * (its libretro memory map has no HRAM, where the room and Link's position live). With
  * $GBFARM_CORE_SAMEBOY (the .so's path; skipped when unset) also SameBoy, whose map has HRAM:
@@ -46,10 +46,20 @@ static void check_start(game_binding *b, const char *core_name)
     CHECK(val(b, "room_flags") > 0);
 }
 
+/* The folder's action that holds exactly B and `button`, or -1. */
+static int b_action(int button)
+{
+    for (int i = 0; i < spec->n_actions; i++)
+        if (spec->actions[i] == ((1u << CORE_BUTTON_B) | (1u << button))) return i;
+    return -1;
+}
+
 /* The env on one core: a walk around the room, which pays the explore term only. */
 static double env_walk(const char *core_name, int64_t *explored)
 {
-    static const int actions[] = {2, 2, 2, 2, 4, 4, 4, 4, 4, 4, 1, 1, 1, 3, 3, 3, 1, 1};
+    const int u = b_action(CORE_BUTTON_UP), d = b_action(CORE_BUTTON_DOWN),
+              l = b_action(CORE_BUTTON_LEFT), r = b_action(CORE_BUTTON_RIGHT);
+    const int actions[] = {d, d, d, r, r, r, u, u, l, l, u, u, d, r};
     return fixture_env_reward(spec, rom, core_name, 3, actions, sizeof actions / sizeof actions[0],
                               explored, NULL, NULL);
 }
@@ -95,7 +105,7 @@ int main(void)
 
     /* Tarin's shield: talk to him (A through his dialogs) and it lands on B. Walking with B
      * held raises it (wIsUsingShield) and moves Link as fast as without; each direction has
-     * an action that holds B with it. */
+     * an action that holds B with it, and no action walks without B (the shield down). */
     c = fixture_core(spec, rom, "mgba");
     fixture_start_state(c, spec);
     REQUIRE_OK(game_bind(&b, spec, core_resolve, c));
@@ -117,12 +127,14 @@ int main(void)
     core_close(c);
     static const int dirs[4] = {CORE_BUTTON_UP, CORE_BUTTON_DOWN, CORE_BUTTON_LEFT,
                                 CORE_BUTTON_RIGHT};
+    unsigned dir_mask = 0;
     for (int d = 0; d < 4; d++) {
-        int found = 0;
-        for (int i = 0; i < spec->n_actions; i++)
-            found |= spec->actions[i] == ((1u << CORE_BUTTON_B) | (1u << dirs[d]));
-        CHECKF(found, "no action holds B with direction button %d", dirs[d]);
+        CHECKF(b_action(dirs[d]) >= 0, "no action holds B with direction button %d", dirs[d]);
+        dir_mask |= 1u << dirs[d];
     }
+    for (int i = 0; i < spec->n_actions; i++)
+        CHECKF(!(spec->actions[i] & dir_mask) || (spec->actions[i] & (1u << CORE_BUTTON_B)),
+               "action %d walks without B", i);
     /* No action opens the inventory, where a B press takes the shield off the B button. */
     for (int i = 0; i < spec->n_actions; i++)
         CHECKF(!(spec->actions[i] & (1u << CORE_BUTTON_START)), "action %d holds START", i);
