@@ -7,8 +7,9 @@
  * moves Link; START opens and closes the inventory; Tarin gives the shield, on B; B+direction
  * walks with it raised (what pushes the beach's sea urchins) and a plain direction with it
  * down; every folder action that walks holds B, and none presses START; the env's explore
- * term pays for a scripted walk; on gambatte the spec fails to bind with a clear error
- * (its libretro memory map has no HRAM, where the room and Link's position live). With
+ * term pays for a scripted walk; the folder's steps move Tarin's door dialog on (a new press
+ * each step), so Link walks back from the door; on gambatte the spec fails to bind with a clear
+ * error (its libretro memory map has no HRAM, where the room and Link's position live). With
  * $GBFARM_CORE_SAMEBOY (the .so's path; skipped when unset) also SameBoy, whose map has HRAM:
  * the documented start, and the scripted walk's end and the env walk's reward equal to
  * mgba's. */
@@ -147,6 +148,24 @@ int main(void)
     double per_tile = explore_reward("states/zelda-ladx"); /* each tile after the first */
     CHECKF(per_tile > 0 && fabs(total - per_tile * (double)(explored - 1)) < 1e-4,
            "%.4f for %lld tiles at %.3f", total, (long long)explored, per_tile);
+
+    /* Tarin stops Link at the door with a dialog, which only a new press of A or B moves on.
+     * The folder's steps release the buttons for their last frames, so walking back from the
+     * door (B+UP) is such a press every step: the dialog ends and Link walks away. Held the
+     * whole step, B stays down from step to step and the dialog never ends. */
+    {
+        const int u = b_action(CORE_BUTTON_UP), d = b_action(CORE_BUTTON_DOWN),
+                  r = b_action(CORE_BUTTON_RIGHT);
+        enum { TO_DOOR = 9, BACK = 40 };
+        int walk[TO_DOOR + BACK] = {d, d, d, d, r, d, d, d, d};
+        for (int i = TO_DOOR; i < TO_DOOR + BACK; i++) walk[i] = u;
+        int64_t door_tiles, x, y;
+        fixture_env_reward(spec, rom, "mgba", 3, walk, TO_DOOR, &door_tiles, &x, &y);
+        CHECKF(y > 112, "at the door: (%lld, %lld)", (long long)x, (long long)y);
+        fixture_env_reward(spec, rom, "mgba", 3, walk, TO_DOOR + BACK, &door_tiles, &x, &y);
+        CHECKF(y < 90, "after %d steps of B+UP from the door: (%lld, %lld)", BACK, (long long)x,
+               (long long)y);
+    }
 
     /* SameBoy, when given: the same start, the same walk's end, and the env walk's reward. */
     const char *sameboy = getenv("GBFARM_CORE_SAMEBOY");
